@@ -1,0 +1,113 @@
+//! The admin API: how the product's backend manages a tenant's Salesforce app credentials,
+//! starts connect flows, inspects and ends connections, and reads the audit trail.
+//!
+//! In AWS the routes are IAM-authorized at API Gateway; `SFBRIDGE_ADMIN_TOKEN`, when set, adds a
+//! bearer check here (and is the only check in the local stack).
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use sfbridge_shared::connect::{self, CredentialsInput};
+use sfbridge_shared::http::{ApiError, JsonBody, Tenant};
+use sfbridge_shared::secrets::constant_time_eq;
+use sfbridge_shared::AppContext;
+
+/// Credentials bodies are a few hundred bytes; nothing here needs more.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+type Ctx = State<Arc<AppContext>>;
+
+pub fn router(ctx: Arc<AppContext>) -> Router {
+    Router::new()
+        .route("/v1/tenants/{tenant_id}/credentials", put(put_credentials).delete(delete_credentials))
+        .route("/v1/tenants/{tenant_id}/connect", post(post_connect))
+        .route("/v1/tenants/{tenant_id}/connection", get(get_connection).delete(delete_connection))
+        .route("/v1/tenants/{tenant_id}/audit", get(get_audit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(ctx.clone(), require_admin_token))
+        .with_state(ctx)
+}
+
+async fn require_admin_token(State(ctx): Ctx, request: Request, next: Next) -> Response {
+    let Some(expected) = &ctx.config.admin_token else {
+        return next.run(request).await;
+    };
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
+        next.run(request).await
+    } else {
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the admin token as 'Authorization: Bearer <SFBRIDGE_ADMIN_TOKEN>'",
+        )
+        .into_response();
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        response
+    }
+}
+
+async fn put_credentials(
+    State(ctx): Ctx,
+    Tenant(t): Tenant,
+    JsonBody(input): JsonBody<CredentialsInput>,
+) -> Result<StatusCode, ApiError> {
+    connect::save_credentials(&ctx, &t, input).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_credentials(State(ctx): Ctx, Tenant(t): Tenant) -> Result<StatusCode, ApiError> {
+    connect::clear_credentials(&ctx, &t).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn post_connect(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
+    let started = connect::begin_connect(&ctx, &t).await?;
+    Ok((StatusCode::CREATED, Json(started)))
+}
+
+async fn get_connection(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(connect::connection_view(&ctx, &t).await?))
+}
+
+async fn delete_connection(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(connect::disconnect(&ctx, &t).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn get_audit(
+    State(ctx): Ctx,
+    Tenant(t): Tenant,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(page) =
+        query.map_err(|_| ApiError::bad_request("invalid_query", "limit must be a number from 1 to 100; cursor as returned"))?;
+    let audit = connect::audit_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
+    Ok(Json(serde_json::json!({"events": audit.events, "next_cursor": audit.next_cursor})))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see the README for the admin API")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+}

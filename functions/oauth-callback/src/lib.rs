@@ -1,0 +1,110 @@
+//! The public side of the connect flow, opened in the tenant admin's popup:
+//!
+//! - `GET /oauth/start?flow={id}` binds the flow to this browser (cookie) and redirects to
+//!   Salesforce's authorize page;
+//! - `GET /oauth/callback` exchanges the code and renders a page that tells the opener window
+//!   and closes itself;
+//! - `GET /oauth/flows/{id}` lets the opener poll the flow's status instead of relying on
+//!   `window.opener`, which cross-origin navigation or COOP can sever.
+
+mod page;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use sfbridge_shared::connect::{self, CallbackParams, CallbackResult};
+use sfbridge_shared::domain::FlowId;
+use sfbridge_shared::http::{ApiError, Flow};
+use sfbridge_shared::salesforce::OAuthFailure;
+use sfbridge_shared::AppContext;
+
+type Ctx = State<Arc<AppContext>>;
+
+pub fn router(ctx: Arc<AppContext>) -> Router {
+    Router::new()
+        .route("/oauth/start", get(start))
+        .route("/oauth/callback", get(callback))
+        .route("/oauth/flows/{flow_id}", get(flow_status))
+        .with_state(ctx)
+}
+
+#[derive(Debug, Deserialize)]
+struct StartQuery {
+    flow: Option<String>,
+}
+
+async fn start(State(ctx): Ctx, query: Result<Query<StartQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+    let flow = query.ok().and_then(|Query(q)| q.flow).and_then(|f| FlowId::parse(&f).ok());
+    let Some(flow_id) = flow else {
+        let failure = OAuthFailure::new("unknown_flow", "This connect link is incomplete. Close this window and click Connect again.", false);
+        return page::render(&ctx.config, &CallbackResult { tenant_id: None, flow_id: None, outcome: Err(failure) }, None);
+    };
+    match connect::start_flow(&ctx, &flow_id).await {
+        Ok(redirect) => {
+            let cookie = page::binding_cookie(&ctx.config, &redirect.cookie_name, &redirect.cookie_value, redirect.max_age_seconds);
+            let mut response = StatusCode::FOUND.into_response();
+            let headers = response.headers_mut();
+            if let Ok(location) = HeaderValue::from_str(&redirect.authorize_url) {
+                headers.insert(header::LOCATION, location);
+            }
+            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+                headers.insert(header::SET_COOKIE, cookie);
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            response
+        }
+        Err(failure) => page::render(
+            &ctx.config,
+            &CallbackResult { tenant_id: None, flow_id: Some(flow_id), outcome: Err(failure) },
+            None,
+        ),
+    }
+}
+
+async fn callback(
+    State(ctx): Ctx,
+    headers: HeaderMap,
+    query: Result<Query<CallbackParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let params = query.map(|Query(p)| p).unwrap_or_default();
+    let cookies = request_cookies(&headers);
+    let result = connect::complete_callback(&ctx, params, &cookies).await;
+    let clear = result.flow_id.as_ref().map(connect::browser_cookie_name);
+    page::render(&ctx.config, &result, clear.as_deref())
+}
+
+async fn flow_status(State(ctx): Ctx, flow: Result<Flow, ApiError>) -> Response {
+    let result = match flow {
+        Ok(Flow(flow_id)) => connect::flow_view(&ctx, &flow_id).await.map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    let mut response = match result {
+        Ok(view) => Json(view).into_response(),
+        Err(e) => e.into_response(),
+    };
+    // The product's UI polls this from its own origin.
+    if let Ok(origin) = HeaderValue::from_str(&ctx.config.app_origin) {
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Cookies by name from every `Cookie` header (only names and values; attributes never come back).
+fn request_cookies(headers: &HeaderMap) -> HashMap<String, String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().trim_matches('"').to_owned()))
+        .collect()
+}

@@ -1,0 +1,204 @@
+//! Configuration from the environment, read once at cold start. A missing or malformed variable
+//! stops the process at start with the variable's name, never at the first request.
+
+use url::Url;
+
+use crate::domain::HostPolicy;
+use crate::secrets::AdminToken;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+/// What the handlers need to know about this deployment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Base URL where the OAuth callback function is reachable (`SFBRIDGE_PUBLIC_URL`).
+    pub public_url: Url,
+    /// Exact origin of the product UI that opens the popup; the only `postMessage` target
+    /// (`SFBRIDGE_APP_ORIGIN`).
+    pub app_origin: String,
+    /// Optional bearer token for the admin API (`SFBRIDGE_ADMIN_TOKEN`). In AWS the admin
+    /// routes are IAM-authorized; this adds a second check when set.
+    pub admin_token: Option<AdminToken>,
+    /// `SFBRIDGE_INSECURE_DEV=true` allows loopback `http://` Salesforce hosts (the simulator) and
+    /// non-Secure cookies on a loopback public URL. Never set it in AWS.
+    pub host_policy: HostPolicy,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let insecure_dev = match lookup("SFBRIDGE_INSECURE_DEV").as_deref().map(str::trim) {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SFBRIDGE_INSECURE_DEV",
+                    why: format!("{other:?} is not true or false"),
+                })
+            }
+        };
+        let public_url = parse_base_url("SFBRIDGE_PUBLIC_URL", &required("SFBRIDGE_PUBLIC_URL")?, insecure_dev)?;
+        let app_origin = parse_origin("SFBRIDGE_APP_ORIGIN", &required("SFBRIDGE_APP_ORIGIN")?, insecure_dev)?;
+        let admin_token = match lookup("SFBRIDGE_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(token) if token.len() < 16 => {
+                return Err(ConfigError::Invalid {
+                    name: "SFBRIDGE_ADMIN_TOKEN",
+                    why: "use at least 16 characters".into(),
+                })
+            }
+            Some(token) => Some(AdminToken::new(token)),
+        };
+        Ok(Self {
+            public_url,
+            app_origin,
+            admin_token,
+            host_policy: HostPolicy { allow_insecure_loopback: insecure_dev },
+        })
+    }
+
+    /// The single redirect URI of this deployment; tenants register exactly this in their app.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/oauth/callback", self.public_url.as_str().trim_end_matches('/'))
+    }
+
+    pub fn connect_url(&self, flow_id: &crate::domain::FlowId) -> String {
+        format!(
+            "{}/oauth/start?flow={}",
+            self.public_url.as_str().trim_end_matches('/'),
+            flow_id
+        )
+    }
+
+    /// Cookies are `Secure` unless the public URL is plain http on loopback in dev mode.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https" || !self.host_policy.allow_insecure_loopback
+    }
+}
+
+fn parse_base_url(name: &'static str, value: &str, insecure_dev: bool) -> Result<Url, ConfigError> {
+    let invalid = |why: &str| ConfigError::Invalid { name, why: why.to_owned() };
+    let url = Url::parse(value.trim()).map_err(|e| invalid(&format!("not a URL ({e})")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if insecure_dev && is_loopback(&url) => {}
+        _ => return Err(invalid("must be an https URL (http only on loopback with SFBRIDGE_INSECURE_DEV=true)")),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    Ok(url)
+}
+
+fn parse_origin(name: &'static str, value: &str, insecure_dev: bool) -> Result<String, ConfigError> {
+    let url = parse_base_url(name, value, insecure_dev)?;
+    if !matches!(url.path(), "" | "/") {
+        return Err(ConfigError::Invalid {
+            name,
+            why: "must be an origin (scheme://host[:port]) with no path".into(),
+        });
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+/// Names of the AWS resources, for the AWS adapters.
+#[derive(Debug, Clone)]
+pub struct AwsResources {
+    pub table_name: String,
+    pub kms_key_id: String,
+}
+
+impl AwsResources {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        Ok(Self {
+            table_name: required("SFBRIDGE_TABLE")?,
+            kms_key_id: required("SFBRIDGE_KMS_KEY_ID")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn names_the_missing_variable() {
+        let err = config(&[("SFBRIDGE_APP_ORIGIN", "https://app.example.com")]);
+        assert_eq!(err.err(), Some(ConfigError::Missing("SFBRIDGE_PUBLIC_URL")));
+    }
+
+    #[test]
+    fn refuses_http_outside_dev_and_paths_in_origins() {
+        let err = config(&[
+            ("SFBRIDGE_PUBLIC_URL", "http://127.0.0.1:3000"),
+            ("SFBRIDGE_APP_ORIGIN", "https://app.example.com"),
+        ]);
+        assert!(matches!(err, Err(ConfigError::Invalid { name: "SFBRIDGE_PUBLIC_URL", .. })));
+        let err = config(&[
+            ("SFBRIDGE_PUBLIC_URL", "https://api.example.com"),
+            ("SFBRIDGE_APP_ORIGIN", "https://app.example.com/settings"),
+        ]);
+        assert!(matches!(err, Err(ConfigError::Invalid { name: "SFBRIDGE_APP_ORIGIN", .. })));
+    }
+
+    #[test]
+    fn derives_redirect_uri_and_cookie_policy() {
+        let Ok(prod) = config(&[
+            ("SFBRIDGE_PUBLIC_URL", "https://api.example.com/"),
+            ("SFBRIDGE_APP_ORIGIN", "https://app.example.com"),
+        ]) else {
+            unreachable!("valid config")
+        };
+        assert_eq!(prod.redirect_uri(), "https://api.example.com/oauth/callback");
+        assert!(prod.secure_cookies());
+        let Ok(dev) = config(&[
+            ("SFBRIDGE_PUBLIC_URL", "http://127.0.0.1:3000"),
+            ("SFBRIDGE_APP_ORIGIN", "http://127.0.0.1:3000"),
+            ("SFBRIDGE_INSECURE_DEV", "true"),
+        ]) else {
+            unreachable!("valid dev config")
+        };
+        assert!(!dev.secure_cookies());
+        assert_eq!(dev.app_origin, "http://127.0.0.1:3000");
+    }
+}

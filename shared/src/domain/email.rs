@@ -1,0 +1,81 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::InvalidValue;
+
+/// An email address, trimmed and lower-cased so that matching against Salesforce (which compares
+/// emails case-insensitively) is a plain string comparison.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Salesforce's Email fields hold at most 80 characters.
+    pub const MAX_LEN: usize = 80;
+
+    pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+        let normalized = value.trim().to_lowercase();
+        let invalid = || InvalidValue::new(format!("{value:?} is not an email address"));
+        let (local, domain) = normalized.rsplit_once('@').ok_or_else(invalid)?;
+        let well_formed = !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !normalized.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !local.contains('@');
+        if !well_formed {
+            return Err(invalid());
+        }
+        if normalized.len() > Self::MAX_LEN {
+            return Err(InvalidValue::new(format!(
+                "email addresses longer than {} characters cannot match a Salesforce record",
+                Self::MAX_LEN
+            )));
+        }
+        Ok(Self(normalized))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Email> for String {
+    fn from(value: Email) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_case_and_whitespace() {
+        assert_eq!(
+            Email::parse("  Ada.Lovelace@Example.COM ").map(|e| e.to_string()),
+            Ok("ada.lovelace@example.com".to_owned())
+        );
+    }
+
+    #[test]
+    fn rejects_non_addresses() {
+        for bad in ["", "ada", "@example.com", "ada@", "ada@example", "a b@example.com", "ada@.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

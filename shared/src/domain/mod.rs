@@ -1,0 +1,24 @@
+//! Values that can only hold what they claim: parse at the edge, trust inside.
+
+mod email;
+mod host;
+mod ids;
+mod salesforce_id;
+mod tenant_id;
+
+pub use email::Email;
+pub use host::{HostPolicy, InstanceUrl, LoginHost, SalesforceUrl};
+pub use ids::{FlowId, OAuthState};
+pub use salesforce_id::SalesforceId;
+pub use tenant_id::TenantId;
+
+/// Why a value was refused, worded for the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl InvalidValue {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

@@ -1,0 +1,135 @@
+//! The HTTP boundary shared by the admin API and the OAuth callback: one JSON error shape,
+//! `{"error": {"code": "...", "message": "..."}}`, one mapping from `ConnectError` to a status, and
+//! extractors whose rejections use that shape.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::connect::ConnectError;
+use crate::domain::{FlowId, TenantId};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self { status, code: code.to_owned(), message: message.into() }
+    }
+
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Invalid(message) => Self::bad_request("invalid_request", message),
+            ConnectError::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
+            ConnectError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            // Salesforce refused: the tenant's setup is wrong (422) or Salesforce is down (502).
+            ConnectError::Salesforce(failure) if failure.retryable => {
+                Self::new(StatusCode::BAD_GATEWAY, &failure.code, failure.message)
+            }
+            ConnectError::Salesforce(failure) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, &failure.code, failure.message),
+            ConnectError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "backing service unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "A backing service is unavailable. Retry shortly.")
+            }
+            ConnectError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
+            }
+        }
+    }
+}
+
+/// The `{tenant_id}` path segment, parsed.
+#[derive(Debug)]
+pub struct Tenant(pub TenantId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("invalid_tenant_id", "the path must name one tenant"))?;
+        TenantId::parse(&raw).map(Tenant).map_err(|e| ApiError::bad_request("invalid_tenant_id", e.to_string()))
+    }
+}
+
+/// The `{flow_id}` path segment, parsed.
+#[derive(Debug)]
+pub struct Flow(pub FlowId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Flow {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::bad_request("invalid_flow_id", "the path must name one flow"))?;
+        FlowId::parse(&raw).map(Flow).map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_flow", e.to_string()))
+    }
+}
+
+/// A JSON body whose rejections say what is wrong without echoing values (a body may hold a
+/// secret in the wrong place).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with Content-Type: application/json",
+        ),
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("invalid_json", "the body is not valid JSON"),
+        JsonRejection::JsonDataError(e) => {
+            let detail = e.body_text();
+            // Field names are safe to repeat; values are not.
+            let safe = ["missing field", "unknown field", "unknown variant"].iter().any(|k| detail.contains(k));
+            let message = if safe {
+                detail.split_once(": ").map_or(detail.clone(), |(_, rest)| rest.to_owned())
+            } else {
+                "a field has the wrong type (every field is a string)".to_owned()
+            };
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+        }
+        JsonRejection::BytesRejection(_) => ApiError::bad_request("invalid_body", "the body could not be read"),
+        _ => ApiError::bad_request("invalid_body", "the body could not be read as JSON"),
+    }
+}

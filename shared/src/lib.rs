@@ -1,0 +1,26 @@
+//! sfbridge's shared library: everything the Lambda functions and the local stack have in common.
+//!
+//! - [`domain`]: values that can only be valid (`TenantId`, `LoginHost`, `SalesforceId`, `Email`, ...)
+//! - [`secrets`]: types for secrets, `Debug`-redacted
+//! - [`config`]: configuration from the environment, read once
+//! - [`store`]: the `Store` port over one table (DynamoDB or embedded)
+//! - [`cipher`]: the `Cipher` port (KMS or local AES-GCM), bound to an encryption context
+//! - [`salesforce`]: the OAuth client for tenants' External Client Apps
+//! - [`connect`]: the logic behind the admin API and the OAuth callback (credentials, connect
+//!   flows, connection, audit), independent of HTTP
+//! - [`http`]: the JSON error shape and request extractors shared by the HTTP functions
+//! - [`app`]: the handler context, built once per process
+
+pub mod app;
+pub mod cipher;
+pub mod clock;
+pub mod config;
+pub mod connect;
+pub mod domain;
+pub mod http;
+pub mod salesforce;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+
+pub use app::AppContext;

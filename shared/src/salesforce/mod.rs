@@ -1,0 +1,10 @@
+//! Talking to Salesforce. This issue brings the OAuth side (authorize URL, code exchange,
+//! identity, revoke); the REST client for sync joins it here.
+
+mod errors;
+mod oauth;
+mod signature;
+
+pub use errors::OAuthFailure;
+pub use oauth::{Identity, Issuer, SalesforceOAuth, TokenGrant};
+pub use signature::verify_signature;

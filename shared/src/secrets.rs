@@ -1,0 +1,93 @@
+//! Types for values that must never be logged, returned or stored unsealed. Each wraps
+//! `secrecy::SecretString`: `Debug` prints only the type name, the memory is zeroized on drop,
+//! and reading the value takes an explicit `expose_secret()` at the one place that needs it.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+
+macro_rules! secret_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name(SecretString);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(SecretString::from(value.into()))
+            }
+
+            pub fn expose_secret(&self) -> &str {
+                self.0.expose_secret()
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(Self::new)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([REDACTED])"))
+            }
+        }
+    };
+}
+
+secret_type!(
+    /// The External Client App's Consumer Secret (OAuth client secret).
+    ConsumerSecret
+);
+secret_type!(
+    /// A Salesforce access token (a session id: it grants API access until it times out).
+    AccessToken
+);
+secret_type!(
+    /// A Salesforce refresh token (grants new access tokens until revoked).
+    RefreshToken
+);
+secret_type!(
+    /// The PKCE `code_verifier` of one authorization request.
+    PkceVerifier
+);
+secret_type!(
+    /// The OAuth authorization code from the callback (single use, 15 minutes).
+    AuthorizationCode
+);
+secret_type!(
+    /// The admin API bearer token.
+    AdminToken
+);
+
+/// Compares two secrets in time independent of where they first differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_value() {
+        let shown = format!(
+            "{:?} {:?} {:?} {:?}",
+            ConsumerSecret::new("hunter2-secret"),
+            AccessToken::new("00D!hunter2-access"),
+            RefreshToken::new("hunter2-refresh"),
+            PkceVerifier::new("hunter2-verifier"),
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("ConsumerSecret([REDACTED])"));
+    }
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

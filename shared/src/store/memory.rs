@@ -1,0 +1,141 @@
+//! The embedded table: items in a `BTreeMap` (so queries come out in `sk` order like DynamoDB's),
+//! optionally written through to a JSON file so the local stack survives a restart.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::table::{Condition, Item, QueryPage, Table, TableError};
+
+type Key = (String, String);
+
+#[derive(Debug, Default)]
+pub struct MemoryTable {
+    items: Mutex<BTreeMap<Key, Item>>,
+    file: Option<PathBuf>,
+}
+
+impl MemoryTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads the file if it exists and writes every change back to it.
+    pub fn persistent(file: PathBuf) -> Result<Self, TableError> {
+        let items = match std::fs::read(&file) {
+            Ok(bytes) => {
+                let list: Vec<Item> = serde_json::from_slice(&bytes)
+                    .map_err(|e| TableError::Corrupt(format!("{}: {e}", file.display())))?;
+                list.into_iter()
+                    .map(|item| key_of(&item).map(|k| (k, item)))
+                    .collect::<Result<_, _>>()?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(TableError::Unavailable(format!("{}: {e}", file.display()))),
+        };
+        Ok(Self { items: Mutex::new(items), file: Some(file) })
+    }
+
+    /// Every item as stored, for inspection (the tests scan it for leaked secrets).
+    pub fn raw_items(&self) -> Vec<Item> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Writes an item as is, bypassing the typed layer (tests use it to tamper with storage).
+    pub fn put_raw(&self, item: Item) -> Result<(), TableError> {
+        let key = key_of(&item)?;
+        let mut items = self.lock();
+        items.insert(key, item);
+        self.flush(&items)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Item>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn flush(&self, items: &BTreeMap<Key, Item>) -> Result<(), TableError> {
+        let Some(file) = &self.file else { return Ok(()) };
+        let list: Vec<&Item> = items.values().collect();
+        let bytes = serde_json::to_vec(&list).map_err(|e| TableError::Corrupt(e.to_string()))?;
+        // Write-then-rename so a crash never leaves half a file.
+        let tmp = file.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, file))
+            .map_err(|e| TableError::Unavailable(format!("{}: {e}", file.display())))
+    }
+}
+
+fn key_of(item: &Item) -> Result<Key, TableError> {
+    match (item.get("pk"), item.get("sk")) {
+        (Some(Value::String(pk)), Some(Value::String(sk))) => Ok((pk.clone(), sk.clone())),
+        _ => Err(TableError::Corrupt("item without string pk/sk".into())),
+    }
+}
+
+fn holds(existing: Option<&Item>, condition: &Condition) -> bool {
+    match condition {
+        Condition::None => true,
+        Condition::NotExists => existing.is_none(),
+        Condition::Exists => existing.is_some(),
+        Condition::AttributeEquals { attribute, value } => {
+            existing.and_then(|item| item.get(*attribute)) == Some(value)
+        }
+    }
+}
+
+#[async_trait]
+impl Table for MemoryTable {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
+        Ok(self.lock().get(&(pk.to_owned(), sk.to_owned())).cloned())
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), TableError> {
+        let key = key_of(&item)?;
+        let mut items = self.lock();
+        if !holds(items.get(&key), &condition) {
+            return Err(TableError::ConditionFailed);
+        }
+        items.insert(key, item);
+        self.flush(&items)
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<Option<Item>, TableError> {
+        let key = (pk.to_owned(), sk.to_owned());
+        let mut items = self.lock();
+        if !holds(items.get(&key), &condition) {
+            return Err(TableError::ConditionFailed);
+        }
+        let old = items.remove(&key);
+        self.flush(&items)?;
+        Ok(old)
+    }
+
+    async fn query_desc(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        before_sk: Option<&str>,
+    ) -> Result<QueryPage, TableError> {
+        let items = self.lock();
+        let mut matching = items
+            .range((pk.to_owned(), String::new())..)
+            .take_while(|((p, _), _)| p == pk)
+            .filter(|((_, s), _)| s.starts_with(sk_prefix))
+            .filter(|((_, s), _)| before_sk.is_none_or(|before| s.as_str() < before))
+            .map(|(_, item)| item.clone())
+            .collect::<Vec<_>>();
+        matching.reverse();
+        let more = matching.len() > limit;
+        matching.truncate(limit);
+        let last_sk = if more {
+            matching.last().and_then(|i| i.get("sk")).and_then(Value::as_str).map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(QueryPage { items: matching, last_sk })
+    }
+}

@@ -1,0 +1,216 @@
+//! The `Store` port: typed operations on the single table (DESIGN.md "Data").
+//!
+//! `Store` owns the key layout and the conditions; it runs on any [`Table`] adapter:
+//! [`DynamoTable`] in AWS, [`MemoryTable`] embedded. Writing the typed layer once means both
+//! adapters obey the same rules, and one contract suite tests them both.
+
+mod dynamo;
+mod memory;
+mod records;
+mod table;
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub use dynamo::DynamoTable;
+pub use memory::MemoryTable;
+pub use records::*;
+pub use table::{Condition, Item, QueryPage, Table, TableError};
+
+use crate::domain::{FlowId, OAuthState, TenantId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the item first (version or status no longer as read).
+    #[error("the record was changed concurrently")]
+    Conflict,
+    #[error(transparent)]
+    Unavailable(TableError),
+    #[error("stored record is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl From<TableError> for StoreError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::ConditionFailed => Self::Conflict,
+            TableError::Corrupt(why) => Self::Corrupt(why),
+            other => Self::Unavailable(other),
+        }
+    }
+}
+
+pub mod keys {
+    use crate::domain::{FlowId, OAuthState, TenantId};
+
+    pub fn tenant(t: &TenantId) -> String {
+        format!("TENANT#{t}")
+    }
+    pub const CREDENTIALS: &str = "CREDENTIALS";
+    pub const CONNECTION: &str = "CONNECTION";
+    pub const AUDIT_PREFIX: &str = "AUDIT#";
+    pub fn flow(f: &FlowId) -> String {
+        format!("FLOW#{f}")
+    }
+    pub const FLOW: &str = "FLOW";
+    pub fn state(s: &OAuthState) -> String {
+        format!("STATE#{}", s.as_str())
+    }
+    pub const STATE: &str = "STATE";
+}
+
+/// One page of audit events, newest first.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass back as `before` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    table: Arc<dyn Table>,
+}
+
+impl Store {
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Self { table }
+    }
+
+    pub fn in_memory() -> Self {
+        Self::new(Arc::new(MemoryTable::new()))
+    }
+
+    // --- credentials -------------------------------------------------------------------------
+
+    pub async fn credentials(&self, t: &TenantId) -> Result<Option<CredentialsRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::CREDENTIALS).await
+    }
+
+    pub async fn save_credentials(&self, t: &TenantId, record: &CredentialsRecord) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), keys::CREDENTIALS, record, None)?;
+        Ok(self.table.put(item, Condition::None).await?)
+    }
+
+    /// Returns whether there was anything to delete.
+    pub async fn delete_credentials(&self, t: &TenantId) -> Result<bool, StoreError> {
+        let old = self.table.delete(&keys::tenant(t), keys::CREDENTIALS, Condition::None).await?;
+        Ok(old.is_some())
+    }
+
+    // --- connection --------------------------------------------------------------------------
+
+    pub async fn connection(&self, t: &TenantId) -> Result<Option<ConnectionRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::CONNECTION).await
+    }
+
+    /// Writes the connection if it is still at `expected_version` (`None`: if there is none yet).
+    /// The caller sets `record.version` to the next version.
+    pub async fn save_connection(
+        &self,
+        t: &TenantId,
+        record: &ConnectionRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), keys::CONNECTION, record, None)?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    pub async fn delete_connection(&self, t: &TenantId, expected_version: u64) -> Result<(), StoreError> {
+        self.table
+            .delete(&keys::tenant(t), keys::CONNECTION, version_condition(Some(expected_version)))
+            .await?;
+        Ok(())
+    }
+
+    // --- connect flows and OAuth state ---------------------------------------------------------
+
+    pub async fn create_flow(&self, flow: &FlowRecord) -> Result<(), StoreError> {
+        let item = to_item(&keys::flow(&flow.flow_id), keys::FLOW, flow, Some(flow.expires_at))?;
+        Ok(self.table.put(item, Condition::NotExists).await?)
+    }
+
+    pub async fn flow(&self, id: &FlowId) -> Result<Option<FlowRecord>, StoreError> {
+        self.get(&keys::flow(id), keys::FLOW).await
+    }
+
+    /// Moves a flow on only if it is still in `from` (so two browsers cannot both start it, and a
+    /// finished flow cannot be reopened).
+    pub async fn update_flow(&self, flow: &FlowRecord, from: FlowStatus) -> Result<(), StoreError> {
+        let item = to_item(&keys::flow(&flow.flow_id), keys::FLOW, flow, Some(flow.expires_at))?;
+        let condition = Condition::AttributeEquals { attribute: "status", value: to_value(&from)? };
+        Ok(self.table.put(item, condition).await?)
+    }
+
+    pub async fn create_state(&self, state: &OAuthState, record: &StateRecord) -> Result<(), StoreError> {
+        let item = to_item(&keys::state(state), keys::STATE, record, Some(record.expires_at))?;
+        Ok(self.table.put(item, Condition::NotExists).await?)
+    }
+
+    /// Removes the state and returns what it held, exactly once: of two concurrent callbacks
+    /// with the same state, one gets the record and the other `None`.
+    pub async fn take_state(&self, state: &OAuthState) -> Result<Option<StateRecord>, StoreError> {
+        match self.table.delete(&keys::state(state), keys::STATE, Condition::Exists).await {
+            Ok(old) => old.map(from_item).transpose(),
+            Err(TableError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // --- audit ---------------------------------------------------------------------------------
+
+    pub async fn append_audit(&self, t: &TenantId, event: &AuditEvent) -> Result<(), StoreError> {
+        let sk = format!("{}{}#{}", keys::AUDIT_PREFIX, event.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"), event.id);
+        let item = to_item(&keys::tenant(t), &sk, event, None)?;
+        Ok(self.table.put(item, Condition::NotExists).await?)
+    }
+
+    pub async fn audit(&self, t: &TenantId, limit: usize, before: Option<&str>) -> Result<AuditPage, StoreError> {
+        let before = before.map(|cursor| format!("{}{cursor}", keys::AUDIT_PREFIX));
+        let page = self
+            .table
+            .query_desc(&keys::tenant(t), keys::AUDIT_PREFIX, limit, before.as_deref())
+            .await?;
+        let events = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let next_cursor = page
+            .last_sk
+            .and_then(|sk| sk.strip_prefix(keys::AUDIT_PREFIX).map(str::to_owned));
+        Ok(AuditPage { events, next_cursor })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StoreError> {
+        self.table.get(pk, sk).await?.map(from_item).transpose()
+    }
+}
+
+fn version_condition(expected: Option<u64>) -> Condition {
+    match expected {
+        None => Condition::NotExists,
+        Some(v) => Condition::AttributeEquals { attribute: "version", value: json!(v) },
+    }
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn to_item<T: Serialize>(pk: &str, sk: &str, record: &T, expires_at: Option<i64>) -> Result<Item, StoreError> {
+    let Value::Object(mut item) = to_value(record)? else {
+        return Err(StoreError::Corrupt("record is not an object".into()));
+    };
+    item.insert("pk".into(), Value::String(pk.to_owned()));
+    item.insert("sk".into(), Value::String(sk.to_owned()));
+    if let Some(at) = expires_at {
+        item.insert("expires_at".into(), json!(at));
+    }
+    Ok(item)
+}
+
+fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
+    item.remove("pk");
+    item.remove("sk");
+    serde_json::from_value(Value::Object(item)).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,54 @@
+//! The narrow adapter interface under `Store`: single-table item operations with the conditions
+//! every racing write needs. DynamoDB and the embedded table implement exactly these semantics,
+//! and one contract test suite runs against both.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+pub type Item = Map<String, Value>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    None,
+    /// The item must not exist (first write wins).
+    NotExists,
+    /// The item must exist.
+    Exists,
+    /// The item must exist and `attribute` must equal `value` (a version or a status).
+    AttributeEquals { attribute: &'static str, value: Value },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("condition failed")]
+    ConditionFailed,
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct QueryPage {
+    pub items: Vec<Item>,
+    /// The `sk` to continue after, when there may be more.
+    pub last_sk: Option<String>,
+}
+
+#[async_trait]
+pub trait Table: Send + Sync + std::fmt::Debug {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, TableError>;
+    /// `item` must contain `pk` and `sk` strings.
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), TableError>;
+    /// Deletes and returns the old item; `Ok(None)` when there was none and the condition allowed it.
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<Option<Item>, TableError>;
+    /// Items of one partition whose `sk` starts with `sk_prefix`, newest (highest `sk`) first,
+    /// continuing below `before_sk` when given.
+    async fn query_desc(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        before_sk: Option<&str>,
+    ) -> Result<QueryPage, TableError>;
+}
