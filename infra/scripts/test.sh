@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# The test command: bash infra/scripts/test.sh [extra cargo test args, e.g. -p sfbridge-shared dynamo]
+#
+# Needs only Rust and python3. Builds .venv (moto, cfn-lint, SAM translator) when
+# infra/requirements-test.txt changed, starts a moto server (AWS API emulator) on a free loopback
+# port for the AWS adapters' tests, runs the workspace tests with debug logging into
+# target/test-logs, fails if a planted canary secret ("CANARY") reached any log or the test
+# output, lints template.yaml, and always stops moto.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+timings=()
+phase_start=""
+begin() { phase_start="$EPOCHREALTIME"; echo "==> $1"; }
+end() { timings+=("$(awk -v a="$phase_start" -v b="$EPOCHREALTIME" -v p="$1" 'BEGIN { printf "%s %.1fs", p, b - a }')"); }
+
+moto_pid=""
+cleanup() {
+  if [[ -n "$moto_pid" ]]; then
+    kill "$moto_pid" 2>/dev/null || true
+    wait "$moto_pid" 2>/dev/null || true
+  fi
+  if ((${#timings[@]})); then
+    local IFS=","
+    echo "timings: ${timings[*]}" | sed 's/,/, /g'
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- python tools
+begin "python venv (.venv)"
+bash infra/scripts/ensure-venv.sh
+end venv
+
+# ---------------------------------------------------------------- moto
+begin "moto server"
+mkdir -p target
+moto_log="$root/target/moto-server.log"
+port=""
+for _attempt in 1 2 3; do
+  port="$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  .venv/bin/moto_server -H 127.0.0.1 -p "$port" > "$moto_log" 2>&1 &
+  moto_pid=$!
+  # Ready when it answers HTTP; give up on this port if the process exits (port taken meanwhile).
+  if .venv/bin/python - "$port" "$moto_pid" <<'PY'
+import os, sys, time, urllib.request, urllib.error
+port, pid = sys.argv[1], int(sys.argv[2])
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+        sys.exit(0)
+    except urllib.error.HTTPError:
+        sys.exit(0)  # any HTTP answer means it is serving
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            sys.exit(1)
+        time.sleep(0.1)
+sys.exit(1)
+PY
+  then
+    break
+  fi
+  kill "$moto_pid" 2>/dev/null || true
+  wait "$moto_pid" 2>/dev/null || true
+  moto_pid=""
+done
+if [[ -z "$moto_pid" ]]; then
+  echo "moto server did not start; its log:" >&2
+  cat "$moto_log" >&2
+  exit 1
+fi
+echo "moto server on 127.0.0.1:$port (pid $moto_pid, log target/moto-server.log)"
+end moto
+
+# Only the emulator: dummy credentials, no profile or config file, no instance metadata.
+unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+# ---------------------------------------------------------------- cargo test
+export SFBRIDGE_TEST_LOG_DIR="$root/target/test-logs"
+export RUST_LOG=debug
+rm -rf "$SFBRIDGE_TEST_LOG_DIR"
+mkdir -p "$SFBRIDGE_TEST_LOG_DIR"
+test_output="$root/target/test-output.log"
+
+begin "cargo test --workspace --locked $*"
+tests_ok=true
+cargo test --workspace --locked "$@" 2>&1 | tee "$test_output" || tests_ok=false
+end "cargo test"
+
+# ---------------------------------------------------------------- canary scan
+begin "canary scan (target/test-logs, test output)"
+leaks="$(grep -r -c -a -- CANARY "$SFBRIDGE_TEST_LOG_DIR" "$test_output" | grep -v ':0$' || true)"
+log_files="$(find "$SFBRIDGE_TEST_LOG_DIR" -type f | wc -l)"
+end "canary scan"
+canary_ok=true
+if [[ -n "$leaks" ]]; then
+  canary_ok=false
+  echo "FAIL: a canary secret reached a log or the test output (file:count; lines not shown):" >&2
+  sed "s|^$root/|  |" <<< "$leaks" >&2
+else
+  echo "no canary in $log_files log file(s) or the test output"
+  if [[ "$log_files" -eq 0 ]]; then
+    echo "warning: no test wrote to \$SFBRIDGE_TEST_LOG_DIR, so the scan covered only the test output" >&2
+  fi
+fi
+
+# ---------------------------------------------------------------- template
+begin "lint template.yaml"
+lint_ok=true
+bash infra/scripts/lint-template.sh || lint_ok=false
+end lint
+
+if [[ "$tests_ok" != true || "$canary_ok" != true || "$lint_ok" != true ]]; then
+  echo "FAILED: tests=$tests_ok canary=$canary_ok lint=$lint_ok" >&2
+  exit 1
+fi
+echo "all passed"
