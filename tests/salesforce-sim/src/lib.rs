@@ -1,0 +1,283 @@
+//! A Salesforce org on loopback, for tests, benchmarks and the local demo.
+//!
+//! [`SalesforceSim::start`] binds `127.0.0.1:0` and serves the parts of Salesforce that a connector
+//! talks to, with Salesforce's rules and its exact error bodies (see
+//! `shared/reference/salesforce.md` §1–§4):
+//!
+//! | Endpoint | Module |
+//! |---|---|
+//! | `GET /services/oauth2/authorize` (+ the consent page's `POST …/authorize/decision`) | `oauth.rs` |
+//! | `POST /services/oauth2/token` (`authorization_code`, `refresh_token`, `client_credentials`) | `oauth.rs` |
+//! | `POST /services/oauth2/revoke` | `oauth.rs` |
+//! | `GET /id/{org_id}/{user_id}` (the identity URL) | `identity.rs` |
+//! | anything else: 404 `NOT_FOUND` in Salesforce's REST error shape | `router` in `lib.rs` |
+//!
+//! How the crate is laid out:
+//!
+//! - `lib.rs` (this file): the public configuration ([`SimConfig`], [`SimApp`]), the handle
+//!   ([`SalesforceSim`]) with its knobs and inspection methods, and the router.
+//! - `state.rs`: everything the simulated org remembers (apps, pending consents, codes, token
+//!   families), behind one `std::sync::Mutex` that is never held across an `.await`.
+//! - `oauth.rs`: the OAuth endpoints. `identity.rs`: the identity URL. `pages.rs`: the HTML the
+//!   browser sees (consent page, error pages; plain forms, no JavaScript).
+//! - `recording.rs`: a middleware that records every request ([`RecordedRequest`]) in memory, so a
+//!   test can assert what a client sent.
+//!
+//! To add an API (REST query, sObject Collections, ...), write a module with a
+//! `pub(crate) fn routes() -> Router<Arc<Sim>>` and merge it in `router`; it is recorded
+//! automatically.
+//!
+//! Secrets: tokens, codes, secrets and verifiers are never logged. Every token and code contains
+//! [`SimConfig::token_marker`] verbatim, so a test can grep captured logs for a leak.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+mod identity;
+mod oauth;
+mod pages;
+mod recording;
+mod state;
+
+pub use oauth::signature;
+pub use recording::RecordedRequest;
+pub use state::salesforce_id_18;
+
+use state::Sim;
+
+/// The scopes a new [`SimApp`] allows (the "Selected OAuth Scopes" of the External Client App).
+/// `openid` is left out: the simulator issues no `id_token`.
+pub const DEFAULT_ALLOWED_SCOPES: &[&str] =
+    &["api", "id", "profile", "email", "address", "phone", "web", "full", "refresh_token", "offline_access"];
+
+/// An External Client App in the simulated org.
+#[derive(Clone)]
+pub struct SimApp {
+    /// The Consumer Key.
+    pub client_id: String,
+    /// The Consumer Secret. Always required at the token endpoint (confidential client).
+    pub client_secret: String,
+    /// The Callback URLs. `redirect_uri` must match one of them byte for byte.
+    pub redirect_uris: Vec<String>,
+    /// Refresh Token Rotation: each refresh returns a new refresh token and invalidates the old one;
+    /// presenting an old one again revokes the whole family.
+    pub rotate_refresh_tokens: bool,
+    /// Client Credentials flow with a Run As user (the org's current user).
+    pub client_credentials_enabled: bool,
+    /// Scopes the app may grant. Asking for another one fails the authorize request with
+    /// `invalid_scope`; asking for none grants all of these, as Salesforce does.
+    pub allowed_scopes: Vec<String>,
+}
+
+impl SimApp {
+    /// An app with one callback URL, rotation off, client credentials off and
+    /// [`DEFAULT_ALLOWED_SCOPES`].
+    pub fn new(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            redirect_uris: vec![redirect_uri.into()],
+            rotate_refresh_tokens: false,
+            client_credentials_enabled: false,
+            allowed_scopes: DEFAULT_ALLOWED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+}
+
+impl fmt::Debug for SimApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimApp")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("redirect_uris", &self.redirect_uris)
+            .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
+            .field("client_credentials_enabled", &self.client_credentials_enabled)
+            .field("allowed_scopes", &self.allowed_scopes)
+            .finish()
+    }
+}
+
+/// The simulated org, its user and its apps.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// 18-character org id (`00D…`).
+    pub org_id: String,
+    /// 18-character user id (`005…`) of the user who logs in (and the Run As user).
+    pub user_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub apps: Vec<SimApp>,
+    /// Skip the consent page: `authorize` redirects straight back with a code.
+    pub auto_approve: bool,
+    /// Included verbatim in every access token, refresh token and authorization code.
+    pub token_marker: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            org_id: salesforce_id_18("00D5g000004SimO"),
+            user_id: salesforce_id_18("0055g000003SimU"),
+            username: "sim.admin@sfbridge-sim.example.com".to_owned(),
+            display_name: "Sim Admin".to_owned(),
+            email: "sim.admin@example.com".to_owned(),
+            apps: Vec::new(),
+            auto_approve: false,
+            token_marker: "SIM".to_owned(),
+        }
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct SalesforceSim {
+    sim: Arc<Sim>,
+    server: JoinHandle<()>,
+}
+
+impl fmt::Debug for SalesforceSim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SalesforceSim").field("base_url", &self.sim.base_url).finish_non_exhaustive()
+    }
+}
+
+impl Drop for SalesforceSim {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl SalesforceSim {
+    /// Binds `127.0.0.1:0` and serves in a background task.
+    pub async fn start(config: SimConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let sim = Arc::new(Sim::new(config, base_url));
+        let app = router(sim.clone());
+        let server = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::warn!(%error, "salesforce-sim server stopped");
+            }
+        });
+        Ok(Self { sim, server })
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash: the login host, and the default instance URL.
+    pub fn base_url(&self) -> String {
+        self.sim.base_url.clone()
+    }
+
+    /// Adds an app, replacing any app with the same client id.
+    pub fn add_app(&self, app: SimApp) {
+        self.sim.lock().add_app(app);
+    }
+
+    pub fn set_auto_approve(&self, on: bool) {
+        self.sim.lock().auto_approve = on;
+    }
+
+    /// The org and user of logins from now on. Tokens already issued keep their identity.
+    pub fn set_org(&self, org_id: &str, user_id: &str) {
+        let mut state = self.sim.lock();
+        state.login.org_id = org_id.to_owned();
+        state.login.user_id = user_id.to_owned();
+    }
+
+    /// Token responses carry a `signature` that does not verify.
+    pub fn set_tamper_signature(&self, on: bool) {
+        self.sim.lock().tamper_signature = on;
+    }
+
+    /// `instance_url` in token responses (and identity `urls`); `None`: [`Self::base_url`].
+    pub fn set_instance_url(&self, url: Option<String>) {
+        self.sim.lock().instance_url = url;
+    }
+
+    /// Scheme and host of the `id` URL in token responses; `None`: [`Self::base_url`].
+    pub fn set_identity_base(&self, url: Option<String>) {
+        self.sim.lock().identity_base = url;
+    }
+
+    /// `(error, error_description)`: valid authorize requests redirect back with this error instead
+    /// of a code (e.g. `OAUTH_EC_APP_NOT_FOUND`). `None` restores normal behaviour.
+    pub fn set_authorize_error(&self, error: Option<(String, String)>) {
+        self.sim.lock().authorize_error = error;
+    }
+
+    /// Moves the simulator's clock forward (codes expire after 15 minutes; `issued_at` moves too).
+    pub fn advance_time(&self, by: Duration) {
+        self.sim.lock().clock_offset += by;
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.sim.lock().requests.clone()
+    }
+
+    /// Only `POST /services/oauth2/token`.
+    pub fn token_requests(&self) -> Vec<RecordedRequest> {
+        self.sim.lock().requests.iter().filter(|r| r.method == "POST" && r.path == oauth::TOKEN_PATH).cloned().collect()
+    }
+
+    /// An access or refresh token that was issued and is not revoked, rotated away or expired.
+    pub fn is_token_active(&self, token: &str) -> bool {
+        self.sim.lock().is_active(token)
+    }
+
+    /// Tokens revoked through `/services/oauth2/revoke`, as sent.
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.sim.lock().revoked.clone()
+    }
+
+    /// Every refresh token issued (code exchanges and rotations), in order.
+    pub fn issued_refresh_tokens(&self) -> Vec<String> {
+        self.sim.lock().issued_refresh.clone()
+    }
+
+    /// Every access token issued, in order.
+    pub fn issued_access_tokens(&self) -> Vec<String> {
+        self.sim.lock().issued_access.clone()
+    }
+
+    /// Ends every session: all access tokens stop working (401 `INVALID_SESSION_ID`), refresh
+    /// tokens still work. Simulates the session timeout.
+    pub fn expire_access_tokens(&self) {
+        self.sim.lock().expire_access_tokens();
+    }
+
+    /// Revokes a token as an admin or the user would in Setup (not recorded in
+    /// [`Self::revoked_tokens`]). Revoking a refresh token revokes its access tokens. Returns
+    /// whether the token was active.
+    pub fn revoke_token(&self, token: &str) -> bool {
+        self.sim.lock().revoke(token)
+    }
+}
+
+/// All routes, with request recording around them. New APIs are merged here.
+fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .merge(oauth::routes())
+        .merge(identity::routes())
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(sim.clone(), recording::record))
+        .with_state(sim)
+}
+
+/// Salesforce's REST 404 body.
+async fn not_found() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])),
+    )
+        .into_response()
+}
