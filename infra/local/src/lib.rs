@@ -1,1 +1,198 @@
+//! The whole of sfbridge as one local process: the admin API and the OAuth callback behind one
+//! HTTP server on 127.0.0.1, embedded storage and cipher by default (or the AWS adapters), and
+//! optionally a simulated Salesforce org. The end-to-end tests start it the same way.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use base64::Engine as _;
+use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
+use sfbridge_shared::cipher::{Cipher, LocalCipher};
+use sfbridge_shared::clock::SystemClock;
+use sfbridge_shared::config::{AwsResources, Config};
+use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
+use sfbridge_shared::AppContext;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Where the local stack keeps its data.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// In memory; with a file, written through to it (and its AES key kept beside it).
+    Embedded { data_file: Option<PathBuf> },
+    /// DynamoDB + KMS from the environment (`SFBRIDGE_TABLE`, `SFBRIDGE_KMS_KEY_ID`, and the usual
+    /// AWS variables, including `AWS_ENDPOINT_URL` for an emulator).
+    Aws,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    pub port: u16,
+    pub simulate_salesforce: bool,
+    pub admin_token: Option<String>,
+    /// The origin of the page that opens the popup; defaults to the stack's own origin.
+    pub app_origin: Option<String>,
+    pub backend: Backend,
+}
+
+/// The External Client App registered in the simulated org, for trying the flow by hand.
+#[derive(Debug, Clone)]
+pub struct DemoApp {
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    pub login_url: String,
+}
+
+#[derive(Debug)]
+pub struct LocalStack {
+    pub base_url: String,
+    pub admin_token: String,
+    pub ctx: Arc<AppContext>,
+    pub sim: Option<SalesforceSim>,
+    pub demo_app: Option<DemoApp>,
+    server: JoinHandle<()>,
+}
+
+impl LocalStack {
+    /// Waits until the server stops (it runs until the process ends).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.server.await.context("local server task failed")
+    }
+}
+
+/// All functions' routes in one router, as API Gateway would route them.
+pub fn router(ctx: Arc<AppContext>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .merge(sfbridge_oauth_callback::router(ctx.clone()))
+        .merge(sfbridge_admin_api::router(ctx))
+}
+
+async fn index() -> impl IntoResponse {
+    "sfbridge local stack\n\n\
+     admin API (Authorization: Bearer <admin token>):\n\
+     \x20 PUT/DELETE /v1/tenants/{tenant}/credentials\n\
+     \x20 POST       /v1/tenants/{tenant}/connect\n\
+     \x20 GET/DELETE /v1/tenants/{tenant}/connection\n\
+     \x20 GET        /v1/tenants/{tenant}/audit\n\
+     OAuth (public): /oauth/start, /oauth/callback, /oauth/flows/{flow_id}\n"
+}
+
+/// Serves `router(ctx)` on an already-bound listener.
+pub fn serve(listener: TcpListener, ctx: Arc<AppContext>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(ctx)).await {
+            tracing::error!(error = %e, "local server stopped");
+        }
+    })
+}
+
+/// The configuration of a local stack at `base_url`: loopback, insecure-dev on (the simulator
+/// is plain http on loopback), cookies without `Secure`.
+pub fn local_config(base_url: &str, admin_token: &str, app_origin: Option<&str>) -> anyhow::Result<Config> {
+    let vars = [
+        ("SFBRIDGE_PUBLIC_URL", base_url.to_owned()),
+        ("SFBRIDGE_APP_ORIGIN", app_origin.unwrap_or(base_url).to_owned()),
+        ("SFBRIDGE_ADMIN_TOKEN", admin_token.to_owned()),
+        ("SFBRIDGE_INSECURE_DEV", "true".to_owned()),
+    ];
+    Ok(Config::from_lookup(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))?)
+}
+
+pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
+        .await
+        .with_context(|| format!("could not listen on 127.0.0.1:{} (is it in use? try --port 0)", options.port))?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let admin_token = options.admin_token.clone().unwrap_or_else(|| sfbridge_shared::domain::FlowId::random().to_string());
+    let config = local_config(&base_url, &admin_token, options.app_origin.as_deref())?;
+    let redirect_uri = config.redirect_uri();
+
+    let ctx = match &options.backend {
+        Backend::Embedded { data_file } => {
+            let (store, cipher) = embedded(data_file.as_deref())?;
+            AppContext::new(config, store, cipher, Arc::new(SystemClock))?
+        }
+        Backend::Aws => {
+            let resources = AwsResources::from_env()?;
+            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            AppContext::with_aws(config, &aws, &resources)?
+        }
+    };
+    let ctx = Arc::new(ctx);
+
+    let (sim, demo_app) = if options.simulate_salesforce {
+        let sim = SalesforceSim::start(SimConfig::default()).await.context("starting the Salesforce simulator")?;
+        let demo = DemoApp {
+            consumer_key: "3MVG9sfbridge.local.demo.consumer.key".to_owned(),
+            consumer_secret: sfbridge_shared::domain::FlowId::random().to_string(),
+            login_url: sim.base_url(),
+        };
+        sim.add_app(SimApp::new(&demo.consumer_key, &demo.consumer_secret, &redirect_uri));
+        (Some(sim), Some(demo))
+    } else {
+        (None, None)
+    };
+
+    let server = serve(listener, ctx.clone());
+    Ok(LocalStack { base_url, admin_token, ctx, sim, demo_app, server })
+}
+
+/// The embedded store and cipher. With a data file, the AES key lives beside it (`.key`, mode
+/// 0600) so sealed values survive restarts; without one, both live and die with the process.
+fn embedded(data_file: Option<&Path>) -> anyhow::Result<(Store, Arc<dyn Cipher>)> {
+    let Some(file) = data_file else {
+        return Ok((Store::in_memory(), Arc::new(LocalCipher::random())));
+    };
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let key_file = file.with_extension("key");
+    let key = match std::fs::read_to_string(&key_file) {
+        Ok(text) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .with_context(|| format!("{} is not a base64 key", key_file.display()))?;
+            let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+                bail!("{} must hold 32 bytes", key_file.display());
+            };
+            key
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = LocalCipher::generate_key();
+            write_private(&key_file, &base64::engine::general_purpose::STANDARD.encode(key.as_slice()))?;
+            *key
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", key_file.display())),
+    };
+    let table = MemoryTable::persistent(file.to_path_buf())?;
+    Ok((Store::new(Arc::new(table)), Arc::new(LocalCipher::new(&key))))
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// For the AWS backend against an emulator: create the table and a key when asked to.
+pub async fn create_aws_resources(table: &str) -> anyhow::Result<String> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    DynamoTable::create_table(&aws_sdk_dynamodb::Client::new(&aws), table).await?;
+    let key = aws_sdk_kms::Client::new(&aws).create_key().description("sfbridge local").send().await?;
+    key.key_metadata
+        .map(|m| m.key_id)
+        .context("KMS CreateKey returned no key id")
+}

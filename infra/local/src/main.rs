@@ -1,1 +1,88 @@
-fn main() {}
+//! `sfbridge-local`: run everything on 127.0.0.1. See `--help`.
+
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use sfbridge_local::{Backend, LocalOptions};
+
+const USAGE: &str = "\
+sfbridge-local: the whole of sfbridge as one local process
+
+USAGE: sfbridge-local [--simulate-salesforce] [--port N] [--data-file PATH] [--aws]
+
+  --simulate-salesforce  also start a simulated Salesforce org with a demo External Client App
+  --port N               port on 127.0.0.1 (default 3000; 0 picks a free one)
+  --data-file PATH       keep data in PATH (and its AES key in PATH with .key) across restarts
+  --aws                  use DynamoDB + KMS (SFBRIDGE_TABLE, SFBRIDGE_KMS_KEY_ID, AWS_* variables)
+
+ENVIRONMENT: SFBRIDGE_ADMIN_TOKEN (else one is generated), SFBRIDGE_APP_ORIGIN (origin of the page
+that opens the popup; default: this server), RUST_LOG.
+";
+
+fn parse_args() -> anyhow::Result<Option<LocalOptions>> {
+    let mut options = LocalOptions {
+        port: 3000,
+        simulate_salesforce: false,
+        admin_token: std::env::var("SFBRIDGE_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+        app_origin: std::env::var("SFBRIDGE_APP_ORIGIN").ok().filter(|o| !o.is_empty()),
+        backend: Backend::Embedded { data_file: None },
+    };
+    // Four flags do not justify an argument-parsing dependency in every build of the workspace.
+    let mut args = std::env::args().skip(1);
+    let mut aws = false;
+    let mut data_file = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--simulate-salesforce" => options.simulate_salesforce = true,
+            "--port" => {
+                let value = args.next().context("--port needs a number")?;
+                options.port = value.parse().with_context(|| format!("--port {value:?} is not a port number"))?;
+            }
+            "--data-file" => data_file = Some(PathBuf::from(args.next().context("--data-file needs a path")?)),
+            "--aws" => aws = true,
+            "-h" | "--help" => return Ok(None),
+            other => bail!("unknown argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    options.backend = match (aws, data_file) {
+        (true, Some(_)) => bail!("--aws and --data-file exclude each other"),
+        (true, None) => Backend::Aws,
+        (false, data_file) => Backend::Embedded { data_file },
+    };
+    Ok(Some(options))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Some(options) = parse_args()? else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    sfbridge_shared::telemetry::init_local();
+    let stack = sfbridge_local::start(options).await?;
+    let base = &stack.base_url;
+    println!("sfbridge local stack listening on {base}");
+    println!("  admin API       {base}/v1/tenants/{{tenant}}/...");
+    println!("  admin token     {}", stack.admin_token);
+    println!("  OAuth callback  {base}/oauth/callback   (the Callback URL to register in an External Client App)");
+    if let Some(demo) = &stack.demo_app {
+        println!();
+        println!("Simulated Salesforce org at {}", demo.login_url);
+        println!("  consumer key    {}", demo.consumer_key);
+        println!("  consumer secret {}   (of the simulated org's demo app only)", demo.consumer_secret);
+        println!();
+        println!("Try it:");
+        println!("  export SFB={base} TOKEN={}", stack.admin_token);
+        println!(
+            "  curl -sS -X PUT $SFB/v1/tenants/team_42/credentials -H \"Authorization: Bearer $TOKEN\" \
+             -H 'Content-Type: application/json' \\\n    -d '{{\"consumer_key\":\"{}\",\"consumer_secret\":\"{}\",\"login_url\":\"{}\"}}'",
+            demo.consumer_key, demo.consumer_secret, demo.login_url
+        );
+        println!("  curl -sS -X POST $SFB/v1/tenants/team_42/connect -H \"Authorization: Bearer $TOKEN\"");
+        println!("  # open connect_url in a browser, click Allow, then:");
+        println!("  curl -sS $SFB/v1/tenants/team_42/connection -H \"Authorization: Bearer $TOKEN\"");
+    }
+    stack.wait().await
+}

@@ -1,3 +1,6 @@
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 
 use super::ConnectError;
@@ -11,12 +14,26 @@ pub async fn record_audit(ctx: &AppContext, t: &TenantId, kind: &str, detail: Va
         // Reusing the flow-id generator: 256 random bits, URL-safe.
         id: FlowId::random().to_string(),
         kind: kind.to_owned(),
-        at: ctx.clock.now(),
+        at: monotonic(ctx.clock.now()),
         detail,
     };
     ctx.store.append_audit(t, &event).await?;
     tracing::info!(tenant_id = %t, event = kind, "audit");
     Ok(())
+}
+
+/// Audit keys sort by time to the microsecond. Events one operation records back to back (clear
+/// credentials, then disconnect) must keep their order even within one clock tick, so each
+/// process hands out strictly increasing timestamps.
+fn monotonic(now: DateTime<Utc>) -> DateTime<Utc> {
+    static LAST: Mutex<Option<DateTime<Utc>>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let at = match *last {
+        Some(previous) if now <= previous => previous + Duration::microseconds(1),
+        _ => now,
+    };
+    *last = Some(at);
+    at
 }
 
 pub const MAX_AUDIT_PAGE: usize = 100;

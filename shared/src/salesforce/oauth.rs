@@ -393,7 +393,7 @@ mod tests {
         assert_eq!(params.get("display").map(String::as_str), Some("popup"));
         assert_eq!(params.get("state").map(String::as_str), Some(state.as_str()));
         let expected = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.expose_secret().to_owned()));
-        assert_eq!(params.get("code_challenge"), Some(expected.as_str()));
+        assert_eq!(params.get("code_challenge").map(String::as_str), Some(expected.as_str()));
         assert!(!url.as_str().contains(verifier.expose_secret()));
     }
 

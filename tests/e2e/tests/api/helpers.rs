@@ -1,0 +1,297 @@
+//! `spawn_app` and the small steps every test is made of.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use reqwest::header::LOCATION;
+use reqwest::{Client, Response, StatusCode};
+use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
+use serde_json::{json, Value};
+use sfbridge_shared::cipher::{Cipher, KmsCipher, LocalCipher};
+use sfbridge_shared::clock::ManualClock;
+use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
+use sfbridge_shared::AppContext;
+use tokio::net::TcpListener;
+use url::Url;
+
+/// Marks every planted secret: the sim puts it in every token and code, and consumer secrets
+/// start with it. infra/scripts/test.sh fails if it appears in any log of the suite.
+pub const MARKER: &str = "CANARY";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Moto,
+}
+
+/// Where the raw items live, for inspecting and tampering with storage.
+pub enum RawTable {
+    Memory(Arc<MemoryTable>),
+    Dynamo { client: aws_sdk_dynamodb::Client, table: String },
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub admin_token: String,
+    pub sim: SalesforceSim,
+    pub ctx: Arc<AppContext>,
+    pub clock: ManualClock,
+    pub raw: RawTable,
+    /// An admin's browser: keeps cookies, follows no redirects (tests follow them by hand).
+    pub browser: Client,
+    /// The product's backend.
+    pub api: Client,
+    pub consumer_key: String,
+    pub consumer_secret: String,
+}
+
+pub fn new_browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn random_suffix() -> String {
+    sfbridge_shared::domain::FlowId::random().to_string()[..12].to_owned()
+}
+
+/// Logs of every test go to one buffer (and to `$SFBRIDGE_TEST_LOG_DIR/e2e.log`), so tests can
+/// assert that no secret was logged and the suite's logs can be scanned as a whole.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static LOG_INIT: OnceLock<()> = OnceLock::new();
+
+struct Tee(Option<std::fs::File>);
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(buf);
+        if let Some(file) = &mut self.0 {
+            file.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    LOG_INIT.get_or_init(|| {
+        let file = std::env::var("SFBRIDGE_TEST_LOG_DIR").ok().map(|dir| {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(format!("{dir}/e2e.log"))
+                .unwrap()
+        });
+        let file = file.map(Arc::new);
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || Tee(file.as_ref().and_then(|f| f.try_clone().ok())))
+            .init();
+    });
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    init_logs();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let admin_token = format!("admin-{}", random_suffix());
+    let config = sfbridge_local::local_config(&base_url, &admin_token, Some("https://app.example.com")).unwrap();
+    let redirect_uri = config.redirect_uri();
+
+    let (store, cipher, raw): (Store, Arc<dyn Cipher>, RawTable) = match backend {
+        Backend::Memory => {
+            let table = Arc::new(MemoryTable::new());
+            (Store::new(table.clone()), Arc::new(LocalCipher::random()), RawTable::Memory(table))
+        }
+        Backend::Moto => {
+            let aws = moto_config().await;
+            let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+            let table = format!("sfbridge-test-{}", random_suffix());
+            DynamoTable::create_table(&dynamo, &table).await.unwrap();
+            let kms = aws_sdk_kms::Client::new(&aws);
+            let key_id = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+            (
+                Store::new(Arc::new(DynamoTable::new(dynamo.clone(), &table))),
+                Arc::new(KmsCipher::new(kms, key_id)),
+                RawTable::Dynamo { client: dynamo, table },
+            )
+        }
+    };
+    let clock = ManualClock::default();
+    let ctx = Arc::new(AppContext::new(config, store, cipher, Arc::new(clock.clone())).unwrap());
+    sfbridge_local::serve(listener, ctx.clone());
+
+    let sim = SalesforceSim::start(SimConfig { auto_approve: true, token_marker: MARKER.into(), ..SimConfig::default() })
+        .await
+        .unwrap();
+    let consumer_key = format!("3MVG9test.key.{}", random_suffix());
+    let consumer_secret = format!("{MARKER}-consumer-secret-{}", random_suffix());
+    sim.add_app(SimApp::new(&consumer_key, &consumer_secret, &redirect_uri));
+
+    TestApp {
+        base_url,
+        admin_token,
+        sim,
+        ctx,
+        clock,
+        raw,
+        browser: new_browser(),
+        api: Client::new(),
+        consumer_key,
+        consumer_secret,
+    }
+}
+
+/// The AWS SDK configuration for moto. The tests need it: run them with infra/scripts/test.sh.
+pub async fn moto_config() -> aws_config::SdkConfig {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "AWS_ENDPOINT_URL is not set: the AWS adapter tests run against moto; use `bash infra/scripts/test.sh`, \
+         which starts it"
+    );
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Response {
+        let mut request = self.api.request(method, self.url(path)).bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn put_credentials(&self, tenant: &str, body: Value) -> Response {
+        self.admin(reqwest::Method::PUT, &format!("/v1/tenants/{tenant}/credentials"), Some(body)).await
+    }
+
+    /// Saves the simulator's app as the tenant's credentials.
+    pub async fn save_credentials(&self, tenant: &str) {
+        let response = self
+            .put_credentials(
+                tenant,
+                json!({"consumer_key": self.consumer_key, "consumer_secret": self.consumer_secret, "login_url": self.sim.base_url()}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{}", response.text().await.unwrap());
+    }
+
+    /// `POST /connect`, expecting a connect URL.
+    pub async fn begin_connect(&self, tenant: &str) -> (String, String) {
+        let response = self.admin(reqwest::Method::POST, &format!("/v1/tenants/{tenant}/connect"), None).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        (body["flow_id"].as_str().unwrap().to_owned(), body["connect_url"].as_str().unwrap().to_owned())
+    }
+
+    /// Opens the connect URL in `browser` and returns Salesforce's authorize URL it redirects to.
+    pub async fn open_connect_url(&self, browser: &Client, connect_url: &str) -> String {
+        let response = browser.get(connect_url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND, "{}", response.text().await.unwrap());
+        location(&response)
+    }
+
+    /// Approves at the simulated Salesforce (auto-approve) and returns the callback URL it sends the browser to.
+    pub async fn authorize(&self, browser: &Client, authorize_url: &str) -> String {
+        let response = browser.get(authorize_url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND, "{}", response.text().await.unwrap());
+        location(&response)
+    }
+
+    /// The whole popup: connect URL, Salesforce, callback. Returns the flow id and the final page.
+    pub async fn connect_in_browser(&self, tenant: &str) -> (String, Response) {
+        let (flow_id, connect_url) = self.begin_connect(tenant).await;
+        let authorize_url = self.open_connect_url(&self.browser, &connect_url).await;
+        let callback_url = self.authorize(&self.browser, &authorize_url).await;
+        (flow_id, self.browser.get(callback_url).send().await.unwrap())
+    }
+
+    pub async fn connection(&self, tenant: &str) -> Value {
+        let response = self.admin(reqwest::Method::GET, &format!("/v1/tenants/{tenant}/connection"), None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    pub async fn audit_types(&self, tenant: &str) -> Vec<String> {
+        let response = self.admin(reqwest::Method::GET, &format!("/v1/tenants/{tenant}/audit"), None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+    }
+
+    pub async fn flow_status(&self, flow_id: &str) -> Value {
+        self.api.get(self.url(&format!("/oauth/flows/{flow_id}"))).send().await.unwrap().json().await.unwrap()
+    }
+
+    pub fn token_requests(&self) -> usize {
+        self.sim.token_requests().len()
+    }
+
+    /// Every stored item, as text, for scanning.
+    pub async fn raw_items_text(&self) -> String {
+        match &self.raw {
+            RawTable::Memory(table) => serde_json::to_string(&table.raw_items()).unwrap(),
+            RawTable::Dynamo { client, table } => {
+                let out = client.scan().table_name(table).send().await.unwrap();
+                format!("{:?}", out.items.unwrap_or_default())
+            }
+        }
+    }
+
+    /// Copies one raw item to another partition key (an attacker with table write access, or a bug).
+    pub async fn copy_item(&self, from_pk: &str, sk: &str, to_pk: &str) {
+        match &self.raw {
+            RawTable::Memory(table) => {
+                let mut item = table
+                    .raw_items()
+                    .into_iter()
+                    .find(|i| i["pk"] == from_pk && i["sk"] == sk)
+                    .unwrap();
+                item.insert("pk".into(), json!(to_pk));
+                table.put_raw(item).unwrap();
+            }
+            RawTable::Dynamo { client, table } => {
+                use aws_sdk_dynamodb::types::AttributeValue;
+                let key = HashMap::from([
+                    ("pk".to_owned(), AttributeValue::S(from_pk.to_owned())),
+                    ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+                ]);
+                let mut item = client.get_item().table_name(table).set_key(Some(key)).send().await.unwrap().item.unwrap();
+                item.insert("pk".into(), AttributeValue::S(to_pk.to_owned()));
+                client.put_item().table_name(table).set_item(Some(item)).send().await.unwrap();
+            }
+        }
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response.headers().get(LOCATION).expect("a Location header").to_str().unwrap().to_owned()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    Url::parse(url).unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// Asserts a tenant has no Salesforce connection.
+pub async fn assert_not_connected(app: &TestApp, tenant: &str) {
+    let view = app.connection(tenant).await;
+    assert_ne!(view["status"], "connected", "{view}");
+    assert!(view["organization_id"].is_null(), "{view}");
+}

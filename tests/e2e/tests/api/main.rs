@@ -1,0 +1,11 @@
+//! End-to-end tests: the local stack on a random port, driven over HTTP like the product's
+//! backend and an admin's browser would, against the Salesforce simulator. Storage runs both
+//! embedded and on DynamoDB + KMS in moto (`AWS_ENDPOINT_URL`, started by infra/scripts/test.sh).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admin_api;
+mod connect_flow;
+mod helpers;
+mod negative;
+mod storage;
