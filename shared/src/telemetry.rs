@@ -18,6 +18,6 @@ pub fn init_lambda() {
 /// Human-readable logs for the local stack.
 pub fn init_local() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sfbridge=debug"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
 }

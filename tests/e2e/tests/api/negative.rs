@@ -91,6 +91,23 @@ async fn expired_connect_link_is_refused() {
 }
 
 #[tokio::test]
+async fn the_binding_cookie_is_http_only_lax_and_scoped_to_oauth() {
+    let app = spawn_app(Backend::Memory).await;
+    app.save_credentials("t1").await;
+    let (flow_id, connect_url) = app.begin_connect("t1").await;
+    let response = new_browser().get(&connect_url).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with(&format!("sfbridge_oauth_{flow_id}=")), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/oauth", "Max-Age=600"] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    // Plain http on loopback is the local stack; everywhere else the cookie is Secure (unit-tested in config).
+    assert!(!cookie.contains("Secure"));
+    assert_eq!(response.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test]
 async fn connect_link_opens_once() {
     let app = spawn_app(Backend::Memory).await;
     app.save_credentials("t1").await;
