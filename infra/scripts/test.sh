@@ -99,6 +99,35 @@ tests_ok=true
 cargo test --workspace --locked "$@" 2>&1 | tee "$test_output" || tests_ok=false
 end "cargo test"
 
+# ---------------------------------------------------------------- browser
+# The connect popup in headless Chromium (tests/browser). Needs node and Chromium; CI installs
+# Chromium (.ci/run). Without it locally the phase is skipped loudly; with CI=true it fails.
+browser_ok=true
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+begin "browser tests (tests/browser, headless Chromium)"
+if [[ ! -x "$chromium" || -z "$(command -v node)" ]]; then
+  if [[ "${CI:-}" == true ]]; then
+    echo "FAIL: browser tests need node and Chromium at $chromium" >&2
+    browser_ok=false
+  else
+    echo "SKIPPED: browser tests need node and Chromium ($chromium; apt-get install chromium, or set CHROMIUM)" >&2
+    browser_ok=skipped
+  fi
+else
+  browser_log="$SFBRIDGE_TEST_LOG_DIR/browser.log"
+  {
+    cargo build --locked -q -p sfbridge-local &&
+      (cd tests/browser && { [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund --silent; }) &&
+      CHROMIUM="$chromium" node tests/browser/popup.test.mjs target/debug/sfbridge-local
+  } > "$browser_log" 2>&1 || browser_ok=false
+  grep -E '^(ok|FAIL|[0-9]+ passed)' "$browser_log" || true
+  if [[ "$browser_ok" != true ]]; then
+    echo "browser tests failed; the last lines of target/test-logs/browser.log:" >&2
+    tail -40 "$browser_log" >&2
+  fi
+fi
+end browser
+
 # ---------------------------------------------------------------- canary scan
 begin "canary scan (target/test-logs, test output)"
 leaks="$(grep -r -c -a -- CANARY "$SFBRIDGE_TEST_LOG_DIR" "$test_output" | grep -v ':0$' || true)"
@@ -122,8 +151,8 @@ lint_ok=true
 bash infra/scripts/lint-template.sh || lint_ok=false
 end lint
 
-if [[ "$tests_ok" != true || "$canary_ok" != true || "$lint_ok" != true ]]; then
-  echo "FAILED: tests=$tests_ok canary=$canary_ok lint=$lint_ok" >&2
+if [[ "$tests_ok" != true || "$canary_ok" != true || "$lint_ok" != true || "$browser_ok" == false ]]; then
+  echo "FAILED: tests=$tests_ok browser=$browser_ok canary=$canary_ok lint=$lint_ok" >&2
   exit 1
 fi
 echo "all passed"

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
+use axum::http::{header, HeaderName};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -69,6 +70,9 @@ impl LocalStack {
 pub fn router(ctx: Arc<AppContext>) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/demo", get(demo_page))
+        .route("/demo/demo.js", get(demo_script))
+        .route("/demo/demo.css", get(demo_style))
         .merge(sfbridge_oauth_callback::router(ctx.clone()))
         .merge(sfbridge_admin_api::router(ctx))
 }
@@ -80,7 +84,35 @@ async fn index() -> impl IntoResponse {
      \x20 POST       /v1/tenants/{tenant}/connect\n\
      \x20 GET/DELETE /v1/tenants/{tenant}/connection\n\
      \x20 GET        /v1/tenants/{tenant}/audit\n\
-     OAuth (public): /oauth/start, /oauth/callback, /oauth/flows/{flow_id}\n"
+     OAuth (public): /oauth/start, /oauth/callback, /oauth/flows/{flow_id}\n\
+     demo opener page: /demo\n"
+}
+
+/// The demo opener page: what a product's settings page does to connect a tenant. Static files
+/// with a strict CSP; it holds no token (paste a connect URL into it).
+async fn demo_page() -> impl IntoResponse {
+    static_file("text/html; charset=utf-8", include_str!("demo/index.html"))
+}
+
+async fn demo_script() -> impl IntoResponse {
+    static_file("text/javascript; charset=utf-8", include_str!("demo/demo.js"))
+}
+
+async fn demo_style() -> impl IntoResponse {
+    static_file("text/css; charset=utf-8", include_str!("demo/demo.css"))
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'"),
+            // The popup must keep its opener: COOP same-origin would sever it.
+            (HeaderName::from_static("cross-origin-opener-policy"), "same-origin-allow-popups"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
 }
 
 /// Serves `router(ctx)` on an already-bound listener.

@@ -67,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
     println!("  admin API       {base}/v1/tenants/{{tenant}}/...");
     println!("  admin token     {}", stack.admin_token);
     println!("  OAuth callback  {base}/oauth/callback   (the Callback URL to register in an External Client App)");
+    println!("  demo opener     {base}/demo   (plays the product's settings page: paste a connect_url, click Connect)");
     if let Some(demo) = &stack.demo_app {
         println!();
         println!("Simulated Salesforce org at {}", demo.login_url);
@@ -81,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
             demo.consumer_key, demo.consumer_secret, demo.login_url
         );
         println!("  curl -sS -X POST $SFB/v1/tenants/team_42/connect -H \"Authorization: Bearer $TOKEN\"");
-        println!("  # open connect_url in a browser, click Allow, then:");
+        println!("  # open connect_url in a browser (or paste it into {base}/demo), click Allow, then:");
         println!("  curl -sS $SFB/v1/tenants/team_42/connection -H \"Authorization: Bearer $TOKEN\"");
     }
     stack.wait().await
