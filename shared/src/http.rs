@@ -129,6 +129,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             };
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
         }
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the body is larger than this API accepts")
+        }
         JsonRejection::BytesRejection(_) => ApiError::bad_request("invalid_body", "the body could not be read"),
         _ => ApiError::bad_request("invalid_body", "the body could not be read as JSON"),
     }

@@ -4,7 +4,7 @@ use zeroize::Zeroizing;
 
 use super::{connection, record_audit, ConnectError};
 use crate::cipher::{open_string, seal_str, Purpose, SealContext};
-use crate::domain::{LoginHost, SalesforceUrl, TenantId};
+use crate::domain::{LoginHost, TenantId};
 use crate::secrets::ConsumerSecret;
 use crate::store::{audit_kind, CredentialsRecord, OAuthFlowKind};
 use crate::AppContext;
@@ -67,7 +67,7 @@ pub async fn save_credentials(ctx: &AppContext, t: &TenantId, input: Credentials
     check_credential("consumer_key", &consumer_key)?;
     check_credential("consumer_secret", input.consumer_secret.expose_secret())?;
     let login_url = input.login_url.as_deref().unwrap_or(DEFAULT_LOGIN_URL);
-    let login_host = SalesforceUrl::parse(login_url, ctx.config.host_policy)
+    let login_host = LoginHost::parse(login_url, ctx.config.host_policy)
         .map_err(|e| ConnectError::Invalid(format!("login_url: {e}")))?;
     let flow = input.flow.unwrap_or_default();
     let generic_host = ["https://login.salesforce.com", "https://test.salesforce.com"].contains(&login_host.as_str());

@@ -150,10 +150,47 @@ impl fmt::Display for SalesforceUrl {
     }
 }
 
-/// The host a tenant signs in on and whose `/services/oauth2/*` endpoints we call.
-pub type LoginHost = SalesforceUrl;
-/// The org's REST base (`instance_url` of a token response).
-pub type InstanceUrl = SalesforceUrl;
+/// Distinct types over the same allowlist, so a login host can never be passed where an
+/// instance URL belongs (tokens go to one, REST calls to the other).
+macro_rules! salesforce_origin {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(SalesforceUrl);
+
+        impl $name {
+            pub fn parse(value: &str, policy: HostPolicy) -> Result<Self, InvalidValue> {
+                SalesforceUrl::parse(value, policy).map(Self)
+            }
+
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+
+            /// `self` + an absolute path such as `/services/oauth2/token`.
+            pub fn join(&self, path: &str) -> String {
+                self.0.join(path)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+salesforce_origin!(
+    /// The host a tenant signs in on and whose `/services/oauth2/*` endpoints we call
+    /// (`login.salesforce.com`, `test.salesforce.com` or the org's My Domain).
+    LoginHost
+);
+salesforce_origin!(
+    /// The org's REST base: the `instance_url` of a token response.
+    InstanceUrl
+);
 
 #[cfg(test)]
 mod tests {

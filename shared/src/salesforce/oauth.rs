@@ -256,7 +256,7 @@ impl SalesforceOAuth {
                 false,
             ));
         }
-        let instance_url = SalesforceUrl::parse(&fields.instance_url, self.policy).map_err(|_| {
+        let instance_url = InstanceUrl::parse(&fields.instance_url, self.policy).map_err(|_| {
             OAuthFailure::new(
                 "instance_url_not_allowed",
                 format!(
@@ -371,7 +371,7 @@ mod tests {
     fn authorize_url_carries_pkce_scopes_and_popup() {
         let oauth = SalesforceOAuth::new(HostPolicy::STRICT).map_err(|e| e.to_string());
         let Ok(oauth) = oauth else { unreachable!("client builds") };
-        let Ok(login_host) = SalesforceUrl::parse("https://acme.my.salesforce.com", HostPolicy::STRICT) else {
+        let Ok(login_host) = LoginHost::parse("https://acme.my.salesforce.com", HostPolicy::STRICT) else {
             unreachable!("valid host")
         };
         let issuer = Issuer {

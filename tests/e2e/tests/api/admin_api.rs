@@ -126,3 +126,27 @@ async fn unknown_routes_and_methods_answer_in_json() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn oversized_and_garbage_bodies_are_refused_without_harm() {
+    let app = spawn_app(Backend::Memory).await;
+    let huge = json!({"consumer_key": "k".repeat(20), "consumer_secret": "s".repeat(20_000)});
+    let (status, code, _) = error_of(app.put_credentials("t1", huge).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"));
+    for body in ["", "null", "[]", "\"x\"", "{\"consumer_key\": {}}", "\u{0}\u{1}", "{\"a\":", &"[".repeat(10_000)] {
+        let response = app
+            .api
+            .put(app.url("/v1/tenants/t1/credentials"))
+            .bearer_auth(&app.admin_token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error(), "{body:?} -> {}", response.status());
+    }
+    let long_tenant = format!("/v1/tenants/{}/connection", "a".repeat(5_000));
+    let (status, code, _) = error_of(app.admin(Method::GET, &long_tenant, None).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_tenant_id"));
+    assert_eq!(app.connection("t1").await["status"], "not_configured");
+}

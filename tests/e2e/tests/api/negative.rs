@@ -251,3 +251,36 @@ async fn credentials_changed_mid_flow_are_detected() {
     assert_failure_page(status, &html, "credentials_changed", "Click Connect again");
     assert_eq!(app.token_requests(), 0);
 }
+
+#[tokio::test]
+async fn a_hundred_forged_callbacks_make_no_token_request_and_spare_the_live_flow() {
+    let app = spawn_app(Backend::Memory).await;
+    let callback = callback_url_for(&app, "t1").await;
+    let live_state = query_param(&callback, "state").unwrap();
+    let code = query_param(&callback, "code").unwrap();
+    let stranger = new_browser();
+    for i in 0..100 {
+        let random = sfbridge_shared::domain::FlowId::random().to_string();
+        let mut flipped: Vec<char> = live_state.chars().collect();
+        let at = i % flipped.len();
+        flipped[at] = if flipped[at] == 'A' { 'B' } else { 'A' };
+        let forged: String = match i % 5 {
+            0 => random,
+            1 => flipped.into_iter().collect(),
+            2 => format!("{live_state}{}", "x".repeat(i)),
+            3 => ["%00", "%E2%80%AE", "..%2F..%2F", "%3Cscript%3E", "%FF%FE"][i % 5].repeat(1 + i),
+            _ => "A".repeat(i * 100),
+        };
+        let url = app.url(&format!("/oauth/callback?code={code}&state={forged}"));
+        // Half from the right browser, half from a stranger: neither may get anywhere.
+        let browser = if i % 2 == 0 { &app.browser } else { &stranger };
+        let response = browser.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "variant {i}");
+    }
+    assert_eq!(app.token_requests(), 0);
+    assert_not_connected(&app, "t1").await;
+
+    let (status, _) = page(&app.browser, &callback).await;
+    assert_eq!(status, StatusCode::OK, "the genuine callback still completes");
+    assert_eq!(app.connection("t1").await["status"], "connected");
+}

@@ -59,7 +59,7 @@ async fn store_contract(store: Store) {
     let record = sfbridge_shared::store::StateRecord {
         tenant_id: t.clone(),
         flow_id: f.flow_id.clone(),
-        login_host: sfbridge_shared::domain::SalesforceUrl::parse("https://login.salesforce.com", Default::default()).unwrap(),
+        login_host: sfbridge_shared::domain::LoginHost::parse("https://login.salesforce.com", Default::default()).unwrap(),
         client_id: "client".into(),
         redirect_uri: "https://api.example.com/oauth/callback".into(),
         verifier: sfbridge_shared::cipher::Sealed::from_bytes(vec![1, 2, 3]),
