@@ -6,6 +6,7 @@
 //! - [`store`]: the `Store` port over one table (DynamoDB or embedded)
 //! - [`cipher`]: the `Cipher` port (KMS or local AES-GCM), bound to an encryption context
 //! - [`salesforce`]: the OAuth client for tenants' External Client Apps
+//! - [`session`]: a usable access token per tenant, refreshed by exactly one worker at a time
 //! - [`connect`]: the logic behind the admin API and the OAuth callback (credentials, connect
 //!   flows, connection, audit), independent of HTTP
 //! - [`http`]: the JSON error shape and request extractors shared by the HTTP functions
@@ -20,6 +21,7 @@ pub mod domain;
 pub mod http;
 pub mod salesforce;
 pub mod secrets;
+pub mod session;
 pub mod store;
 pub mod telemetry;
 

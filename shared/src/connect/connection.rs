@@ -67,6 +67,7 @@ pub(crate) async fn establish(
         connected_at: now,
         updated_at: now,
         version: existing.as_ref().map_or(1, |old| old.version + 1),
+        refresh_lease_until: None,
     };
     ctx.store.save_connection(t, &record, existing.as_ref().map(|old| old.version)).await?;
 

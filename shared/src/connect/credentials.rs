@@ -30,7 +30,8 @@ struct AppCredentials {
 }
 
 /// The tenant's app, opened for one use.
-pub(crate) struct OpenedCredentials {
+#[derive(Debug)]
+pub struct OpenedCredentials {
     pub consumer_key: String,
     pub consumer_secret: ConsumerSecret,
     pub login_host: LoginHost,
@@ -123,7 +124,7 @@ pub async fn clear_credentials(ctx: &AppContext, t: &TenantId) -> Result<(), Con
     record_audit(ctx, t, audit_kind::CREDENTIALS_CLEARED, json!({})).await
 }
 
-pub(crate) async fn open_credentials(ctx: &AppContext, t: &TenantId) -> Result<Option<OpenedCredentials>, ConnectError> {
+pub async fn open_credentials(ctx: &AppContext, t: &TenantId) -> Result<Option<OpenedCredentials>, ConnectError> {
     let Some(record) = ctx.store.credentials(t).await? else {
         return Ok(None);
     };

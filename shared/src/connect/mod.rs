@@ -11,7 +11,7 @@ mod flow;
 pub use audit::{audit_page, record_audit};
 pub use callback::{complete_callback, CallbackParams, CallbackResult};
 pub use connection::{connection_view, disconnect, ConnectionView, CredentialsSummary, DisconnectResult};
-pub use credentials::{clear_credentials, save_credentials, CredentialsInput};
+pub use credentials::{clear_credentials, open_credentials as open_app_credentials, save_credentials, CredentialsInput, OpenedCredentials};
 pub use error::ConnectError;
 pub use flow::{
     begin_connect, browser_cookie_name, flow_view, start_flow, ConnectStart, FlowView, StartRedirect, FLOW_TTL_MINUTES,

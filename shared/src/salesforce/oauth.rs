@@ -151,6 +151,35 @@ impl SalesforceOAuth {
         self.check_grant(response, secret)
     }
 
+    /// Trades a refresh token for a new access token (and, when the app rotates refresh tokens,
+    /// a new refresh token that replaces the one sent, which is dead from then on).
+    pub async fn refresh(
+        &self,
+        login_host: &LoginHost,
+        client_id: &str,
+        secret: &ConsumerSecret,
+        refresh_token: &RefreshToken,
+    ) -> Result<TokenGrant, OAuthFailure> {
+        let token = oauth2::RefreshToken::new(refresh_token.expose_secret().to_owned());
+        let response = self
+            .token_client(login_host, client_id, secret)?
+            .exchange_refresh_token(&token)
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                // Since Summer '24 Salesforce answers a refresh that races another one with the
+                // same token like this; it means "try again", not "bad code" (Segment PR #2300).
+                RequestTokenError::ServerResponse(body)
+                    if body.error().as_ref() == "invalid_grant"
+                        && body.error_description().is_some_and(|d| d.contains("expired authorization code")) =>
+                {
+                    OAuthFailure::new("concurrent_refresh", "Salesforce refused a concurrent refresh; retry.", true)
+                }
+                other => token_failure(other, ""),
+            })?;
+        self.check_grant(response, secret)
+    }
+
     /// Server-to-server token for the app's Run As user (no refresh token; ask again when it expires).
     pub async fn client_credentials(
         &self,

@@ -57,6 +57,9 @@ pub struct ConnectionRecord {
     pub connected_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+    /// While set and in the future, one worker is refreshing the tokens; others wait and re-read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_lease_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -193,6 +193,11 @@ impl SalesforceSim {
     }
 
     /// Token responses carry a `signature` that does not verify.
+    /// The next `count` token requests fail with 503 and an HTML body (recorded, not processed).
+    pub fn fail_token_requests(&self, count: u32) {
+        self.sim.lock().token_endpoint_failures = count;
+    }
+
     pub fn set_tamper_signature(&self, on: bool) {
         self.sim.lock().tamper_signature = on;
     }

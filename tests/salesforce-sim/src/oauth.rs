@@ -230,6 +230,15 @@ async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> 
         return oauth_error("unsupported_grant_type", "grant type not supported");
     }
     let mut state = sim.lock();
+    if state.token_endpoint_failures > 0 {
+        state.token_endpoint_failures -= 1;
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::CONTENT_TYPE, "text/html")],
+            "<html><body>Service Unavailable</body></html>",
+        )
+            .into_response();
+    }
     let app = match authenticate_client(&state, &form, &headers) {
         Ok(app) => app,
         Err((error, description)) => return oauth_error(error, description),

@@ -39,6 +39,7 @@ impl Sim {
             auto_approve: config.auto_approve,
             apps: HashMap::new(),
             tamper_signature: false,
+            token_endpoint_failures: 0,
             instance_url: None,
             identity_base: None,
             authorize_error: None,
@@ -145,6 +146,8 @@ pub(crate) struct SimState {
 
     // Knobs for negative tests.
     pub(crate) tamper_signature: bool,
+    /// The next this-many token requests get a 503 HTML page, as Salesforce's edge sends when down.
+    pub(crate) token_endpoint_failures: u32,
     pub(crate) instance_url: Option<String>,
     pub(crate) identity_base: Option<String>,
     pub(crate) authorize_error: Option<(String, String)>,

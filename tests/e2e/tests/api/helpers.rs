@@ -139,7 +139,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         .unwrap();
     let consumer_key = format!("3MVG9test.key.{}", random_suffix());
     let consumer_secret = format!("{MARKER}-consumer-secret-{}", random_suffix());
-    sim.add_app(SimApp::new(&consumer_key, &consumer_secret, &redirect_uri));
+    // Refresh-token rotation on, as Salesforce requires of partner apps: the strictest case.
+    let mut sim_app = SimApp::new(&consumer_key, &consumer_secret, &redirect_uri);
+    sim_app.rotate_refresh_tokens = true;
+    sim.add_app(sim_app);
 
     TestApp {
         base_url,
@@ -242,6 +245,10 @@ impl TestApp {
 
     pub fn token_requests(&self) -> usize {
         self.sim.token_requests().len()
+    }
+
+    pub fn refresh_requests(&self) -> usize {
+        self.sim.token_requests().iter().filter(|r| r.param("grant_type") == Some("refresh_token")).count()
     }
 
     /// Every stored item, as text, for scanning.

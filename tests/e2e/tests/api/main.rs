@@ -8,4 +8,5 @@ mod admin_api;
 mod connect_flow;
 mod helpers;
 mod negative;
+mod session;
 mod storage;

@@ -1,0 +1,208 @@
+//! A usable Salesforce session (access token + instance URL) for a tenant, refreshed safely.
+//!
+//! Salesforce gives no expiry for access tokens, so a session is refreshed when a call comes back
+//! 401 `INVALID_SESSION_ID`. With refresh-token rotation, two workers refreshing with the same
+//! token would make Salesforce revoke the whole token family, so exactly one refresher runs per
+//! connection across all Lambdas:
+//!
+//! 1. the caller says which session went stale;
+//! 2. if the stored token is a newer one, someone already refreshed: use theirs;
+//! 3. otherwise claim a lease on the connection item with a version-checked write;
+//! 4. the lease holder refreshes, and writes the new tokens (a rotated refresh token first of
+//!    all) and clears the lease in one version-checked write, before anyone uses the new token;
+//! 5. everyone else waits, re-reading, until the version moves or the lease expires.
+//!
+//! `invalid_grant` and other permanent refusals mark the connection `reauth_required` (audited
+//! once, by the lease holder). Transient failures (network, 5xx, a concurrent-refresh refusal)
+//! release the lease and never mark anything.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use crate::cipher::{open_string, seal_str, Purpose, SealContext};
+use crate::connect::{open_app_credentials, record_audit, ConnectError};
+use crate::domain::{InstanceUrl, TenantId};
+use crate::secrets::{AccessToken, RefreshToken};
+use crate::store::{audit_kind, ConnectionRecord, ConnectionStatus, StoreError};
+use crate::AppContext;
+
+/// Longer than a refresh can take (the token call times out after 10 s), short enough that a
+/// crashed holder delays the others only briefly.
+const LEASE: Duration = Duration::seconds(30);
+/// How often waiters re-read the connection, and for how long at most.
+const WAIT_STEP: StdDuration = StdDuration::from_millis(50);
+const WAIT_LIMIT: StdDuration = StdDuration::from_secs(35);
+
+/// An access token and where to use it. `issued_at` tells one token generation from the next
+/// (the connection's version also moves when a lease is only claimed or released).
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: AccessToken,
+    pub instance_url: InstanceUrl,
+    pub issued_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// There is no connection, or it needs an admin to reconnect: park the work.
+    #[error("tenant {0} has no usable Salesforce connection; an admin must (re)connect")]
+    ReauthRequired(TenantId),
+    /// Worth retrying later (token endpoint down, storage unavailable, lease not released in time).
+    #[error("temporarily unable to get a Salesforce session: {0}")]
+    Transient(String),
+}
+
+impl From<StoreError> for SessionError {
+    fn from(e: StoreError) -> Self {
+        Self::Transient(e.to_string())
+    }
+}
+
+impl From<ConnectError> for SessionError {
+    fn from(e: ConnectError) -> Self {
+        Self::Transient(e.to_string())
+    }
+}
+
+/// The stored session, as is.
+pub async fn current_session(ctx: &AppContext, t: &TenantId) -> Result<Session, SessionError> {
+    let record = usable_connection(ctx, t).await?;
+    open_session(ctx, t, &record).await
+}
+
+/// A session newer than `stale`: someone else's fresh one, or one this call refreshed.
+pub async fn refreshed_session(ctx: &AppContext, t: &TenantId, stale: &Session) -> Result<Session, SessionError> {
+    let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
+    loop {
+        let record = usable_connection(ctx, t).await?;
+        let now = ctx.clock.now();
+        let leased = record.refresh_lease_until.is_some_and(|until| until > now);
+        if record.access_token_issued_at != stale.issued_at && !leased {
+            return open_session(ctx, t, &record).await;
+        }
+        if !leased {
+            let claimed = ConnectionRecord {
+                refresh_lease_until: Some(now + LEASE),
+                version: record.version + 1,
+                ..record.clone()
+            };
+            match ctx.store.save_connection(t, &claimed, Some(record.version)).await {
+                Ok(()) => return refresh_holding_lease(ctx, t, claimed).await,
+                Err(StoreError::Conflict) => {} // another worker won the claim: wait for it
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(SessionError::Transient("another worker's token refresh did not finish in time".into()));
+        }
+        tokio::time::sleep(WAIT_STEP).await;
+    }
+}
+
+async fn usable_connection(ctx: &AppContext, t: &TenantId) -> Result<ConnectionRecord, SessionError> {
+    match ctx.store.connection(t).await? {
+        Some(record) if record.status == ConnectionStatus::Connected => Ok(record),
+        _ => Err(SessionError::ReauthRequired(t.clone())),
+    }
+}
+
+async fn open_session(ctx: &AppContext, t: &TenantId, record: &ConnectionRecord) -> Result<Session, SessionError> {
+    let sealed = record.access_token.as_ref().ok_or_else(|| SessionError::ReauthRequired(t.clone()))?;
+    let token = open_string(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::AccessToken), sealed)
+        .await
+        .map_err(|e| SessionError::Transient(e.to_string()))?;
+    Ok(Session {
+        access_token: AccessToken::new(token.as_str()),
+        instance_url: record.instance_url.clone(),
+        issued_at: record.access_token_issued_at,
+    })
+}
+
+async fn refresh_holding_lease(ctx: &AppContext, t: &TenantId, held: ConnectionRecord) -> Result<Session, SessionError> {
+    match refresh_tokens(ctx, t, &held).await {
+        Ok(refreshed) => {
+            // One write: the rotated refresh token is stored before the new access token is
+            // handed to anyone, and the lease is released with it.
+            ctx.store.save_connection(t, &refreshed, Some(held.version)).await?;
+            tracing::info!(tenant_id = %t, version = refreshed.version, "Salesforce session refreshed");
+            open_session(ctx, t, &refreshed).await
+        }
+        Err(RefreshFailure::Permanent(code)) => {
+            let parked = ConnectionRecord {
+                status: ConnectionStatus::ReauthRequired,
+                refresh_token: None,
+                access_token: None,
+                refresh_lease_until: None,
+                updated_at: ctx.clock.now(),
+                version: held.version + 1,
+                ..held.clone()
+            };
+            ctx.store.save_connection(t, &parked, Some(held.version)).await?;
+            tracing::warn!(tenant_id = %t, code = %code, "Salesforce refused the refresh token: reauthorization required");
+            record_audit(ctx, t, audit_kind::REAUTH_REQUIRED, json!({"organization_id": held.organization_id, "reason": code}))
+                .await?;
+            Err(SessionError::ReauthRequired(t.clone()))
+        }
+        Err(RefreshFailure::Transient(why)) => {
+            let released = ConnectionRecord { refresh_lease_until: None, version: held.version + 1, ..held.clone() };
+            if let Err(e) = ctx.store.save_connection(t, &released, Some(held.version)).await {
+                tracing::warn!(tenant_id = %t, error = %e, "could not release the refresh lease; it expires on its own");
+            }
+            Err(SessionError::Transient(why))
+        }
+    }
+}
+
+enum RefreshFailure {
+    Permanent(String),
+    Transient(String),
+}
+
+async fn refresh_tokens(ctx: &AppContext, t: &TenantId, held: &ConnectionRecord) -> Result<ConnectionRecord, RefreshFailure> {
+    let transient = |e: &dyn std::fmt::Display| RefreshFailure::Transient(e.to_string());
+    let credentials = open_app_credentials(ctx, t)
+        .await
+        .map_err(|e| transient(&e))?
+        .ok_or_else(|| RefreshFailure::Permanent("credentials_missing".into()))?;
+    let sealed_refresh = held.refresh_token.as_ref();
+    let grant = match sealed_refresh {
+        Some(sealed) => {
+            let refresh = open_string(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::RefreshToken), sealed)
+                .await
+                .map_err(|e| transient(&e))?;
+            ctx.oauth
+                .refresh(&held.login_host, &credentials.consumer_key, &credentials.consumer_secret, &RefreshToken::new(refresh.as_str()))
+                .await
+        }
+        // Client-credentials connections have no refresh token: ask for a new token.
+        None => ctx.oauth.client_credentials(&held.login_host, &credentials.consumer_key, &credentials.consumer_secret).await,
+    };
+    let grant = grant.map_err(|f| if f.retryable { RefreshFailure::Transient(f.to_string()) } else { RefreshFailure::Permanent(f.code) })?;
+    if grant.organization_id != held.organization_id {
+        return Err(RefreshFailure::Permanent("org_mismatch".into()));
+    }
+    let access_token = seal_str(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::AccessToken), grant.access_token.expose_secret())
+        .await
+        .map_err(|e| transient(&e))?;
+    let refresh_token = match &grant.refresh_token {
+        Some(rotated) => Some(
+            seal_str(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::RefreshToken), rotated.expose_secret())
+                .await
+                .map_err(|e| transient(&e))?,
+        ),
+        None => held.refresh_token.clone(),
+    };
+    Ok(ConnectionRecord {
+        access_token: Some(access_token),
+        refresh_token,
+        access_token_issued_at: Some(grant.issued_at),
+        // Salesforce may move an org; always keep the latest instance URL.
+        instance_url: grant.instance_url,
+        refresh_lease_until: None,
+        updated_at: ctx.clock.now(),
+        version: held.version + 1,
+        ..held.clone()
+    })
+}
