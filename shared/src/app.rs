@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use crate::cipher::{Cipher, KmsCipher};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AwsResources, Config};
-use crate::salesforce::SalesforceOAuth;
+use crate::salesforce::{SalesforceOAuth, SalesforceRest};
 use crate::store::{DynamoTable, Store};
 
 #[derive(Debug, Clone)]
@@ -16,13 +16,15 @@ pub struct AppContext {
     pub store: Store,
     pub cipher: Arc<dyn Cipher>,
     pub oauth: SalesforceOAuth,
+    pub rest: SalesforceRest,
     pub clock: Arc<dyn Clock>,
 }
 
 impl AppContext {
     pub fn new(config: Config, store: Store, cipher: Arc<dyn Cipher>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let oauth = SalesforceOAuth::new(config.host_policy).context("building the HTTP client for Salesforce")?;
-        Ok(Self { config, store, cipher, oauth, clock })
+        let rest = SalesforceRest::new().context("building the HTTP client for Salesforce")?;
+        Ok(Self { config, store, cipher, oauth, rest, clock })
     }
 
     /// The Lambda wiring: configuration from the environment, DynamoDB + KMS from the default

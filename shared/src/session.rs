@@ -24,6 +24,7 @@ use serde_json::json;
 use crate::cipher::{open_string, seal_str, Purpose, SealContext};
 use crate::connect::{open_app_credentials, record_audit, ConnectError};
 use crate::domain::{InstanceUrl, TenantId};
+use crate::salesforce::rest::{ErrorClass, Reply, RestError};
 use crate::secrets::{AccessToken, RefreshToken};
 use crate::store::{audit_kind, ConnectionRecord, ConnectionStatus, StoreError};
 use crate::AppContext;
@@ -63,6 +64,32 @@ impl From<StoreError> for SessionError {
 impl From<ConnectError> for SessionError {
     fn from(e: ConnectError) -> Self {
         Self::Transient(e.to_string())
+    }
+}
+
+/// Why a Salesforce call did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Rest(#[from] RestError),
+}
+
+/// Runs one REST call with the tenant's session. On 401 `INVALID_SESSION_ID` it gets a newer
+/// session (refreshing it if nobody else has) and replays the call once; `session` is updated so
+/// the caller's next calls use the new token.
+pub async fn with_session<T, F, Fut>(ctx: &AppContext, t: &TenantId, session: &mut Session, call: F) -> Result<Reply<T>, CallError>
+where
+    F: Fn(Session) -> Fut,
+    Fut: std::future::Future<Output = Result<Reply<T>, RestError>>,
+{
+    match call(session.clone()).await {
+        Err(e) if e.class == ErrorClass::RefreshSession => {
+            *session = refreshed_session(ctx, t, session).await?;
+            Ok(call(session.clone()).await?)
+        }
+        other => Ok(other?),
     }
 }
 

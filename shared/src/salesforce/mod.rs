@@ -3,8 +3,10 @@
 
 mod errors;
 mod oauth;
+pub mod rest;
 mod signature;
 
 pub use errors::OAuthFailure;
 pub use oauth::{Identity, Issuer, SalesforceOAuth, TokenGrant};
+pub use rest::SalesforceRest;
 pub use signature::verify_signature;

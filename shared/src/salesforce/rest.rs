@@ -1,0 +1,367 @@
+//! The Salesforce REST API calls sync needs, and the error taxonomy in one place: every failure
+//! is `RefreshSession` (401 `INVALID_SESSION_ID`), `Transient` (retry later: limits, 5xx, lock
+//! contention, timeouts, resets) or `Permanent` (bad field, validation, permissions: retrying the
+//! same payload cannot help).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::session::Session;
+
+/// Pinned so responses keep their shape; Summer '26 is v67.0, v66.0 is widely available.
+pub const API_VERSION: &str = "v66.0";
+/// Salesforce refuses request lines over 16,384 bytes (414). Queries are chunked to stay far below.
+pub const MAX_QUERY_URL_BYTES: usize = 8_000;
+/// sObject Collections take at most 200 records per call (and count as one API call).
+pub const MAX_COLLECTION_RECORDS: usize = 200;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Sync calls are short; a call still running after this is treated as lost (transient).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Salesforce messages can echo SOQL (and so emails); keep logs and delivery records short.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    RefreshSession,
+    Transient,
+    Permanent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct RestError {
+    pub class: ErrorClass,
+    pub status: Option<u16>,
+    pub code: String,
+    pub message: String,
+}
+
+impl RestError {
+    fn transport(e: &reqwest::Error) -> Self {
+        let code = if e.is_timeout() {
+            "TIMEOUT"
+        } else if e.is_connect() {
+            "CONNECTION_FAILED"
+        } else {
+            "CONNECTION_RESET"
+        };
+        Self { class: ErrorClass::Transient, status: None, code: code.into(), message: "no response from Salesforce".into() }
+    }
+}
+
+/// The class of a Salesforce `errorCode` / per-record `statusCode`.
+pub fn classify_code(code: &str) -> ErrorClass {
+    match code {
+        "INVALID_SESSION_ID" => ErrorClass::RefreshSession,
+        "REQUEST_LIMIT_EXCEEDED" | "SERVER_UNAVAILABLE" | "UNABLE_TO_LOCK_ROW" | "QUERY_TIMEOUT" | "TIMEOUT"
+        | "CONNECTION_RESET" | "CONNECTION_FAILED" => ErrorClass::Transient,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ApiErrorBody {
+    #[serde(rename = "errorCode")]
+    error_code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Turns a non-2xx response into a `RestError`. Bodies are JSON arrays, except at the edge,
+/// where 5xx pages may be HTML or empty.
+pub fn classify_response(status: u16, body: &[u8]) -> RestError {
+    let parsed: Option<ApiErrorBody> = serde_json::from_slice::<Vec<ApiErrorBody>>(body).ok().and_then(|v| v.into_iter().next());
+    let (code, message) = match parsed {
+        Some(e) => (e.error_code, e.message),
+        None => (format!("HTTP_{status}"), "Salesforce answered without an error body".to_owned()),
+    };
+    let class = match status {
+        401 => ErrorClass::RefreshSession,
+        500..=599 | 420 => ErrorClass::Transient,
+        _ => classify_code(&code),
+    };
+    RestError { class, status: Some(status), code, message: short_message(&message) }
+}
+
+/// Query errors echo the SOQL (with its emails) above a caret line; keep the explanation only.
+fn short_message(message: &str) -> String {
+    let explanation = message.rsplit('\n').find(|line| !line.trim().is_empty()).unwrap_or(message).trim();
+    let mut out: String = explanation.chars().filter(|c| !c.is_control()).take(MAX_MESSAGE_CHARS).collect();
+    if explanation.chars().count() > MAX_MESSAGE_CHARS {
+        out.push('…');
+    }
+    out
+}
+
+/// `Sforce-Limit-Info: api-usage=18/5000; api-bursts=1/750` (parsed leniently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiUsage {
+    pub used: u64,
+    pub max: u64,
+}
+
+impl ApiUsage {
+    pub fn parse(header: &str) -> Option<Self> {
+        header.split(';').find_map(|part| {
+            let (name, value) = part.trim().split_once('=')?;
+            if name.trim() != "api-usage" {
+                return None;
+            }
+            let (used, max) = value.trim().split_once('/')?;
+            Some(Self { used: used.trim().parse().ok()?, max: max.trim().parse().ok()? })
+        })
+    }
+
+    /// Share of the daily allocation used, in percent (can exceed 100 briefly).
+    pub fn percent(&self) -> f64 {
+        if self.max == 0 {
+            100.0
+        } else {
+            self.used as f64 * 100.0 / self.max as f64
+        }
+    }
+}
+
+/// A successful response and the org's API usage it reported.
+#[derive(Debug, Clone)]
+pub struct Reply<T> {
+    pub value: T,
+    pub usage: Option<ApiUsage>,
+}
+
+/// One record's outcome in an sObject Collections call (same order as the request).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct RecordResult {
+    pub id: Option<String>,
+    pub success: bool,
+    #[serde(default)]
+    pub created: Option<bool>,
+    #[serde(default)]
+    pub errors: Vec<RecordError>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct RecordError {
+    #[serde(rename = "statusCode")]
+    pub status_code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+impl RecordResult {
+    /// For a failed record: its class and a short reason.
+    pub fn failure(&self) -> Option<RestError> {
+        if self.success {
+            return None;
+        }
+        let first = self.errors.first();
+        let code = first.map_or("UNKNOWN_ERROR", |e| e.status_code.as_str());
+        Some(RestError {
+            class: classify_code(code),
+            status: None,
+            code: code.to_owned(),
+            message: short_message(first.map_or("", |e| e.message.as_str())),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct QueryPage {
+    records: Vec<Value>,
+    #[serde(rename = "nextRecordsUrl")]
+    next_records_url: Option<String>,
+}
+
+/// Quotes a value for a SOQL string literal (backslash escapes, as SOQL defines them).
+pub fn soql_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            other => out.push(other),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[derive(Debug, Clone)]
+pub struct SalesforceRest {
+    http: reqwest::Client,
+}
+
+impl SalesforceRest {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("sfbridge/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http })
+    }
+
+    fn url(session: &Session, path: &str) -> String {
+        session.instance_url.join(&format!("/services/data/{API_VERSION}{path}"))
+    }
+
+    /// Runs a query and follows `nextRecordsUrl` to the end.
+    pub async fn query(&self, session: &Session, soql: &str) -> Result<Reply<Vec<Value>>, RestError> {
+        let mut url = url::Url::parse(&Self::url(session, "/query")).map_err(|e| permanent_bug(&e))?;
+        url.query_pairs_mut().append_pair("q", soql);
+        let mut reply: Reply<QueryPage> = self.send(session, self.http.get(url)).await?;
+        let mut records = std::mem::take(&mut reply.value.records);
+        let mut usage = reply.usage;
+        while let Some(next) = reply.value.next_records_url.take() {
+            // A path on the same instance (`/services/data/vXX.X/query/01g...-2000`).
+            if !next.starts_with("/services/data/") {
+                return Err(permanent_bug(&"nextRecordsUrl is not a REST path"));
+            }
+            reply = self.send(session, self.http.get(session.instance_url.join(&next))).await?;
+            records.append(&mut reply.value.records);
+            usage = reply.usage.or(usage);
+        }
+        Ok(Reply { value: records, usage })
+    }
+
+    /// Creates up to 200 records of any types; each succeeds or fails on its own.
+    pub async fn create_records(&self, session: &Session, records: Vec<Value>) -> Result<Reply<Vec<RecordResult>>, RestError> {
+        let body = json!({"allOrNone": false, "records": records});
+        self.send(session, self.http.post(Self::url(session, "/composite/sobjects")).json(&body)).await
+    }
+
+    /// Updates up to 200 records (each with `attributes.type` and `Id`).
+    pub async fn update_records(&self, session: &Session, records: Vec<Value>) -> Result<Reply<Vec<RecordResult>>, RestError> {
+        let body = json!({"allOrNone": false, "records": records});
+        self.send(session, self.http.patch(Self::url(session, "/composite/sobjects")).json(&body)).await
+    }
+
+    /// Upserts up to 200 records of one type on an external-id field.
+    pub async fn upsert_records(
+        &self,
+        session: &Session,
+        sobject: &str,
+        external_id_field: &str,
+        records: Vec<Value>,
+    ) -> Result<Reply<Vec<RecordResult>>, RestError> {
+        let body = json!({"allOrNone": false, "records": records});
+        let path = format!("/composite/sobjects/{sobject}/{external_id_field}");
+        self.send(session, self.http.patch(Self::url(session, &path)).json(&body)).await
+    }
+
+    pub async fn describe(&self, session: &Session, sobject: &str) -> Result<Reply<Value>, RestError> {
+        self.send(session, self.http.get(Self::url(session, &format!("/sobjects/{sobject}/describe")))).await
+    }
+
+    async fn send<T: serde::de::DeserializeOwned>(
+        &self,
+        session: &Session,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Reply<T>, RestError> {
+        let response = request
+            .bearer_auth(session.access_token.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| RestError::transport(&e))?;
+        let status = response.status().as_u16();
+        let usage = response
+            .headers()
+            .get("sforce-limit-info")
+            .and_then(|v| v.to_str().ok())
+            .and_then(ApiUsage::parse);
+        let body = response.bytes().await.map_err(|e| RestError::transport(&e))?;
+        if !(200..300).contains(&status) {
+            return Err(classify_response(status, &body));
+        }
+        let value = serde_json::from_slice(if body.is_empty() { b"null" } else { &body }).map_err(|_| RestError {
+            class: ErrorClass::Transient,
+            status: Some(status),
+            code: "UNREADABLE_RESPONSE".into(),
+            message: "Salesforce's response could not be read".into(),
+        })?;
+        Ok(Reply { value, usage })
+    }
+}
+
+fn permanent_bug(e: &dyn std::fmt::Display) -> RestError {
+    RestError { class: ErrorClass::Permanent, status: None, code: "CLIENT_ERROR".into(), message: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/salesforce");
+
+    fn sample(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{SAMPLES}/{name}")).unwrap_or_else(|e| unreachable!("fixture {name}: {e}"))
+    }
+
+    #[test]
+    fn classifies_documented_errors() {
+        for (status, file, class, code) in [
+            (401, "error-invalid-session-id.json", ErrorClass::RefreshSession, "INVALID_SESSION_ID"),
+            (403, "error-request-limit-exceeded.json", ErrorClass::Transient, "REQUEST_LIMIT_EXCEEDED"),
+            (403, "error-concurrent-long-running-limit.json", ErrorClass::Transient, "REQUEST_LIMIT_EXCEEDED"),
+            (503, "error-server-unavailable.json", ErrorClass::Transient, "SERVER_UNAVAILABLE"),
+            (400, "error-unable-to-lock-row.json", ErrorClass::Transient, "UNABLE_TO_LOCK_ROW"),
+            (400, "error-invalid-field.json", ErrorClass::Permanent, "INVALID_FIELD"),
+            (400, "error-malformed-query.json", ErrorClass::Permanent, "MALFORMED_QUERY"),
+            (400, "error-duplicate-value.json", ErrorClass::Permanent, "DUPLICATE_VALUE"),
+        ] {
+            let e = classify_response(status, &sample(file));
+            assert_eq!((e.class, e.code.as_str()), (class, code), "{file}");
+        }
+        let html = classify_response(503, b"<html>Service Unavailable</html>");
+        assert_eq!((html.class, html.code.as_str()), (ErrorClass::Transient, "HTTP_503"));
+        assert_eq!(classify_response(414, b"").class, ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn query_errors_lose_the_echoed_soql() {
+        let e = classify_response(400, &sample("error-invalid-field-in-query.json"));
+        assert!(e.message.starts_with("No such column 'Score__c' on entity 'Contact'"), "{}", e.message);
+        assert!(!e.message.contains("SELECT"));
+    }
+
+    #[test]
+    fn per_record_failures_are_classified() {
+        let results: Vec<RecordResult> =
+            serde_json::from_slice(&sample("sobject-collections-create-partial-failure.json")).unwrap_or_default();
+        assert_eq!(results.len(), 2);
+        let failure = results[0].failure();
+        assert_eq!(failure.map(|f| (f.class, f.code)), Some((ErrorClass::Permanent, "DUPLICATES_DETECTED".to_owned())));
+        assert_eq!(results[1].failure(), None);
+        assert_eq!(results[1].id.as_deref(), Some("003RM0000068xVCYAY"));
+    }
+
+    #[test]
+    fn parses_limit_info_leniently() {
+        assert_eq!(ApiUsage::parse("api-usage=18/5000"), Some(ApiUsage { used: 18, max: 5000 }));
+        assert_eq!(
+            ApiUsage::parse("api-usage=110018/100000; api-bursts=1/750"),
+            Some(ApiUsage { used: 110018, max: 100000 })
+        );
+        assert_eq!(ApiUsage::parse("per-app-api-usage=17/250(appName=x)"), None);
+        assert_eq!(ApiUsage::parse("garbage"), None);
+        assert!((ApiUsage { used: 80, max: 100 }.percent() - 80.0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn soql_literals_are_escaped() {
+        assert_eq!(soql_quote("o'brien@example.com"), r"'o\'brien@example.com'");
+        assert_eq!(soql_quote(r"a\b"), r"'a\\b'");
+    }
+}
