@@ -3,7 +3,7 @@
 //! extractors whose rejections use that shape.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::connect::ConnectError;
-use crate::domain::{FlowId, TenantId};
+use crate::domain::{CampaignId, FlowId, TenantId};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -64,6 +64,13 @@ impl From<ConnectError> for ApiError {
     }
 }
 
+/// The percent-decoded path segment named `name` (`{tenant_id}` in the route), so extractors
+/// for different segments of one route compose.
+async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Option<String> {
+    let params = RawPathParams::from_request_parts(parts, state).await.ok()?;
+    params.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_owned())
+}
+
 /// The `{tenant_id}` path segment, parsed.
 #[derive(Debug)]
 pub struct Tenant(pub TenantId);
@@ -72,10 +79,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+        let raw = path_param(parts, state, "tenant_id")
             .await
-            .map_err(|_| ApiError::bad_request("invalid_tenant_id", "the path must name one tenant"))?;
+            .ok_or_else(|| ApiError::bad_request("invalid_tenant_id", "the path must name one tenant"))?;
         TenantId::parse(&raw).map(Tenant).map_err(|e| ApiError::bad_request("invalid_tenant_id", e.to_string()))
+    }
+}
+
+/// The `{campaign_id}` path segment, parsed.
+#[derive(Debug)]
+pub struct Campaign(pub CampaignId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Campaign {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_param(parts, state, "campaign_id")
+            .await
+            .ok_or_else(|| ApiError::bad_request("invalid_campaign_id", "the path must name one campaign"))?;
+        CampaignId::parse(&raw)
+            .map(Campaign)
+            .map_err(|e| ApiError::bad_request("invalid_campaign_id", e.to_string()))
     }
 }
 
@@ -125,7 +149,7 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
             let message = if safe {
                 detail.split_once(": ").map_or(detail.clone(), |(_, rest)| rest.to_owned())
             } else {
-                "a field has the wrong type (every field is a string)".to_owned()
+                wrong_type_message(&detail)
             };
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
         }
@@ -134,5 +158,58 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         }
         JsonRejection::BytesRejection(_) => ApiError::bad_request("invalid_body", "the body could not be read"),
         _ => ApiError::bad_request("invalid_body", "the body could not be read as JSON"),
+    }
+}
+
+/// Names the field (its path, e.g. `field_mapping.click_count`) and the type it takes, from
+/// serde's "invalid type: string \"x\", expected a boolean" without the value that was sent.
+fn wrong_type_message(detail: &str) -> String {
+    let detail = detail.split_once(": ").map_or(detail, |(_, rest)| rest);
+    // The path comes first and is made of field names; the value, last, may contain anything.
+    let (path, error) = match detail.find(": invalid ").filter(|_| !detail.starts_with("invalid ")) {
+        Some(at) => (Some(&detail[..at]), &detail[at + 2..]),
+        None => (None, detail),
+    };
+    let expected = error
+        .rsplit_once(", expected ")
+        .map(|(_, expected)| expected.rsplit_once(" at line ").map_or(expected, |(e, _)| e))
+        .map(|expected| if expected.starts_with("struct ") || expected == "a map" { "a JSON object" } else { expected });
+    match (path, expected) {
+        (Some(path), Some(expected)) => format!("{path}: wrong type or value, expected {expected}"),
+        (Some(path), None) => format!("{path}: wrong type or value"),
+        (None, _) if error.contains("expected struct") => "the body must be a JSON object".to_owned(),
+        (None, _) => "a field has the wrong type or value".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrong_type_message;
+
+    #[test]
+    fn type_errors_name_the_field_not_the_value() {
+        let prefix = "Failed to deserialize the JSON body into the target type: ";
+        for (detail, expected) in [
+            (
+                "field_mapping.opt_out_on_unsubscribe: invalid type: string \"CANARY\", expected a boolean at line 1 column 9",
+                "field_mapping.opt_out_on_unsubscribe: wrong type or value, expected a boolean",
+            ),
+            ("consumer_key: invalid type: integer `42`, expected a string at line 1 column 5", "consumer_key: wrong type or value, expected a string"),
+            ("version: invalid value: integer `-1`, expected u64 at line 1 column 5", "version: wrong type or value, expected u64"),
+            ("events: invalid type: string \"CANARY\", expected struct EventTogglesInput at line 1 column 5", "events: wrong type or value, expected a JSON object"),
+            ("invalid type: sequence, expected struct CredentialsInput at line 1 column 0", "the body must be a JSON object"),
+            (
+                "invalid type: string \"CANARY: invalid x, expected y\", expected struct SettingsInput at line 1 column 9",
+                "the body must be a JSON object",
+            ),
+            (
+                "click_count: invalid type: string \"CANARY, expected z\", expected a boolean at line 1 column 9",
+                "click_count: wrong type or value, expected a boolean",
+            ),
+        ] {
+            let message = wrong_type_message(&format!("{prefix}{detail}"));
+            assert_eq!(message, expected);
+            assert!(!message.contains("CANARY"));
+        }
     }
 }

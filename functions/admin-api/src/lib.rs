@@ -1,5 +1,6 @@
 //! The admin API: how the product's backend manages a tenant's Salesforce app credentials,
-//! starts connect flows, inspects and ends connections, and reads the audit trail.
+//! starts connect flows, inspects and ends connections, configures sync (settings and the campaign
+//! matrix), and reads the audit trail.
 //!
 //! In AWS the routes are IAM-authorized at API Gateway; `SFBRIDGE_ADMIN_TOKEN`, when set, adds a
 //! bearer check here (and is the only check in the local stack).
@@ -13,12 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use sfbridge_shared::connect::{self, CredentialsInput};
-use sfbridge_shared::http::{ApiError, JsonBody, Tenant};
+use sfbridge_shared::connect::{self, CampaignInput, CredentialsInput, SettingsInput};
+use sfbridge_shared::http::{ApiError, Campaign, JsonBody, Tenant};
 use sfbridge_shared::secrets::constant_time_eq;
 use sfbridge_shared::AppContext;
 
-/// Credentials bodies are a few hundred bytes; nothing here needs more.
+/// Credentials and settings bodies are a few hundred bytes; nothing here needs more.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 type Ctx = State<Arc<AppContext>>;
@@ -29,6 +30,9 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/v1/tenants/{tenant_id}/connect", post(post_connect))
         .route("/v1/tenants/{tenant_id}/connection", get(get_connection).delete(delete_connection))
         .route("/v1/tenants/{tenant_id}/audit", get(get_audit))
+        .route("/v1/tenants/{tenant_id}/settings", get(get_settings).put(put_settings))
+        .route("/v1/tenants/{tenant_id}/campaigns", get(get_campaigns))
+        .route("/v1/tenants/{tenant_id}/campaigns/{campaign_id}", get(get_campaign).put(put_campaign))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -102,6 +106,41 @@ async fn get_audit(
         query.map_err(|_| ApiError::bad_request("invalid_query", "limit must be a number from 1 to 100; cursor as returned"))?;
     let audit = connect::audit_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
     Ok(Json(serde_json::json!({"events": audit.events, "next_cursor": audit.next_cursor})))
+}
+
+async fn get_settings(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(connect::settings_view(&ctx, &t).await?))
+}
+
+async fn put_settings(
+    State(ctx): Ctx,
+    Tenant(t): Tenant,
+    JsonBody(input): JsonBody<SettingsInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(connect::put_settings(&ctx, &t, input).await?))
+}
+
+async fn get_campaigns(
+    State(ctx): Ctx,
+    Tenant(t): Tenant,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(page) =
+        query.map_err(|_| ApiError::bad_request("invalid_query", "limit must be a number from 1 to 100; cursor as returned"))?;
+    Ok(Json(connect::campaign_list(&ctx, &t, page.limit, page.cursor.as_deref()).await?))
+}
+
+async fn get_campaign(State(ctx): Ctx, Tenant(t): Tenant, Campaign(c): Campaign) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(connect::campaign_view(&ctx, &t, &c).await?))
+}
+
+async fn put_campaign(
+    State(ctx): Ctx,
+    Tenant(t): Tenant,
+    Campaign(c): Campaign,
+    JsonBody(input): JsonBody<CampaignInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(connect::put_campaign(&ctx, &t, &c, input).await?))
 }
 
 async fn not_found() -> ApiError {

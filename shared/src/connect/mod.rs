@@ -1,5 +1,6 @@
 //! What the admin API and the OAuth callback do, without HTTP: save and clear a tenant's app
-//! credentials, run a connect flow, show and end a connection, audit every change.
+//! credentials, run a connect flow, show and end a connection, keep the tenant's sync settings and
+//! campaign matrix, audit every change.
 
 mod audit;
 mod callback;
@@ -7,6 +8,7 @@ mod connection;
 mod credentials;
 mod error;
 mod flow;
+mod settings;
 
 pub use audit::{audit_page, record_audit};
 pub use callback::{complete_callback, CallbackParams, CallbackResult};
@@ -15,4 +17,9 @@ pub use credentials::{clear_credentials, open_credentials as open_app_credential
 pub use error::ConnectError;
 pub use flow::{
     begin_connect, browser_cookie_name, flow_view, start_flow, ConnectStart, FlowView, StartRedirect, FLOW_TTL_MINUTES,
+};
+pub use settings::{
+    campaign_list, campaign_view, put_campaign, put_settings, settings_view, validate_campaign, validate_settings,
+    CampaignInput, CampaignList, CampaignView, EventTogglesInput, FieldMappingInput, SettingsInput, SettingsView,
+    MAX_CAMPAIGN_PAGE,
 };

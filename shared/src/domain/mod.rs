@@ -1,12 +1,16 @@
 //! Values that can only hold what they claim: parse at the edge, trust inside.
 
+mod campaign_id;
 mod email;
+mod field_name;
 mod host;
 mod ids;
 mod salesforce_id;
 mod tenant_id;
 
+pub use campaign_id::CampaignId;
 pub use email::Email;
+pub use field_name::FieldName;
 pub use host::{HostPolicy, InstanceUrl, LoginHost, SalesforceUrl};
 pub use ids::{FlowId, OAuthState};
 pub use salesforce_id::SalesforceId;

@@ -199,4 +199,42 @@ impl Table for DynamoTable {
             .collect::<Result<_, _>>()?;
         Ok(QueryPage { items, last_sk })
     }
+
+    async fn query_asc(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after_sk: Option<&str>,
+    ) -> Result<QueryPage, TableError> {
+        // DynamoDB refuses a Limit below 1.
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX).max(1);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
+            .scan_index_forward(true)
+            .limit(limit)
+            .set_exclusive_start_key(after_sk.map(|sk| Self::key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        let last_sk = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get("sk"))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_attributes)
+            .collect::<Result<_, _>>()?;
+        Ok(QueryPage { items, last_sk })
+    }
 }

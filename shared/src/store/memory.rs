@@ -138,4 +138,77 @@ impl Table for MemoryTable {
         };
         Ok(QueryPage { items: matching, last_sk })
     }
+
+    async fn query_asc(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after_sk: Option<&str>,
+    ) -> Result<QueryPage, TableError> {
+        let items = self.lock();
+        // Keys with the prefix are contiguous in sort order, starting at the prefix itself.
+        let mut matching = items
+            .range((pk.to_owned(), sk_prefix.to_owned())..)
+            .take_while(|((p, s), _)| p == pk && s.starts_with(sk_prefix))
+            .filter(|((_, s), _)| after_sk.is_none_or(|after| s.as_str() > after))
+            .take(limit.saturating_add(1))
+            .map(|(_, item)| item.clone())
+            .collect::<Vec<_>>();
+        let more = matching.len() > limit;
+        matching.truncate(limit);
+        let last_sk = if more {
+            matching.last().and_then(|i| i.get("sk")).and_then(Value::as_str).map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(QueryPage { items: matching, last_sk })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn item(pk: &str, sk: &str) -> Item {
+        let Value::Object(item) = json!({"pk": pk, "sk": sk}) else { unreachable!() };
+        item
+    }
+
+    fn sks(page: &QueryPage) -> Vec<&str> {
+        page.items.iter().filter_map(|i| i.get("sk").and_then(Value::as_str)).collect()
+    }
+
+    #[tokio::test]
+    async fn ascending_query_pages_through_one_prefix_of_one_partition() -> Result<(), TableError> {
+        let table = MemoryTable::new();
+        for (pk, sk) in [
+            ("TENANT#a", "CAMPAIGN#c3"),
+            ("TENANT#a", "CAMPAIGN#c1"),
+            ("TENANT#a", "CAMPAIGN#c2"),
+            ("TENANT#a", "AUDIT#1"),
+            ("TENANT#a", "SETTINGS"),
+            ("TENANT#a", "CAMPAIGN"),
+            ("TENANT#ab", "CAMPAIGN#c0"),
+            ("TENANT#", "CAMPAIGN#c0"),
+        ] {
+            table.put(item(pk, sk), Condition::None).await?;
+        }
+        let first = table.query_asc("TENANT#a", "CAMPAIGN#", 2, None).await?;
+        assert_eq!(sks(&first), ["CAMPAIGN#c1", "CAMPAIGN#c2"]);
+        assert_eq!(first.last_sk.as_deref(), Some("CAMPAIGN#c2"));
+        let rest = table.query_asc("TENANT#a", "CAMPAIGN#", 2, first.last_sk.as_deref()).await?;
+        assert_eq!(sks(&rest), ["CAMPAIGN#c3"]);
+        assert_eq!(rest.last_sk, None);
+        // Exactly `limit` left: no cursor, because there is nothing more.
+        let exact = table.query_asc("TENANT#a", "CAMPAIGN#", 3, None).await?;
+        assert_eq!((exact.items.len(), exact.last_sk), (3, None));
+        // A cursor that is not a stored key still continues after it.
+        let after = table.query_asc("TENANT#a", "CAMPAIGN#", 10, Some("CAMPAIGN#c15")).await?;
+        assert_eq!(sks(&after), ["CAMPAIGN#c2", "CAMPAIGN#c3"]);
+        assert!(table.query_asc("TENANT#zzz", "CAMPAIGN#", 10, None).await?.items.is_empty());
+        Ok(())
+    }
 }

@@ -20,7 +20,7 @@ pub use memory::MemoryTable;
 pub use records::*;
 pub use table::{Condition, Item, QueryPage, Table, TableError};
 
-use crate::domain::{FlowId, OAuthState, TenantId};
+use crate::domain::{CampaignId, FlowId, OAuthState, TenantId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,6 +60,11 @@ pub mod keys {
         format!("STATE#{}", s.as_str())
     }
     pub const STATE: &str = "STATE";
+    pub const SETTINGS: &str = "SETTINGS";
+    pub const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+    pub fn campaign(c: &crate::domain::CampaignId) -> String {
+        format!("{CAMPAIGN_PREFIX}{c}")
+    }
 }
 
 /// One page of audit events, newest first.
@@ -68,6 +73,14 @@ pub struct AuditPage {
     pub events: Vec<AuditEvent>,
     /// Pass back as `before` for the next page.
     pub next_cursor: Option<String>,
+}
+
+/// One page of saved campaigns, in campaign id order.
+#[derive(Debug, Clone)]
+pub struct CampaignPage {
+    pub campaigns: Vec<CampaignRecord>,
+    /// Pass back as `after` for the next page; `None` on the last page.
+    pub next_cursor: Option<CampaignId>,
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +192,73 @@ impl Store {
             .last_sk
             .and_then(|sk| sk.strip_prefix(keys::AUDIT_PREFIX).map(str::to_owned));
         Ok(AuditPage { events, next_cursor })
+    }
+
+    // --- settings and the campaign matrix -------------------------------------------------------
+
+    pub async fn settings(&self, t: &TenantId) -> Result<Option<SettingsRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::SETTINGS).await
+    }
+
+    /// Writes the settings if they are still at `expected_version` (`None`: if there are none
+    /// yet). The caller sets `record.version` to the next version.
+    pub async fn save_settings(
+        &self,
+        t: &TenantId,
+        record: &SettingsRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), keys::SETTINGS, record, None)?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    pub async fn campaign(&self, t: &TenantId, c: &CampaignId) -> Result<Option<CampaignRecord>, StoreError> {
+        self.get(&keys::tenant(t), &keys::campaign(c)).await
+    }
+
+    /// Writes `record` under its `campaign_id` if it is still at `expected_version` (`None`: if
+    /// there is none yet). The caller sets `record.version` to the next version.
+    pub async fn save_campaign(
+        &self,
+        t: &TenantId,
+        record: &CampaignRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), &keys::campaign(&record.campaign_id), record, None)?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    /// Saved campaigns in campaign id order, `limit` at a time, continuing after `after`.
+    pub async fn campaigns(
+        &self,
+        t: &TenantId,
+        limit: usize,
+        after: Option<&CampaignId>,
+    ) -> Result<CampaignPage, StoreError> {
+        let limit = limit.max(1);
+        let after = after.map(keys::campaign);
+        // One more than asked, so the last page carries no cursor on either adapter (DynamoDB
+        // returns a LastEvaluatedKey whenever it stops at the limit).
+        let page = self
+            .table
+            .query_asc(&keys::tenant(t), keys::CAMPAIGN_PREFIX, limit + 1, after.as_deref())
+            .await?;
+        let more = page.items.len() > limit;
+        let mut items = page.items;
+        items.truncate(limit);
+        let last_sk = if more {
+            items.last().and_then(|i| i.get("sk")).and_then(Value::as_str).map(str::to_owned)
+        } else {
+            // Fewer than asked but a cursor anyway: DynamoDB stopped at its 1 MB page size.
+            page.last_sk
+        };
+        let next_cursor = last_sk
+            .as_deref()
+            .and_then(|sk| sk.strip_prefix(keys::CAMPAIGN_PREFIX))
+            .map(|c| CampaignId::parse(c).map_err(|e| StoreError::Corrupt(format!("campaign key: {e}"))))
+            .transpose()?;
+        let campaigns = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(CampaignPage { campaigns, next_cursor })
     }
 
     async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StoreError> {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cipher::Sealed;
-use crate::domain::{FlowId, InstanceUrl, LoginHost, SalesforceId, TenantId};
+use crate::domain::{CampaignId, FieldName, FlowId, InstanceUrl, LoginHost, SalesforceId, TenantId};
 
 /// How the tenant's app authenticates us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -123,4 +123,188 @@ pub mod audit_kind {
     pub const CONNECTED: &str = "salesforce.connected";
     pub const DISCONNECTED: &str = "salesforce.disconnected";
     pub const REAUTH_REQUIRED: &str = "salesforce.reauth_required";
+    pub const SETTINGS_UPDATED: &str = "settings.updated";
+    pub const CAMPAIGN_UPDATED: &str = "campaign.updated";
+}
+
+/// Which Salesforce records an activity's email address is matched against, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchPolicy {
+    /// Contacts only (the default): an email without a Contact is not logged.
+    #[default]
+    ContactOnly,
+    /// A Contact if one matches, else a Lead.
+    ContactThenLead,
+    /// A Lead if one matches, else a Contact.
+    LeadThenContact,
+}
+
+impl MatchPolicy {
+    /// Whether Leads are looked up at all.
+    pub fn matches_leads(self) -> bool {
+        !matches!(self, Self::ContactOnly)
+    }
+}
+
+/// What happens when nothing matches an activity's email address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CreateMissing {
+    /// Nothing is created; the activity is skipped (the default).
+    #[default]
+    Never,
+    /// A Lead is created and the activity logged on it.
+    Lead,
+}
+
+/// Contact/Lead fields that activity updates besides logging a Task. `None`: not written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldMapping {
+    /// A Date/Time field set to the time of the latest `email_opened`.
+    pub last_opened_at: Option<FieldName>,
+    /// A Number field incremented by each `email_clicked`.
+    pub click_count: Option<FieldName>,
+    /// `unsubscribed` sets the standard `HasOptedOutOfEmail` (Email Opt Out) to true.
+    pub opt_out_on_unsubscribe: bool,
+    /// A Checkbox field set to true by `email_bounced`.
+    pub mark_bounced: Option<FieldName>,
+}
+
+impl Default for FieldMapping {
+    fn default() -> Self {
+        Self { last_opened_at: None, click_count: None, opt_out_on_unsubscribe: true, mark_bounced: None }
+    }
+}
+
+/// The tenant's sync configuration as an admin sets it: the document `PUT /settings` replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    pub match_policy: MatchPolicy,
+    pub create_missing: CreateMissing,
+    pub field_mapping: FieldMapping,
+    /// A custom External ID field on Task that holds the event id, so a retried event updates its
+    /// Task instead of logging a second one. `None`: Tasks are only deduplicated by our ledger.
+    pub task_external_id_field: Option<FieldName>,
+    /// The share (1–100) of the org's daily API request allocation that sync may use, leaving
+    /// the rest to the tenant's other integrations.
+    pub api_budget_percent: u8,
+}
+
+impl TenantSettings {
+    pub const DEFAULT_API_BUDGET_PERCENT: u8 = 80;
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            match_policy: MatchPolicy::default(),
+            create_missing: CreateMissing::default(),
+            field_mapping: FieldMapping::default(),
+            task_external_id_field: None,
+            api_budget_percent: Self::DEFAULT_API_BUDGET_PERCENT,
+        }
+    }
+}
+
+/// `TENANT#{t}` / `SETTINGS`. Absent until an admin saves settings; until then the defaults apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsRecord {
+    #[serde(flatten)]
+    pub settings: TenantSettings,
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The product's activity types, as sync commands name them (`"activity": "email_sent"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    EmailSent,
+    EmailOpened,
+    EmailClicked,
+    EmailReplied,
+    EmailBounced,
+    Unsubscribed,
+}
+
+/// Per-event switches of one campaign. All on by default: enabling a campaign syncs everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventToggles {
+    pub email_sent: bool,
+    pub email_opened: bool,
+    pub email_clicked: bool,
+    pub email_replied: bool,
+    pub email_bounced: bool,
+    pub unsubscribed: bool,
+}
+
+impl Default for EventToggles {
+    fn default() -> Self {
+        Self {
+            email_sent: true,
+            email_opened: true,
+            email_clicked: true,
+            email_replied: true,
+            email_bounced: true,
+            unsubscribed: true,
+        }
+    }
+}
+
+impl EventToggles {
+    pub fn get(&self, kind: ActivityKind) -> bool {
+        match kind {
+            ActivityKind::EmailSent => self.email_sent,
+            ActivityKind::EmailOpened => self.email_opened,
+            ActivityKind::EmailClicked => self.email_clicked,
+            ActivityKind::EmailReplied => self.email_replied,
+            ActivityKind::EmailBounced => self.email_bounced,
+            ActivityKind::Unsubscribed => self.unsubscribed,
+        }
+    }
+}
+
+/// One row of the campaign matrix as an admin sets it: the document `PUT /campaigns/{c}` replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignSettings {
+    /// Master switch. Off by default: connecting a tenant does not enable its campaigns.
+    pub enabled: bool,
+    /// Whether activity is logged on the matched Contacts/Leads (on by default).
+    pub sync_activity: bool,
+    pub events: EventToggles,
+    /// The Salesforce Campaign (`701…`) that campaign updates go to.
+    pub salesforce_campaign_id: Option<SalesforceId>,
+    /// Finds the Salesforce Campaign by the product's experiment key instead of its id.
+    pub experiment_key: Option<String>,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            sync_activity: true,
+            events: EventToggles::default(),
+            salesforce_campaign_id: None,
+            experiment_key: None,
+        }
+    }
+}
+
+impl CampaignSettings {
+    /// Whether an activity of this kind in this campaign is synced.
+    pub fn syncs(&self, kind: ActivityKind) -> bool {
+        self.enabled && self.sync_activity && self.events.get(kind)
+    }
+}
+
+/// `TENANT#{t}` / `CAMPAIGN#{c}`. Absent until an admin saves the campaign; until then the
+/// defaults apply (so an unknown campaign syncs nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignRecord {
+    pub campaign_id: CampaignId,
+    #[serde(flatten)]
+    pub settings: CampaignSettings,
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
 }

@@ -51,4 +51,13 @@ pub trait Table: Send + Sync + std::fmt::Debug {
         limit: usize,
         before_sk: Option<&str>,
     ) -> Result<QueryPage, TableError>;
+    /// Items of one partition whose `sk` starts with `sk_prefix`, lowest `sk` first, continuing
+    /// above `after_sk` when given. `limit` is at least 1.
+    async fn query_asc(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        after_sk: Option<&str>,
+    ) -> Result<QueryPage, TableError>;
 }

@@ -9,4 +9,5 @@ mod connect_flow;
 mod helpers;
 mod negative;
 mod session;
+mod settings;
 mod storage;

@@ -1,0 +1,216 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::InvalidValue;
+
+/// The API name of a field on a Salesforce object (`HasOptedOutOfEmail`, `Total_Clicks__c`): what
+/// SOQL and the REST API take, not the label shown in the UI. Salesforce's rules: a letter first,
+/// then letters, digits and underscores, no two underscores in a row and no trailing underscore,
+/// at most 40 characters, plus `__c` for custom fields. Names in a managed package's namespace
+/// (`ns__Field__c`) are not accepted. The `__c` suffix is stored in lower case (Salesforce
+/// matches API names case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct FieldName(String);
+
+const CUSTOM_SUFFIX: &str = "__c";
+
+impl FieldName {
+    /// The longest name Salesforce allows, not counting `__c`.
+    pub const MAX_LEN: usize = 40;
+
+    pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+        let trimmed = value.trim();
+        let (base, custom) = split_custom_suffix(trimmed);
+        if trimmed.is_empty() {
+            return Err(InvalidValue::new(format!(
+                "the field API name is empty; use the API name from Setup → Object Manager, e.g. {}",
+                suggestion("")
+            )));
+        }
+        let generic = || {
+            InvalidValue::new(format!(
+                "{} is not a Salesforce field API name; use the API name from Setup → Object Manager, e.g. {}",
+                shown(value),
+                suggestion(base)
+            ))
+        };
+        let starts_with_letter = base.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
+        let alphabet = base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !starts_with_letter || !alphabet || base.ends_with('_') {
+            return Err(generic());
+        }
+        if base.contains("__") {
+            return Err(InvalidValue::new(format!(
+                "{} is not a field API name sfbridge accepts: two underscores in a row are only allowed in the \
+                 __c suffix of a custom field (fields in a managed package's namespace are not supported)",
+                shown(value)
+            )));
+        }
+        if base.len() > Self::MAX_LEN {
+            return Err(InvalidValue::new(format!(
+                "{} is {} characters long{}; Salesforce field API names have at most {}",
+                shown(value),
+                base.len(),
+                if custom { " before __c" } else { "" },
+                Self::MAX_LEN
+            )));
+        }
+        Ok(Self(if custom { format!("{base}{CUSTOM_SUFFIX}") } else { base.to_owned() }))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A custom field (`…__c`), as opposed to a standard one like `HasOptedOutOfEmail`.
+    pub fn is_custom(&self) -> bool {
+        self.0.ends_with(CUSTOM_SUFFIX)
+    }
+
+    /// Whether two names denote the same field (Salesforce compares API names case-insensitively).
+    pub fn same_field(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(&other.0)
+    }
+}
+
+/// (`name` without a trailing `__c` in any case, whether it had one).
+fn split_custom_suffix(name: &str) -> (&str, bool) {
+    let n = name.len();
+    if n > CUSTOM_SUFFIX.len()
+        && name.is_char_boundary(n - CUSTOM_SUFFIX.len())
+        && name[n - CUSTOM_SUFFIX.len()..].eq_ignore_ascii_case(CUSTOM_SUFFIX)
+    {
+        (&name[..n - CUSTOM_SUFFIX.len()], true)
+    } else {
+        (name, false)
+    }
+}
+
+/// The value quoted for an error message, cut short so an error never repeats a whole body.
+fn shown(value: &str) -> String {
+    const MAX_SHOWN: usize = 60;
+    if value.chars().count() <= MAX_SHOWN {
+        format!("{value:?}")
+    } else {
+        format!("{:?}…", value.chars().take(MAX_SHOWN).collect::<String>())
+    }
+}
+
+/// The API name Salesforce would generate from a label like `value` (Setup does the same:
+/// other characters become `_`, runs collapse, a leading digit gets an `X`), as a custom field.
+fn suggestion(value: &str) -> String {
+    let mut name = String::new();
+    for c in value.chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c);
+        } else if !name.is_empty() && !name.ends_with('_') {
+            name.push('_');
+        }
+    }
+    let mut name = name.trim_end_matches('_').to_owned();
+    if name.is_empty() {
+        name = "Total_Clicks".to_owned();
+    } else if name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert(0, 'X');
+    }
+    name.truncate(FieldName::MAX_LEN);
+    format!("{}{CUSTOM_SUFFIX}", name.trim_end_matches('_'))
+}
+
+impl TryFrom<String> for FieldName {
+    type Error = InvalidValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<FieldName> for String {
+    fn from(value: FieldName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(v: &str) -> Result<String, InvalidValue> {
+        FieldName::parse(v).map(|f| f.to_string())
+    }
+
+    #[test]
+    fn accepts_standard_and_custom_api_names() {
+        for ok in [
+            "HasOptedOutOfEmail",
+            "Title",
+            "A",
+            "PenguinMails_Last_Email_Opened__c",
+            "PenguinMails_Total_Clicks__c",
+            "Score2__c",
+            "a1_b2_c3",
+            &"x".repeat(40),
+            &format!("{}__c", "x".repeat(40)),
+        ] {
+            assert_eq!(parsed(ok), Ok(ok.to_owned()), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn normalizes_the_suffix_and_whitespace() {
+        assert_eq!(parsed(" Total_Clicks__C "), Ok("Total_Clicks__c".to_owned()));
+        let name = FieldName::parse("Total_Clicks__c").unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(name.is_custom());
+        assert!(!FieldName::parse("Title").is_ok_and(|f| f.is_custom()));
+        let other = FieldName::parse("total_clicks__c").unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(name.same_field(&other));
+    }
+
+    #[test]
+    fn rejects_labels_and_malformed_names() {
+        for bad in [
+            "",
+            "   ",
+            "__c",
+            "Total Clicks",
+            "Total-Clicks__c",
+            "1st_Touch__c",
+            "_Total__c",
+            "Total___c",
+            "Total_Clicks_",
+            "Total__Clicks__c",
+            "pi__score__c",
+            "Größe__c",
+            "Total_Clicks__x",
+            "Name__r",
+            "Account.Name",
+            "Total_Clicks__c;DELETE",
+            &"x".repeat(41),
+            &format!("{}__c", "x".repeat(41)),
+        ] {
+            assert!(FieldName::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn messages_say_what_to_use_instead() {
+        let message = |v: &str| FieldName::parse(v).err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(
+            message("Total Clicks"),
+            "\"Total Clicks\" is not a Salesforce field API name; use the API name from Setup → Object Manager, \
+             e.g. Total_Clicks__c"
+        );
+        assert!(message("1st touch").ends_with("e.g. X1st_touch__c"), "{}", message("1st touch"));
+        assert!(message(&"y".repeat(45)).contains("at most 40"));
+        assert!(message("pi__score__c").contains("namespace"));
+        // A long value is not repeated in full.
+        assert!(message(&format!("{} x", "y".repeat(500))).len() < 200);
+    }
+}
