@@ -10,6 +10,7 @@
 //! | `POST /services/oauth2/token` (`authorization_code`, `refresh_token`, `client_credentials`) | `oauth.rs` |
 //! | `POST /services/oauth2/revoke` | `oauth.rs` |
 //! | `GET /id/{org_id}/{user_id}` (the identity URL) | `identity.rs` |
+//! | `/services/data/vNN.N/…`: SOQL query, sObjects, sObject Collections, describe, limits (§5–§8) | `rest/` |
 //! | anything else: 404 `NOT_FOUND` in Salesforce's REST error shape | `router` in `lib.rs` |
 //!
 //! How the crate is laid out:
@@ -17,15 +18,36 @@
 //! - `lib.rs` (this file): the public configuration ([`SimConfig`], [`SimApp`]), the handle
 //!   ([`SalesforceSim`]) with its knobs and inspection methods, and the router.
 //! - `state.rs`: everything the simulated org remembers (apps, pending consents, codes, token
-//!   families), behind one `std::sync::Mutex` that is never held across an `.await`.
+//!   families, records, API counters), behind one `std::sync::Mutex` that is never held across an
+//!   `.await`.
 //! - `oauth.rs`: the OAuth endpoints. `identity.rs`: the identity URL. `pages.rs`: the HTML the
 //!   browser sees (consent page, error pages; plain forms, no JavaScript).
+//! - `rest/`: the REST API. `rest/mod.rs` lists its routes; `rest/gate.rs` does what every call
+//!   shares (token, daily limit, `Sforce-Limit-Info`, URI length, latency, faults).
+//! - `schema.rs`: the objects (Contact, Lead, Task, Campaign, CampaignMember) and their fields,
+//!   custom ones included ([`FieldSpec`]). `records.rs`: the records and Salesforce's write rules.
+//!   `soql.rs`: the SOQL subset. `ids.rs`: record ids. `datetime.rs`: date formats.
+//! - `faults.rs`: seeded fault injection for REST calls ([`Faults`]). `connection.rs`: the listener
+//!   that lets a handler drop its connection without answering.
 //! - `recording.rs`: a middleware that records every request ([`RecordedRequest`]) in memory, so a
 //!   test can assert what a client sent.
 //!
-//! To add an API (REST query, sObject Collections, ...), write a module with a
-//! `pub(crate) fn routes() -> Router<Arc<Sim>>` and merge it in `router`; it is recorded
-//! automatically.
+//! To add an API, write a module with a `pub(crate) fn routes() -> Router<Arc<Sim>>` and merge it
+//! in `router`; it is recorded automatically. A REST resource is a `route` in `rest/mod.rs`.
+//!
+//! REST in a few lines (see `tests/rest.rs` for more):
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use salesforce_sim::{FieldKind, FieldSpec, Faults, SalesforceSim, SimConfig};
+//! let sim = SalesforceSim::start(SimConfig::default()).await?;
+//! let contact = sim.insert_contact("Ada@Example.com", "Ada", "Lovelace");
+//! sim.add_custom_field("Task", "Email_Event_Id__c", FieldSpec::unique_external_id(FieldKind::String));
+//! sim.set_faults(Faults { rate_503: 0.1, seed: 42, ..Faults::default() });
+//! // ... log in through OAuth, then call {base_url}/services/data/v66.0/query?q=... with the token.
+//! assert_eq!(sim.records("Contact").len(), 1);
+//! # let _ = contact; Ok(()) }
+//! ```
 //!
 //! Secrets: tokens, codes, secrets and verifiers are never logged. Every token and code contains
 //! [`SimConfig::token_marker`] verbatim, so a test can grep captured logs for a leak.
@@ -38,16 +60,28 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+mod connection;
+mod datetime;
+mod faults;
 mod identity;
+mod ids;
 mod oauth;
 mod pages;
 mod recording;
+mod records;
+mod rest;
+mod schema;
+mod soql;
 mod state;
 
+pub use faults::{Fault, Faults};
 pub use oauth::signature;
 pub use recording::RecordedRequest;
+pub use schema::{FieldKind, FieldSpec};
 pub use state::salesforce_id_18;
 
+use connection::{Connection, SimListener};
+use records::Writer;
 use state::Sim;
 
 /// The scopes a new [`SimApp`] allows (the "Selected OAuth Scopes" of the External Client App).
@@ -162,9 +196,10 @@ impl SalesforceSim {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let sim = Arc::new(Sim::new(config, base_url));
-        let app = router(sim.clone());
+        // With a handle on each connection, so faults can drop one without answering.
+        let app = router(sim.clone()).into_make_service_with_connect_info::<Connection>();
         let server = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, app).await {
+            if let Err(error) = axum::serve(SimListener::new(listener), app).await {
                 tracing::warn!(%error, "salesforce-sim server stopped");
             }
         });
@@ -265,6 +300,129 @@ impl SalesforceSim {
     pub fn revoke_token(&self, token: &str) -> bool {
         self.sim.lock().revoke(token)
     }
+
+    // -----------------------------------------------------------------------------------------
+    // REST API: data
+    // -----------------------------------------------------------------------------------------
+
+    /// Adds a Contact as a user would in the UI (no validation; an empty `first` is stored as
+    /// null). Returns its 18-character id (`003…`).
+    pub fn insert_contact(&self, email: &str, first: &str, last: &str) -> String {
+        self.insert_person("Contact", email, first, last)
+    }
+
+    /// Adds an open, unconverted Lead (Company `[not provided]`, as Web-to-Lead does). Returns its
+    /// 18-character id (`00Q…`).
+    pub fn insert_lead(&self, email: &str, first: &str, last: &str) -> String {
+        self.insert_person("Lead", email, first, last)
+    }
+
+    fn insert_person(&self, object: &str, email: &str, first: &str, last: &str) -> String {
+        let text = |s: &str| if s.is_empty() { serde_json::Value::Null } else { serde_json::json!(s) };
+        let mut fields = serde_json::Map::new();
+        fields.insert("Email".into(), text(email));
+        fields.insert("FirstName".into(), text(first));
+        fields.insert("LastName".into(), text(last));
+        if object == "Lead" {
+            fields.insert("Company".into(), serde_json::json!("[not provided]"));
+        }
+        let mut state = self.sim.lock();
+        let writer = Writer { user_id: state.login.user_id.clone(), now: state.now() };
+        state.org.insert_unchecked(object, &fields, &writer).unwrap_or_default()
+    }
+
+    /// Creates a record of any object with the same checks as the REST API (e.g. a Campaign for a
+    /// test). `fields` is a JSON object of field names to values. Errs with `"STATUS_CODE: message"`.
+    pub fn insert_record(&self, object: &str, fields: serde_json::Value) -> Result<String, String> {
+        let serde_json::Value::Object(fields) = fields else {
+            return Err("JSON_PARSER_ERROR: fields must be a JSON object".to_owned());
+        };
+        let mut state = self.sim.lock();
+        let writer = Writer { user_id: state.login.user_id.clone(), now: state.now() };
+        state.org.check_types(object, &fields).map_err(|message| format!("JSON_PARSER_ERROR: {message}"))?;
+        state.org.create(object, &fields, &writer).map_err(|e| format!("{}: {}", e.status_code, e.message))
+    }
+
+    /// Converts a Lead into an existing Contact, as Lead Convert does: `IsConverted` true,
+    /// `ConvertedContactId`, `ConvertedDate`, Status `Closed - Converted`. The Lead becomes read-only
+    /// (`CANNOT_UPDATE_CONVERTED_LEAD`). Returns false when either record is missing or the Lead
+    /// was already converted.
+    pub fn convert_lead(&self, lead_id: &str, contact_id: &str) -> bool {
+        let mut state = self.sim.lock();
+        let now = state.now();
+        state.org.convert_lead(lead_id, contact_id, now)
+    }
+
+    /// Moves a record to the recycle bin: reads then answer `ENTITY_IS_DELETED`, queries skip it
+    /// (`queryAll` shows it). Returns false for an unknown or already deleted id.
+    pub fn delete_record(&self, id: &str) -> bool {
+        self.sim.lock().org.delete(id)
+    }
+
+    /// Every live record of `object` (`Contact`, `Lead`, `Task`, `Campaign`, `CampaignMember`), in
+    /// creation order, as JSON objects with every field (null when unset), custom and computed
+    /// ones (`Name`, `IsClosed`, …) included. Empty for an unknown object.
+    pub fn records(&self, object: &str) -> Vec<serde_json::Value> {
+        let state = self.sim.lock();
+        let Some(def) = state.org.schema.object(object) else { return Vec::new() };
+        state.org.rows(def, false).into_iter().map(serde_json::Value::Object).collect()
+    }
+
+    /// Adds a custom field to `object` (or replaces a custom field of that name): it is writable
+    /// and queryable and shows in describe. Returns false when the object is unknown, the name is
+    /// not made of letters, digits and `_`, or it is a standard field's.
+    pub fn add_custom_field(&self, object: &str, name: &str, spec: FieldSpec) -> bool {
+        self.sim.lock().org.add_custom_field(object, name, spec)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // REST API: limits, latency, faults
+    // -----------------------------------------------------------------------------------------
+
+    /// The daily API request allocation (default 15,000, Developer Edition's). Every REST call
+    /// that passes authentication counts one; once `used >= max`, calls get 403
+    /// `REQUEST_LIMIT_EXCEEDED` (`TotalRequests Limit exceeded.`).
+    pub fn set_api_limit(&self, max: u64) {
+        self.sim.lock().api.max = max;
+    }
+
+    /// Sets the calls already counted today, e.g. to start a test near the limit.
+    pub fn set_api_usage(&self, used: u64) {
+        self.sim.lock().api.used = used;
+    }
+
+    /// `(used, max)`, as `Sforce-Limit-Info: api-usage=USED/MAX` reports them.
+    pub fn api_usage(&self) -> (u64, u64) {
+        let state = self.sim.lock();
+        (state.api.used, state.api.max)
+    }
+
+    /// A delay added to every REST call before it is handled (for benchmarks); zero by default.
+    pub fn set_latency(&self, latency: Duration) {
+        self.sim.lock().api.latency = latency;
+    }
+
+    /// Injects faults into REST calls from now on, restarting the random generator from
+    /// `faults.seed` (see [`Faults`]). `Faults::default()` turns them off.
+    pub fn set_faults(&self, faults: Faults) {
+        self.sim.lock().api.faults.configure(faults);
+    }
+
+    /// How long a [`Fault::Timeout`] hangs before closing the connection (default 10.5 minutes).
+    pub fn set_timeout_hang(&self, hang: Duration) {
+        self.sim.lock().api.faults.hang = hang;
+    }
+
+    /// The faults injected so far, in order.
+    pub fn injected_faults(&self) -> Vec<Fault> {
+        self.sim.lock().api.faults.injected.clone()
+    }
+
+    /// REST calls received (requests under `/services/data/vNN.N/`), whatever their outcome,
+    /// faulted, unauthenticated and refused ones included.
+    pub fn rest_calls(&self) -> usize {
+        self.sim.lock().api.calls
+    }
 }
 
 /// All routes, with request recording around them. New APIs are merged here.
@@ -272,7 +430,9 @@ fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .merge(oauth::routes())
         .merge(identity::routes())
+        .merge(rest::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(sim.clone(), rest::gate))
         .layer(axum::middleware::from_fn_with_state(sim.clone(), recording::record))
         .with_state(sim)
 }

@@ -8,6 +8,9 @@
 //! login). A family holds the refresh tokens (one current, the rest rotated away) and every access
 //! token minted from it, so "revoke the refresh token and its access tokens" and Refresh Token
 //! Rotation's "reuse revokes everything" (salesforce.md §2.3) are one loop over the family.
+//!
+//! The REST API's data lives here too: the records ([`Org`], `records.rs`) and the API's limits,
+//! knobs and counters ([`ApiState`], `rest/mod.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -17,6 +20,8 @@ use rand::distr::Alphanumeric;
 use rand::Rng;
 
 use crate::recording::RecordedRequest;
+use crate::records::Org;
+use crate::rest::ApiState;
 use crate::{SimApp, SimConfig};
 
 /// Authorization codes expire 15 minutes after issue (salesforce.md §1.3).
@@ -52,6 +57,8 @@ impl Sim {
             issued_refresh: Vec::new(),
             revoked: Vec::new(),
             requests: Vec::new(),
+            org: Org::default(),
+            api: ApiState::default(),
         };
         for app in config.apps {
             state.add_app(app);
@@ -163,6 +170,11 @@ pub(crate) struct SimState {
     pub(crate) issued_refresh: Vec<String>,
     pub(crate) revoked: Vec<String>,
     pub(crate) requests: Vec<RecordedRequest>,
+
+    /// The org's objects and records (the REST API's data).
+    pub(crate) org: Org,
+    /// The REST API's limits, knobs and counters.
+    pub(crate) api: ApiState,
 }
 
 impl SimState {

@@ -116,3 +116,37 @@ async fn no_connection_means_reauth_required() {
     let t = TenantId::parse("nobody").unwrap();
     assert!(matches!(current_session(&app.ctx, &t).await, Err(SessionError::ReauthRequired(_))));
 }
+
+#[tokio::test]
+async fn a_rest_call_on_an_expired_session_refreshes_once_and_replays() {
+    use sfbridge_shared::salesforce::rest::{soql_quote, ErrorClass};
+    use sfbridge_shared::session::{with_session, CallError};
+
+    let (app, t, mut session) = connected(Backend::Memory).await;
+    let id = app.sim.insert_contact("Ada@Example.com", "Ada", "Lovelace");
+    app.sim.expire_access_tokens();
+    let soql = format!("SELECT Id, Email FROM Contact WHERE Email IN ({})", soql_quote("ada@example.com"));
+    let rest = app.ctx.rest.clone();
+    let reply = with_session(&app.ctx, &t, &mut session, |s| {
+        let (rest, soql) = (rest.clone(), soql.clone());
+        async move { rest.query(&s, &soql).await }
+    })
+    .await
+    .unwrap();
+    assert_eq!(reply.value.len(), 1);
+    assert_eq!(reply.value[0]["Id"], id.as_str());
+    assert!(reply.usage.is_some_and(|u| u.used >= 1 && u.max > 0), "Sforce-Limit-Info was read");
+    assert_eq!(app.refresh_requests(), 1);
+
+    // A permanent error is reported as such, not retried.
+    let bad = with_session(&app.ctx, &t, &mut session, |s| {
+        let rest = rest.clone();
+        async move { rest.query(&s, "SELECT Id, Score__c FROM Contact").await }
+    })
+    .await;
+    match bad {
+        Err(CallError::Rest(e)) => assert_eq!((e.class, e.code.as_str()), (ErrorClass::Permanent, "INVALID_FIELD")),
+        other => panic!("expected INVALID_FIELD, got {other:?}"),
+    }
+    assert_eq!(app.refresh_requests(), 1);
+}

@@ -1,0 +1,166 @@
+//! Salesforce's date and datetime formats, without a date library: REST writes datetimes as
+//! `2026-01-05T17:21:40.000+0000` and dates as `2026-01-05` (salesforce.md §12).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// `2026-01-05T17:21:40.000+0000`.
+pub(crate) fn format_datetime(time: SystemTime) -> String {
+    let millis = time.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+    format_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+}
+
+/// `2026-01-05`.
+pub(crate) fn format_date(time: SystemTime) -> String {
+    format_datetime(time).chars().take(10).collect()
+}
+
+fn format_millis(millis: i64) -> String {
+    let days = millis.div_euclid(MILLIS_PER_DAY);
+    let in_day = millis.rem_euclid(MILLIS_PER_DAY);
+    let (year, month, day) = civil_from_days(days);
+    let (hours, minutes, seconds, ms) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{hours:02}:{minutes:02}:{seconds:02}.{ms:03}+0000")
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if month <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, month, day)
+}
+
+/// (year, month, day) → days since 1970-01-01.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Reads exactly `n` ASCII digits at `*at`.
+fn digits(bytes: &[u8], at: &mut usize, n: usize) -> Option<i64> {
+    let slice = bytes.get(*at..*at + n)?;
+    if !slice.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    *at += n;
+    slice.iter().try_fold(0i64, |acc, b| Some(acc * 10 + i64::from(b - b'0')))
+}
+
+fn expect(bytes: &[u8], at: &mut usize, byte: u8) -> Option<()> {
+    (bytes.get(*at) == Some(&byte)).then(|| *at += 1)
+}
+
+/// Days since the epoch of a `YYYY-MM-DD` prefix; the index after it.
+fn parse_date_prefix(bytes: &[u8]) -> Option<(i64, usize)> {
+    let mut at = 0;
+    let year = digits(bytes, &mut at, 4)?;
+    expect(bytes, &mut at, b'-')?;
+    let month = digits(bytes, &mut at, 2)?;
+    expect(bytes, &mut at, b'-')?;
+    let day = digits(bytes, &mut at, 2)?;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some((days_from_civil(year, month, day), at))
+}
+
+/// A valid `YYYY-MM-DD`, normalized (as given).
+pub(crate) fn parse_date(text: &str) -> Option<String> {
+    let (_, end) = parse_date_prefix(text.as_bytes())?;
+    (end == text.len()).then(|| text.to_owned())
+}
+
+/// Milliseconds since the epoch of `YYYY-MM-DDThh:mm:ss[.fff](Z|±hh[:]mm)`.
+pub(crate) fn parse_datetime_millis(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let (days, mut at) = parse_date_prefix(bytes)?;
+    expect(bytes, &mut at, b'T')?;
+    let hours = digits(bytes, &mut at, 2)?;
+    expect(bytes, &mut at, b':')?;
+    let minutes = digits(bytes, &mut at, 2)?;
+    expect(bytes, &mut at, b':')?;
+    let seconds = digits(bytes, &mut at, 2)?;
+    let mut millis = 0;
+    if expect(bytes, &mut at, b'.').is_some() {
+        let start = at;
+        while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        let fraction = text.get(start..at).filter(|f| !f.is_empty())?;
+        let first3: String = fraction.chars().chain("00".chars()).take(3).collect();
+        millis = first3.parse::<i64>().ok()?;
+    }
+    let offset_minutes = match bytes.get(at) {
+        Some(b'Z') => {
+            at += 1;
+            0
+        }
+        Some(sign @ (b'+' | b'-')) => {
+            let sign = if *sign == b'-' { -1 } else { 1 };
+            at += 1;
+            let h = digits(bytes, &mut at, 2)?;
+            let _ = expect(bytes, &mut at, b':');
+            let m = digits(bytes, &mut at, 2)?;
+            sign * (h * 60 + m)
+        }
+        _ => return None,
+    };
+    if at != bytes.len() || hours > 23 || minutes > 59 || seconds > 60 {
+        return None;
+    }
+    let local = days * MILLIS_PER_DAY + ((hours * 60 + minutes) * 60 + seconds) * 1000 + millis;
+    Some(local - offset_minutes * 60_000)
+}
+
+/// A datetime in Salesforce's REST form (`…+0000`), or `None` if it does not parse.
+pub(crate) fn normalize_datetime(text: &str) -> Option<String> {
+    parse_datetime_millis(text).map(format_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_like_salesforce() {
+        let time = UNIX_EPOCH + Duration::from_millis(1_767_633_700_123);
+        assert_eq!(format_datetime(time), "2026-01-05T17:21:40.123+0000");
+        assert_eq!(format_date(time), "2026-01-05");
+        assert_eq!(format_datetime(UNIX_EPOCH), "1970-01-01T00:00:00.000+0000");
+    }
+
+    #[test]
+    fn parses_the_accepted_forms() {
+        assert_eq!(normalize_datetime("2026-01-05T17:21:40Z").as_deref(), Some("2026-01-05T17:21:40.000+0000"));
+        assert_eq!(normalize_datetime("2026-01-05T18:21:40.5+01:00").as_deref(), Some("2026-01-05T17:21:40.500+0000"));
+        assert_eq!(normalize_datetime("2024-02-29T00:00:00.000+0000").as_deref(), Some("2024-02-29T00:00:00.000+0000"));
+        for bad in ["2023-02-29T00:00:00Z", "2026-01-05", "2026-01-05T17:21:40", "2026-13-01T00:00:00Z", "é", ""] {
+            assert_eq!(normalize_datetime(bad), None, "{bad}");
+        }
+        assert_eq!(parse_date("2026-01-31").as_deref(), Some("2026-01-31"));
+        assert_eq!(parse_date("2026-04-31"), None);
+        assert_eq!(parse_date("2026-01-05T00:00:00Z"), None);
+    }
+}

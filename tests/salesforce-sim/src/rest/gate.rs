@@ -1,0 +1,198 @@
+//! What every REST call goes through before its handler, in this order:
+//!
+//! 1. It is counted ([`crate::SalesforceSim::rest_calls`]) and delayed by the configured latency.
+//! 2. The edge's limits: a URI longer than 16,384 bytes gets 414, URI plus headers longer than
+//!    that 431 (salesforce.md §5.3, §6). An unknown version or resource gets 404, token or not.
+//! 3. A fault may be drawn ([`crate::Faults`]): 503 HTML, reset, timeout before anything else;
+//!    401 and 403 after authentication; a lost response after the handler ran.
+//! 4. The bearer token must be an active access token the simulator issued:
+//!    401 `INVALID_SESSION_ID` otherwise.
+//! 5. The daily request limit: 403 `REQUEST_LIMIT_EXCEEDED` (`TotalRequests Limit exceeded.`)
+//!    once used up; otherwise the call counts one.
+//! 6. The handler runs with the [`Session`] in the request's extensions. Every response gets
+//!    `Sforce-Limit-Info: api-usage=USED/MAX`, except the edge's HTML pages (414, 431, 503); axum's
+//!    bare 405 gets Salesforce's JSON body.
+//!
+//! `GET /services/data/` (the version list) skips all of this except recording, as it does not
+//! count toward the limit in Salesforce either. Tokens are never logged.
+
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{error, not_found, Session};
+use crate::connection::Connection;
+use crate::faults::Fault;
+use crate::identity::{bearer_token, invalid_session};
+use crate::state::Sim;
+
+/// Salesforce's limit on the URI, and on URI plus headers (salesforce.md §5.3).
+pub(crate) const MAX_URI_BYTES: usize = 16_384;
+
+const LIMIT_INFO: HeaderName = HeaderName::from_static("sforce-limit-info");
+
+pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let Some(rest) = path.strip_prefix("/services/data/") else { return next.run(request).await };
+    let version = rest.split('/').next().unwrap_or_default();
+    if version.is_empty() {
+        return next.run(request).await; // the version list
+    }
+    let version_ok = is_version(version);
+
+    let latency = {
+        let mut state = sim.lock();
+        state.api.calls += 1;
+        state.api.latency
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
+    let uri_bytes = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if uri_bytes > MAX_URI_BYTES {
+        return edge_page(
+            StatusCode::URI_TOO_LONG,
+            "414 Request-URI Too Large",
+            "The request URI is longer than 16,384 bytes.",
+        );
+    }
+    let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if uri_bytes + header_bytes > MAX_URI_BYTES {
+        return edge_page(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "431 Request Header Fields Too Large",
+            "The request URI and headers are longer than 16,384 bytes.",
+        );
+    }
+    // An unknown resource is 404 whoever asks (routing happened before this layer runs).
+    if !version_ok || request.extensions().get::<MatchedPath>().is_none() {
+        return with_limit_info(&sim, not_found());
+    }
+
+    let connection = request.extensions().get::<ConnectInfo<Connection>>().map(|info| info.0.clone());
+    let fault = sim.lock().api.faults.draw();
+    match fault {
+        Some(Fault::ServiceUnavailable) => return service_unavailable(),
+        Some(Fault::Reset) => return cut(connection.as_ref(), Connection::reset),
+        Some(Fault::Timeout) => {
+            let hang = sim.lock().api.faults.hang;
+            tokio::time::sleep(hang).await;
+            return cut(connection.as_ref(), Connection::close);
+        }
+        _ => {}
+    }
+
+    let session = {
+        let state = sim.lock();
+        bearer_token(request.headers())
+            .and_then(|token| state.session(&token).map(|family| Session { user_id: family.login.user_id.clone() }))
+    };
+    let Some(session) = session else { return with_limit_info(&sim, invalid_session()) };
+    match fault {
+        Some(Fault::InvalidSession) => return with_limit_info(&sim, invalid_session()),
+        Some(Fault::RequestLimit) => {
+            let response =
+                error(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.");
+            return with_limit_info(&sim, response);
+        }
+        _ => {}
+    }
+    let exhausted = {
+        let mut state = sim.lock();
+        let exhausted = state.api.used >= state.api.max;
+        if !exhausted {
+            state.api.used += 1;
+        }
+        exhausted
+    };
+    if exhausted {
+        let response = error(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
+        return with_limit_info(&sim, response);
+    }
+
+    request.extensions_mut().insert(session);
+    let response = next.run(request).await;
+    if fault == Some(Fault::LostResponse) {
+        return cut(connection.as_ref(), Connection::close);
+    }
+    with_limit_info(&sim, json_405(response))
+}
+
+/// `v` + digits + `.` + digits, e.g. `v66.0`.
+fn is_version(segment: &str) -> bool {
+    let Some((major, minor)) = segment.strip_prefix('v').and_then(|v| v.split_once('.')) else { return false };
+    let digits = |s: &str| !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
+    digits(major) && digits(minor)
+}
+
+fn with_limit_info(sim: &Sim, mut response: Response) -> Response {
+    let (used, max) = {
+        let state = sim.lock();
+        (state.api.used, state.api.max)
+    };
+    if let Ok(value) = HeaderValue::from_str(&format!("api-usage={used}/{max}")) {
+        response.headers_mut().insert(LIMIT_INFO, value);
+    }
+    response
+}
+
+/// Cuts the connection: hyper then fails to write this response and drops the socket. Without a
+/// connection handle (not served by `SalesforceSim::start`), a bodiless 502 stands in.
+fn cut(connection: Option<&Connection>, how: fn(&Connection)) -> Response {
+    match connection {
+        Some(connection) => how(connection),
+        None => tracing::warn!("salesforce-sim: cannot cut a connection that was not accepted by SimListener"),
+    }
+    StatusCode::BAD_GATEWAY.into_response()
+}
+
+/// The edge's 503 page: HTML, not JSON (salesforce-samples/error-server-unavailable.json notes).
+fn service_unavailable() -> Response {
+    edge_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable",
+        "The server is temporarily unable to service your request. Please try again later.",
+    )
+}
+
+/// A page from Salesforce's edge (not the API): HTML, and no `Sforce-Limit-Info`.
+fn edge_page(status: StatusCode, title: &str, text: &str) -> Response {
+    let body = format!(
+        "<!DOCTYPE html>\n<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>\n"
+    );
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+/// axum answers a wrong method with an empty 405; Salesforce with a JSON error listing the
+/// allowed methods.
+fn json_405(response: Response) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let allowed = response.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let message = format!("HTTP Method not allowed. Allowed are {allowed}");
+    let mut json = error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", &message);
+    if let Ok(value) = HeaderValue::from_str(&allowed) {
+        json.headers_mut().insert(header::ALLOW, value);
+    }
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_version;
+
+    #[test]
+    fn versions_look_like_vnn_n() {
+        assert!(is_version("v66.0") && is_version("v7.0"));
+        for bad in ["66.0", "v66", "v66.", "vx.0", "v66.0.1", "", "v"] {
+            assert!(!is_version(bad), "{bad}");
+        }
+    }
+}

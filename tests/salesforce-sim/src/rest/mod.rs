@@ -1,0 +1,252 @@
+//! The REST API under `/services/data/` (salesforce.md §5–§8).
+//!
+//! | Route (under `/services/data/vNN.N`) | Module |
+//! |---|---|
+//! | `GET /services/data/` (the versions; free, no token) and `GET …/limits` | this file |
+//! | `GET …/query?q=`, `GET …/queryAll?q=`, `GET …/query/{locator}` (next page) | `query.rs` |
+//! | `POST …/sobjects/{Type}`, `GET`/`PATCH`/`DELETE …/sobjects/{Type}/{Id}`, `PATCH …/sobjects/{Type}/{ExtIdField}/{value}` (upsert) | `sobjects.rs` |
+//! | `GET …/sobjects`, `GET …/sobjects/{Type}/describe` | `describe.rs` |
+//! | `POST`/`PATCH …/composite/sobjects`, `PATCH …/composite/sobjects/{Type}/{ExtIdField}` | `collections.rs` |
+//!
+//! Every request under a version first passes `gate.rs`, which does what is common to all REST
+//! calls, in the order Salesforce's layers do it: the URI length limit (414), fault injection,
+//! the bearer token (401 `INVALID_SESSION_ID`), the daily request limit (403
+//! `REQUEST_LIMIT_EXCEEDED`), the configured latency, and the `Sforce-Limit-Info` header. Handlers
+//! then find the caller's [`Session`] in the request's extensions.
+//!
+//! To add a resource: write a handler taking `Path` with the version first, and add a `route`
+//! in [`routes`]; the gate, recording and error shapes come with it.
+//!
+//! Error bodies: a resource error is a JSON array `[{"message","errorCode"[,"fields"]}]`; a record
+//! in a collection fails with `{"statusCode","message","fields"}` ([`RecordError`]).
+
+mod collections;
+mod describe;
+mod gate;
+mod query;
+mod sobjects;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Extension, Router};
+use serde::ser::SerializeMap;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::faults::FaultState;
+use crate::records::{Fields, RecordError, Writer};
+use crate::state::{Sim, SimState};
+
+pub(crate) use gate::gate;
+
+/// Developer Edition's daily allocation (salesforce.md §5.5).
+pub(crate) const DEFAULT_API_LIMIT: u64 = 15_000;
+
+/// The versions `GET /services/data/` lists (salesforce.md §5.1).
+const VERSIONS: &[(&str, &str)] = &[
+    ("Winter '25", "62.0"),
+    ("Spring '25", "63.0"),
+    ("Summer '25", "64.0"),
+    ("Winter '26", "65.0"),
+    ("Spring '26", "66.0"),
+    ("Summer '26", "67.0"),
+];
+
+/// What the REST API keeps besides the records: limits, knobs, counters, query cursors.
+#[derive(Debug)]
+pub(crate) struct ApiState {
+    /// Calls counted against the daily limit, and the limit.
+    pub(crate) used: u64,
+    pub(crate) max: u64,
+    /// Every request under `/services/data/vNN.N/`, whatever became of it.
+    pub(crate) calls: usize,
+    pub(crate) latency: Duration,
+    pub(crate) faults: FaultState,
+    /// Query results still being paged through, by query locator id.
+    pub(crate) cursors: HashMap<String, Vec<RecordJson>>,
+    pub(crate) cursors_minted: u64,
+}
+
+impl Default for ApiState {
+    fn default() -> Self {
+        Self {
+            used: 0,
+            max: DEFAULT_API_LIMIT,
+            calls: 0,
+            latency: Duration::ZERO,
+            faults: FaultState::default(),
+            cursors: HashMap::new(),
+            cursors_minted: 0,
+        }
+    }
+}
+
+/// The caller of a REST request, put in the request's extensions by the gate.
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    pub(crate) user_id: String,
+}
+
+impl Session {
+    /// The author of writes made now.
+    pub(crate) fn writer(&self, state: &SimState) -> Writer {
+        Writer { user_id: self.user_id.clone(), now: state.now() }
+    }
+}
+
+pub(crate) fn routes() -> Router<Arc<Sim>> {
+    let v = |path: &str| format!("/services/data/{{version}}{path}");
+    Router::new()
+        .route("/services/data", get(versions))
+        .route("/services/data/", get(versions))
+        .route(&v("/limits"), get(limits))
+        .route(&v("/query"), get(query::query))
+        .route(&v("/queryAll"), get(query::query_all))
+        .route(&v("/query/{locator}"), get(query::query_more))
+        .route(&v("/sobjects"), get(describe::describe_global))
+        .route(&v("/sobjects/{object}"), post(sobjects::create))
+        .route(&v("/sobjects/{object}/describe"), get(describe::describe))
+        .route(&v("/sobjects/{object}/{id}"), get(sobjects::read).patch(sobjects::update).delete(sobjects::delete))
+        .route(&v("/sobjects/{object}/{field}/{value}"), patch(sobjects::upsert))
+        .route(&v("/composite/sobjects"), post(collections::create).patch(collections::update))
+        .route(&v("/composite/sobjects/{object}/{field}"), patch(collections::upsert))
+}
+
+/// `GET /services/data/`: the available versions. Needs no token and costs no call.
+async fn versions() -> Response {
+    let list: Vec<Value> = VERSIONS
+        .iter()
+        .map(
+            |(label, version)| json!({"label": label, "url": format!("/services/data/v{version}"), "version": version}),
+        )
+        .collect();
+    axum::Json(list).into_response()
+}
+
+/// `GET …/limits`: the daily request allocation (the other limits are not simulated).
+async fn limits(
+    State(sim): State<Arc<Sim>>,
+    Path(_version): Path<String>,
+    Extension(_): Extension<Session>,
+) -> Response {
+    let state = sim.lock();
+    let (used, max) = (state.api.used, state.api.max);
+    axum::Json(json!({"DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(used)}})).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response helpers
+// ---------------------------------------------------------------------------------------------
+
+/// `{"message","errorCode"[,"fields"]}`, in Salesforce's key order.
+#[derive(Serialize)]
+struct ErrorEntry<'a> {
+    message: &'a str,
+    #[serde(rename = "errorCode")]
+    error_code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a [String]>,
+}
+
+/// A resource error: `[{"message": ..., "errorCode": ...}]`.
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(status, &[ErrorEntry { message, error_code: code, fields: None }])
+}
+
+/// A record's error as a resource error (single-record endpoints), with its `fields`.
+pub(crate) fn record_error(status: StatusCode, error: &RecordError) -> Response {
+    // Salesforce leaves `fields` out of unknown-column errors (salesforce-samples/error-invalid-field.json).
+    let fields = (error.status_code != "INVALID_FIELD").then_some(error.fields.as_slice());
+    json_response(status, &[ErrorEntry { message: &error.message, error_code: &error.status_code, fields }])
+}
+
+/// 404 `NOT_FOUND`.
+pub(crate) fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist")
+}
+
+/// 400 `JSON_PARSER_ERROR`.
+pub(crate) fn parser_error(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", message)
+}
+
+pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            let mut response = (status, bytes).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
+            response
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// The request body as a JSON object; `Err` is the `JSON_PARSER_ERROR` message.
+pub(crate) fn json_object(body: &Bytes) -> Result<Fields, String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(fields)) => Ok(fields),
+        Ok(_) => Err("Cannot deserialize instance of SObject from a value that is not a JSON object".to_owned()),
+        Err(e) => Err(format!("Unexpected character in the request body: {e}")),
+    }
+}
+
+/// A record as REST returns it: `attributes` first, then the fields in the order given (a JSON
+/// object whose key order is kept).
+#[derive(Clone, Debug)]
+pub(crate) struct RecordJson(Vec<(String, Value)>);
+
+impl RecordJson {
+    pub(crate) fn new<'a>(
+        object: &str,
+        version: &str,
+        fields: &Fields,
+        columns: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let id = fields.get("Id").and_then(Value::as_str).unwrap_or_default();
+        let attributes = json!({"type": object, "url": format!("/services/data/{version}/sobjects/{object}/{id}")});
+        let mut entries = vec![("attributes".to_owned(), attributes)];
+        entries.extend(columns.into_iter().map(|c| (c.to_owned(), fields.get(c).cloned().unwrap_or(Value::Null))));
+        Self(entries)
+    }
+}
+
+impl Serialize for RecordJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// A save result, in Salesforce's key order: `{"id","success","errors"[,"created"]}`; failed
+/// records carry no `id`.
+#[derive(Debug, Serialize)]
+pub(crate) struct SaveResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    pub(crate) success: bool,
+    pub(crate) errors: Vec<RecordError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) created: Option<bool>,
+}
+
+impl SaveResult {
+    pub(crate) fn ok(id: String, created: Option<bool>) -> Self {
+        Self { id: Some(id), success: true, errors: Vec::new(), created }
+    }
+
+    pub(crate) fn failed(error: RecordError) -> Self {
+        Self { id: None, success: false, errors: vec![error], created: None }
+    }
+}
