@@ -170,34 +170,7 @@ impl Table for DynamoTable {
         limit: usize,
         before_sk: Option<&str>,
     ) -> Result<QueryPage, TableError> {
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(before_sk.map(|sk| Self::key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let last_sk = out
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|k| k.get("sk"))
-            .and_then(|v| v.as_s().ok())
-            .cloned();
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_attributes)
-            .collect::<Result<_, _>>()?;
-        Ok(QueryPage { items, last_sk })
+        self.query(pk, sk_prefix, limit, before_sk, false).await
     }
 
     async fn query_asc(
@@ -206,6 +179,21 @@ impl Table for DynamoTable {
         sk_prefix: &str,
         limit: usize,
         after_sk: Option<&str>,
+    ) -> Result<QueryPage, TableError> {
+        self.query(pk, sk_prefix, limit, after_sk, true).await
+    }
+}
+
+impl DynamoTable {
+    /// One page of a partition's items under `sk_prefix`, in `sk` order (`forward`) or reverse,
+    /// continuing past `start_sk`.
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+        limit: usize,
+        start_sk: Option<&str>,
+        forward: bool,
     ) -> Result<QueryPage, TableError> {
         // DynamoDB refuses a Limit below 1.
         let limit = i32::try_from(limit).unwrap_or(i32::MAX).max(1);
@@ -216,9 +204,9 @@ impl Table for DynamoTable {
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
             .expression_attribute_values(":prefix", AttributeValue::S(sk_prefix.to_owned()))
-            .scan_index_forward(true)
+            .scan_index_forward(forward)
             .limit(limit)
-            .set_exclusive_start_key(after_sk.map(|sk| Self::key(pk, sk)))
+            .set_exclusive_start_key(start_sk.map(|sk| Self::key(pk, sk)))
             .consistent_read(true)
             .send()
             .await
