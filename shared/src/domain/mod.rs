@@ -6,6 +6,7 @@ mod field_name;
 mod host;
 mod ids;
 mod salesforce_id;
+mod slug;
 mod tenant_id;
 
 pub use campaign_id::CampaignId;

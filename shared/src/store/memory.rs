@@ -121,22 +121,10 @@ impl Table for MemoryTable {
         before_sk: Option<&str>,
     ) -> Result<QueryPage, TableError> {
         let items = self.lock();
-        let mut matching = items
-            .range((pk.to_owned(), String::new())..)
-            .take_while(|((p, _), _)| p == pk)
-            .filter(|((_, s), _)| s.starts_with(sk_prefix))
-            .filter(|((_, s), _)| before_sk.is_none_or(|before| s.as_str() < before))
-            .map(|(_, item)| item.clone())
-            .collect::<Vec<_>>();
-        matching.reverse();
-        let more = matching.len() > limit;
-        matching.truncate(limit);
-        let last_sk = if more {
-            matching.last().and_then(|i| i.get("sk")).and_then(Value::as_str).map(str::to_owned)
-        } else {
-            None
-        };
-        Ok(QueryPage { items: matching, last_sk })
+        let matching = prefixed(&items, pk, sk_prefix)
+            .rev()
+            .filter(|(s, _)| before_sk.is_none_or(|before| *s < before));
+        Ok(page(matching, limit))
     }
 
     async fn query_asc(
@@ -147,23 +135,31 @@ impl Table for MemoryTable {
         after_sk: Option<&str>,
     ) -> Result<QueryPage, TableError> {
         let items = self.lock();
-        // Keys with the prefix are contiguous in sort order, starting at the prefix itself.
-        let mut matching = items
-            .range((pk.to_owned(), sk_prefix.to_owned())..)
-            .take_while(|((p, s), _)| p == pk && s.starts_with(sk_prefix))
-            .filter(|((_, s), _)| after_sk.is_none_or(|after| s.as_str() > after))
-            .take(limit.saturating_add(1))
-            .map(|(_, item)| item.clone())
-            .collect::<Vec<_>>();
-        let more = matching.len() > limit;
-        matching.truncate(limit);
-        let last_sk = if more {
-            matching.last().and_then(|i| i.get("sk")).and_then(Value::as_str).map(str::to_owned)
-        } else {
-            None
-        };
-        Ok(QueryPage { items: matching, last_sk })
+        let matching = prefixed(&items, pk, sk_prefix).filter(|(s, _)| after_sk.is_none_or(|after| *s > after));
+        Ok(page(matching, limit))
     }
+}
+
+/// A partition's items whose `sk` starts with the prefix, in `sk` order: they are contiguous,
+/// from the prefix itself up to the prefix followed by the highest char (keys are ASCII).
+fn prefixed<'a>(
+    items: &'a BTreeMap<Key, Item>,
+    pk: &'a str,
+    sk_prefix: &'a str,
+) -> impl DoubleEndedIterator<Item = (&'a str, &'a Item)> + 'a {
+    items
+        .range((pk.to_owned(), sk_prefix.to_owned())..=(pk.to_owned(), format!("{sk_prefix}{}", char::MAX)))
+        .filter(move |((_, s), _)| s.starts_with(sk_prefix))
+        .map(|((_, s), item)| (s.as_str(), item))
+}
+
+/// The first `limit` items, and the `sk` to continue after when there are more.
+fn page<'a>(matching: impl Iterator<Item = (&'a str, &'a Item)>, limit: usize) -> QueryPage {
+    let mut taken: Vec<(&str, &Item)> = matching.take(limit.saturating_add(1)).collect();
+    let more = taken.len() > limit;
+    taken.truncate(limit);
+    let last_sk = if more { taken.last().map(|(s, _)| (*s).to_owned()) } else { None };
+    QueryPage { items: taken.into_iter().map(|(_, item)| item.clone()).collect(), last_sk }
 }
 
 #[cfg(test)]
