@@ -5,6 +5,11 @@
 # dependency through the HTTP API) only show up in the expanded CloudFormation. Any finding
 # (error, warning) fails.
 #
+# Then check_template.py checks the reliability invariants no linter knows (queue visibility
+# timeout >= 6 x its consumer's timeout, maxReceiveCount >= 5, DLQ retention > source's,
+# ReportBatchItemFailures, queue encryption, KMS key rotation) on the template and on its
+# expansion, and breaks each invariant in memory to prove the check still catches it.
+#
 # usage: bash infra/scripts/lint-template.sh [TEMPLATE]   (default template.yaml; tools from .venv)
 set -euo pipefail
 
@@ -28,4 +33,13 @@ if ! "$cfn_lint" -- "$work/expanded.json" > "$work/findings" 2>&1; then
   sed "s|$work/expanded.json|$template (expanded)|g" "$work/findings"
   exit 1
 fi
+
+echo "invariants of $template"
+"$python" "$root/infra/scripts/check_template.py" "$template"
+echo "invariants of $template, SAM transform expanded"
+check_ok=true
+"$python" "$root/infra/scripts/check_template.py" "$work/expanded.json" > "$work/findings" 2>&1 || check_ok=false
+sed "s|$work/expanded.json|$template (expanded)|g" "$work/findings"
+[[ "$check_ok" == true ]] || exit 1
+"$python" "$root/infra/scripts/check_template.py" --self-test "$template"
 echo "template OK"

@@ -6,25 +6,53 @@ use anyhow::Context as _;
 
 use crate::cipher::{Cipher, KmsCipher};
 use crate::clock::{Clock, SystemClock};
-use crate::config::{AwsResources, Config};
+use crate::config::{AwsResources, Config, QueueUrls};
+use crate::queue::{MemoryQueue, Queue, SqsQueue};
 use crate::salesforce::{SalesforceOAuth, SalesforceRest};
 use crate::store::{DynamoTable, Store};
+use crate::sync::ApiUsageBook;
 
 #[derive(Debug, Clone)]
 pub struct AppContext {
     pub config: Config,
     pub store: Store,
     pub cipher: Arc<dyn Cipher>,
+    pub queues: Queues,
     pub oauth: SalesforceOAuth,
     pub rest: SalesforceRest,
     pub clock: Arc<dyn Clock>,
+    /// The org API usage each tenant's responses last reported (the sync budget guard).
+    pub api_usage: Arc<ApiUsageBook>,
+}
+
+/// The queues the functions send to.
+#[derive(Debug, Clone)]
+pub struct Queues {
+    pub activity: Arc<dyn Queue>,
+    pub dead_letter: Arc<dyn Queue>,
+}
+
+impl Queues {
+    pub fn sqs(aws: &aws_config::SdkConfig, urls: &QueueUrls) -> Self {
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        Self {
+            activity: Arc::new(SqsQueue::new(sqs.clone(), urls.activity.clone())),
+            dead_letter: Arc::new(SqsQueue::new(sqs, urls.activity_dead_letter.clone())),
+        }
+    }
+
+    /// In-process queues, also returned as themselves so the owner can receive from them.
+    pub fn in_memory() -> (Self, MemoryQueue, MemoryQueue) {
+        let (activity, dead_letter) = (MemoryQueue::new(), MemoryQueue::new());
+        (Self { activity: Arc::new(activity.clone()), dead_letter: Arc::new(dead_letter.clone()) }, activity, dead_letter)
+    }
 }
 
 impl AppContext {
-    pub fn new(config: Config, store: Store, cipher: Arc<dyn Cipher>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub fn new(config: Config, store: Store, cipher: Arc<dyn Cipher>, queues: Queues, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let oauth = SalesforceOAuth::new(config.host_policy).context("building the HTTP client for Salesforce")?;
         let rest = SalesforceRest::new().context("building the HTTP client for Salesforce")?;
-        Ok(Self { config, store, cipher, oauth, rest, clock })
+        Ok(Self { config, store, cipher, queues, oauth, rest, clock, api_usage: Arc::default() })
     }
 
     /// The Lambda wiring: configuration from the environment, DynamoDB + KMS from the default
@@ -32,13 +60,15 @@ impl AppContext {
     pub async fn from_env_aws() -> anyhow::Result<Self> {
         let config = Config::from_env()?;
         let resources = AwsResources::from_env()?;
+        let urls = QueueUrls::from_env()?;
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::with_aws(config, &aws, &resources)
+        Self::with_aws(config, &aws, &resources, Queues::sqs(&aws, &urls))
     }
 
-    pub fn with_aws(config: Config, aws: &aws_config::SdkConfig, resources: &AwsResources) -> anyhow::Result<Self> {
+    /// DynamoDB + KMS, with the given queues (SQS in Lambda; in-process in the local stack).
+    pub fn with_aws(config: Config, aws: &aws_config::SdkConfig, resources: &AwsResources, queues: Queues) -> anyhow::Result<Self> {
         let table = DynamoTable::new(aws_sdk_dynamodb::Client::new(aws), &resources.table_name);
         let cipher = KmsCipher::new(aws_sdk_kms::Client::new(aws), &resources.kms_key_id);
-        Self::new(config, Store::new(Arc::new(table)), Arc::new(cipher), Arc::new(SystemClock))
+        Self::new(config, Store::new(Arc::new(table)), Arc::new(cipher), queues, Arc::new(SystemClock))
     }
 }

@@ -131,6 +131,30 @@ pub struct AwsResources {
     pub kms_key_id: String,
 }
 
+/// The SQS queues of the activity pipeline (`SFBRIDGE_ACTIVITY_QUEUE_URL`,
+/// `SFBRIDGE_ACTIVITY_DLQ_URL`).
+#[derive(Debug, Clone)]
+pub struct QueueUrls {
+    /// Where sync commands go (a reconnect replays parked ones onto it).
+    pub activity: String,
+    /// Where activity sync moves commands it can never run, with the reason.
+    pub activity_dead_letter: String,
+}
+
+impl QueueUrls {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
+        Ok(Self {
+            activity: required("SFBRIDGE_ACTIVITY_QUEUE_URL")?,
+            activity_dead_letter: required("SFBRIDGE_ACTIVITY_DLQ_URL")?,
+        })
+    }
+}
+
 impl AwsResources {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())

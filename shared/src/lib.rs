@@ -10,6 +10,9 @@
 //! - [`connect`]: the logic behind the admin API and the OAuth callback (credentials, connect
 //!   flows, connection, audit), independent of HTTP
 //! - [`http`]: the JSON error shape and request extractors shared by the HTTP functions
+//! - [`queue`]: the `Queue` port (SQS or in-process) that sync commands travel on
+//! - [`sync`]: activity sync: sync commands become Tasks and field updates in Salesforce,
+//!   exactly once, with a delivery log
 //! - [`app`]: the handler context, built once per process
 
 pub mod app;
@@ -19,10 +22,12 @@ pub mod config;
 pub mod connect;
 pub mod domain;
 pub mod http;
+pub mod queue;
 pub mod salesforce;
 pub mod secrets;
 pub mod session;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
-pub use app::AppContext;
+pub use app::{AppContext, Queues};

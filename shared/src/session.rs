@@ -45,7 +45,7 @@ pub struct Session {
     pub issued_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
     /// There is no connection, or it needs an admin to reconnect: park the work.
     #[error("tenant {0} has no usable Salesforce connection; an admin must (re)connect")]

@@ -1,6 +1,6 @@
 //! The admin API: how the product's backend manages a tenant's Salesforce app credentials,
 //! starts connect flows, inspects and ends connections, configures sync (settings and the campaign
-//! matrix), and reads the audit trail.
+//! matrix), and reads the audit trail and the delivery log.
 //!
 //! In AWS the routes are IAM-authorized at API Gateway; `SFBRIDGE_ADMIN_TOKEN`, when set, adds a
 //! bearer check here (and is the only check in the local stack).
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use sfbridge_shared::connect::{self, CampaignInput, CredentialsInput, SettingsInput};
 use sfbridge_shared::http::{ApiError, Campaign, JsonBody, Tenant};
 use sfbridge_shared::secrets::constant_time_eq;
+use sfbridge_shared::sync;
 use sfbridge_shared::AppContext;
 
 /// Credentials and settings bodies are a few hundred bytes; nothing here needs more.
@@ -30,6 +31,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/v1/tenants/{tenant_id}/connect", post(post_connect))
         .route("/v1/tenants/{tenant_id}/connection", get(get_connection).delete(delete_connection))
         .route("/v1/tenants/{tenant_id}/audit", get(get_audit))
+        .route("/v1/tenants/{tenant_id}/deliveries", get(get_deliveries))
         .route("/v1/tenants/{tenant_id}/settings", get(get_settings).put(put_settings))
         .route("/v1/tenants/{tenant_id}/campaigns", get(get_campaigns))
         .route("/v1/tenants/{tenant_id}/campaigns/{campaign_id}", get(get_campaign).put(put_campaign))
@@ -97,15 +99,25 @@ struct PageQuery {
     cursor: Option<String>,
 }
 
-async fn get_audit(
-    State(ctx): Ctx,
-    Tenant(t): Tenant,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let Query(page) =
-        query.map_err(|_| ApiError::bad_request("invalid_query", "limit must be a number from 1 to 100; cursor as returned"))?;
+type PageParams = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
+
+fn page_query(query: PageParams) -> Result<PageQuery, ApiError> {
+    query
+        .map(|Query(page)| page)
+        .map_err(|_| ApiError::bad_request("invalid_query", "limit must be a number from 1 to 100; cursor as returned"))
+}
+
+async fn get_audit(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
+    let page = page_query(query)?;
     let audit = connect::audit_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
     Ok(Json(serde_json::json!({"events": audit.events, "next_cursor": audit.next_cursor})))
+}
+
+/// The delivery log: every sync command's outcome, newest first.
+async fn get_deliveries(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
+    let page = page_query(query)?;
+    let log = sync::delivery_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
+    Ok(Json(serde_json::json!({"deliveries": log.deliveries, "next_cursor": log.next_cursor})))
 }
 
 async fn get_settings(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {

@@ -1,23 +1,31 @@
 //! The whole of sfbridge as one local process: the admin API and the OAuth callback behind one
-//! HTTP server on 127.0.0.1, embedded storage and cipher by default (or the AWS adapters), and
-//! optionally a simulated Salesforce org. The end-to-end tests start it the same way.
+//! HTTP server on 127.0.0.1, activity sync fed by an in-process queue ([`worker`]), embedded
+//! storage and cipher by default (or the AWS adapters), and optionally a simulated Salesforce
+//! org. The end-to-end tests start it the same way.
+
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use axum::http::{header, HeaderName};
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use base64::Engine as _;
 use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use sfbridge_shared::cipher::{Cipher, LocalCipher};
 use sfbridge_shared::clock::SystemClock;
 use sfbridge_shared::config::{AwsResources, Config};
+use sfbridge_shared::http::ApiError;
+use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage};
+use sfbridge_shared::secrets::constant_time_eq;
 use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
-use sfbridge_shared::AppContext;
+use sfbridge_shared::{AppContext, Queues};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -54,8 +62,11 @@ pub struct LocalStack {
     pub base_url: String,
     pub admin_token: String,
     pub ctx: Arc<AppContext>,
-    pub sim: Option<SalesforceSim>,
+    pub sim: Option<Arc<SalesforceSim>>,
     pub demo_app: Option<DemoApp>,
+    /// The in-process activity queue and its dead-letter queue.
+    pub activity_queue: MemoryQueue,
+    pub dead_letter_queue: MemoryQueue,
     server: JoinHandle<()>,
 }
 
@@ -73,8 +84,51 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/demo", get(demo_page))
         .route("/demo/demo.js", get(demo_script))
         .route("/demo/demo.css", get(demo_style))
+        .route("/local/activity", post(enqueue_activity).layer(DefaultBodyLimit::max(MAX_ENQUEUE_BYTES)))
+        .with_state(ctx.clone())
         .merge(sfbridge_oauth_callback::router(ctx.clone()))
         .merge(sfbridge_admin_api::router(ctx))
+}
+
+/// A batch of a thousand commands fits.
+const MAX_ENQUEUE_BYTES: usize = 1024 * 1024;
+
+/// `POST /local/activity`: puts sync commands (one JSON object, or an array of them) on the
+/// in-process activity queue, as the product's backend puts them on SQS. They are not checked
+/// here, so bad ones take the same path as in AWS (dead-letter queue + delivery log).
+async fn enqueue_activity(State(ctx): State<Arc<AppContext>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(expected) = &ctx.config.admin_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
+            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send the admin token as 'Authorization: Bearer <token>'")
+                .into_response();
+        }
+    }
+    let commands = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Array(items)) => items,
+        Ok(one @ serde_json::Value::Object(_)) => vec![one],
+        _ => {
+            return ApiError::bad_request("invalid_body", "send one sync command (a JSON object) or a JSON array of them")
+                .into_response()
+        }
+    };
+    let count = commands.len();
+    let messages = commands.iter().map(|c| OutgoingMessage::new(c.to_string())).collect();
+    let failed = ctx.queues.activity.send(messages).await.iter().filter(|r| r.is_err()).count();
+    if failed > 0 {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", "the activity queue refused some commands; send them again")
+            .into_response();
+    }
+    (StatusCode::ACCEPTED, Json(serde_json::json!({"enqueued": count}))).into_response()
+}
+
+/// `GET /local/salesforce/{object}`: the simulated org's records (e.g. `Task`, `Contact`).
+async fn simulated_records(State(sim): State<Arc<SalesforceSim>>, UrlPath(object): UrlPath<String>) -> Response {
+    Json(sim.records(&object)).into_response()
 }
 
 async fn index() -> impl IntoResponse {
@@ -83,7 +137,9 @@ async fn index() -> impl IntoResponse {
      \x20 PUT/DELETE /v1/tenants/{tenant}/credentials\n\
      \x20 POST       /v1/tenants/{tenant}/connect\n\
      \x20 GET/DELETE /v1/tenants/{tenant}/connection\n\
-     \x20 GET        /v1/tenants/{tenant}/audit\n\
+     \x20 GET/PUT    /v1/tenants/{tenant}/settings, /v1/tenants/{tenant}/campaigns/{campaign}\n\
+     \x20 GET        /v1/tenants/{tenant}/deliveries, /v1/tenants/{tenant}/audit\n\
+     local only: POST /local/activity (enqueue sync commands), GET /local/salesforce/{object} (simulated org)\n\
      OAuth (public): /oauth/start, /oauth/callback, /oauth/flows/{flow_id}\n\
      demo opener page: /demo\n"
 }
@@ -117,8 +173,12 @@ fn static_file(content_type: &'static str, body: &'static str) -> impl IntoRespo
 
 /// Serves `router(ctx)` on an already-bound listener.
 pub fn serve(listener: TcpListener, ctx: Arc<AppContext>) -> JoinHandle<()> {
+    serve_router(listener, router(ctx))
+}
+
+fn serve_router(listener: TcpListener, router: Router) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router(ctx)).await {
+        if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "local server stopped");
         }
     })
@@ -145,18 +205,21 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
     let config = local_config(&base_url, &admin_token, options.app_origin.as_deref())?;
     let redirect_uri = config.redirect_uri();
 
+    // Sync commands travel on in-process queues with either backend.
+    let (queues, activity_queue, dead_letter_queue) = Queues::in_memory();
     let ctx = match &options.backend {
         Backend::Embedded { data_file } => {
             let (store, cipher) = embedded(data_file.as_deref())?;
-            AppContext::new(config, store, cipher, Arc::new(SystemClock))?
+            AppContext::new(config, store, cipher, queues, Arc::new(SystemClock))?
         }
         Backend::Aws => {
             let resources = AwsResources::from_env()?;
             let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            AppContext::with_aws(config, &aws, &resources)?
+            AppContext::with_aws(config, &aws, &resources, queues)?
         }
     };
     let ctx = Arc::new(ctx);
+    worker::spawn_worker(ctx.clone(), activity_queue.clone(), dead_letter_queue.clone());
 
     let (sim, demo_app) = if options.simulate_salesforce {
         let sim = SalesforceSim::start(SimConfig::default()).await.context("starting the Salesforce simulator")?;
@@ -166,14 +229,25 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
             login_url: sim.base_url(),
         };
         sim.add_app(SimApp::new(&demo.consumer_key, &demo.consumer_secret, &redirect_uri));
-        (Some(sim), Some(demo))
+        for (email, first, last) in DEMO_CONTACTS {
+            sim.insert_contact(email, first, last);
+        }
+        (Some(Arc::new(sim)), Some(demo))
     } else {
         (None, None)
     };
 
-    let server = serve(listener, ctx.clone());
-    Ok(LocalStack { base_url, admin_token, ctx, sim, demo_app, server })
+    let mut app = router(ctx.clone());
+    if let Some(sim) = &sim {
+        app = app.merge(Router::new().route("/local/salesforce/{object}", get(simulated_records)).with_state(sim.clone()));
+    }
+    let server = serve_router(listener, app);
+    Ok(LocalStack { base_url, admin_token, ctx, sim, demo_app, activity_queue, dead_letter_queue, server })
 }
+
+/// Contacts the simulated org starts with, so activity has something to land on.
+pub const DEMO_CONTACTS: &[(&str, &str, &str)] =
+    &[("ada@example.com", "Ada", "Lovelace"), ("grace@example.com", "Grace", "Hopper"), ("alan@example.com", "Alan", "Turing")];
 
 /// The embedded store and cipher. With a data file, the AES key lives beside it (`.key`, mode
 /// 0600) so sealed values survive restarts; without one, both live and die with the process.

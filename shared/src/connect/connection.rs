@@ -87,6 +87,11 @@ pub(crate) async fn establish(
         }),
     )
     .await?;
+    // Events parked while the tenant had to reconnect go back on the queue now. If the queue is
+    // unreachable they stay parked, and the next batch that finds this tenant connected retries.
+    if let Err(e) = crate::sync::replay_parked(ctx, t).await {
+        tracing::warn!(tenant_id = %t, error = %e, "could not replay parked sync commands yet");
+    }
     Ok(Connected {
         organization_id: record.organization_id,
         user_id: record.user_id,

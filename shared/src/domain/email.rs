@@ -6,7 +6,7 @@ use super::InvalidValue;
 
 /// An email address, trimmed and lower-cased so that matching against Salesforce (which compares
 /// emails case-insensitively) is a plain string comparison.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 

@@ -2,6 +2,7 @@
 
 mod campaign_id;
 mod email;
+mod event_id;
 mod field_name;
 mod host;
 mod ids;
@@ -11,6 +12,7 @@ mod tenant_id;
 
 pub use campaign_id::CampaignId;
 pub use email::Email;
+pub use event_id::EventId;
 pub use field_name::FieldName;
 pub use host::{HostPolicy, InstanceUrl, LoginHost, SalesforceUrl};
 pub use ids::{FlowId, OAuthState};

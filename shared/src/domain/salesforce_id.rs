@@ -6,7 +6,7 @@ use super::InvalidValue;
 
 /// A Salesforce record id: 15 case-sensitive or 18 case-insensitive-safe alphanumerics.
 /// Always held in its 18-character form so ids from different APIs compare equal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SalesforceId(String);
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::session::Session;
@@ -16,6 +16,8 @@ pub const API_VERSION: &str = "v66.0";
 pub const MAX_QUERY_URL_BYTES: usize = 8_000;
 /// sObject Collections take at most 200 records per call (and count as one API call).
 pub const MAX_COLLECTION_RECORDS: usize = 200;
+/// A Composite call (one API call) holds at most 5 query or sObject Collections subrequests.
+pub const MAX_COMPOSITE_BULK_SUBREQUESTS: usize = 5;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Sync calls are short; a call still running after this is treated as lost (transient).
@@ -170,11 +172,81 @@ impl RecordResult {
     }
 }
 
+/// One subrequest of a Composite call (`POST /composite`, salesforce.md §7.2).
+#[derive(Debug, Clone, Serialize)]
+pub struct SubRequest {
+    method: &'static str,
+    url: String,
+    #[serde(rename = "referenceId")]
+    reference_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<Value>,
+}
+
+impl SubRequest {
+    fn new(method: &'static str, path: &str, reference_id: &str, body: Option<Value>) -> Self {
+        Self { method, url: format!("/services/data/{API_VERSION}{path}"), reference_id: reference_id.to_owned(), body }
+    }
+
+    /// A SOQL query. Inside Composite the query travels in the body, so the URI limit that
+    /// caps a GET query does not apply (salesforce.md §6).
+    pub fn query(reference_id: &str, soql: &str) -> Self {
+        let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
+        Self::new("GET", &format!("/query?q={q}"), reference_id, None)
+    }
+
+    pub fn create_records(reference_id: &str, records: Vec<Value>) -> Self {
+        Self::new("POST", "/composite/sobjects", reference_id, Some(json!({"allOrNone": false, "records": records})))
+    }
+
+    pub fn update_records(reference_id: &str, records: Vec<Value>) -> Self {
+        Self::new("PATCH", "/composite/sobjects", reference_id, Some(json!({"allOrNone": false, "records": records})))
+    }
+
+    pub fn upsert_records(reference_id: &str, sobject: &str, external_id_field: &str, records: Vec<Value>) -> Self {
+        let path = format!("/composite/sobjects/{sobject}/{external_id_field}");
+        Self::new("PATCH", &path, reference_id, Some(json!({"allOrNone": false, "records": records})))
+    }
+
+    pub fn reference_id(&self) -> &str {
+        &self.reference_id
+    }
+}
+
+/// One subrequest's answer, in the order of the request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubResponse {
+    #[serde(default)]
+    pub body: Value,
+    #[serde(rename = "httpStatusCode")]
+    pub status: u16,
+    #[serde(rename = "referenceId")]
+    pub reference_id: String,
+}
+
+impl SubResponse {
+    /// The body as `T` when the subrequest succeeded, else its error, classified like a call's.
+    pub fn into_result<T: serde::de::DeserializeOwned>(self) -> Result<T, RestError> {
+        if !(200..300).contains(&self.status) {
+            let bytes = serde_json::to_vec(&self.body).unwrap_or_default();
+            return Err(classify_response(self.status, &bytes));
+        }
+        serde_json::from_value(self.body).map_err(|_| unreadable(self.status))
+    }
+}
+
 #[derive(Debug, Deserialize)]
-struct QueryPage {
-    records: Vec<Value>,
+struct CompositeBody {
+    #[serde(rename = "compositeResponse")]
+    composite_response: Vec<SubResponse>,
+}
+
+/// A page of query results.
+#[derive(Debug, Deserialize)]
+pub struct QueryPage {
+    pub records: Vec<Value>,
     #[serde(rename = "nextRecordsUrl")]
-    next_records_url: Option<String>,
+    pub next_records_url: Option<String>,
 }
 
 /// Quotes a value for a SOQL string literal (backslash escapes, as SOQL defines them).
@@ -220,19 +292,46 @@ impl SalesforceRest {
     pub async fn query(&self, session: &Session, soql: &str) -> Result<Reply<Vec<Value>>, RestError> {
         let mut url = url::Url::parse(&Self::url(session, "/query")).map_err(|e| permanent_bug(&e))?;
         url.query_pairs_mut().append_pair("q", soql);
-        let mut reply: Reply<QueryPage> = self.send(session, self.http.get(url)).await?;
+        let first: Reply<QueryPage> = self.send(session, self.http.get(url)).await?;
+        self.rest_of_query(session, first).await
+    }
+
+    /// All records of a query whose first page is in hand: follows `nextRecordsUrl` to the end.
+    pub async fn rest_of_query(&self, session: &Session, first: Reply<QueryPage>) -> Result<Reply<Vec<Value>>, RestError> {
+        let mut reply = first;
         let mut records = std::mem::take(&mut reply.value.records);
         let mut usage = reply.usage;
         while let Some(next) = reply.value.next_records_url.take() {
-            // A path on the same instance (`/services/data/vXX.X/query/01g...-2000`).
-            if !next.starts_with("/services/data/") {
-                return Err(permanent_bug(&"nextRecordsUrl is not a REST path"));
-            }
-            reply = self.send(session, self.http.get(session.instance_url.join(&next))).await?;
+            reply = self.next_page(session, &next).await?;
             records.append(&mut reply.value.records);
             usage = reply.usage.or(usage);
         }
         Ok(Reply { value: records, usage })
+    }
+
+    /// The page at a query's `nextRecordsUrl`.
+    pub async fn next_page(&self, session: &Session, next_records_url: &str) -> Result<Reply<QueryPage>, RestError> {
+        // A path on the same instance (`/services/data/vXX.X/query/01g...-2000`), never a host.
+        if !next_records_url.starts_with("/services/data/") {
+            return Err(permanent_bug(&"nextRecordsUrl is not a REST path"));
+        }
+        self.send(session, self.http.get(session.instance_url.join(next_records_url))).await
+    }
+
+    /// Runs up to 25 subrequests (at most 5 queries or collections) as one API call, each
+    /// independent of the others (`allOrNone: false`). The answers come back in request order.
+    pub async fn composite(&self, session: &Session, requests: Vec<SubRequest>) -> Result<Reply<Vec<SubResponse>>, RestError> {
+        let expected: Vec<String> = requests.iter().map(|r| r.reference_id.clone()).collect();
+        let body = json!({"allOrNone": false, "collateSubrequests": false, "compositeRequest": requests});
+        let reply: Reply<CompositeBody> =
+            self.send(session, self.http.post(Self::url(session, "/composite")).json(&body)).await?;
+        let answers = reply.value.composite_response;
+        let matches = answers.len() == expected.len() && answers.iter().zip(&expected).all(|(a, e)| &a.reference_id == e);
+        if !matches {
+            // Sent and possibly applied, but unreadable: the caller must treat it as unknown.
+            return Err(unreadable(200));
+        }
+        Ok(Reply { value: answers, usage: reply.usage })
     }
 
     /// Creates up to 200 records of any types; each succeeds or fails on its own.
@@ -285,13 +384,17 @@ impl SalesforceRest {
         if !(200..300).contains(&status) {
             return Err(classify_response(status, &body));
         }
-        let value = serde_json::from_slice(if body.is_empty() { b"null" } else { &body }).map_err(|_| RestError {
-            class: ErrorClass::Transient,
-            status: Some(status),
-            code: "UNREADABLE_RESPONSE".into(),
-            message: "Salesforce's response could not be read".into(),
-        })?;
+        let value = serde_json::from_slice(if body.is_empty() { b"null" } else { &body }).map_err(|_| unreadable(status))?;
         Ok(Reply { value, usage })
+    }
+}
+
+fn unreadable(status: u16) -> RestError {
+    RestError {
+        class: ErrorClass::Transient,
+        status: Some(status),
+        code: "UNREADABLE_RESPONSE".into(),
+        message: "Salesforce's response could not be read".into(),
     }
 }
 

@@ -20,7 +20,7 @@ pub use memory::MemoryTable;
 pub use records::*;
 pub use table::{Condition, Item, QueryPage, Table, TableError};
 
-use crate::domain::{CampaignId, FlowId, OAuthState, TenantId};
+use crate::domain::{CampaignId, EventId, FlowId, OAuthState, TenantId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -65,6 +65,29 @@ pub mod keys {
     pub fn campaign(c: &crate::domain::CampaignId) -> String {
         format!("{CAMPAIGN_PREFIX}{c}")
     }
+    pub fn event(t: &TenantId, e: &crate::domain::EventId) -> String {
+        format!("EVENT#{t}#{e}")
+    }
+    pub const LEDGER: &str = "LEDGER";
+    pub const DELIVERY_PREFIX: &str = "DELIVERY#";
+    pub const PARKED_PREFIX: &str = "PARKED#";
+    pub fn parked(e: &crate::domain::EventId) -> String {
+        format!("{PARKED_PREFIX}{e}")
+    }
+}
+
+/// Ledger entries outlive every way a command can come back: SQS keeps it 4 days, the DLQ 14
+/// more, and a redrive starts the clock again.
+const LEDGER_RETENTION_DAYS: i64 = 45;
+/// How long the delivery log remembers an outcome.
+pub const DELIVERY_RETENTION_DAYS: i64 = 30;
+
+/// One page of the delivery log, newest first.
+#[derive(Debug, Clone)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliveryRecord>,
+    /// Pass back as `before` for the next page.
+    pub next_cursor: Option<String>,
 }
 
 /// One page of audit events, newest first.
@@ -259,6 +282,68 @@ impl Store {
             .transpose()?;
         let campaigns = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
         Ok(CampaignPage { campaigns, next_cursor })
+    }
+
+    // --- activity sync: ledger, delivery log, parked commands ------------------------------------
+
+    pub async fn ledger(&self, t: &TenantId, e: &EventId) -> Result<Option<LedgerRecord>, StoreError> {
+        self.get(&keys::event(t, e), keys::LEDGER).await
+    }
+
+    /// Writes the ledger entry if it is still at `expected_version` (`None`: if there is none
+    /// yet, so of two workers claiming a new event exactly one wins).
+    pub async fn save_ledger(
+        &self,
+        t: &TenantId,
+        e: &EventId,
+        record: &LedgerRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let expires_at = (record.updated_at + chrono::Duration::days(LEDGER_RETENTION_DAYS)).timestamp();
+        let item = to_item(&keys::event(t, e), keys::LEDGER, record, Some(expires_at))?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    pub async fn append_delivery(&self, t: &TenantId, record: &DeliveryRecord) -> Result<(), StoreError> {
+        let sk = format!(
+            "{}{}#{}",
+            keys::DELIVERY_PREFIX,
+            record.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            record.event_id
+        );
+        let expires_at = (record.at + chrono::Duration::days(DELIVERY_RETENTION_DAYS)).timestamp();
+        let item = to_item(&keys::tenant(t), &sk, record, Some(expires_at))?;
+        Ok(self.table.put(item, Condition::None).await?)
+    }
+
+    pub async fn deliveries(&self, t: &TenantId, limit: usize, before: Option<&str>) -> Result<DeliveryPage, StoreError> {
+        let before = before.map(|cursor| format!("{}{cursor}", keys::DELIVERY_PREFIX));
+        let page = self
+            .table
+            .query_desc(&keys::tenant(t), keys::DELIVERY_PREFIX, limit, before.as_deref())
+            .await?;
+        let deliveries = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let next_cursor = page
+            .last_sk
+            .and_then(|sk| sk.strip_prefix(keys::DELIVERY_PREFIX).map(str::to_owned));
+        Ok(DeliveryPage { deliveries, next_cursor })
+    }
+
+    /// Holds a command until the tenant reconnects (overwriting is harmless: same event, same body).
+    pub async fn park(&self, t: &TenantId, record: &ParkedRecord) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), &keys::parked(&record.event_id), record, None)?;
+        Ok(self.table.put(item, Condition::None).await?)
+    }
+
+    /// The oldest parked commands, up to `limit`.
+    pub async fn parked(&self, t: &TenantId, limit: usize) -> Result<Vec<ParkedRecord>, StoreError> {
+        let page = self.table.query_asc(&keys::tenant(t), keys::PARKED_PREFIX, limit.max(1), None).await?;
+        page.items.into_iter().map(from_item).collect()
+    }
+
+    pub async fn unpark(&self, t: &TenantId, e: &EventId) -> Result<(), StoreError> {
+        self.table.delete(&keys::tenant(t), &keys::parked(e), Condition::None).await?;
+        Ok(())
     }
 
     async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StoreError> {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cipher::Sealed;
-use crate::domain::{CampaignId, FieldName, FlowId, InstanceUrl, LoginHost, SalesforceId, TenantId};
+use crate::domain::{CampaignId, Email, EventId, FieldName, FlowId, InstanceUrl, LoginHost, SalesforceId, TenantId};
 
 /// How the tenant's app authenticates us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -307,4 +307,77 @@ pub struct CampaignRecord {
     pub settings: CampaignSettings,
     pub version: u64,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Where one sync command stands in the idempotency ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerStatus {
+    /// A worker holds it until `lease_until`; after that (or when released) anyone may claim it.
+    InProgress,
+    /// Written to Salesforce: never again.
+    Done,
+    /// Deliberately not written (campaign off, no match): never again.
+    Skipped,
+    /// Failed permanently and dead-lettered. A redrive after a fix claims it again and keeps the
+    /// progress below, so a logged Task is not logged twice.
+    Failed,
+}
+
+/// `EVENT#{t}#{event_id}` / `LEDGER`: the idempotency record of one sync command. The tenant is
+/// part of the key so one tenant's ids can never shadow another's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerRecord {
+    pub status: LedgerStatus,
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The Task logged for this event, once Salesforce confirmed it.
+    pub task_id: Option<SalesforceId>,
+    /// The Contact or Lead it landed on.
+    pub who_id: Option<SalesforceId>,
+    /// Whether this event's field updates were confirmed (or it has none).
+    pub fields_applied: bool,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What became of a sync command, as the delivery log shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    Synced,
+    Skipped,
+    Failed,
+    Parked,
+}
+
+/// `TENANT#{t}` / `DELIVERY#{ts}#{event_id}`: one outcome in the tenant's delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub event_id: EventId,
+    pub at: DateTime<Utc>,
+    pub outcome: DeliveryOutcome,
+    #[serde(rename = "type")]
+    pub command_type: String,
+    pub campaign_id: Option<CampaignId>,
+    pub activity: Option<ActivityKind>,
+    pub email: Option<Email>,
+    /// The Contact or Lead written to.
+    pub record_id: Option<SalesforceId>,
+    pub task_id: Option<SalesforceId>,
+    /// A stable code for skipped/failed/parked (`campaign_disabled`, `no_match`, `INVALID_FIELD`, ...).
+    pub code: Option<String>,
+    /// What happened, worded for the admin.
+    pub reason: Option<String>,
+}
+
+/// `TENANT#{t}` / `PARKED#{event_id}`: a sync command held while the tenant must reconnect,
+/// replayed onto the activity queue when it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkedRecord {
+    pub event_id: EventId,
+    /// The command exactly as it arrived.
+    pub body: String,
+    pub parked_at: DateTime<Utc>,
 }

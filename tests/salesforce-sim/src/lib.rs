@@ -10,7 +10,7 @@
 //! | `POST /services/oauth2/token` (`authorization_code`, `refresh_token`, `client_credentials`) | `oauth.rs` |
 //! | `POST /services/oauth2/revoke` | `oauth.rs` |
 //! | `GET /id/{org_id}/{user_id}` (the identity URL) | `identity.rs` |
-//! | `/services/data/vNN.N/…`: SOQL query, sObjects, sObject Collections, describe, limits (§5–§8) | `rest/` |
+//! | `/services/data/vNN.N/…`: SOQL query, sObjects, sObject Collections, Composite, describe, limits (§5–§8) | `rest/` |
 //! | anything else: 404 `NOT_FOUND` in Salesforce's REST error shape | `router` in `lib.rs` |
 //!
 //! How the crate is laid out:

@@ -10,7 +10,10 @@
 //! Collections.
 //!
 //! All-or-none: between [`Org::begin`] and [`Org::commit`], every change is logged so that
-//! [`Org::rollback`] can undo it (ids minted meanwhile stay burnt, as in Salesforce).
+//! [`Org::rollback`] can undo it (ids minted meanwhile stay burnt, as in Salesforce). Transactions
+//! nest like savepoints: a Composite request with `allOrNone` wraps sObject Collections
+//! subrequests that open their own; rolling back the inner one undoes only its changes, and
+//! committing it keeps its changes in the outer log so the outer rollback still undoes them.
 //!
 //! Ids are minted in creation order and sort that way, so a `BTreeMap` by id keeps each object's
 //! records in creation order. Unique and External ID fields are indexed (value → ids), so
@@ -115,8 +118,10 @@ struct Data {
     live: HashMap<&'static str, BTreeMap<String, Fields>>,
     deleted: HashMap<&'static str, BTreeMap<String, Fields>>,
     minted: u64,
-    /// `Some` inside a transaction.
-    undo: Option<Vec<Undo>>,
+    /// The changes made inside the open transactions, oldest first.
+    undo: Vec<Undo>,
+    /// One per open transaction, innermost last: the length of `undo` when it began.
+    savepoints: Vec<usize>,
     /// For each unique or External ID field, `(object, field)`: value key → ids of the live
     /// records holding it. Maintained by [`Data::put`] and [`Data::remove`], the only writers of
     /// `live`.
@@ -128,20 +133,26 @@ impl Org {
     // Transactions
     // -----------------------------------------------------------------------------------------
 
-    /// Starts logging changes for [`Self::rollback`].
+    /// Starts a transaction (inside the current one, if any): changes are logged for
+    /// [`Self::rollback`].
     pub(crate) fn begin(&mut self) {
-        self.data.undo = Some(Vec::new());
+        self.data.savepoints.push(self.data.undo.len());
     }
 
-    /// Keeps the changes since [`Self::begin`].
+    /// Keeps the changes since the matching [`Self::begin`]. Inside an outer transaction they stay
+    /// logged, so that the outer one can still roll them back.
     pub(crate) fn commit(&mut self) {
-        self.data.undo = None;
+        self.data.savepoints.pop();
+        if self.data.savepoints.is_empty() {
+            self.data.undo.clear();
+        }
     }
 
-    /// Undoes every change since [`Self::begin`].
+    /// Undoes every change since the matching [`Self::begin`].
     pub(crate) fn rollback(&mut self) {
         let Self { schema, data } = self;
-        let log = data.undo.take().unwrap_or_default();
+        let Some(mark) = data.savepoints.pop() else { return };
+        let log = data.undo.split_off(mark.min(data.undo.len()));
         for entry in log.into_iter().rev() {
             let (object, id, before) = match entry {
                 Undo::Inserted { object, id } => (object, id, None),
@@ -548,8 +559,8 @@ impl Data {
     }
 
     fn log(&mut self, entry: Undo) {
-        if let Some(log) = &mut self.undo {
-            log.push(entry);
+        if !self.savepoints.is_empty() {
+            self.undo.push(entry);
         }
     }
 
@@ -964,6 +975,32 @@ mod tests {
             FieldSpec { unique: false, ..FieldSpec::unique_external_id(FieldKind::String) }
         ));
         assert!(matches!(org.upsert("Task", "Event_Id__c", &json!("e2"), &Fields::new(), &writer()), Ok((_, false))));
+    }
+
+    #[test]
+    fn transactions_nest_like_savepoints() {
+        let mut org = Org::default();
+        let Some(contact) = org.schema.object("Contact").cloned() else { panic!() };
+        let names = |org: &Org| -> Vec<Value> {
+            org.rows(&contact, false).iter().map(|r| r.get("LastName").cloned().unwrap_or_default()).collect()
+        };
+        org.begin();
+        assert!(org.create("Contact", &body(json!({"LastName": "Outer"})), &writer()).is_ok());
+        org.begin();
+        assert!(org.create("Contact", &body(json!({"LastName": "Inner kept"})), &writer()).is_ok());
+        org.commit();
+        org.begin();
+        assert!(org.create("Contact", &body(json!({"LastName": "Inner undone"})), &writer()).is_ok());
+        org.rollback();
+        assert_eq!(names(&org), [json!("Outer"), json!("Inner kept")]);
+        org.rollback();
+        assert!(names(&org).is_empty(), "the outer rollback undoes the committed inner transaction too");
+
+        org.begin();
+        assert!(org.create("Contact", &body(json!({"LastName": "Kept"})), &writer()).is_ok());
+        org.commit();
+        org.rollback(); // no transaction open: nothing to undo
+        assert_eq!(names(&org), [json!("Kept")]);
     }
 
     #[test]

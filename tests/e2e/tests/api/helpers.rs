@@ -10,8 +10,9 @@ use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use serde_json::{json, Value};
 use sfbridge_shared::cipher::{Cipher, KmsCipher, LocalCipher};
 use sfbridge_shared::clock::ManualClock;
+use sfbridge_shared::queue::{MemoryQueue, SqsQueue};
 use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
-use sfbridge_shared::AppContext;
+use sfbridge_shared::{AppContext, Queues};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -23,6 +24,19 @@ pub const MARKER: &str = "CANARY";
 pub enum Backend {
     Memory,
     Moto,
+}
+
+/// The activity queue and its DLQ, for reading what the app sent to them.
+pub enum TestQueues {
+    Memory { activity: MemoryQueue, dead_letter: MemoryQueue },
+    Sqs { client: aws_sdk_sqs::Client, activity: String, dead_letter: String },
+}
+
+/// A message as a test reads it off a queue.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub body: String,
+    pub attributes: HashMap<String, String>,
 }
 
 /// Where the raw items live, for inspecting and tampering with storage.
@@ -38,6 +52,7 @@ pub struct TestApp {
     pub ctx: Arc<AppContext>,
     pub clock: ManualClock,
     pub raw: RawTable,
+    pub queues: TestQueues,
     /// An admin's browser: keeps cookies, follows no redirects (tests follow them by hand).
     pub browser: Client,
     /// The product's backend.
@@ -111,10 +126,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let config = sfbridge_local::local_config(&base_url, &admin_token, Some("https://app.example.com")).unwrap();
     let redirect_uri = config.redirect_uri();
 
-    let (store, cipher, raw): (Store, Arc<dyn Cipher>, RawTable) = match backend {
+    let (store, cipher, raw, queues, test_queues): (Store, Arc<dyn Cipher>, RawTable, Queues, TestQueues) = match backend {
         Backend::Memory => {
             let table = Arc::new(MemoryTable::new());
-            (Store::new(table.clone()), Arc::new(LocalCipher::random()), RawTable::Memory(table))
+            let (queues, activity, dead_letter) = Queues::in_memory();
+            (
+                Store::new(table.clone()),
+                Arc::new(LocalCipher::random()),
+                RawTable::Memory(table),
+                queues,
+                TestQueues::Memory { activity, dead_letter },
+            )
         }
         Backend::Moto => {
             let aws = moto_config().await;
@@ -123,15 +145,28 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             DynamoTable::create_table(&dynamo, &table).await.unwrap();
             let kms = aws_sdk_kms::Client::new(&aws);
             let key_id = kms.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
+            let sqs = aws_sdk_sqs::Client::new(&aws);
+            let suffix = random_suffix();
+            let mut urls = Vec::new();
+            for name in [format!("sfbridge-activity-{suffix}"), format!("sfbridge-activity-dlq-{suffix}")] {
+                urls.push(sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap());
+            }
+            let (activity, dead_letter) = (urls[0].clone(), urls[1].clone());
+            let queues = Queues {
+                activity: Arc::new(SqsQueue::new(sqs.clone(), activity.clone())),
+                dead_letter: Arc::new(SqsQueue::new(sqs.clone(), dead_letter.clone())),
+            };
             (
                 Store::new(Arc::new(DynamoTable::new(dynamo.clone(), &table))),
                 Arc::new(KmsCipher::new(kms, key_id)),
                 RawTable::Dynamo { client: dynamo, table },
+                queues,
+                TestQueues::Sqs { client: sqs, activity, dead_letter },
             )
         }
     };
     let clock = ManualClock::default();
-    let ctx = Arc::new(AppContext::new(config, store, cipher, Arc::new(clock.clone())).unwrap());
+    let ctx = Arc::new(AppContext::new(config, store, cipher, queues, Arc::new(clock.clone())).unwrap());
     sfbridge_local::serve(listener, ctx.clone());
 
     let sim = SalesforceSim::start(SimConfig { auto_approve: true, token_marker: MARKER.into(), ..SimConfig::default() })
@@ -151,6 +186,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         ctx,
         clock,
         raw,
+        queues: test_queues,
         browser: new_browser(),
         api: Client::new(),
         consumer_key,
@@ -166,6 +202,51 @@ pub async fn moto_config() -> aws_config::SdkConfig {
          which starts it"
     );
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+impl TestQueues {
+    /// Takes everything waiting on the activity queue (or its DLQ).
+    pub async fn take(&self, dead_letter: bool) -> Vec<Received> {
+        match self {
+            TestQueues::Memory { activity, dead_letter: dlq } => {
+                let queue = if dead_letter { dlq } else { activity };
+                queue
+                    .receive(usize::MAX, std::time::Duration::ZERO)
+                    .await
+                    .into_iter()
+                    .map(|m| Received { body: m.body, attributes: m.attributes.into_iter().collect() })
+                    .collect()
+            }
+            TestQueues::Sqs { client, activity, dead_letter: dlq } => {
+                let url = if dead_letter { dlq } else { activity };
+                let mut all = Vec::new();
+                loop {
+                    let out = client
+                        .receive_message()
+                        .queue_url(url)
+                        .max_number_of_messages(10)
+                        .message_attribute_names("All")
+                        .send()
+                        .await
+                        .unwrap();
+                    let messages = out.messages.unwrap_or_default();
+                    if messages.is_empty() {
+                        return all;
+                    }
+                    for m in messages {
+                        client.delete_message().queue_url(url).receipt_handle(m.receipt_handle.unwrap()).send().await.unwrap();
+                        let attributes = m
+                            .message_attributes
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, v)| (k, v.string_value.unwrap_or_default()))
+                            .collect();
+                        all.push(Received { body: m.body.unwrap_or_default(), attributes });
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl TestApp {

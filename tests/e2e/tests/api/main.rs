@@ -8,6 +8,7 @@ mod admin_api;
 mod connect_flow;
 mod helpers;
 mod negative;
+mod queue;
 mod session;
 mod settings;
 mod storage;

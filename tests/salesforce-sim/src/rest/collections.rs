@@ -18,13 +18,12 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::Extension;
 use serde_json::Value;
 
-use super::{error, json_object, json_response, not_found, parser_error, SaveResult, Session};
+use super::{error, json_object, not_found, parser_error, Reply, SaveResult, Session};
 use crate::records::{Fields, Org, RecordError, UpsertError, Writer};
-use crate::state::Sim;
+use crate::state::{Sim, SimState};
 
 /// Records per request (salesforce.md §7.1).
 const MAX_RECORDS: usize = 200;
@@ -39,26 +38,36 @@ struct Batch {
 type Outcome = Result<(String, Option<bool>), RecordError>;
 
 /// `POST …/composite/sobjects`.
-pub(super) async fn create(
+pub(super) async fn create_handler(
     State(sim): State<Arc<Sim>>,
     Path(_version): Path<String>,
     Extension(session): Extension<Session>,
     body: Bytes,
-) -> Response {
-    save(&sim, &session, &body, None, |org, record, writer| {
+) -> Reply {
+    create(&mut sim.lock(), &session, &body)
+}
+
+/// Creates the batch's records.
+pub(super) fn create(state: &mut SimState, session: &Session, body: &[u8]) -> Reply {
+    save(state, session, body, None, |org, record, writer| {
         let object = record_type(record)?;
         org.create(&object, record, writer).map(|id| (id, None))
     })
 }
 
 /// `PATCH …/composite/sobjects`.
-pub(super) async fn update(
+pub(super) async fn update_handler(
     State(sim): State<Arc<Sim>>,
     Path(_version): Path<String>,
     Extension(session): Extension<Session>,
     body: Bytes,
-) -> Response {
-    save(&sim, &session, &body, None, |org, record, writer| {
+) -> Reply {
+    update(&mut sim.lock(), &session, &body)
+}
+
+/// Updates the batch's records, each by its `Id`.
+pub(super) fn update(state: &mut SimState, session: &Session, body: &[u8]) -> Reply {
+    save(state, session, body, None, |org, record, writer| {
         let object = record_type(record)?;
         let id = record
             .iter()
@@ -71,16 +80,20 @@ pub(super) async fn update(
 }
 
 /// `PATCH …/composite/sobjects/{Type}/{ExtIdField}`.
-pub(super) async fn upsert(
+pub(super) async fn upsert_handler(
     State(sim): State<Arc<Sim>>,
     Path((_version, object, field)): Path<(String, String, String)>,
     Extension(session): Extension<Session>,
     body: Bytes,
-) -> Response {
+) -> Reply {
+    upsert(&mut sim.lock(), &session, &object, &field, &body)
+}
+
+/// Upserts the batch's records of `object` by the External ID `field`.
+pub(super) fn upsert(state: &mut SimState, session: &Session, object: &str, field: &str, body: &[u8]) -> Reply {
     let (object, field) = {
-        let state = sim.lock();
-        let Some(def) = state.org.schema.object(&object) else { return not_found() };
-        let Some(key) = def.field(&field).filter(|f| f.external_id) else {
+        let Some(def) = state.org.schema.object(object) else { return not_found() };
+        let Some(key) = def.field(field).filter(|f| f.external_id) else {
             let message =
                 format!("Field name provided, {field} is not an External ID or indexed field for {}", def.name);
             return error(StatusCode::BAD_REQUEST, "INVALID_FIELD", &message);
@@ -88,7 +101,7 @@ pub(super) async fn upsert(
         (def.name, key.name.clone())
     };
     // One type per upsert: records need no `attributes`.
-    save(&sim, &session, &body, Some((object, &field)), |org, record, writer| {
+    save(state, session, body, Some((object, &field)), |org, record, writer| {
         let key = record
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(&field))
@@ -113,17 +126,16 @@ pub(super) async fn upsert(
 /// with the results. `upsert` names the type and key of an upsert, whose records may omit
 /// `attributes` and may not repeat a key.
 fn save(
-    sim: &Sim,
+    state: &mut SimState,
     session: &Session,
-    body: &Bytes,
+    body: &[u8],
     upsert: Option<(&'static str, &str)>,
     mut write: impl FnMut(&mut Org, &Fields, &Writer) -> Outcome,
-) -> Response {
+) -> Reply {
     let batch = match parse(body) {
         Ok(batch) => batch,
-        Err(e) => return e.into_response(),
+        Err(e) => return e.into_reply(),
     };
-    let mut state = sim.lock();
     for record in &batch.records {
         let object = upsert.map(|(object, _)| object.to_owned()).or_else(|| record_type(record).ok());
         if let Err(message) = object.map_or(Ok(()), |object| state.org.check_types(&object, record)) {
@@ -132,7 +144,7 @@ fn save(
     }
     // Keys repeated within an upsert batch fail every occurrence.
     let repeated = repeated_keys(&batch.records, upsert.map(|(_, key)| key));
-    let writer = session.writer(&state);
+    let writer = session.writer(state);
     state.org.begin();
     let outcomes: Vec<Outcome> = batch
         .records
@@ -150,7 +162,6 @@ fn save(
     } else {
         state.org.commit();
     }
-    drop(state);
     let results: Vec<SaveResult> = outcomes
         .into_iter()
         .map(|outcome| match outcome {
@@ -163,7 +174,7 @@ fn save(
             Err(error) => SaveResult::failed(error),
         })
         .collect();
-    json_response(StatusCode::OK, &results)
+    Reply::json(StatusCode::OK, &results)
 }
 
 /// For each record, the `DUPLICATE_EXTERNAL_ID` error if its upsert key appears more than once.
@@ -199,7 +210,7 @@ fn repeated_keys(records: &[Fields], key: Option<&str>) -> Vec<Option<RecordErro
 }
 
 /// `{"allOrNone": bool, "records": [object, ...]}`, at most 200 records.
-fn parse(body: &Bytes) -> Result<Batch, BatchError> {
+fn parse(body: &[u8]) -> Result<Batch, BatchError> {
     let mut body = json_object(body).map_err(BatchError::Parser)?;
     let all_or_none = match body.get("allOrNone") {
         None | Some(Value::Null) => false,
@@ -233,7 +244,7 @@ enum BatchError {
 }
 
 impl BatchError {
-    fn into_response(self) -> Response {
+    fn into_reply(self) -> Reply {
         match self {
             Self::Parser(message) => parser_error(&message),
             Self::TooMany => error(

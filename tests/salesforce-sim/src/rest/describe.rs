@@ -8,23 +8,26 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::Extension;
 use serde_json::{json, Value};
 
-use super::{json_response, not_found, Session};
+use super::{not_found, Reply, Session};
 use crate::schema::{FieldDef, FieldKind, ObjectDef};
-use crate::state::Sim;
+use crate::state::{Sim, SimState};
 
 /// `GET …/sobjects/{Type}/describe`.
-pub(super) async fn describe(
+pub(super) async fn describe_handler(
     State(sim): State<Arc<Sim>>,
     Path((version, object)): Path<(String, String)>,
     Extension(_): Extension<Session>,
-) -> Response {
-    let state = sim.lock();
-    let Some(def) = state.org.schema.object(&object) else { return not_found() };
-    let mut body = object_summary(def, &version);
+) -> Reply {
+    describe(&sim.lock(), &version, &object)
+}
+
+/// An object's describe.
+pub(super) fn describe(state: &SimState, version: &str, object: &str) -> Reply {
+    let Some(def) = state.org.schema.object(object) else { return not_found() };
+    let mut body = object_summary(def, version);
     if let Value::Object(map) = &mut body {
         map.insert("fields".into(), def.fields.iter().map(field).collect());
         for key in ["actionOverrides", "childRelationships", "namedLayoutInfos", "recordTypeInfos", "supportedScopes"] {
@@ -37,18 +40,22 @@ pub(super) async fn describe(
             ("networkScopeFieldName".to_owned(), Value::Null),
         ]);
     }
-    json_response(StatusCode::OK, &body)
+    Reply::json(StatusCode::OK, &body)
 }
 
 /// `GET …/sobjects`: the global describe.
-pub(super) async fn describe_global(
+pub(super) async fn describe_global_handler(
     State(sim): State<Arc<Sim>>,
     Path(version): Path<String>,
     Extension(_): Extension<Session>,
-) -> Response {
-    let state = sim.lock();
-    let objects: Vec<Value> = state.org.schema.objects().iter().map(|o| object_summary(o, &version)).collect();
-    json_response(StatusCode::OK, &json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objects}))
+) -> Reply {
+    describe_global(&sim.lock(), &version)
+}
+
+/// Every object's summary.
+pub(super) fn describe_global(state: &SimState, version: &str) -> Reply {
+    let objects: Vec<Value> = state.org.schema.objects().iter().map(|o| object_summary(o, version)).collect();
+    Reply::json(StatusCode::OK, &json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objects}))
 }
 
 /// The object-level keys both describes share.

@@ -70,7 +70,7 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
     }
     // An unknown resource is 404 whoever asks (routing happened before this layer runs).
     if !version_ok || request.extensions().get::<MatchedPath>().is_none() {
-        return with_limit_info(&sim, not_found());
+        return with_limit_info(&sim, not_found().into_response());
     }
 
     let connection = request.extensions().get::<ConnectInfo<Connection>>().map(|info| info.0.clone());
@@ -97,7 +97,7 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
         Some(Fault::RequestLimit) => {
             let response =
                 error(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.");
-            return with_limit_info(&sim, response);
+            return with_limit_info(&sim, response.into_response());
         }
         _ => {}
     }
@@ -111,7 +111,7 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
     };
     if exhausted {
         let response = error(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
-        return with_limit_info(&sim, response);
+        return with_limit_info(&sim, response.into_response());
     }
 
     request.extensions_mut().insert(session);
@@ -123,7 +123,7 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
 }
 
 /// `v` + digits + `.` + digits, e.g. `v66.0`.
-fn is_version(segment: &str) -> bool {
+pub(super) fn is_version(segment: &str) -> bool {
     let Some((major, minor)) = segment.strip_prefix('v').and_then(|v| v.split_once('.')) else { return false };
     let digits = |s: &str| !s.is_empty() && s.len() <= 4 && s.bytes().all(|b| b.is_ascii_digit());
     digits(major) && digits(minor)
@@ -177,7 +177,7 @@ fn json_405(response: Response) -> Response {
     }
     let allowed = response.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let message = format!("HTTP Method not allowed. Allowed are {allowed}");
-    let mut json = error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", &message);
+    let mut json = error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", &message).into_response();
     if let Ok(value) = HeaderValue::from_str(&allowed) {
         json.headers_mut().insert(header::ALLOW, value);
     }

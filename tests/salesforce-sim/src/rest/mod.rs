@@ -7,6 +7,7 @@
 //! | `POST …/sobjects/{Type}`, `GET`/`PATCH`/`DELETE …/sobjects/{Type}/{Id}`, `PATCH …/sobjects/{Type}/{ExtIdField}/{value}` (upsert) | `sobjects.rs` |
 //! | `GET …/sobjects`, `GET …/sobjects/{Type}/describe` | `describe.rs` |
 //! | `POST`/`PATCH …/composite/sobjects`, `PATCH …/composite/sobjects/{Type}/{ExtIdField}` | `collections.rs` |
+//! | `POST …/composite` (up to 25 subrequests to the routes above, one API call) | `composite.rs` |
 //!
 //! Every request under a version first passes `gate.rs`, which does what is common to all REST
 //! calls, in the order Salesforce's layers do it: the URI length limit (414), fault injection,
@@ -14,13 +15,20 @@
 //! `REQUEST_LIMIT_EXCEEDED`), the configured latency, and the `Sforce-Limit-Info` header. Handlers
 //! then find the caller's [`Session`] in the request's extensions.
 //!
-//! To add a resource: write a handler taking `Path` with the version first, and add a `route`
-//! in [`routes`]; the gate, recording and error shapes come with it.
+//! Each resource is a plain function of the locked [`SimState`] and its parsed input that returns
+//! a [`Reply`] (status, JSON body, `Location`); its axum handler only extracts the input and locks.
+//! The Composite resource calls the same functions for its subrequests, under one lock and
+//! without the gate, so a subrequest answers exactly what the standalone call would.
+//!
+//! To add a resource: write its function and a handler taking `Path` with the version first, add
+//! a `route` in [`routes`], and, if Composite should reach it, a case in `composite.rs`'s
+//! `Route`; the gate, recording and error shapes come with it.
 //!
 //! Error bodies: a resource error is a JSON array `[{"message","errorCode"[,"fields"]}]`; a record
 //! in a collection fails with `{"statusCode","message","fields"}` ([`RecordError`]).
 
 mod collections;
+mod composite;
 mod describe;
 mod gate;
 mod query;
@@ -30,7 +38,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -110,13 +117,17 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route(&v("/query"), get(query::query))
         .route(&v("/queryAll"), get(query::query_all))
         .route(&v("/query/{locator}"), get(query::query_more))
-        .route(&v("/sobjects"), get(describe::describe_global))
-        .route(&v("/sobjects/{object}"), post(sobjects::create))
-        .route(&v("/sobjects/{object}/describe"), get(describe::describe))
-        .route(&v("/sobjects/{object}/{id}"), get(sobjects::read).patch(sobjects::update).delete(sobjects::delete))
-        .route(&v("/sobjects/{object}/{field}/{value}"), patch(sobjects::upsert))
-        .route(&v("/composite/sobjects"), post(collections::create).patch(collections::update))
-        .route(&v("/composite/sobjects/{object}/{field}"), patch(collections::upsert))
+        .route(&v("/sobjects"), get(describe::describe_global_handler))
+        .route(&v("/sobjects/{object}"), post(sobjects::create_handler))
+        .route(&v("/sobjects/{object}/describe"), get(describe::describe_handler))
+        .route(
+            &v("/sobjects/{object}/{id}"),
+            get(sobjects::read_handler).patch(sobjects::update_handler).delete(sobjects::delete_handler),
+        )
+        .route(&v("/sobjects/{object}/{field}/{value}"), patch(sobjects::upsert_handler))
+        .route(&v("/composite/sobjects"), post(collections::create_handler).patch(collections::update_handler))
+        .route(&v("/composite/sobjects/{object}/{field}"), patch(collections::upsert_handler))
+        .route(&v("/composite"), post(composite::composite))
 }
 
 /// `GET /services/data/`: the available versions. Needs no token and costs no call.
@@ -131,14 +142,10 @@ async fn versions() -> Response {
 }
 
 /// `GET …/limits`: the daily request allocation (the other limits are not simulated).
-async fn limits(
-    State(sim): State<Arc<Sim>>,
-    Path(_version): Path<String>,
-    Extension(_): Extension<Session>,
-) -> Response {
+async fn limits(State(sim): State<Arc<Sim>>, Path(_version): Path<String>, Extension(_): Extension<Session>) -> Reply {
     let state = sim.lock();
     let (used, max) = (state.api.used, state.api.max);
-    axum::Json(json!({"DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(used)}})).into_response()
+    Reply::json(StatusCode::OK, &json!({"DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(used)}}))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -155,43 +162,81 @@ struct ErrorEntry<'a> {
     fields: Option<&'a [String]>,
 }
 
+/// What a resource answers, before it becomes HTTP: the status, the JSON body (already
+/// serialized, so keys keep Salesforce's order) and, for a created record, its `Location`. An axum
+/// handler returns it as its response; Composite embeds it in a `compositeResponse` entry.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    /// JSON text; `None` for a bodiless answer (204).
+    pub(crate) body: Option<String>,
+    /// The created record's URL (`/services/data/vNN.N/sobjects/Type/Id`), sent as `Location`.
+    pub(crate) location: Option<String>,
+}
+
+impl Reply {
+    /// `body` as JSON.
+    pub(crate) fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Self {
+        match serde_json::to_string(body) {
+            Ok(text) => Self { status, body: Some(text), location: None },
+            Err(_) => Self::empty(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    /// No body.
+    pub(crate) fn empty(status: StatusCode) -> Self {
+        Self { status, body: None, location: None }
+    }
+
+    pub(crate) fn with_location(mut self, location: String) -> Self {
+        self.location = Some(location);
+        self
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut response = match self.body {
+            Some(body) => {
+                let mut response = (self.status, body).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
+                response
+            }
+            None => self.status.into_response(),
+        };
+        if let Some(value) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        response
+    }
+}
+
 /// A resource error: `[{"message": ..., "errorCode": ...}]`.
-pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    json_response(status, &[ErrorEntry { message, error_code: code, fields: None }])
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Reply {
+    Reply::json(status, &[ErrorEntry { message, error_code: code, fields: None }])
 }
 
 /// A record's error as a resource error (single-record endpoints), with its `fields`.
-pub(crate) fn record_error(status: StatusCode, error: &RecordError) -> Response {
+pub(crate) fn record_error(status: StatusCode, error: &RecordError) -> Reply {
     // Salesforce leaves `fields` out of unknown-column errors (salesforce-samples/error-invalid-field.json).
     let fields = (error.status_code != "INVALID_FIELD").then_some(error.fields.as_slice());
-    json_response(status, &[ErrorEntry { message: &error.message, error_code: &error.status_code, fields }])
+    Reply::json(status, &[ErrorEntry { message: &error.message, error_code: &error.status_code, fields }])
 }
 
 /// 404 `NOT_FOUND`.
-pub(crate) fn not_found() -> Response {
+pub(crate) fn not_found() -> Reply {
     error(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist")
 }
 
 /// 400 `JSON_PARSER_ERROR`.
-pub(crate) fn parser_error(message: &str) -> Response {
+pub(crate) fn parser_error(message: &str) -> Reply {
     error(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", message)
 }
 
-pub(crate) fn json_response<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => {
-            let mut response = (status, bytes).into_response();
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json;charset=UTF-8"));
-            response
-        }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
-}
-
 /// The request body as a JSON object; `Err` is the `JSON_PARSER_ERROR` message.
-pub(crate) fn json_object(body: &Bytes) -> Result<Fields, String> {
+pub(crate) fn json_object(body: &[u8]) -> Result<Fields, String> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(fields)) => Ok(fields),
         Ok(_) => Err("Cannot deserialize instance of SObject from a value that is not a JSON object".to_owned()),

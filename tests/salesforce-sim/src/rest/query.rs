@@ -9,15 +9,14 @@ use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use axum::Extension;
 use serde::Serialize;
 
-use super::{error, json_response, ApiState, RecordJson, Session};
+use super::{error, ApiState, RecordJson, Reply, Session};
 use crate::ids;
 use crate::recording::{first, parse_pairs};
 use crate::soql;
-use crate::state::Sim;
+use crate::state::{Sim, SimState};
 
 const MAX_BATCH: usize = 2_000;
 const MIN_BATCH: usize = 200;
@@ -38,8 +37,8 @@ pub(super) async fn query(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     Extension(_): Extension<Session>,
-) -> Response {
-    run(&sim, &version, raw.as_deref(), &headers, false)
+) -> Reply {
+    run(&mut sim.lock(), &version, raw.as_deref(), batch_size(query_options(&headers)), false)
 }
 
 pub(super) async fn query_all(
@@ -48,16 +47,23 @@ pub(super) async fn query_all(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     Extension(_): Extension<Session>,
-) -> Response {
-    run(&sim, &version, raw.as_deref(), &headers, true)
+) -> Reply {
+    run(&mut sim.lock(), &version, raw.as_deref(), batch_size(query_options(&headers)), true)
 }
 
-fn run(sim: &Sim, version: &str, raw: Option<&str>, headers: &HeaderMap, include_deleted: bool) -> Response {
+/// `…/query?{raw}` (or `…/queryAll` with `include_deleted`): the first page of at most `batch`
+/// records.
+pub(super) fn run(
+    state: &mut SimState,
+    version: &str,
+    raw: Option<&str>,
+    batch: usize,
+    include_deleted: bool,
+) -> Reply {
     let params = parse_pairs(raw.unwrap_or_default().as_bytes());
     let Some(text) = first(&params, "q") else {
         return error(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", "A query string has to be specified");
     };
-    let mut state = sim.lock();
     let plan = match soql::plan(text, &state.org.schema) {
         Ok(plan) => plan,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.code, &e.message),
@@ -75,7 +81,7 @@ fn run(sim: &Sim, version: &str, raw: Option<&str>, headers: &HeaderMap, include
         .take(plan.limit.unwrap_or(usize::MAX))
         .map(|row| RecordJson::new(object.name, version, row, plan.columns.iter().map(String::as_str)))
         .collect();
-    page(&mut state.api, version, records, 0, batch_size(headers))
+    page(&mut state.api, version, records, 0, batch)
 }
 
 /// `GET …/query/{locator}`: the page of a paged result starting at the locator's offset.
@@ -84,8 +90,12 @@ pub(super) async fn query_more(
     Path((version, locator)): Path<(String, String)>,
     headers: HeaderMap,
     Extension(_): Extension<Session>,
-) -> Response {
-    let mut state = sim.lock();
+) -> Reply {
+    more(&mut sim.lock(), &version, &locator, batch_size(query_options(&headers)))
+}
+
+/// The next page of a paged result: `{cursor}-{offset}`. A locator serves once.
+pub(super) fn more(state: &mut SimState, version: &str, locator: &str, batch: usize) -> Reply {
     let found = locator
         .rsplit_once('-')
         .and_then(|(cursor, offset)| Some((cursor.to_owned(), offset.parse::<usize>().ok()?)))
@@ -93,21 +103,25 @@ pub(super) async fn query_more(
     let Some((records, offset)) = found else {
         return error(StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator");
     };
-    page(&mut state.api, &version, records, offset, batch_size(&headers))
+    page(&mut state.api, version, records, offset, batch)
 }
 
-/// `Sforce-Query-Options: batchSize=N`, a hint clamped to 200–2,000.
-fn batch_size(headers: &HeaderMap) -> usize {
-    headers
-        .get("sforce-query-options")
-        .and_then(|v| v.to_str().ok())
+/// The `Sforce-Query-Options` header's value.
+fn query_options(headers: &HeaderMap) -> Option<&str> {
+    headers.get("sforce-query-options").and_then(|v| v.to_str().ok())
+}
+
+/// The page size `Sforce-Query-Options: batchSize=N` asks for (`options` is the header's
+/// value), a hint clamped to 200–2,000; 2,000 without it.
+pub(super) fn batch_size(options: Option<&str>) -> usize {
+    options
         .and_then(|v| v.split(',').find_map(|option| option.trim().strip_prefix("batchSize=")))
         .and_then(|n| n.trim().parse::<usize>().ok())
         .map_or(MAX_BATCH, |n| n.clamp(MIN_BATCH, MAX_BATCH))
 }
 
 /// The page of `records` from `offset`; keeps the rest under a new locator when there is more.
-fn page(api: &mut ApiState, version: &str, records: Vec<RecordJson>, offset: usize, batch: usize) -> Response {
+fn page(api: &mut ApiState, version: &str, records: Vec<RecordJson>, offset: usize, batch: usize) -> Reply {
     let total = records.len();
     let end = offset.saturating_add(batch).min(total);
     let page = records.get(offset.min(total)..end).unwrap_or_default();
@@ -123,7 +137,7 @@ fn page(api: &mut ApiState, version: &str, records: Vec<RecordJson>, offset: usi
         next_records_url: next_records_url.as_ref().map(|(_, url)| url.clone()),
         records: page,
     };
-    let response = json_response(StatusCode::OK, &body);
+    let response = Reply::json(StatusCode::OK, &body);
     if let Some((cursor, _)) = next_records_url {
         api.cursors.insert(cursor, records);
     }

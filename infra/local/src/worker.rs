@@ -1,0 +1,76 @@
+//! The local stand-in for Lambda's SQS event source mapping: takes batches from the in-process
+//! activity queue, calls the activity-sync function's `handle` exactly as Lambda would, and
+//! plays SQS's part for what it reports as failed: deliver again after a pause, and after
+//! [`MAX_RECEIVES`] receives move the message to the dead-letter queue (the redrive policy).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage, Queue, QueuedMessage};
+use sfbridge_shared::sync::{DLQ_CODE_ATTRIBUTE, DLQ_REASON_ATTRIBUTE, DLQ_SOURCE_ATTRIBUTE};
+use sfbridge_shared::AppContext;
+use tokio::task::JoinHandle;
+
+/// As template.yaml's event source mapping and redrive policy.
+pub const BATCH_SIZE: usize = 200;
+pub const MAX_RECEIVES: u32 = 5;
+/// Stands in for the visibility timeout (360 s in AWS), shortened so trying it out stays quick.
+pub const REDELIVERY_DELAY: Duration = Duration::from_secs(2);
+/// Stands in for the batching window: wait this long for a batch to fill once a message is in.
+const BATCHING_WINDOW: Duration = Duration::from_millis(100);
+
+pub fn spawn_worker(ctx: Arc<AppContext>, queue: MemoryQueue, dead_letter: MemoryQueue) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let mut batch = queue.receive(BATCH_SIZE, Duration::from_secs(3600)).await;
+            if batch.is_empty() {
+                continue;
+            }
+            if batch.len() < BATCH_SIZE {
+                tokio::time::sleep(BATCHING_WINDOW).await;
+                batch.extend(queue.receive(BATCH_SIZE - batch.len(), Duration::ZERO).await);
+            }
+            run_batch(&ctx, &queue, &dead_letter, batch).await;
+        }
+    })
+}
+
+async fn run_batch(ctx: &AppContext, queue: &MemoryQueue, dead_letter: &MemoryQueue, batch: Vec<QueuedMessage>) {
+    let response = sfbridge_activity_sync::handle(ctx, sqs_event(&batch)).await;
+    let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    for mut message in batch.into_iter().filter(|m| failed.contains(&m.message_id)) {
+        message.receive_count += 1;
+        if message.receive_count >= MAX_RECEIVES {
+            tracing::warn!(message_id = %message.message_id, "received {MAX_RECEIVES} times without success: dead-lettered");
+            let outgoing = OutgoingMessage::new(message.body)
+                .with_attribute(DLQ_CODE_ATTRIBUTE, "max_receives")
+                .with_attribute(DLQ_REASON_ATTRIBUTE, format!("still failing after {MAX_RECEIVES} receives"))
+                .with_attribute(DLQ_SOURCE_ATTRIBUTE, message.message_id);
+            let _ = dead_letter.send(vec![outgoing]).await;
+        } else {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(REDELIVERY_DELAY).await;
+                queue.requeue(message);
+            });
+        }
+    }
+}
+
+/// The event Lambda would pass for these messages.
+pub fn sqs_event(batch: &[QueuedMessage]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = batch
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(m.message_id.clone());
+            record.body = Some(m.body.clone());
+            record.event_source = Some("aws:sqs".into());
+            record
+        })
+        .collect();
+    event
+}

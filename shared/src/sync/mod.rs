@@ -1,0 +1,174 @@
+//! Activity sync: sync commands from the activity queue become Tasks and field updates on the
+//! matching Salesforce Contact or Lead, exactly once, with every outcome in the delivery log.
+//!
+//! [`handle_batch`] takes one SQS batch and returns the messages to retry:
+//!
+//! 1. every body is parsed ([`command`]); one that cannot be run goes to the dead-letter queue
+//!    with the reason, without holding up the rest;
+//! 2. commands are grouped per tenant (messages carrying the same event share one outcome) and
+//!    the tenants run side by side ([`tenant`]);
+//! 3. each outcome becomes a disposition: acknowledged (synced, skipped, parked, or a duplicate
+//!    of a finished event), retried by SQS (transient), or dead-lettered with the reason
+//!    (permanent).
+//!
+//! Exactly once comes from the ledger ([`ledger`]) plus, when the tenant configures one, upserts
+//! on a Task external-id field; the README states the guarantee precisely.
+
+mod activity;
+mod budget;
+mod command;
+mod deliveries;
+mod ledger;
+mod matching;
+mod parking;
+mod tenant;
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::stream::{self, StreamExt};
+
+pub use activity::{subject, TASK_STATUS};
+pub use budget::ApiUsageBook;
+pub use command::{parse_command, ActivityCommand, CommandError};
+pub use deliveries::{delivery_page, MAX_DELIVERY_PAGE};
+pub use ledger::LEASE as LEDGER_LEASE;
+pub use matching::MAX_SOQL_CHARS;
+pub use parking::replay_parked;
+pub use tenant::MAX_CONCURRENT_SALESFORCE_CALLS;
+
+use crate::domain::{EventId, TenantId};
+use crate::queue::OutgoingMessage;
+use crate::store::{DeliveryOutcome, DeliveryRecord};
+use crate::AppContext;
+use tenant::Pending;
+
+/// Tenants of one batch handled at the same time (each with its own Salesforce call limit).
+pub const MAX_CONCURRENT_TENANTS: usize = 8;
+
+/// Message attributes on a dead-lettered command: why it was taken off the queue.
+pub const DLQ_CODE_ATTRIBUTE: &str = "sfbridge_error_code";
+pub const DLQ_REASON_ATTRIBUTE: &str = "sfbridge_error_reason";
+pub const DLQ_SOURCE_ATTRIBUTE: &str = "sfbridge_source_message_id";
+
+/// One received message (an SQS record, or one of the local stack's in-process queue).
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// What becomes of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Handled for good (or handed on): delete it.
+    Ack,
+    /// Not now: leave it for SQS to deliver again.
+    Retry,
+    /// Never runnable as is: move it to the dead-letter queue with the reason.
+    DeadLetter { code: String, reason: String },
+}
+
+/// Handles one batch. Returns the ids of the messages SQS should deliver again (the
+/// `batchItemFailures`); all others were synced, skipped, parked or dead-lettered.
+pub async fn handle_batch(ctx: &AppContext, messages: Vec<InboundMessage>) -> Vec<String> {
+    let bodies: HashMap<String, String> = messages.iter().map(|m| (m.message_id.clone(), m.body.clone())).collect();
+    let mut outcomes: Vec<(Vec<String>, Disposition)> = Vec::new();
+    let mut tenants: BTreeMap<TenantId, Vec<Pending>> = BTreeMap::new();
+    let mut seen: HashMap<(TenantId, EventId), (TenantId, usize)> = HashMap::new();
+
+    for m in messages {
+        match parse_command(&m.body) {
+            Ok(command) => {
+                let key = (command.tenant_id.clone(), command.event_id.clone());
+                if let Some((t, i)) = seen.get(&key) {
+                    if let Some(p) = tenants.get_mut(t).and_then(|list| list.get_mut(*i)) {
+                        p.message_ids.push(m.message_id);
+                        continue;
+                    }
+                }
+                let list = tenants.entry(command.tenant_id.clone()).or_default();
+                seen.insert(key, (command.tenant_id.clone(), list.len()));
+                list.push(Pending { message_ids: vec![m.message_id], command, body: m.body });
+            }
+            Err(e) => {
+                tracing::warn!(message_id = %m.message_id, code = e.code, reason = %e.message, "unrunnable sync command");
+                log_unrunnable(ctx, &e).await;
+                outcomes.push((vec![m.message_id], Disposition::DeadLetter { code: e.code.into(), reason: e.message }));
+            }
+        }
+    }
+
+    let runs = bounded(
+        tenants.into_iter().map(|(t, pending)| async move { tenant::sync_tenant(ctx, &t, pending).await }).collect(),
+        MAX_CONCURRENT_TENANTS,
+    )
+    .await;
+    outcomes.extend(runs.into_iter().flatten());
+
+    let mut retry = Vec::new();
+    let mut dead = Vec::new();
+    for (ids, disposition) in outcomes {
+        match disposition {
+            Disposition::Ack => {}
+            Disposition::Retry => retry.extend(ids),
+            Disposition::DeadLetter { code, reason } => dead.extend(ids.into_iter().map(|id| (id, code.clone(), reason.clone()))),
+        }
+    }
+    retry.extend(dead_letter(ctx, &bodies, dead).await);
+    tracing::info!(retry = retry.len(), "sync batch handled");
+    retry
+}
+
+/// Runs `futures` with at most `limit` in flight; results in completion order. (Collecting the
+/// futures first keeps closures out of the stream's type, which lets the compiler see it is `Send`.)
+pub(crate) async fn bounded<F: std::future::Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output> {
+    stream::iter(futures).buffer_unordered(limit.max(1)).collect().await
+}
+
+/// Sends messages to the dead-letter queue with their reason; returns those it could not send
+/// (they stay on the source queue and reach the DLQ by its redrive policy at worst).
+async fn dead_letter(ctx: &AppContext, bodies: &HashMap<String, String>, dead: Vec<(String, String, String)>) -> Vec<String> {
+    if dead.is_empty() {
+        return Vec::new();
+    }
+    let messages = dead
+        .iter()
+        .map(|(id, code, reason)| {
+            OutgoingMessage::new(bodies.get(id).cloned().unwrap_or_default())
+                .with_attribute(DLQ_CODE_ATTRIBUTE, code.clone())
+                .with_attribute(DLQ_REASON_ATTRIBUTE, reason.clone())
+                .with_attribute(DLQ_SOURCE_ATTRIBUTE, id.clone())
+        })
+        .collect();
+    let results = ctx.queues.dead_letter.send(messages).await;
+    dead.into_iter()
+        .zip(results)
+        .filter_map(|((id, _, _), result)| {
+            result.err().map(|e| {
+                tracing::warn!(message_id = %id, error = %e, "could not dead-letter; SQS will redeliver");
+                id
+            })
+        })
+        .collect()
+}
+
+/// A command that cannot run still shows in its tenant's delivery log, when it names one.
+async fn log_unrunnable(ctx: &AppContext, e: &CommandError) {
+    let (Some(t), Some(event_id)) = (&e.tenant_id, &e.event_id) else { return };
+    let record = DeliveryRecord {
+        event_id: event_id.clone(),
+        at: ctx.clock.now(),
+        outcome: DeliveryOutcome::Failed,
+        command_type: "unknown".into(),
+        campaign_id: None,
+        activity: None,
+        email: None,
+        record_id: None,
+        task_id: None,
+        code: Some(e.code.to_owned()),
+        reason: Some(e.message.clone()),
+    };
+    if let Err(err) = ctx.store.append_delivery(t, &record).await {
+        tracing::warn!(tenant_id = %t, error = %err, "could not write the delivery log");
+    }
+}
