@@ -69,7 +69,14 @@ struct Event {
     target: Option<Target>,
     progress: Progress,
     state: State,
+    /// An upsert found this event's Task already there (an earlier write whose answer was
+    /// lost): `TaskSubtype` can only be set on create, so the Task is written again without it.
+    task_exists: bool,
 }
+
+/// What Salesforce answers when an upsert that turned out to be an update sets a create-only
+/// field (`TaskSubtype`).
+const CREATE_ONLY_FIELD: &str = "INVALID_FIELD_FOR_INSERT_UPDATE";
 
 impl Event {
     fn is_open(&self) -> bool {
@@ -174,7 +181,14 @@ fn budget_reason(usage: ApiUsage, settings: &TenantSettings) -> String {
 pub async fn sync_tenant(ctx: &AppContext, t: &TenantId, pending: Vec<Pending>) -> Vec<(Vec<String>, Disposition)> {
     let mut events: Vec<Event> = pending
         .into_iter()
-        .map(|p| Event { pending: p, held: None, target: None, progress: Progress::default(), state: State::Open })
+        .map(|p| Event {
+            pending: p,
+            held: None,
+            target: None,
+            progress: Progress::default(),
+            state: State::Open,
+            task_exists: false,
+        })
         .collect();
     run(ctx, t, &mut events).await;
     settle_all(ctx, t, events).await
@@ -238,6 +252,9 @@ async fn run(ctx: &AppContext, t: &TenantId, events: &mut [Event]) {
         return retry_all(events, &budget_reason(usage, &settings));
     }
     write(&calls, events, &settings, &campaigns).await;
+    if events.iter().any(|e| e.is_open() && e.task_exists && e.task_id().is_none()) {
+        write(&calls, events, &settings, &campaigns).await;
+    }
     for e in events.iter_mut().filter(|e| e.is_open()) {
         if e.task_id().is_some() && e.fields_applied() {
             e.state = State::Synced;
@@ -528,6 +545,7 @@ fn apply_result(events: &mut [Event], member: &Member, result: &RecordResult) {
             None => events[*i].fail(ErrorClass::Transient, "UNREADABLE_RESPONSE", "a Task came back without an id"),
         },
         (Member::Update(is), None) => is.iter().for_each(|i| events[*i].progress.fields_applied = true),
+        (Member::Task(i), Some(f)) if f.code == CREATE_ONLY_FIELD && !events[*i].task_exists => events[*i].task_exists = true,
         (m, Some(f)) => member_events(m).for_each(|i| events[i].fail(f.class, &f.code, &f.message)),
     }
 }
@@ -546,7 +564,13 @@ fn plan_writes(events: &mut [Event], settings: &TenantSettings, campaigns: &Hash
         let c = &e.pending.command;
         if e.task_id().is_none() {
             let campaign = campaigns.get(&c.campaign_id).and_then(|s| s.salesforce_campaign_id.as_ref());
-            tasks.push((task(c, &target, campaign, external_id), Member::Task(i)));
+            let mut record = task(c, &target, campaign, external_id);
+            if e.task_exists {
+                if let Some(fields) = record.as_object_mut() {
+                    fields.remove("TaskSubtype");
+                }
+            }
+            tasks.push((record, Member::Task(i)));
         }
         if e.fields_applied() || !updates_fields(c.activity, &settings.field_mapping) {
             e.progress.fields_applied = true;

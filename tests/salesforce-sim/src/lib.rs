@@ -368,6 +368,12 @@ impl SalesforceSim {
         state.org.rows(def, false).into_iter().map(serde_json::Value::Object).collect()
     }
 
+    /// Adds a validation rule: saving an `object` record whose `field` equals `value` fails with
+    /// `FIELD_CUSTOM_VALIDATION_EXCEPTION` and `message` (e.g. Tasks on one locked Contact).
+    pub fn add_validation_rule(&self, object: &str, field: &str, value: serde_json::Value, message: &str) {
+        self.sim.lock().org.add_validation_rule(object, field, value, message);
+    }
+
     /// Adds a custom field to `object` (or replaces a custom field of that name): it is writable
     /// and queryable and shows in describe. Returns false when the object is unknown, the name is
     /// not made of letters, digits and `_`, or it is a standard field's.

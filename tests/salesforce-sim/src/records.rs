@@ -126,6 +126,9 @@ struct Data {
     /// records holding it. Maintained by [`Data::put`] and [`Data::remove`], the only writers of
     /// `live`.
     index: HashMap<(&'static str, String), HashMap<String, BTreeSet<String>>>,
+    /// Validation rules an admin added: `(object, field, value, message)`; a record of `object`
+    /// whose `field` equals `value` cannot be saved.
+    validation_rules: Vec<(String, String, Value, String)>,
 }
 
 impl Org {
@@ -171,6 +174,12 @@ impl Org {
     }
 
     /// Adds (or replaces) a custom field, and indexes it if it is unique or an External ID.
+    /// Adds a validation rule: saving a `object` record whose `field` equals `value` fails with
+    /// `FIELD_CUSTOM_VALIDATION_EXCEPTION` and `message`, as an org's own rule would.
+    pub(crate) fn add_validation_rule(&mut self, object: &str, field: &str, value: Value, message: &str) {
+        self.data.validation_rules.push((object.to_owned(), field.to_owned(), value, message.to_owned()));
+    }
+
     pub(crate) fn add_custom_field(&mut self, object: &str, name: &str, spec: FieldSpec) -> bool {
         if !self.schema.add_custom_field(object, name, spec) {
             return false;
@@ -614,6 +623,11 @@ impl Data {
     /// Rules specific to one object.
     fn check_rules(&self, def: &ObjectDef, values: &Fields, self_id: Option<&str>) -> Result<(), RecordError> {
         let text = |name: &str| values.get(name).and_then(Value::as_str);
+        for (object, field, value, message) in &self.validation_rules {
+            if object == def.name && values.get(field.as_str()) == Some(value) {
+                return Err(RecordError::new("FIELD_CUSTOM_VALIDATION_EXCEPTION", message.clone(), Vec::new()));
+            }
+        }
         match def.name {
             // salesforce.md §8.1: "If WhoId is a Lead, WhatId must be empty."
             "Task" if text("WhoId").is_some_and(|who| who.starts_with("00Q")) && text("WhatId").is_some() => {

@@ -12,3 +12,4 @@ mod queue;
 mod session;
 mod settings;
 mod storage;
+mod sync;
