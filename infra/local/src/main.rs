@@ -84,6 +84,19 @@ async fn main() -> anyhow::Result<()> {
         println!("  curl -sS -X POST $SFB/v1/tenants/team_42/connect -H \"Authorization: Bearer $TOKEN\"");
         println!("  # open connect_url in a browser (or paste it into {base}/demo), click Allow, then:");
         println!("  curl -sS $SFB/v1/tenants/team_42/connection -H \"Authorization: Bearer $TOKEN\"");
+        println!();
+        println!("Then activity (the simulated org has Contacts ada@, grace@ and alan@example.com):");
+        println!(
+            "  curl -sS -X PUT $SFB/v1/tenants/team_42/campaigns/cmp_7 -H \"Authorization: Bearer $TOKEN\" \
+             -H 'Content-Type: application/json' -d '{{\"enabled\": true}}'"
+        );
+        println!(
+            "  curl -sS -X POST $SFB/local/activity -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n    \
+             -d '{{\"version\":1,\"type\":\"activity\",\"event_id\":\"evt_1\",\"tenant_id\":\"team_42\",\"campaign_id\":\"cmp_7\",\
+             \"activity\":\"email_opened\",\"contact\":{{\"email\":\"ada@example.com\"}},\"occurred_at\":\"2026-11-20T10:00:00Z\"}}'"
+        );
+        println!("  curl -sS $SFB/v1/tenants/team_42/deliveries -H \"Authorization: Bearer $TOKEN\"");
+        println!("  curl -sS $SFB/local/salesforce/Task");
     }
     stack.wait().await
 }

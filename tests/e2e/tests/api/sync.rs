@@ -349,3 +349,60 @@ async fn an_external_id_field_makes_task_writes_upserts() {
     assert_eq!(tasks[0]["Sfbridge_Event_Id__c"], "e1");
     assert_eq!(outcome_of(&app.deliveries(TENANT).await, "e1")["task_id"], tasks[0]["Id"]);
 }
+
+/// The local stack as a newcomer runs it: `POST /local/activity` feeds the in-process queue, the
+/// worker runs the activity-sync function, the Task shows in the simulated org.
+#[tokio::test]
+async fn the_local_stack_syncs_enqueued_activity() {
+    let stack = sfbridge_local::start(sfbridge_local::LocalOptions {
+        port: 0,
+        simulate_salesforce: true,
+        admin_token: Some("local-admin-token-0123".into()),
+        app_origin: None,
+        backend: sfbridge_local::Backend::Embedded { data_file: None },
+    })
+    .await
+    .unwrap();
+    let sim = stack.sim.clone().unwrap();
+    sim.set_auto_approve(true);
+    let demo = stack.demo_app.clone().unwrap();
+    let api = reqwest::Client::new();
+    let base = stack.base_url.clone();
+    let admin = |method: Method, path: &str| api.request(method, format!("{base}{path}")).bearer_auth("local-admin-token-0123");
+
+    let creds = json!({"consumer_key": demo.consumer_key, "consumer_secret": demo.consumer_secret, "login_url": demo.login_url});
+    assert_eq!(admin(Method::PUT, "/v1/tenants/team_42/credentials").json(&creds).send().await.unwrap().status(), 204);
+    let connect: Value = admin(Method::POST, "/v1/tenants/team_42/connect").send().await.unwrap().json().await.unwrap();
+    let browser = crate::helpers::new_browser();
+    let mut url = connect["connect_url"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let response = browser.get(&url).send().await.unwrap();
+        if response.status() != StatusCode::FOUND {
+            break;
+        }
+        url = crate::helpers::location(&response);
+    }
+    let enable = admin(Method::PUT, "/v1/tenants/team_42/campaigns/cmp_7").json(&json!({"enabled": true})).send().await.unwrap();
+    assert_eq!(enable.status(), 200);
+
+    let unauthenticated = api.post(format!("{base}/local/activity")).json(&activity("evt_1", "email_opened", "ada@example.com")).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let bad = admin(Method::POST, "/local/activity").body("not json").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let enqueued = admin(Method::POST, "/local/activity").json(&json!([activity("evt_1", "email_opened", "ada@example.com")])).send().await.unwrap();
+    assert_eq!(enqueued.status(), 202);
+
+    let mut synced = Value::Null;
+    for _ in 0..100 {
+        let log: Value = admin(Method::GET, "/v1/tenants/team_42/deliveries").send().await.unwrap().json().await.unwrap();
+        if let Some(d) = log["deliveries"].as_array().and_then(|d| d.first()) {
+            synced = d.clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(synced["outcome"], "synced", "{synced}");
+    let tasks: Value = api.get(format!("{base}/local/salesforce/Task")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(tasks.as_array().unwrap().len(), 1);
+    assert_eq!(tasks[0]["Id"], synced["task_id"]);
+}
