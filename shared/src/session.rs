@@ -47,9 +47,12 @@ pub struct Session {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SessionError {
-    /// There is no connection, or it needs an admin to reconnect: park the work.
-    #[error("tenant {0} has no usable Salesforce connection; an admin must (re)connect")]
+    /// Salesforce refused the tokens: an admin must reconnect. Park the work until then.
+    #[error("tenant {0}'s Salesforce connection needs an admin to reconnect")]
     ReauthRequired(TenantId),
+    /// The tenant never connected, or an admin disconnected it: there is nowhere to write.
+    #[error("tenant {0} has no Salesforce connection")]
+    NotConnected(TenantId),
     /// Worth retrying later (token endpoint down, storage unavailable, lease not released in time).
     #[error("temporarily unable to get a Salesforce session: {0}")]
     Transient(String),
@@ -131,7 +134,8 @@ pub async fn refreshed_session(ctx: &AppContext, t: &TenantId, stale: &Session) 
 async fn usable_connection(ctx: &AppContext, t: &TenantId) -> Result<ConnectionRecord, SessionError> {
     match ctx.store.connection(t).await? {
         Some(record) if record.status == ConnectionStatus::Connected => Ok(record),
-        _ => Err(SessionError::ReauthRequired(t.clone())),
+        Some(record) if record.status == ConnectionStatus::ReauthRequired => Err(SessionError::ReauthRequired(t.clone())),
+        _ => Err(SessionError::NotConnected(t.clone())),
     }
 }
 

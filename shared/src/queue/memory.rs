@@ -83,6 +83,11 @@ impl Queue for MemoryQueue {
     async fn send(&self, messages: Vec<OutgoingMessage>) -> Vec<Result<(), QueueError>> {
         let mut results = Vec::with_capacity(messages.len());
         for message in messages {
+            // Refuse what SQS would refuse, so the local stack and the tests fail as AWS does.
+            if let Err(why) = super::sqs::validate(&message) {
+                results.push(Err(QueueError::Rejected(why)));
+                continue;
+            }
             let id = {
                 let mut next = self.inner.next_id.lock().unwrap_or_else(|e| e.into_inner());
                 *next += 1;

@@ -150,6 +150,7 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::sync::command::parse_command;

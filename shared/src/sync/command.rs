@@ -116,6 +116,7 @@ pub fn parse_command(body: &str) -> Result<ActivityCommand, CommandError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -197,6 +197,7 @@ fn target(record: &Value, kind: TargetKind) -> Option<Target> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
 

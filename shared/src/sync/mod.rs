@@ -134,9 +134,11 @@ async fn dead_letter(ctx: &AppContext, bodies: &HashMap<String, String>, dead: V
     let messages = dead
         .iter()
         .map(|(id, code, reason)| {
-            OutgoingMessage::new(bodies.get(id).cloned().unwrap_or_default())
-                .with_attribute(DLQ_CODE_ATTRIBUTE, code.clone())
-                .with_attribute(DLQ_REASON_ATTRIBUTE, reason.clone())
+            // SQS refuses empty bodies; keep the message recognisable as what arrived.
+            let body = bodies.get(id).filter(|b| !b.is_empty()).cloned().unwrap_or_else(|| "(empty message body)".to_owned());
+            OutgoingMessage::new(body)
+                .with_attribute(DLQ_CODE_ATTRIBUTE, attribute_text(code))
+                .with_attribute(DLQ_REASON_ATTRIBUTE, attribute_text(reason))
                 .with_attribute(DLQ_SOURCE_ATTRIBUTE, id.clone())
         })
         .collect();
@@ -150,6 +152,17 @@ async fn dead_letter(ctx: &AppContext, bodies: &HashMap<String, String>, dead: V
             })
         })
         .collect()
+}
+
+/// Message attributes must be non-empty, in SQS's character set, and small.
+fn attribute_text(text: &str) -> String {
+    const MAX_CHARS: usize = 1000;
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_CHARS).collect();
+    if clean.trim().is_empty() {
+        "unknown".to_owned()
+    } else {
+        clean
+    }
 }
 
 /// A command that cannot run still shows in its tenant's delivery log, when it names one.

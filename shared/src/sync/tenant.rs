@@ -111,6 +111,17 @@ impl Event {
                     self.state = State::Parked;
                 }
             }
+            CallError::Session(SessionError::NotConnected(t)) => {
+                if matches!(self.state, State::Open | State::Retry { .. }) {
+                    self.state = State::Skipped {
+                        code: "not_connected",
+                        reason: format!(
+                            "tenant {t} has no Salesforce connection (never connected, or disconnected); connect it with \
+                             POST /v1/tenants/{t}/connect and send the event again"
+                        ),
+                    };
+                }
+            }
             CallError::Session(SessionError::Transient(why)) => self.fail(ErrorClass::Transient, "SESSION_UNAVAILABLE", why),
             CallError::Rest(r) => {
                 let class = if r.class == ErrorClass::RefreshSession { ErrorClass::Transient } else { r.class };

@@ -204,7 +204,6 @@ async fn refuses_what_sqs_would_and_keeps_the_neighbours(subject: Subject) {
 }
 
 #[tokio::test]
-#[ignore = "MemoryQueue accepts anything; it should refuse what SQS refuses (sqs::validate)"]
 async fn memory_queue_refuses_what_sqs_would_and_keeps_the_neighbours() {
     refuses_what_sqs_would_and_keeps_the_neighbours(Subject::memory()).await;
 }

@@ -111,10 +111,10 @@ async fn transient_token_endpoint_failures_never_mark_reauth_required() {
 }
 
 #[tokio::test]
-async fn no_connection_means_reauth_required() {
+async fn no_connection_means_not_connected() {
     let app = spawn_app(Backend::Memory).await;
     let t = TenantId::parse("nobody").unwrap();
-    assert!(matches!(current_session(&app.ctx, &t).await, Err(SessionError::ReauthRequired(_))));
+    assert!(matches!(current_session(&app.ctx, &t).await, Err(SessionError::NotConnected(_))));
 }
 
 #[tokio::test]

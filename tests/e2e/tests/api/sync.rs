@@ -175,6 +175,11 @@ async fn toggles_and_unmatched_emails_are_skipped_and_recorded() {
     assert!(retry.is_empty(), "{retry:?}");
     assert!(app.tasks().is_empty(), "nothing is written for skipped events");
     assert!(app.sim.records("Lead").is_empty(), "no record is created unless the tenant asks");
+    let mut stranger = activity("e_stranger", "email_sent", "ada@example.com");
+    stranger["tenant_id"] = json!("team_never_connected");
+    assert!(app.sync(&[stranger]).await.is_empty());
+    let d = outcome_of(&app.deliveries("team_never_connected").await, "e_stranger").clone();
+    assert_eq!((d["outcome"].as_str(), d["code"].as_str()), (Some("skipped"), Some("not_connected")), "{d}");
     let log = app.deliveries(TENANT).await;
     for (event, code) in [
         ("e_opened", "event_off"),
