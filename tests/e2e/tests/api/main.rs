@@ -13,3 +13,4 @@ mod session;
 mod settings;
 mod storage;
 mod sync;
+mod sync_faults;
