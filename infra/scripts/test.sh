@@ -99,6 +99,14 @@ tests_ok=true
 cargo test --workspace --locked "$@" 2>&1 | tee "$test_output" || tests_ok=false
 end "cargo test"
 
+# ---------------------------------------------------------------- benchmark (small counts)
+# Run in CI so it cannot rot: its figures are printed, never asserted as timings; it fails only if
+# its own correctness check fails (one Task per event). The full run: README "Benchmark".
+begin "benchmark (sync-bench --ci)"
+bench_ok=true
+cargo run --locked -q -p sfbridge-bench -- --ci || bench_ok=false
+end benchmark
+
 # ---------------------------------------------------------------- browser
 # The connect popup in headless Chromium (tests/browser). Needs node and Chromium; CI installs
 # Chromium (.ci/run). Without it locally the phase is skipped loudly; with CI=true it fails.
@@ -151,8 +159,8 @@ lint_ok=true
 bash infra/scripts/lint-template.sh || lint_ok=false
 end lint
 
-if [[ "$tests_ok" != true || "$canary_ok" != true || "$lint_ok" != true || "$browser_ok" == false ]]; then
-  echo "FAILED: tests=$tests_ok browser=$browser_ok canary=$canary_ok lint=$lint_ok" >&2
+if [[ "$tests_ok" != true || "$bench_ok" != true || "$canary_ok" != true || "$lint_ok" != true || "$browser_ok" == false ]]; then
+  echo "FAILED: tests=$tests_ok bench=$bench_ok browser=$browser_ok canary=$canary_ok lint=$lint_ok" >&2
   exit 1
 fi
 echo "all passed"

@@ -1,0 +1,266 @@
+//! `sync-bench`: activity sync through the real handler (`sfbridge_activity_sync::handle`) at SQS
+//! batch sizes 200 and 10, side by side with a naive per-event integration (one lookup and one
+//! Task create per event), against the Salesforce simulator with injected latency per REST call.
+//! Prints Salesforce calls per 1,000 events, wall time and events/s; checks that every scenario
+//! wrote exactly one Task per event (exits non-zero if not) but asserts nothing about speed.
+//!
+//! ```text
+//! cargo run --release -p sfbridge-bench -- [--events N] [--contacts N] [--latency-ms N]
+//!     [--baseline-events N] [--batches 200,10] [--ci]
+//! ```
+
+// A benchmark binary: its report is its output.
+#![allow(clippy::print_stdout)]
+
+mod env;
+mod events;
+mod scenarios;
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+
+use env::Env;
+use scenarios::Measured;
+
+/// The issue's configuration; the goals are stated for it.
+const DEFAULT_EVENTS: usize = 1000;
+const DEFAULT_CONTACTS: usize = 200;
+const DEFAULT_LATENCY_MS: u64 = 50;
+const DEFAULT_BATCHES: &[usize] = &[200, 10];
+/// Goals, for the largest batch size.
+const GOAL_CALLS_PER_1000: f64 = 10.0;
+const GOAL_SPEEDUP: f64 = 100.0;
+
+const USAGE: &str = "\
+usage: sync-bench [--events N] [--contacts N] [--latency-ms N] [--baseline-events N] [--batches 200,10] [--ci]
+
+  --events N           activity events per scenario (default 1000)
+  --contacts N         contacts in the org, person0..person{N-1}@example.com (default 200)
+  --latency-ms N       latency the simulator adds to every REST call (default 50)
+  --baseline-events N  run the naive baseline on the first N events only and extrapolate
+                       (default: all events; the baseline takes ~2 x latency per event)
+  --batches A,B,...    SQS batch sizes for the handler (default 200,10)
+  --ci                 a quick run: 400 events, 100 contacts, 5 ms, baseline on 20 events
+                       (options after --ci override these)";
+
+#[derive(Debug, Clone)]
+struct Args {
+    events: usize,
+    contacts: usize,
+    latency_ms: u64,
+    baseline_events: Option<usize>,
+    batches: Vec<usize>,
+}
+
+impl Args {
+    fn parse(raw: impl IntoIterator<Item = String>) -> anyhow::Result<Option<Self>> {
+        let mut args = Self {
+            events: DEFAULT_EVENTS,
+            contacts: DEFAULT_CONTACTS,
+            latency_ms: DEFAULT_LATENCY_MS,
+            baseline_events: None,
+            batches: DEFAULT_BATCHES.to_vec(),
+        };
+        let mut raw = raw.into_iter();
+        while let Some(arg) = raw.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                None => (arg.clone(), None),
+            };
+            let mut value = || -> anyhow::Result<String> {
+                inline.clone().or_else(|| raw.next()).with_context(|| format!("{name} needs a value\n\n{USAGE}"))
+            };
+            match name.as_str() {
+                "-h" | "--help" => return Ok(None),
+                // Two full batches of 200, so calls per 1,000 events (which latency does not
+                // change) come out as in the full run; the time figures mean little at 5 ms.
+                "--ci" => {
+                    args.events = 400;
+                    args.contacts = 100;
+                    args.latency_ms = 5;
+                    args.baseline_events = Some(20);
+                }
+                "--events" => args.events = number(&name, &value()?)?,
+                "--contacts" => args.contacts = number(&name, &value()?)?,
+                "--latency-ms" => args.latency_ms = number(&name, &value()?)?,
+                "--baseline-events" => args.baseline_events = Some(number(&name, &value()?)?),
+                "--batches" => {
+                    args.batches = value()?.split(',').map(|b| number(&name, b.trim())).collect::<anyhow::Result<_>>()?
+                }
+                other => bail!("unknown argument {other:?}\n\n{USAGE}"),
+            }
+        }
+        if args.events == 0 || args.contacts == 0 || args.batches.is_empty() || args.batches.contains(&0) {
+            bail!("--events, --contacts and every batch size must be at least 1");
+        }
+        if args.baseline_events.is_some_and(|n| n == 0 || n > args.events) {
+            bail!("--baseline-events must be between 1 and --events ({})", args.events);
+        }
+        Ok(Some(args))
+    }
+
+    fn baseline_events(&self) -> usize {
+        self.baseline_events.unwrap_or(self.events)
+    }
+
+    fn is_issue_configuration(&self) -> bool {
+        self.events == DEFAULT_EVENTS && self.contacts == DEFAULT_CONTACTS && self.latency_ms == DEFAULT_LATENCY_MS
+    }
+}
+
+fn number<T: std::str::FromStr>(name: &str, text: &str) -> anyhow::Result<T> {
+    text.parse().ok().with_context(|| format!("{name}: {text:?} is not a whole number"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Some(args) = Args::parse(std::env::args().skip(1))? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    // The sync code's own logs (warnings by default) go to stderr, apart from the report.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init().map_err(|e| anyhow::anyhow!(e))?;
+
+    let events = events::generate(args.events, args.contacts);
+    let latency = Duration::from_millis(args.latency_ms);
+    println!("sfbridge activity-sync benchmark");
+    println!(
+        "  {} events over {} contacts, one tenant, {} ms latency added to every Salesforce REST call (simulator)",
+        args.events, args.contacts, args.latency_ms
+    );
+    let mix: Vec<String> = events::mix_of(&events).into_iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("  event mix: {}", mix.join(", "));
+    println!("  each scenario: a fresh simulator, app and tenant (default settings, campaign enabled);");
+    println!("  handler batches are fed one at a time, as by one SQS poller with no concurrent invocations;");
+    println!("  the handler also opts unsubscribed contacts out (HasOptedOutOfEmail, on by default) in its");
+    println!("  write calls; the baseline only writes Tasks");
+    println!();
+
+    let mut results: Vec<Measured> = Vec::new();
+    for &batch in &args.batches {
+        let name = format!("handler, batch {batch}");
+        let env = setup(&name, args.contacts, latency).await?;
+        results.push(scenarios::handler(&env, &events, batch).await.with_context(|| name.clone())?);
+    }
+    let baseline_events = &events[..args.baseline_events()];
+    let env = setup("naive baseline", args.contacts, latency).await?;
+    let baseline = scenarios::baseline(&env, baseline_events).await.context("naive baseline")?;
+    drop(env);
+
+    report(&args, &results, &baseline);
+
+    let problems: Vec<String> = results
+        .iter()
+        .chain(std::iter::once(&baseline))
+        .flat_map(|m| m.problems.iter().map(move |p| format!("{}: {p}", m.name)))
+        .collect();
+    println!();
+    if problems.is_empty() {
+        println!("correctness: OK: every scenario wrote exactly one Task per event, on the event's contact;");
+        println!("  the handler also opted out every unsubscribed contact, dead-lettered and parked nothing");
+        Ok(())
+    } else {
+        println!("correctness: FAILED");
+        for p in &problems {
+            println!("  {p}");
+        }
+        bail!("{} correctness problem(s): the figures above are not trustworthy", problems.len())
+    }
+}
+
+async fn setup(name: &str, contacts: usize, latency: Duration) -> anyhow::Result<Env> {
+    eprintln!("running: {name} ...");
+    let env = Env::start(contacts).await.with_context(|| format!("setting up {name}"))?;
+    env.sim.set_latency(latency);
+    Ok(env)
+}
+
+fn report(args: &Args, results: &[Measured], baseline: &Measured) {
+    let extrapolated = baseline.events < args.events;
+    let base_spe = baseline.seconds_per_event();
+    println!(
+        "{:<31} {:>7} {:>9} {:>12} {:>11} {:>10} {:>12} {:>15}",
+        "scenario", "events", "SF calls", "calls/1k ev", "wall time", "events/s", "redelivered", "baseline/this"
+    );
+    for m in results {
+        println!(
+            "{:<31} {:>7} {:>9} {:>12.1} {:>11} {:>10.1} {:>12} {:>14.1}x",
+            m.name,
+            m.events,
+            m.calls,
+            m.calls_per_1000(),
+            wall(m.wall),
+            m.events_per_second(),
+            m.redelivered,
+            base_spe / m.seconds_per_event().max(f64::MIN_POSITIVE),
+        );
+    }
+    let name = if extrapolated { format!("{} (measured)", baseline.name) } else { baseline.name.clone() };
+    println!(
+        "{:<31} {:>7} {:>9} {:>12.1} {:>11} {:>10.1} {:>12} {:>14.1}x",
+        name,
+        baseline.events,
+        baseline.calls,
+        baseline.calls_per_1000(),
+        wall(baseline.wall),
+        baseline.events_per_second(),
+        "-",
+        1.0
+    );
+    if extrapolated {
+        let scale = args.events as f64 / baseline.events as f64;
+        println!(
+            "{:<31} {:>7} {:>9.0} {:>12.1} {:>11} {:>10.1} {:>12} {:>14.1}x",
+            format!("{} (extrapolated)*", baseline.name),
+            args.events,
+            baseline.calls as f64 * scale,
+            baseline.calls_per_1000(),
+            wall(baseline.wall.mul_f64(scale)),
+            baseline.events_per_second(),
+            "-",
+            1.0
+        );
+        println!();
+        println!(
+            "* the baseline ran on the first {} of the {} events and was scaled linearly to {} events",
+            baseline.events, args.events, args.events
+        );
+        println!("  (it is strictly sequential: 2 calls per event, so calls and time grow in proportion)");
+    }
+    println!("  baseline/this: the baseline's wall time per event divided by the scenario's");
+
+    println!();
+    let note = if args.is_issue_configuration() {
+        String::new()
+    } else {
+        format!(
+            " (stated for {DEFAULT_EVENTS} events / {DEFAULT_CONTACTS} contacts / {DEFAULT_LATENCY_MS} ms; this run differs, so only indicative)"
+        )
+    };
+    println!("goals{note}:");
+    let Some(largest) = results.iter().zip(&args.batches).max_by_key(|(_, b)| **b).map(|(m, _)| m) else { return };
+    let calls = largest.calls_per_1000();
+    let speedup = base_spe / largest.seconds_per_event().max(f64::MIN_POSITIVE);
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!(
+        "  <= {GOAL_CALLS_PER_1000:.0} Salesforce calls per 1,000 events at {}: {calls:.1}: {}",
+        largest.name,
+        verdict(calls <= GOAL_CALLS_PER_1000)
+    );
+    println!(
+        "  >= {GOAL_SPEEDUP:.0}x less wall time than the naive baseline at {}: {speedup:.1}x{}: {}",
+        largest.name,
+        if extrapolated { " (against the extrapolated baseline)" } else { "" },
+        verdict(speedup >= GOAL_SPEEDUP)
+    );
+}
+
+fn wall(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
