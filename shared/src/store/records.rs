@@ -228,6 +228,20 @@ pub enum ActivityKind {
     Unsubscribed,
 }
 
+impl ActivityKind {
+    /// The name sync commands use (`email_sent`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EmailSent => "email_sent",
+            Self::EmailOpened => "email_opened",
+            Self::EmailClicked => "email_clicked",
+            Self::EmailReplied => "email_replied",
+            Self::EmailBounced => "email_bounced",
+            Self::Unsubscribed => "unsubscribed",
+        }
+    }
+}
+
 /// Per-event switches of one campaign. All on by default: enabling a campaign syncs everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventToggles {

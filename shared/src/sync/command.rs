@@ -135,6 +135,14 @@ mod tests {
     }
 
     #[test]
+    fn activity_names_match_the_wire_format() {
+        use ActivityKind::*;
+        for kind in [EmailSent, EmailOpened, EmailClicked, EmailReplied, EmailBounced, Unsubscribed] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+
+    #[test]
     fn bad_commands_say_what_is_wrong_and_whose_they_are() {
         let mut v = valid();
         v["activity"] = "email_exploded".into();

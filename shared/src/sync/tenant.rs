@@ -305,7 +305,6 @@ fn apply_toggles(t: &TenantId, events: &mut [Event], campaigns: &HashMap<Campaig
     for e in events.iter_mut().filter(|e| e.is_open()) {
         let c = &e.pending.command;
         let Some(settings) = campaigns.get(&c.campaign_id) else { continue };
-        let kind = serde_json::to_value(c.activity).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let skip = if !settings.enabled {
             Some((
                 "campaign_disabled",
@@ -317,7 +316,7 @@ fn apply_toggles(t: &TenantId, events: &mut [Event], campaigns: &HashMap<Campaig
         } else if !settings.sync_activity {
             Some(("activity_sync_off", format!("campaign {} has activity sync turned off", c.campaign_id)))
         } else if !settings.events.get(c.activity) {
-            Some(("event_off", format!("{kind} events are turned off for campaign {}", c.campaign_id)))
+            Some(("event_off", format!("{} events are turned off for campaign {}", c.activity.as_str(), c.campaign_id)))
         } else {
             None
         };

@@ -7,95 +7,14 @@
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
-use reqwest::{Client, Method, StatusCode};
-use salesforce_sim::{Fault, Faults, FieldKind, FieldSpec, SalesforceSim, SimApp, SimConfig};
+use reqwest::{Method, StatusCode};
+use salesforce_sim::{Fault, Faults, FieldKind, FieldSpec};
 use serde_json::{json, Value};
 
-const CLIENT_ID: &str = "3MVG9sim.composite.client_id";
-const SECRET: &str = "SIMTEST-composite-secret-0123456789";
-const VERSION: &str = "v66.0";
+mod common;
+use common::*;
+
 const HALTED: &str = "The transaction was rolled back since another operation in the same transaction failed.";
-
-/// A running simulator, an access token and a client.
-struct Org {
-    sim: SalesforceSim,
-    token: String,
-    client: Client,
-}
-
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
-    }
-
-    fn limit_info(&self) -> Option<&str> {
-        self.headers.get("sforce-limit-info").and_then(|v| v.to_str().ok())
-    }
-
-    /// The `compositeResponse` entries.
-    fn entries(&self) -> Vec<Value> {
-        assert_eq!(self.status, StatusCode::OK, "{}", self.text);
-        self.json()["compositeResponse"].as_array().unwrap_or_else(|| panic!("{}", self.text)).clone()
-    }
-}
-
-impl Org {
-    async fn start() -> Self {
-        let sim = SalesforceSim::start(SimConfig::default()).await.unwrap();
-        let mut app = SimApp::new(CLIENT_ID, SECRET, "https://app.example.com/cb");
-        app.client_credentials_enabled = true;
-        sim.add_app(app);
-        let client = Client::new();
-        let form = [("grant_type", "client_credentials"), ("client_id", CLIENT_ID), ("client_secret", SECRET)];
-        let response =
-            client.post(format!("{}/services/oauth2/token", sim.base_url())).form(&form).send().await.unwrap();
-        let token = response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
-        Self { sim, token, client }
-    }
-
-    async fn try_call(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Result<Reply> {
-        let url = format!("{}/services/data/{VERSION}{path}", self.sim.base_url());
-        let mut request = self.client.request(method, url).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let (status, headers) = (response.status(), response.headers().clone());
-        Ok(Reply { status, headers, text: response.text().await? })
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.try_call(method, path, body).await.unwrap()
-    }
-
-    async fn composite(&self, body: Value) -> Reply {
-        self.call(Method::POST, "/composite", Some(body)).await
-    }
-
-    async fn query(&self, soql: &str) -> Reply {
-        let path = format!("/query?q={}", encode(soql));
-        self.call(Method::GET, &path, None).await
-    }
-}
-
-/// Percent-encodes a query parameter value (`+` for spaces, as form encoding does).
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
-            b' ' => "+".to_owned(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
 
 fn url(path: &str) -> String {
     format!("/services/data/{VERSION}{path}")
@@ -495,7 +414,7 @@ async fn faults_apply_to_the_composite_as_a_whole() {
 
     // Lost response: every subrequest applied, the answer dropped, one call counted and one fault.
     org.sim.set_faults(only(Fault::LostResponse));
-    let error = org.try_call(Method::POST, "/composite", Some(body.clone())).await.unwrap_err();
+    let error = org.try_send(Method::POST, "/composite", Some(body.clone())).await.unwrap_err();
     assert!(error.status().is_none(), "{error:?}");
     assert_eq!(org.sim.records("Contact").len(), 2);
     assert_eq!(org.sim.api_usage().0, 1);
@@ -506,7 +425,7 @@ async fn faults_apply_to_the_composite_as_a_whole() {
     let reply = org.composite(body.clone()).await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     org.sim.set_faults(only(Fault::Reset));
-    assert!(org.try_call(Method::POST, "/composite", Some(body.clone())).await.is_err());
+    assert!(org.try_send(Method::POST, "/composite", Some(body.clone())).await.is_err());
     org.sim.set_faults(only(Fault::RequestLimit));
     assert_eq!(org.composite(body.clone()).await.status, StatusCode::FORBIDDEN);
     org.sim.set_faults(only(Fault::InvalidSession));

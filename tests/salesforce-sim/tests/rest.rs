@@ -5,91 +5,12 @@
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
 use reqwest::{Client, Method, StatusCode};
-use salesforce_sim::{Fault, Faults, FieldKind, FieldSpec, SalesforceSim, SimApp, SimConfig};
+use salesforce_sim::{Fault, Faults, FieldKind, FieldSpec};
 use serde_json::{json, Value};
 
-const CLIENT_ID: &str = "3MVG9sim.rest.client_id";
-const SECRET: &str = "SIMTEST-rest-secret-0123456789";
-const VERSION: &str = "v66.0";
-
-/// A running simulator, an access token and a client.
-struct Org {
-    sim: SalesforceSim,
-    token: String,
-    client: Client,
-}
-
-/// What a call got back.
-#[derive(Debug)]
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
-    }
-
-    fn limit_info(&self) -> Option<&str> {
-        self.headers.get("sforce-limit-info").and_then(|v| v.to_str().ok())
-    }
-}
-
-impl Org {
-    async fn start() -> Self {
-        let sim = SalesforceSim::start(SimConfig::default()).await.unwrap();
-        let mut app = SimApp::new(CLIENT_ID, SECRET, "https://app.example.com/cb");
-        app.client_credentials_enabled = true;
-        sim.add_app(app);
-        let client = Client::new();
-        let token = login(&client, &sim).await;
-        Self { sim, token, client }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}/services/data/{VERSION}{path}", self.sim.base_url())
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.try_call(&self.client, method, path, body).await.unwrap()
-    }
-
-    async fn try_call(
-        &self,
-        client: &Client,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Result<Reply> {
-        let mut request = client.request(method, self.url(path)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        let (status, headers) = (response.status(), response.headers().clone());
-        Ok(Reply { status, headers, text: response.text().await? })
-    }
-
-    async fn query(&self, soql: &str) -> Reply {
-        let url = reqwest::Url::parse_with_params(&self.url("/query"), [("q", soql)]).unwrap();
-        let response = self.client.get(url).bearer_auth(&self.token).send().await.unwrap();
-        let (status, headers) = (response.status(), response.headers().clone());
-        Reply { status, headers, text: response.text().await.unwrap() }
-    }
-}
-
-/// `grant_type=client_credentials`: an access token for the org's user.
-async fn login(client: &Client, sim: &SalesforceSim) -> String {
-    let form = [("grant_type", "client_credentials"), ("client_id", CLIENT_ID), ("client_secret", SECRET)];
-    let response = client.post(format!("{}/services/oauth2/token", sim.base_url())).form(&form).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
+mod common;
+use common::*;
 
 fn invalid_session() -> Value {
     json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])

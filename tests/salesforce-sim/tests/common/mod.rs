@@ -1,0 +1,101 @@
+//! What the REST and Composite tests share: a simulator with a client-credentials app, its
+//! access token, and calls under `/services/data/{VERSION}`.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use reqwest::header::HeaderMap;
+use reqwest::{Client, Method, StatusCode};
+use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
+use serde_json::Value;
+
+pub const CLIENT_ID: &str = "3MVG9sim.rest.client_id";
+pub const SECRET: &str = "SIMTEST-rest-secret-0123456789";
+pub const VERSION: &str = "v66.0";
+
+/// A running simulator, an access token and a client.
+pub struct Org {
+    pub sim: SalesforceSim,
+    pub token: String,
+    pub client: Client,
+}
+
+/// What a call got back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn limit_info(&self) -> Option<&str> {
+        self.headers.get("sforce-limit-info").and_then(|v| v.to_str().ok())
+    }
+
+    /// The `compositeResponse` entries of a Composite answer.
+    pub fn entries(&self) -> Vec<Value> {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.text);
+        self.json()["compositeResponse"].as_array().unwrap_or_else(|| panic!("{}", self.text)).clone()
+    }
+}
+
+impl Org {
+    pub async fn start() -> Self {
+        let sim = SalesforceSim::start(SimConfig::default()).await.unwrap();
+        let mut app = SimApp::new(CLIENT_ID, SECRET, "https://app.example.com/cb");
+        app.client_credentials_enabled = true;
+        sim.add_app(app);
+        let client = Client::new();
+        let token = login(&client, &sim).await;
+        Self { sim, token, client }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/services/data/{VERSION}{path}", self.sim.base_url())
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.try_call(&self.client, method, path, body).await.unwrap()
+    }
+
+    /// A call with this org's client that may fail below HTTP (faults).
+    pub async fn try_send(&self, method: Method, path: &str, body: Option<Value>) -> reqwest::Result<Reply> {
+        self.try_call(&self.client, method, path, body).await
+    }
+
+    pub async fn try_call(&self, client: &Client, method: Method, path: &str, body: Option<Value>) -> reqwest::Result<Reply> {
+        let mut request = client.request(method, self.url(path)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        Ok(Reply { status, headers, text: response.text().await? })
+    }
+
+    pub async fn query(&self, soql: &str) -> Reply {
+        self.call(Method::GET, &format!("/query?q={}", encode(soql)), None).await
+    }
+
+    pub async fn composite(&self, body: Value) -> Reply {
+        self.call(Method::POST, "/composite", Some(body)).await
+    }
+}
+
+/// `grant_type=client_credentials`: an access token for the org's user.
+pub async fn login(client: &Client, sim: &SalesforceSim) -> String {
+    let form = [("grant_type", "client_credentials"), ("client_id", CLIENT_ID), ("client_secret", SECRET)];
+    let response = client.post(format!("{}/services/oauth2/token", sim.base_url())).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A query parameter value, form-encoded (`+` for spaces).
+pub fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
