@@ -30,6 +30,16 @@ pub struct AppContext {
 pub struct Queues {
     pub activity: Arc<dyn Queue>,
     pub dead_letter: Arc<dyn Queue>,
+    /// Where the webhook receiver publishes inbound events for the product.
+    pub inbound: Arc<dyn Queue>,
+}
+
+/// The in-process queues behind [`Queues::in_memory`], for their owner to receive from.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryQueues {
+    pub activity: MemoryQueue,
+    pub dead_letter: MemoryQueue,
+    pub inbound: MemoryQueue,
 }
 
 impl Queues {
@@ -37,14 +47,20 @@ impl Queues {
         let sqs = aws_sdk_sqs::Client::new(aws);
         Self {
             activity: Arc::new(SqsQueue::new(sqs.clone(), urls.activity.clone())),
-            dead_letter: Arc::new(SqsQueue::new(sqs, urls.activity_dead_letter.clone())),
+            dead_letter: Arc::new(SqsQueue::new(sqs.clone(), urls.activity_dead_letter.clone())),
+            inbound: Arc::new(SqsQueue::new(sqs, urls.inbound.clone())),
         }
     }
 
     /// In-process queues, also returned as themselves so the owner can receive from them.
-    pub fn in_memory() -> (Self, MemoryQueue, MemoryQueue) {
-        let (activity, dead_letter) = (MemoryQueue::new(), MemoryQueue::new());
-        (Self { activity: Arc::new(activity.clone()), dead_letter: Arc::new(dead_letter.clone()) }, activity, dead_letter)
+    pub fn in_memory() -> (Self, MemoryQueues) {
+        let memory = MemoryQueues::default();
+        let queues = Self {
+            activity: Arc::new(memory.activity.clone()),
+            dead_letter: Arc::new(memory.dead_letter.clone()),
+            inbound: Arc::new(memory.inbound.clone()),
+        };
+        (queues, memory)
     }
 }
 

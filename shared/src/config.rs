@@ -4,7 +4,7 @@
 use url::Url;
 
 use crate::domain::HostPolicy;
-use crate::secrets::AdminToken;
+use crate::secrets::{AdminToken, WebhookSecret};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -28,7 +28,13 @@ pub struct Config {
     /// `SFBRIDGE_INSECURE_DEV=true` allows loopback `http://` Salesforce hosts (the simulator) and
     /// non-Secure cookies on a loopback public URL. Never set it in AWS.
     pub host_policy: HostPolicy,
+    /// The deployment-wide webhook secret (`SALESFORCE_WEBHOOK_SECRET`), accepted for tenants
+    /// that have none of their own. Unset: such tenants' webhooks are refused.
+    pub webhook_secret: Option<WebhookSecret>,
 }
+
+/// A shared secret shorter than this is refused at start (192 bits of a random secret).
+pub const MIN_WEBHOOK_SECRET_LEN: usize = 24;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -63,11 +69,26 @@ impl Config {
             }
             Some(token) => Some(AdminToken::new(token)),
         };
+        // Set but empty must not mean "accept anything": it is a mistake in the deployment.
+        let webhook_secret = match lookup("SALESFORCE_WEBHOOK_SECRET") {
+            None => None,
+            Some(secret) if secret.trim().len() < MIN_WEBHOOK_SECRET_LEN || secret.trim() != secret => {
+                return Err(ConfigError::Invalid {
+                    name: "SALESFORCE_WEBHOOK_SECRET",
+                    why: format!(
+                        "set it to at least {MIN_WEBHOOK_SECRET_LEN} random characters without surrounding spaces, or \
+                         unset it and give each tenant its own secret (POST /v1/tenants/{{t}}/webhook-secrets)"
+                    ),
+                })
+            }
+            Some(secret) => Some(WebhookSecret::new(secret)),
+        };
         Ok(Self {
             public_url,
             app_origin,
             admin_token,
             host_policy: HostPolicy { allow_insecure_loopback: insecure_dev },
+            webhook_secret,
         })
     }
 
@@ -131,14 +152,16 @@ pub struct AwsResources {
     pub kms_key_id: String,
 }
 
-/// The SQS queues of the activity pipeline (`SFBRIDGE_ACTIVITY_QUEUE_URL`,
-/// `SFBRIDGE_ACTIVITY_DLQ_URL`).
+/// The SQS queues the functions send to (`SFBRIDGE_ACTIVITY_QUEUE_URL`,
+/// `SFBRIDGE_ACTIVITY_DLQ_URL`, `SFBRIDGE_INBOUND_QUEUE_URL`).
 #[derive(Debug, Clone)]
 pub struct QueueUrls {
     /// Where sync commands go (a reconnect replays parked ones onto it).
     pub activity: String,
     /// Where activity sync moves commands it can never run, with the reason.
     pub activity_dead_letter: String,
+    /// Where the webhook receiver publishes inbound events for the product.
+    pub inbound: String,
 }
 
 impl QueueUrls {
@@ -151,6 +174,7 @@ impl QueueUrls {
         Ok(Self {
             activity: required("SFBRIDGE_ACTIVITY_QUEUE_URL")?,
             activity_dead_letter: required("SFBRIDGE_ACTIVITY_DLQ_URL")?,
+            inbound: required("SFBRIDGE_INBOUND_QUEUE_URL")?,
         })
     }
 }
@@ -203,6 +227,21 @@ mod tests {
             ("SFBRIDGE_APP_ORIGIN", "https://app.example.com/settings"),
         ]);
         assert!(matches!(err, Err(ConfigError::Invalid { name: "SFBRIDGE_APP_ORIGIN", .. })));
+    }
+
+    #[test]
+    fn an_empty_or_short_webhook_secret_is_a_config_error() {
+        let base = [("SFBRIDGE_PUBLIC_URL", "https://api.example.com"), ("SFBRIDGE_APP_ORIGIN", "https://app.example.com")];
+        for bad in ["", "   ", "short-secret", " padded-secret-of-enough-length-0123456789 "] {
+            let vars = [base[0], base[1], ("SALESFORCE_WEBHOOK_SECRET", bad)];
+            assert!(
+                matches!(config(&vars), Err(ConfigError::Invalid { name: "SALESFORCE_WEBHOOK_SECRET", .. })),
+                "{bad:?} must be refused"
+            );
+        }
+        let vars = [base[0], base[1], ("SALESFORCE_WEBHOOK_SECRET", "a-long-enough-random-secret-0123456789")];
+        assert!(config(&vars).is_ok_and(|c| c.webhook_secret.is_some()));
+        assert!(config(&base).is_ok_and(|c| c.webhook_secret.is_none()));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`queue`]: the `Queue` port (SQS or in-process) that sync commands travel on
 //! - [`sync`]: activity sync: sync commands become Tasks and field updates in Salesforce,
 //!   exactly once, with a delivery log
+//! - [`inbound`]: the webhook receiver's logic: Outbound Messages and JSON callouts become
+//!   inbound events on the inbound queue, authenticated and deduplicated
 //! - [`app`]: the handler context, built once per process
 
 pub mod app;
@@ -22,6 +24,7 @@ pub mod config;
 pub mod connect;
 pub mod domain;
 pub mod http;
+pub mod inbound;
 pub mod queue;
 pub mod salesforce;
 pub mod secrets;
@@ -30,4 +33,4 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 
-pub use app::{AppContext, Queues};
+pub use app::{AppContext, MemoryQueues, Queues};

@@ -60,6 +60,10 @@ secret_type!(
     /// The admin API bearer token.
     AdminToken
 );
+secret_type!(
+    /// A webhook secret: what Salesforce presents (or signs with) to authenticate a webhook.
+    WebhookSecret
+);
 
 /// Compares two secrets in time independent of where they first differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -50,7 +50,8 @@ impl Env {
         let admin_token = format!("bench-admin-{}", FlowId::random());
         let config = sfbridge_local::local_config(&base_url, &admin_token, None)?;
         let redirect_uri = config.redirect_uri();
-        let (queues, activity_queue, dead_letter_queue) = Queues::in_memory();
+        let (queues, memory) = Queues::in_memory();
+        let (activity_queue, dead_letter_queue) = (memory.activity, memory.dead_letter);
         let ctx = Arc::new(AppContext::new(
             config,
             Store::in_memory(),

@@ -1,17 +1,19 @@
 //! The admin API: how the product's backend manages a tenant's Salesforce app credentials,
 //! starts connect flows, inspects and ends connections, configures sync (settings and the campaign
-//! matrix), and reads the audit trail and the delivery log.
+//! matrix), manages the webhook secrets Salesforce authenticates with, and reads the audit trail
+//! and the delivery log.
 //!
 //! In AWS the routes are IAM-authorized at API Gateway; `SFBRIDGE_ADMIN_TOKEN`, when set, adds a
 //! bearer check here (and is the only check in the local stack).
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{DefaultBodyLimit, Query, RawPathParams, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sfbridge_shared::connect::{self, CampaignInput, CredentialsInput, SettingsInput};
@@ -35,6 +37,8 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/v1/tenants/{tenant_id}/settings", get(get_settings).put(put_settings))
         .route("/v1/tenants/{tenant_id}/campaigns", get(get_campaigns))
         .route("/v1/tenants/{tenant_id}/campaigns/{campaign_id}", get(get_campaign).put(put_campaign))
+        .route("/v1/tenants/{tenant_id}/webhook-secrets", get(get_webhook_secrets).post(post_webhook_secret))
+        .route("/v1/tenants/{tenant_id}/webhook-secrets/{secret_id}", delete(delete_webhook_secret))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -153,6 +157,30 @@ async fn put_campaign(
     JsonBody(input): JsonBody<CampaignInput>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(connect::put_campaign(&ctx, &t, &c, input).await?))
+}
+
+async fn get_webhook_secrets(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(connect::webhook_secret_list(&ctx, &t).await?))
+}
+
+/// 201 with the new secret: the only response that ever holds it, so it must not be cached.
+async fn post_webhook_secret(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
+    let created = connect::create_webhook_secret(&ctx, &t).await?;
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(created)))
+}
+
+async fn delete_webhook_secret(
+    State(ctx): Ctx,
+    Tenant(t): Tenant,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+) -> Result<StatusCode, ApiError> {
+    // An undecodable segment is as unknown as a malformed one: both are refused before any read.
+    let id = params
+        .ok()
+        .and_then(|p| p.iter().find(|(name, _)| *name == "secret_id").map(|(_, value)| value.to_owned()))
+        .unwrap_or_default();
+    connect::revoke_webhook_secret(&ctx, &t, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn not_found() -> ApiError {

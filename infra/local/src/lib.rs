@@ -1,7 +1,8 @@
-//! The whole of sfbridge as one local process: the admin API and the OAuth callback behind one
-//! HTTP server on 127.0.0.1, activity sync fed by an in-process queue ([`worker`]), embedded
-//! storage and cipher by default (or the AWS adapters), and optionally a simulated Salesforce
-//! org. The end-to-end tests start it the same way.
+//! The whole of sfbridge as one local process: the admin API, the OAuth callback and the webhook
+//! receiver behind one HTTP server on 127.0.0.1; activity sync fed by an in-process queue
+//! ([`worker`]); inbound events kept on an in-process queue for `GET /local/inbound-events`;
+//! embedded storage and cipher by default (or the AWS adapters); and optionally a simulated
+//! Salesforce org. The end-to-end tests start it the same way.
 
 pub mod worker;
 
@@ -25,7 +26,7 @@ use sfbridge_shared::http::ApiError;
 use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage};
 use sfbridge_shared::secrets::constant_time_eq;
 use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
-use sfbridge_shared::{AppContext, Queues};
+use sfbridge_shared::{AppContext, MemoryQueues, Queues};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -67,6 +68,8 @@ pub struct LocalStack {
     /// The in-process activity queue and its dead-letter queue.
     pub activity_queue: MemoryQueue,
     pub dead_letter_queue: MemoryQueue,
+    /// The in-process inbound queue: what the webhook receiver published for the product.
+    pub inbound_queue: MemoryQueue,
     server: JoinHandle<()>,
 }
 
@@ -87,6 +90,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/local/activity", post(enqueue_activity).layer(DefaultBodyLimit::max(MAX_ENQUEUE_BYTES)))
         .with_state(ctx.clone())
         .merge(sfbridge_oauth_callback::router(ctx.clone()))
+        .merge(sfbridge_webhook_receiver::router(ctx.clone()))
         .merge(sfbridge_admin_api::router(ctx))
 }
 
@@ -97,16 +101,8 @@ const MAX_ENQUEUE_BYTES: usize = 1024 * 1024;
 /// in-process activity queue, as the product's backend puts them on SQS. They are not checked
 /// here, so bad ones take the same path as in AWS (dead-letter queue + delivery log).
 async fn enqueue_activity(State(ctx): State<Arc<AppContext>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(expected) = &ctx.config.admin_token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
-            return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send the admin token as 'Authorization: Bearer <token>'")
-                .into_response();
-        }
+    if let Err(refused) = require_admin(&ctx, &headers) {
+        return refused.into_response();
     }
     let commands = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(serde_json::Value::Array(items)) => items,
@@ -126,6 +122,42 @@ async fn enqueue_activity(State(ctx): State<Arc<AppContext>>, headers: HeaderMap
     (StatusCode::ACCEPTED, Json(serde_json::json!({"enqueued": count}))).into_response()
 }
 
+/// The local-only routes take the admin token, like the admin API.
+fn require_admin(ctx: &AppContext, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &ctx.config.admin_token else { return Ok(()) };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send the admin token as 'Authorization: Bearer <token>'"))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct InboundView {
+    ctx: Arc<AppContext>,
+    queue: MemoryQueue,
+}
+
+/// `GET /local/inbound-events`: what the webhook receiver has published on the in-process inbound
+/// queue, oldest first, as the product would receive it from SQS. Reading does not consume.
+async fn inbound_events(State(view): State<InboundView>, headers: HeaderMap) -> Response {
+    if let Err(refused) = require_admin(&view.ctx, &headers) {
+        return refused.into_response();
+    }
+    let events: Vec<serde_json::Value> = view
+        .queue
+        .peek_all()
+        .into_iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap_or(serde_json::Value::String(m.body)))
+        .collect();
+    Json(serde_json::json!({"events": events})).into_response()
+}
+
 /// `GET /local/salesforce/{object}`: the simulated org's records (e.g. `Task`, `Contact`).
 async fn simulated_records(State(sim): State<Arc<SalesforceSim>>, UrlPath(object): UrlPath<String>) -> Response {
     Json(sim.records(&object)).into_response()
@@ -139,7 +171,10 @@ async fn index() -> impl IntoResponse {
      \x20 GET/DELETE /v1/tenants/{tenant}/connection\n\
      \x20 GET/PUT    /v1/tenants/{tenant}/settings, /v1/tenants/{tenant}/campaigns/{campaign}\n\
      \x20 GET        /v1/tenants/{tenant}/deliveries, /v1/tenants/{tenant}/audit\n\
-     local only: POST /local/activity (enqueue sync commands), GET /local/salesforce/{object} (simulated org)\n\
+     \x20 POST/GET   /v1/tenants/{tenant}/webhook-secrets, DELETE /v1/tenants/{tenant}/webhook-secrets/{id}\n\
+     webhooks (Salesforce; webhook secret): POST /webhooks/salesforce/{tenant}\n\
+     local only: POST /local/activity (enqueue sync commands), GET /local/inbound-events (published inbound events),\n\
+     \x20 GET /local/salesforce/{object} (simulated org)\n\
      OAuth (public): /oauth/start, /oauth/callback, /oauth/flows/{flow_id}\n\
      demo opener page: /demo\n"
 }
@@ -206,7 +241,8 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
     let redirect_uri = config.redirect_uri();
 
     // Sync commands travel on in-process queues with either backend.
-    let (queues, activity_queue, dead_letter_queue) = Queues::in_memory();
+    let (queues, memory) = Queues::in_memory();
+    let MemoryQueues { activity: activity_queue, dead_letter: dead_letter_queue, inbound: inbound_queue } = memory;
     let ctx = match &options.backend {
         Backend::Embedded { data_file } => {
             let (store, cipher) = embedded(data_file.as_deref())?;
@@ -237,12 +273,16 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
         (None, None)
     };
 
-    let mut app = router(ctx.clone());
+    let mut app = router(ctx.clone()).merge(
+        Router::new()
+            .route("/local/inbound-events", get(inbound_events))
+            .with_state(InboundView { ctx: ctx.clone(), queue: inbound_queue.clone() }),
+    );
     if let Some(sim) = &sim {
         app = app.merge(Router::new().route("/local/salesforce/{object}", get(simulated_records)).with_state(sim.clone()));
     }
     let server = serve_router(listener, app);
-    Ok(LocalStack { base_url, admin_token, ctx, sim, demo_app, activity_queue, dead_letter_queue, server })
+    Ok(LocalStack { base_url, admin_token, ctx, sim, demo_app, activity_queue, dead_letter_queue, inbound_queue, server })
 }
 
 /// Contacts the simulated org starts with, so activity has something to land on.

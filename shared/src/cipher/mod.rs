@@ -26,6 +26,7 @@ pub enum Purpose {
     RefreshToken,
     AccessToken,
     PkceVerifier,
+    WebhookSecret,
 }
 
 impl Purpose {
@@ -35,6 +36,7 @@ impl Purpose {
             Self::RefreshToken => "refresh_token",
             Self::AccessToken => "access_token",
             Self::PkceVerifier => "pkce_verifier",
+            Self::WebhookSecret => "webhook_secret",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! What the admin API and the OAuth callback do, without HTTP: save and clear a tenant's app
-//! credentials, run a connect flow, show and end a connection, keep the tenant's sync settings and
-//! campaign matrix, audit every change.
+//! credentials, run a connect flow, show and end a connection, keep the tenant's sync settings,
+//! campaign matrix and webhook secrets, audit every change.
 
 mod audit;
 mod callback;
@@ -9,6 +9,7 @@ mod credentials;
 mod error;
 mod flow;
 mod settings;
+mod webhook_secrets;
 
 pub use audit::{audit_page, record_audit};
 pub use callback::{complete_callback, CallbackParams, CallbackResult};
@@ -22,4 +23,8 @@ pub use settings::{
     campaign_list, campaign_view, put_campaign, put_settings, settings_view, validate_campaign, validate_settings,
     CampaignInput, CampaignList, CampaignView, EventTogglesInput, FieldMappingInput, SettingsInput, SettingsView,
     MAX_CAMPAIGN_PAGE,
+};
+pub use webhook_secrets::{
+    create_webhook_secret, is_webhook_secret_id, revoke_webhook_secret, webhook_secret_list, webhook_url,
+    CreatedWebhookSecret, WebhookSecretList, WebhookSecretSummary, MAX_WEBHOOK_SECRETS, WEBHOOK_SECRET_ID_PREFIX,
 };

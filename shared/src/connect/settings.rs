@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::{record_audit, ConnectError};
-use crate::domain::{CampaignId, FieldName, SalesforceId, TenantId};
+use crate::domain::{CampaignId, FieldName, SalesforceId, SequenceId, TenantId};
 use crate::store::{
     audit_kind, CampaignRecord, CampaignSettings, CreateMissing, EventToggles, FieldMapping, MatchPolicy,
-    SettingsRecord, StoreError, TenantSettings,
+    SettingsRecord, StoreError, TenantSettings, TriggerMode, WebhookAuth,
 };
 use crate::AppContext;
 
@@ -52,6 +52,12 @@ pub struct SettingsInput {
     pub field_mapping: Option<FieldMappingInput>,
     pub task_external_id_field: Option<String>,
     pub api_budget_percent: Option<i64>,
+    /// `manual` (default), `auto` or `both`; `auto` and `both` need a `sequence_id`.
+    pub trigger_mode: Option<TriggerMode>,
+    /// The product's sequence that Closed Won events start; absent, `null` or `""`: none.
+    pub sequence_id: Option<String>,
+    /// `secret` (default) or `signature`: how JSON callouts must authenticate.
+    pub webhook_auth: Option<WebhookAuth>,
     /// When given, the settings are replaced only if they are still at this version (0: none
     /// saved yet); otherwise 409 `version_conflict`.
     pub version: Option<u64>,
@@ -193,12 +199,36 @@ pub fn validate_settings(input: &SettingsInput) -> Result<TenantSettings, Connec
         );
     }
 
+    let trigger_mode = input.trigger_mode.unwrap_or_default();
+    let sequence_id = match input.sequence_id.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => {
+            if trigger_mode.triggers_on_closed_won() {
+                let mode = if trigger_mode == TriggerMode::Both { "both" } else { "auto" };
+                problems.add(
+                    "trigger_mode",
+                    format!("\"{mode}\" needs a sequence_id: the product's sequence that Closed Won events start"),
+                );
+            }
+            None
+        }
+        Some(raw) => match SequenceId::parse(raw) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                problems.add("sequence_id", format!("{e}; copy the id of the sequence from the product"));
+                None
+            }
+        },
+    };
+
     problems.into_result(TenantSettings {
         match_policy,
         create_missing,
         field_mapping,
         task_external_id_field,
         api_budget_percent,
+        trigger_mode,
+        sequence_id,
+        webhook_auth: input.webhook_auth.unwrap_or_default(),
     })
 }
 
@@ -516,6 +546,7 @@ mod tests {
         assert_eq!(defaults.create_missing, CreateMissing::Never);
         assert!(defaults.field_mapping.opt_out_on_unsubscribe);
         assert_eq!(defaults.api_budget_percent, 80);
+        assert_eq!((defaults.trigger_mode, defaults.sequence_id, defaults.webhook_auth), (TriggerMode::Manual, None, WebhookAuth::Secret));
         let c = CampaignSettings::default();
         assert!(!c.enabled && c.sync_activity && c.events == EventToggles::default());
         assert!(!c.syncs(crate::store::ActivityKind::EmailSent), "an unknown campaign syncs nothing");
@@ -570,6 +601,32 @@ mod tests {
         let both = message(json!({"api_budget_percent": 0, "field_mapping": {"click_count": "a b"}}));
         assert!(both.contains("field_mapping.click_count:") && both.contains("api_budget_percent:"), "{both}");
         assert!(message(json!({"field_mapping": {"clicks": "X__c"}})).starts_with("serde: unknown field `clicks`"));
+    }
+
+    #[test]
+    fn trigger_mode_needs_a_sequence() {
+        let message = |body: Value| settings(body).err().unwrap_or_default();
+        assert_eq!(
+            message(json!({"trigger_mode": "auto"})),
+            "trigger_mode: \"auto\" needs a sequence_id: the product's sequence that Closed Won events start"
+        );
+        assert!(message(json!({"trigger_mode": "both", "sequence_id": " "})).starts_with("trigger_mode: \"both\" needs a sequence_id"));
+        assert!(message(json!({"trigger_mode": "auto", "sequence_id": null})).starts_with("trigger_mode: "));
+        let bad = message(json!({"trigger_mode": "auto", "sequence_id": "seq#1"}));
+        assert!(bad.starts_with("sequence_id: sequence id must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"), "{bad}");
+        assert!(!bad.contains("trigger_mode"), "an invalid id is one problem, not two: {bad}");
+        assert!(message(json!({"sequence_id": "s".repeat(65)})).starts_with("sequence_id: "));
+        assert!(message(json!({"trigger_mode": "always"})).starts_with("serde: unknown variant `always`"));
+        assert!(message(json!({"webhook_auth": "hmac"})).starts_with("serde: unknown variant `hmac`"));
+
+        let s = settings(json!({"trigger_mode": "both", "sequence_id": " seq_1 ", "webhook_auth": "signature"}));
+        let s = s.unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((s.trigger_mode, s.webhook_auth), (TriggerMode::Both, WebhookAuth::Signature));
+        assert_eq!(s.sequence_id.map(|i| i.to_string()).as_deref(), Some("seq_1"));
+        // Manual mode may keep a sequence chosen for later; "" clears it.
+        let s = settings(json!({"sequence_id": "seq_2"})).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((s.trigger_mode, s.sequence_id.map(String::from)), (TriggerMode::Manual, Some("seq_2".to_owned())));
+        assert_eq!(settings(json!({"sequence_id": ""})), Ok(TenantSettings::default()));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod field_name;
 mod host;
 mod ids;
 mod salesforce_id;
+mod sequence_id;
 mod slug;
 mod tenant_id;
 
@@ -17,6 +18,7 @@ pub use field_name::FieldName;
 pub use host::{HostPolicy, InstanceUrl, LoginHost, SalesforceUrl};
 pub use ids::{FlowId, OAuthState};
 pub use salesforce_id::SalesforceId;
+pub use sequence_id::SequenceId;
 pub use tenant_id::TenantId;
 
 /// Why a value was refused, worded for the person who sent it.

@@ -10,7 +10,7 @@ mod sqs;
 use async_trait::async_trait;
 
 pub use memory::{MemoryQueue, QueuedMessage};
-pub use sqs::SqsQueue;
+pub use sqs::{SqsQueue, MAX_MESSAGE_BYTES};
 
 /// One message to send: a JSON body and string attributes (SQS message attributes), e.g. the
 /// reason a message was dead-lettered.

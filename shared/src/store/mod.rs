@@ -74,11 +74,21 @@ pub mod keys {
     pub fn parked(e: &crate::domain::EventId) -> String {
         format!("{PARKED_PREFIX}{e}")
     }
+    pub const WEBHOOK_SECRETS: &str = "WEBHOOK_SECRETS";
+    /// `key` is a digest of the sender's notification id, so any id fits the key size.
+    pub fn inbound(t: &TenantId, key: &str) -> String {
+        format!("INBOUND#{t}#{key}")
+    }
+    pub const DEDUPE: &str = "DEDUPE";
 }
 
 /// Ledger entries outlive every way a command can come back: SQS keeps it 4 days, the DLQ 14
 /// more, and a redrive starts the clock again.
 const LEDGER_RETENTION_DAYS: i64 = 45;
+/// How long the webhook receiver remembers a notification: Salesforce retries an Outbound
+/// Message for at most 24 hours, a signed callout is refused after 5 minutes; three days
+/// outlasts both with room for clock trouble.
+pub const INBOUND_DEDUPE_RETENTION_HOURS: i64 = 72;
 /// How long the delivery log remembers an outcome.
 pub const DELIVERY_RETENTION_DAYS: i64 = 30;
 
@@ -343,6 +353,47 @@ impl Store {
 
     pub async fn unpark(&self, t: &TenantId, e: &EventId) -> Result<(), StoreError> {
         self.table.delete(&keys::tenant(t), &keys::parked(e), Condition::None).await?;
+        Ok(())
+    }
+
+    // --- webhook receiver: secrets and deduplication -----------------------------------------
+
+    pub async fn webhook_secrets(&self, t: &TenantId) -> Result<Option<WebhookSecretsRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::WEBHOOK_SECRETS).await
+    }
+
+    /// Writes the secrets if they are still at `expected_version` (`None`: if there are none yet).
+    pub async fn save_webhook_secrets(
+        &self,
+        t: &TenantId,
+        record: &WebhookSecretsRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), keys::WEBHOOK_SECRETS, record, None)?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    pub async fn inbound_dedupe(&self, t: &TenantId, key: &str) -> Result<Option<InboundDedupeRecord>, StoreError> {
+        self.get(&keys::inbound(t, key), keys::DEDUPE).await
+    }
+
+    /// Writes the entry if it is still at `expected_version` (`None`: if there is none yet, so of
+    /// two requests carrying the same notification exactly one claims it).
+    pub async fn save_inbound_dedupe(
+        &self,
+        t: &TenantId,
+        key: &str,
+        record: &InboundDedupeRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let expires_at = (record.updated_at + chrono::Duration::hours(INBOUND_DEDUPE_RETENTION_HOURS)).timestamp();
+        let item = to_item(&keys::inbound(t, key), keys::DEDUPE, record, Some(expires_at))?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    /// Gives up a claim (the publish failed), so the next delivery can claim it at once.
+    pub async fn release_inbound_dedupe(&self, t: &TenantId, key: &str, version: u64) -> Result<(), StoreError> {
+        self.table.delete(&keys::inbound(t, key), keys::DEDUPE, version_condition(Some(version))).await?;
         Ok(())
     }
 

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cipher::Sealed;
-use crate::domain::{CampaignId, Email, EventId, FieldName, FlowId, InstanceUrl, LoginHost, SalesforceId, TenantId};
+use crate::domain::{
+    CampaignId, Email, EventId, FieldName, FlowId, InstanceUrl, LoginHost, SalesforceId, SequenceId, TenantId,
+};
 
 /// How the tenant's app authenticates us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -125,6 +127,8 @@ pub mod audit_kind {
     pub const REAUTH_REQUIRED: &str = "salesforce.reauth_required";
     pub const SETTINGS_UPDATED: &str = "settings.updated";
     pub const CAMPAIGN_UPDATED: &str = "campaign.updated";
+    pub const WEBHOOK_SECRET_CREATED: &str = "webhook.secret_created";
+    pub const WEBHOOK_SECRET_REVOKED: &str = "webhook.secret_revoked";
 }
 
 /// Which Salesforce records an activity's email address is matched against, in order.
@@ -189,6 +193,48 @@ pub struct TenantSettings {
     /// The share (1–100) of the org's daily API request allocation that sync may use, leaving
     /// the rest to the tenant's other integrations.
     pub api_budget_percent: u8,
+    /// Whether Closed Won events start a sequence in the product (inbound events carry it).
+    #[serde(default)]
+    pub trigger_mode: TriggerMode,
+    /// The product's sequence that `auto`/`both` start; required by those modes.
+    #[serde(default)]
+    pub sequence_id: Option<SequenceId>,
+    /// How JSON callouts must authenticate.
+    #[serde(default)]
+    pub webhook_auth: WebhookAuth,
+}
+
+/// When the product starts a sequence for a Salesforce contact (the demeterrr trigger modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerMode {
+    /// Only from the product's manual queue: Closed Won events carry no trigger (the default).
+    #[default]
+    Manual,
+    /// From Closed Won webhook events: they carry `trigger` with the chosen sequence.
+    Auto,
+    /// Both: Closed Won events carry the trigger and the manual queue stays on.
+    Both,
+}
+
+impl TriggerMode {
+    /// Whether Closed Won events carry a trigger.
+    pub fn triggers_on_closed_won(self) -> bool {
+        !matches!(self, Self::Manual)
+    }
+}
+
+/// How the webhook receiver authenticates JSON callouts. Outbound Messages cannot sign, so they
+/// always authenticate with the secret (plus the OrganizationId check) in either mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookAuth {
+    /// The webhook secret in a header or the query string, or a signature (the default).
+    #[default]
+    Secret,
+    /// Only a Standard-Webhooks signature (`webhook-id`, `webhook-timestamp`, `webhook-signature`)
+    /// over the raw body: integrity and replay protection, not just possession of the secret.
+    Signature,
 }
 
 impl TenantSettings {
@@ -203,6 +249,9 @@ impl Default for TenantSettings {
             field_mapping: FieldMapping::default(),
             task_external_id_field: None,
             api_budget_percent: Self::DEFAULT_API_BUDGET_PERCENT,
+            trigger_mode: TriggerMode::default(),
+            sequence_id: None,
+            webhook_auth: WebhookAuth::default(),
         }
     }
 }
@@ -394,4 +443,48 @@ pub struct ParkedRecord {
     /// The command exactly as it arrived.
     pub body: String,
     pub parked_at: DateTime<Utc>,
+}
+
+/// `TENANT#{t}` / `WEBHOOK_SECRETS`: the secrets Salesforce authenticates webhooks with. At most
+/// two are active, so a new one can be rolled out in Salesforce before the old one is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSecretsRecord {
+    pub secrets: Vec<WebhookSecretEntry>,
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookSecretEntry {
+    /// Public handle (`whk_…`) to list and revoke it by.
+    pub id: String,
+    /// The secret, sealed for purpose `webhook_secret`; opened only to check a signature.
+    pub sealed: Sealed,
+    /// SHA-256 (hex) of the secret: a presented secret is hashed and compared to this, so
+    /// checking the plain secret needs no key-service call. The secret is 256 random bits, so
+    /// its hash reveals nothing usable.
+    pub digest: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where one inbound notification stands in the webhook receiver's deduplication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboundStatus {
+    /// One request is putting it on the queue until `lease_until`.
+    Publishing,
+    /// On the inbound queue: later deliveries are acknowledged without publishing it again.
+    Published,
+}
+
+/// `INBOUND#{t}#{key}` / `DEDUPE`: one notification (Outbound Message notification id, or a JSON
+/// sender's event id) the receiver has seen, kept long enough to outlast every redelivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundDedupeRecord {
+    pub status: InboundStatus,
+    pub lease_until: Option<DateTime<Utc>>,
+    /// The id of the inbound event published for it (the same on every delivery).
+    pub event_id: String,
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
 }

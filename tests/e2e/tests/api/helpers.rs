@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use reqwest::header::LOCATION;
@@ -10,9 +11,10 @@ use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use serde_json::{json, Value};
 use sfbridge_shared::cipher::{Cipher, KmsCipher, LocalCipher};
 use sfbridge_shared::clock::ManualClock;
-use sfbridge_shared::queue::{MemoryQueue, SqsQueue};
+use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError, SqsQueue};
+use sfbridge_shared::secrets::WebhookSecret;
 use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
-use sfbridge_shared::{AppContext, Queues};
+use sfbridge_shared::{AppContext, MemoryQueues, Queues};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -28,8 +30,16 @@ pub enum Backend {
 
 /// The activity queue and its DLQ, for reading what the app sent to them.
 pub enum TestQueues {
-    Memory { activity: MemoryQueue, dead_letter: MemoryQueue },
-    Sqs { client: aws_sdk_sqs::Client, activity: String, dead_letter: String },
+    Memory { activity: MemoryQueue, dead_letter: MemoryQueue, inbound: MemoryQueue },
+    Sqs { client: aws_sdk_sqs::Client, activity: String, dead_letter: String, inbound: String },
+}
+
+/// Which of the app's queues to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueName {
+    Activity,
+    DeadLetter,
+    Inbound,
 }
 
 /// A message as a test reads it off a queue.
@@ -53,6 +63,8 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub raw: RawTable,
     pub queues: TestQueues,
+    /// Makes the inbound queue refuse some entries.
+    pub inbound_faults: QueueFaults,
     /// An admin's browser: keeps cookies, follows no redirects (tests follow them by hand).
     pub browser: Client,
     /// The product's backend.
@@ -118,24 +130,37 @@ fn init_logs() {
     });
 }
 
+/// What a test may change about the app it spawns.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// The deployment-wide webhook secret (`SALESFORCE_WEBHOOK_SECRET`).
+    pub global_webhook_secret: Option<String>,
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     init_logs();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let admin_token = format!("admin-{}", random_suffix());
-    let config = sfbridge_local::local_config(&base_url, &admin_token, Some("https://app.example.com")).unwrap();
+    let mut config = sfbridge_local::local_config(&base_url, &admin_token, Some("https://app.example.com")).unwrap();
+    config.webhook_secret = options.global_webhook_secret.map(WebhookSecret::new);
     let redirect_uri = config.redirect_uri();
 
     let (store, cipher, raw, queues, test_queues): (Store, Arc<dyn Cipher>, RawTable, Queues, TestQueues) = match backend {
         Backend::Memory => {
             let table = Arc::new(MemoryTable::new());
-            let (queues, activity, dead_letter) = Queues::in_memory();
+            let (queues, memory) = Queues::in_memory();
+            let MemoryQueues { activity, dead_letter, inbound } = memory;
             (
                 Store::new(table.clone()),
                 Arc::new(LocalCipher::random()),
                 RawTable::Memory(table),
                 queues,
-                TestQueues::Memory { activity, dead_letter },
+                TestQueues::Memory { activity, dead_letter, inbound },
             )
         }
         Backend::Moto => {
@@ -148,23 +173,27 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             let sqs = aws_sdk_sqs::Client::new(&aws);
             let suffix = random_suffix();
             let mut urls = Vec::new();
-            for name in [format!("sfbridge-activity-{suffix}"), format!("sfbridge-activity-dlq-{suffix}")] {
+            for name in ["activity", "activity-dlq", "inbound"] {
+                let name = format!("sfbridge-{name}-{suffix}");
                 urls.push(sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap());
             }
-            let (activity, dead_letter) = (urls[0].clone(), urls[1].clone());
+            let (activity, dead_letter, inbound) = (urls[0].clone(), urls[1].clone(), urls[2].clone());
             let queues = Queues {
                 activity: Arc::new(SqsQueue::new(sqs.clone(), activity.clone())),
                 dead_letter: Arc::new(SqsQueue::new(sqs.clone(), dead_letter.clone())),
+                inbound: Arc::new(SqsQueue::new(sqs.clone(), inbound.clone())),
             };
             (
                 Store::new(Arc::new(DynamoTable::new(dynamo.clone(), &table))),
                 Arc::new(KmsCipher::new(kms, key_id)),
                 RawTable::Dynamo { client: dynamo, table },
                 queues,
-                TestQueues::Sqs { client: sqs, activity, dead_letter },
+                TestQueues::Sqs { client: sqs, activity, dead_letter, inbound },
             )
         }
     };
+    let inbound_faults = QueueFaults::default();
+    let queues = Queues { inbound: Arc::new(FlakyQueue::new(queues.inbound, inbound_faults.clone())), ..queues };
     let clock = ManualClock::default();
     let ctx = Arc::new(AppContext::new(config, store, cipher, queues, Arc::new(clock.clone())).unwrap());
     sfbridge_local::serve(listener, ctx.clone());
@@ -187,6 +216,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         clock,
         raw,
         queues: test_queues,
+        inbound_faults,
         browser: new_browser(),
         api: Client::new(),
         consumer_key,
@@ -204,12 +234,63 @@ pub async fn moto_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// While set to n > 0, every n-th entry sent through a [`FlakyQueue`] is refused, as SQS refuses
+/// entries of a `SendMessageBatch` one by one.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFaults(Arc<AtomicUsize>);
+
+impl QueueFaults {
+    pub fn fail_every(&self, n: usize) {
+        self.0.store(n, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug)]
+pub struct FlakyQueue {
+    inner: Arc<dyn Queue>,
+    faults: QueueFaults,
+    sent: AtomicUsize,
+}
+
+impl FlakyQueue {
+    pub fn new(inner: Arc<dyn Queue>, faults: QueueFaults) -> Self {
+        Self { inner, faults, sent: AtomicUsize::new(0) }
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for FlakyQueue {
+    async fn send(&self, messages: Vec<OutgoingMessage>) -> Vec<Result<(), QueueError>> {
+        let every = self.faults.0.load(Ordering::SeqCst);
+        if every == 0 {
+            return self.inner.send(messages).await;
+        }
+        let refused: Vec<bool> = messages.iter().map(|_| self.sent.fetch_add(1, Ordering::SeqCst) % every == every - 1).collect();
+        let passed: Vec<OutgoingMessage> =
+            messages.into_iter().zip(&refused).filter(|(_, r)| !**r).map(|(m, _)| m).collect();
+        let mut results = self.inner.send(passed).await.into_iter();
+        refused
+            .iter()
+            .map(|r| if *r { Err(QueueError::Unavailable("injected fault".into())) } else { results.next().unwrap() })
+            .collect()
+    }
+}
+
 impl TestQueues {
     /// Takes everything waiting on the activity queue (or its DLQ).
     pub async fn take(&self, dead_letter: bool) -> Vec<Received> {
+        self.take_from(if dead_letter { QueueName::DeadLetter } else { QueueName::Activity }).await
+    }
+
+    /// Takes everything waiting on one of the app's queues.
+    pub async fn take_from(&self, name: QueueName) -> Vec<Received> {
         match self {
-            TestQueues::Memory { activity, dead_letter: dlq } => {
-                let queue = if dead_letter { dlq } else { activity };
+            TestQueues::Memory { activity, dead_letter, inbound } => {
+                let queue = match name {
+                    QueueName::Activity => activity,
+                    QueueName::DeadLetter => dead_letter,
+                    QueueName::Inbound => inbound,
+                };
                 queue
                     .receive(usize::MAX, std::time::Duration::ZERO)
                     .await
@@ -217,8 +298,12 @@ impl TestQueues {
                     .map(|m| Received { body: m.body, attributes: m.attributes.into_iter().collect() })
                     .collect()
             }
-            TestQueues::Sqs { client, activity, dead_letter: dlq } => {
-                let url = if dead_letter { dlq } else { activity };
+            TestQueues::Sqs { client, activity, dead_letter, inbound } => {
+                let url = match name {
+                    QueueName::Activity => activity,
+                    QueueName::DeadLetter => dead_letter,
+                    QueueName::Inbound => inbound,
+                };
                 let mut all = Vec::new();
                 loop {
                     let out = client

@@ -14,3 +14,5 @@ mod settings;
 mod storage;
 mod sync;
 mod sync_faults;
+mod webhooks;
+mod webhook_settings;

@@ -44,6 +44,9 @@ fn default_settings(tenant: &str) -> Value {
         "field_mapping": {"last_opened_at": null, "click_count": null, "opt_out_on_unsubscribe": true, "mark_bounced": null},
         "task_external_id_field": null,
         "api_budget_percent": 80,
+        "trigger_mode": "manual",
+        "sequence_id": null,
+        "webhook_auth": "secret",
         "version": 0,
         "updated_at": null,
     })
