@@ -102,10 +102,11 @@ end "cargo test"
 # ---------------------------------------------------------------- benchmark (small counts)
 # Run in CI so it cannot rot: its figures are printed, never asserted as timings; it fails only if
 # its own correctness check fails (one Task per event). The full run: README "Benchmark".
-begin "benchmark (sync-bench --ci)"
+begin "benchmarks (sync-bench --ci, webhook-bench --ci)"
 bench_ok=true
 cargo run --locked -q -p sfbridge-bench -- --ci || bench_ok=false
-end benchmark
+cargo run --locked -q -p sfbridge-bench --bin webhook-bench -- --ci || bench_ok=false
+end benchmarks
 
 # ---------------------------------------------------------------- browser
 # The connect popup in headless Chromium (tests/browser). Needs node and Chromium; CI installs

@@ -97,6 +97,15 @@ async fn main() -> anyhow::Result<()> {
         );
         println!("  curl -sS $SFB/v1/tenants/team_42/deliveries -H \"Authorization: Bearer $TOKEN\"");
         println!("  curl -sS $SFB/local/salesforce/Task");
+        println!();
+        println!("Then webhooks from Salesforce (create a secret; it is shown once):");
+        println!("  curl -sS -X POST $SFB/v1/tenants/team_42/webhook-secrets -H \"Authorization: Bearer $TOKEN\"");
+        println!(
+            "  curl -sS -X POST $SFB/webhooks/salesforce/team_42 -H 'x-salesforce-webhook-secret: <secret>' \
+             -H 'Content-Type: application/json' -d '{{\"id\":\"c-1\",\"event_type\":\"campaign_updated\",\
+             \"campaign_id\":\"701xx000000001AAAQ\",\"status\":\"Completed\",\"experiment_key\":\"exp-1\"}}'"
+        );
+        println!("  curl -sS $SFB/local/inbound-events -H \"Authorization: Bearer $TOKEN\"");
     }
     stack.wait().await
 }

@@ -167,9 +167,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("running: {main_name} ...");
     let warm = scenarios::deliver(&bench, "warm-up", &warmup, Expect::Published).await?;
     let main = scenarios::deliver(&bench, &main_name, &main_envelopes, Expect::Published).await?;
-    eprintln!("running: 1-notification envelopes ...");
+    eprintln!("running: 1-notification envelopes (baseline) ...");
     let single_warm = scenarios::deliver(&bench, "warm-up (1-notification)", &single_warmup, Expect::Published).await?;
-    let single = scenarios::deliver(&bench, "1-notification envelopes", &singles, Expect::Published).await?;
+    let single = scenarios::deliver(&bench, "1-notification envelopes (baseline)", &singles, Expect::Published).await?;
     drop(singles);
     eprintln!("running: the parser alone ...");
     let _ = scenarios::parser("warm-up (parser)", &warmup);
