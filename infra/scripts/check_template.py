@@ -16,6 +16,24 @@ reliability checklist (reliability-security.md Q2-Q4, Q7, F17):
              message keeps its original enqueue time).
   sse        every SQS queue is encrypted at rest (SqsManagedSseEnabled: true or KmsMasterKeyId).
   kms        every symmetric KMS key has EnableKeyRotation: true.
+  iam        no Allow statement of the stack's own identity policies (AWS::IAM::ManagedPolicy and
+             AWS::IAM::Policy PolicyDocument, AWS::IAM::Role/User/Group Policies[].PolicyDocument,
+             which is where the expansion puts a SAM function's inline statements, and
+             AWS::Serverless::Function Policies statements) grants every resource: Resource "*",
+             a list containing "*", an ARN whose resource part is only wildcards
+             (`arn:...:sqs:region:account:*`, `arn:aws:s3:::*`), or NotResource; nor every action
+             of a service: Action "*" or "service:*", or NotAction. Exempt: Deny statements, role
+             trust policies, managed policies attached by ARN (AWSLambdaBasicExecutionRole, ...)
+             and SAM policy templates (checked in the expansion), and KMS key policies, whose
+             Resource "*" means "this key"; an Allow in a key policy may use "kms:*" only for the
+             account root.
+  env        every function (AWS::Serverless::Function: Globals.Function.Environment.Variables
+             merged with its own; AWS::Lambda::Function: its own) sets, unconditionally and
+             non-empty, every variable the shared config requires at start: the
+             `required("NAME")` calls in shared/src/config.rs, found by a regex (a new required
+             variable is picked up without touching this file). `!If [c, v, !Ref AWS::NoValue]`
+             is only for variables the config treats as optional. If the scan finds no call, the
+             check uses a built-in list and fails, saying so.
 
 Values may be literals or `!Ref` to a parameter with a Default; anything else the checker cannot
 evaluate is a failure, not a pass. SAM and CloudFormation defaults apply when a property is
@@ -23,7 +41,8 @@ absent (Timeout 3 s, or Globals.Function.Timeout; VisibilityTimeout 30 s; retent
 
 It reads the SAM template and the expanded CloudFormation alike (lint-template.sh runs it on
 both). `--self-test` breaks each invariant in a copy of the given template, in memory, and fails
-unless the checker catches every break and passes the template itself.
+unless the checker catches every break, lets harmless changes pass (a Deny on "*", a log-group ARN
+ending in `:*`, an optional variable behind `!If`, ...) and passes the template itself.
 
 usage: check_template.py [--self-test] TEMPLATE
 """
@@ -31,9 +50,12 @@ usage: check_template.py [--self-test] TEMPLATE
 from __future__ import annotations
 
 import copy
+import itertools
 import json
+import re
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 
@@ -49,6 +71,26 @@ SAM_FUNCTION = "AWS::Serverless::Function"
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
 EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
 KMS_KEY = "AWS::KMS::Key"
+IAM_MANAGED_POLICY = "AWS::IAM::ManagedPolicy"
+IAM_POLICY = "AWS::IAM::Policy"
+IAM_ROLE = "AWS::IAM::Role"
+IAM_POLICIES_HOLDERS = (IAM_ROLE, "AWS::IAM::User", "AWS::IAM::Group")  # Policies[].PolicyDocument
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG_SOURCE = Path("shared/src/config.rs")  # and shared/src/config/**/*.rs, if it becomes a module
+# `required("SFBRIDGE_TABLE")`: how shared/src/config.rs reads a variable it cannot start without.
+REQUIRED_CALL = re.compile(r'\brequired\(\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*\)')
+# Used only when the scan finds no call (and then the check fails, saying so).
+FALLBACK_REQUIRED_ENV = (
+    "SFBRIDGE_TABLE",
+    "SFBRIDGE_KMS_KEY_ID",
+    "SFBRIDGE_PUBLIC_URL",
+    "SFBRIDGE_APP_ORIGIN",
+    "SFBRIDGE_ACTIVITY_QUEUE_URL",
+    "SFBRIDGE_ACTIVITY_DLQ_URL",
+    "SFBRIDGE_INBOUND_QUEUE_URL",
+)
 
 
 # ---------------------------------------------------------------- loading
@@ -121,6 +163,102 @@ def resource_ref(value, attribute: str | None = None) -> str | None:
     return None
 
 
+def is_intrinsic(value) -> bool:
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    key = next(iter(value))
+    return key in ("Ref", "Condition") or key.startswith("Fn::")
+
+
+def branches(value) -> list:
+    """What `value` may be through nested `Fn::If`s; `!Ref AWS::NoValue` (absent) is left out."""
+    if value == NO_VALUE:
+        return []
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        args = value["Fn::If"]
+        if isinstance(args, list) and len(args) == 3:
+            return branches(args[1]) + branches(args[2])
+    return [value]
+
+
+def may_be_absent(value) -> bool:
+    """True when `value` is, or through an `Fn::If` may be, `!Ref AWS::NoValue`."""
+    if value == NO_VALUE:
+        return True
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        args = value["Fn::If"]
+        return isinstance(args, list) and len(args) == 3 and (may_be_absent(args[1]) or may_be_absent(args[2]))
+    return False
+
+
+def leaves(value) -> list:
+    """The scalars and intrinsics of a value that may be a list, an `Fn::If`, or lists of them."""
+    found = []
+    for v in branches(value):
+        if isinstance(v, list):
+            for item in v:
+                found.extend(leaves(item))
+        elif v is not None:
+            found.append(v)
+    return found
+
+
+# What an intrinsic this check cannot know resolves to (a resource's ARN, the account id, ...):
+# no ':' and no '*', so it is never a wildcard and never splits an ARN.
+OPAQUE = "{value}"
+_SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]*)\}")
+
+
+def strings(template: dict, value) -> list[str]:
+    """The strings a leaf value may resolve to: literals as they are, `!Ref` to a parameter as its
+    Default (each element of a list parameter's), `!Sub`/`!Join` spelled out with OPAQUE for what
+    cannot be known, any other intrinsic as OPAQUE."""
+    found: list[str] = []
+    for v in branches(value):
+        if isinstance(v, list):
+            for item in v:
+                found.extend(strings(template, item))
+        elif isinstance(v, dict) and set(v) == {"Ref"}:
+            param = template.get("Parameters", {}).get(v["Ref"])
+            if isinstance(param, dict) and "Default" in param:
+                default = str(param["Default"])
+                is_list = str(param.get("Type", "")).startswith("List<") or param.get("Type") == "CommaDelimitedList"
+                found.extend(default.split(",") if is_list else [default])
+            else:
+                found.append(OPAQUE)
+        elif isinstance(v, dict) and set(v) == {"Fn::Sub"}:
+            sub = v["Fn::Sub"]
+            text, local = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1]) if (
+                isinstance(sub, list) and len(sub) == 2 and isinstance(sub[0], str) and isinstance(sub[1], dict)) else (None, {})
+            if text is None:
+                found.append(OPAQUE)
+                continue
+
+            def variable(m: re.Match, local=local) -> str:
+                if m.group(1):
+                    return "${" + m.group(2) + "}"  # ${!Literal}
+                if m.group(2) in local:
+                    values = strings(template, local[m.group(2)])
+                    return values[0] if len(values) == 1 else OPAQUE
+                values = strings(template, {"Ref": m.group(2)})
+                return values[0] if len(values) == 1 else OPAQUE
+
+            found.append(_SUB_VARIABLE.sub(variable, text))
+        elif isinstance(v, dict) and set(v) == {"Fn::Join"}:
+            args = v["Fn::Join"]
+            if not (isinstance(args, list) and len(args) == 2 and isinstance(args[0], str) and isinstance(args[1], list)):
+                found.append(OPAQUE)
+                continue
+            parts = [strings(template, part) or [""] for part in args[1]]
+            for combination in itertools.islice(itertools.product(*parts), 256):
+                found.append(args[0].join(combination))
+        elif isinstance(v, dict):
+            found.append(OPAQUE)
+        elif v is not None:
+            found.append(str(v))
+    return found
+
+
 # ---------------------------------------------------------------- checks
 
 
@@ -138,6 +276,8 @@ class Report:
     consumers: int = 0
     queues: int = 0
     keys: int = 0
+    statements: int = 0
+    functions: int = 0
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -293,8 +433,282 @@ def check_key(kid: str, key: dict, report: Report) -> None:
         report.fail(f"{kid}: EnableKeyRotation is {json.dumps(props.get('EnableKeyRotation'))}; a symmetric key must rotate (EnableKeyRotation: true)")
 
 
-def check(template: dict) -> Report:
+# ---------------------------------------------------------------- iam
+
+
+def _only_wildcards(text: str) -> bool:
+    return "*" in text and set(text) <= set("*:/")
+
+
+def wildcard_resource(text: str) -> bool:
+    """`*`, or an ARN whose resource part is only wildcards (`arn:aws:sqs:us-east-1:1234:*`,
+    `arn:aws:s3:::*/*`). `table/*` or `log-group:/aws/lambda/x:*` name a resource: not wildcards."""
+    text = text.strip()
+    if _only_wildcards(text):
+        return True
+    if text.startswith("arn:"):
+        parts = text.split(":", 5)
+        return text.endswith("*") if len(parts) < 6 else _only_wildcards(parts[5])
+    return False
+
+
+def wildcard_action(text: str) -> bool:
+    """`*` or every action of a service (`sqs:*`)."""
+    text = text.strip()
+    return _only_wildcards(text) or re.fullmatch(r"[A-Za-z0-9-]+:\*+", text) is not None
+
+
+_THIS_ACCOUNT_ROOT = re.compile(r"arn:(\$\{AWS::Partition\}|aws[a-z-]*):iam::\$\{AWS::AccountId\}:root")
+
+
+def this_account_root(principal) -> bool:
+    """`Principal: {AWS: arn:${AWS::Partition}:iam::${AWS::AccountId}:root}` (or `!Ref AWS::AccountId`)."""
+    if not isinstance(principal, dict) or set(principal) != {"AWS"}:
+        return False
+    found = leaves(principal["AWS"])
+    return bool(found) and all(
+        p == {"Ref": "AWS::AccountId"}
+        or isinstance(p, dict) and set(p) == {"Fn::Sub"} and isinstance(p["Fn::Sub"], str) and _THIS_ACCOUNT_ROOT.fullmatch(p["Fn::Sub"])
+        for p in found
+    )
+
+
+@dataclass
+class PolicyDocument:
+    where: str
+    document: object
+    key_policy: bool = False  # a KMS key policy: Resource "*" means the key itself
+    note: str = ""  # where it comes from, when that is not where it is
+
+
+def sam_role_origin(template: dict, role_id: str) -> str:
+    """"SAM-generated from F's Policies" for the role SAM generates for function F, else ""."""
+    fn_id = role_id[: -len("Role")] if role_id.endswith("Role") else None
+    fn = template["Resources"].get(fn_id) if fn_id else None
+    if isinstance(fn, dict) and fn.get("Type") == LAMBDA_FUNCTION and resource_ref((fn.get("Properties") or {}).get("Role"), "Arn") == role_id:
+        return f"SAM-generated from {fn_id}'s Policies"
+    return ""
+
+
+def policy_documents(template: dict, report: Report) -> list[PolicyDocument]:
+    """The identity policies of the stack (and its KMS key policies), as statements to check."""
+    docs = []
+    for rid, res in template["Resources"].items():
+        rtype = res.get("Type")
+        props = res.get("Properties") or {}
+        if rtype in (IAM_MANAGED_POLICY, IAM_POLICY):
+            docs.append(PolicyDocument(f"{rid}.PolicyDocument", props.get("PolicyDocument")))
+        elif rtype in IAM_POLICIES_HOLDERS:
+            policies = props.get("Policies") or []  # AssumeRolePolicyDocument is a trust policy: not checked
+            if not isinstance(policies, list):
+                report.fail(f"{rid}.Policies is {json.dumps(policies)}, which this check cannot evaluate: make it a list")
+                continue
+            origin = sam_role_origin(template, rid)
+            for i, item in enumerate(policies):
+                for policy in branches(item):
+                    if not isinstance(policy, dict) or is_intrinsic(policy):
+                        report.fail(f"{rid}.Policies[{i}] is {json.dumps(policy)}, which this check cannot evaluate")
+                        continue
+                    docs.append(PolicyDocument(f"{rid}.Policies[{i}].PolicyDocument", policy.get("PolicyDocument"), note=origin))
+        elif rtype == SAM_FUNCTION:
+            policies = props.get("Policies")
+            items = policies if isinstance(policies, list) else [] if policies is None else [policies]
+            for i, item in enumerate(items):
+                for policy in branches(item):
+                    # Not statements: a managed policy's name or ARN (a string or an intrinsic), or a SAM
+                    # policy template (`SQSSendMessagePolicy: {...}`), which the expansion turns into
+                    # statements that are checked there.
+                    if isinstance(policy, dict) and "Statement" in policy:
+                        docs.append(PolicyDocument(f"{rid}.Policies[{i}]", policy))
+        elif rtype == KMS_KEY and "KeyPolicy" in props:
+            docs.append(PolicyDocument(f"{rid}.KeyPolicy", props["KeyPolicy"], key_policy=True))
+    return docs
+
+
+def statements(doc: PolicyDocument) -> list[tuple[str, dict]]:
+    document = doc.document
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError as e:
+            raise Unresolvable(f"{doc.where} is not valid JSON: {e}") from e
+    found = []
+    for d in branches(document):
+        if not isinstance(d, dict) or is_intrinsic(d) or "Statement" not in d:
+            raise Unresolvable(f"{doc.where} is {json.dumps(d)}, which this check cannot evaluate (a policy document with a Statement)")
+        listed = d["Statement"] if isinstance(d["Statement"], list) else [d["Statement"]]
+        for i, item in enumerate(listed):
+            for stmt in branches(item):
+                if not isinstance(stmt, dict) or is_intrinsic(stmt):
+                    raise Unresolvable(f"{doc.where}.Statement[{i}] is {json.dumps(stmt)}, which this check cannot evaluate")
+                notes = [n for n in (stmt.get("Sid"), doc.note) if isinstance(n, str) and n]
+                found.append((f"{doc.where}.Statement[{i}]" + (f" ({'; '.join(notes)})" if notes else ""), stmt))
+    return found
+
+
+def check_statement(template: dict, where: str, stmt: dict, key_policy: bool, report: Report) -> None:
+    report.statements += 1
+    effect = stmt.get("Effect")
+    if effect == "Deny":
+        return  # denying more than needed is never a grant
+    if effect != "Allow":
+        report.fail(f"{where}: Effect is {json.dumps(effect)}, which this check cannot evaluate (Allow or Deny)")
+        return
+    actions = leaves(stmt.get("Action"))
+    granted = json.dumps(actions[0] if len(actions) == 1 else actions)
+    if "NotAction" in stmt:
+        report.fail(f"{where}: an Allow with NotAction grants every action but those listed: list the actions it needs in Action instead")
+    for action in actions:
+        if any(wildcard_action(a) for a in strings(template, action)):
+            if key_policy and this_account_root(stmt.get("Principal")):
+                continue  # the key policy's account-root statement: IAM policies then decide who may use the key
+            service = action.split(":", 1)[0] if isinstance(action, str) and ":" in action else None
+            report.fail(
+                f"{where}: Allow grants every action{f' of {service}' if service else ''} (Action {json.dumps(action)}): "
+                "list the actions it needs instead (e.g. sqs:SendMessage)"
+                + ("; in a key policy only the account root (arn:${AWS::Partition}:iam::${AWS::AccountId}:root) may have kms:*" if key_policy else "")
+            )
+    if key_policy:
+        return  # Resource "*" in a key policy means "this key"
+    if "NotResource" in stmt:
+        report.fail(f"{where}: an Allow with NotResource grants {granted} on every resource but those listed: name the resources it needs in Resource instead")
+    elif "Resource" not in stmt:
+        report.fail(f"{where}: an Allow without Resource cannot be checked (and IAM refuses it): name the resources it needs")
+    else:
+        for resource in leaves(stmt["Resource"]):
+            if any(wildcard_resource(r) for r in strings(template, resource)):
+                report.fail(
+                    f"{where}: Allow grants {granted} on every resource (Resource {json.dumps(resource)}): name the resources it "
+                    "needs instead (!GetAtt <Resource>.Arn, !Ref <Queue>, or an ARN with a resource part)"
+                )
+
+
+def check_policies(template: dict, report: Report) -> None:
+    for doc in policy_documents(template, report):
+        try:
+            found = statements(doc)
+        except Unresolvable as e:
+            report.fail(str(e))
+            continue
+        for where, stmt in found:
+            check_statement(template, where, stmt, doc.key_policy, report)
+
+
+# ---------------------------------------------------------------- environment
+
+# Rust tokens that matter for finding code: strings and chars (which may hold `//` or braces),
+# comments, and braces.
+_RUST_TOKEN = re.compile(r"""\br(#*)".*?"\1|"(?:\\.|[^"\\])*"|'(?:\\.|[^\\'])'|//[^\n]*|/\*.*?\*/|[{}]""", re.S)
+_RUST_TEST_MODULE = re.compile(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{")
+
+
+def rust_code(text: str) -> str:
+    """Rust source without comments and without `#[cfg(test)] mod ... { ... }` blocks."""
+    text = _RUST_TOKEN.sub(lambda m: "" if m.group(0).startswith("/") else m.group(0), text)
+    while (test_module := _RUST_TEST_MODULE.search(text)) is not None:
+        depth, end = 1, len(text)
+        for token in _RUST_TOKEN.finditer(text, test_module.end()):
+            depth += {"{": 1, "}": -1}.get(token.group(0), 0)
+            if depth == 0:
+                end = token.end()
+                break
+        text = text[: test_module.start()] + text[end:]
+    return text
+
+
+@dataclass
+class RequiredEnv:
+    names: tuple[str, ...]
+    origin: str
+    problem: str | None = None  # the scan found nothing: `names` is the built-in list
+
+
+def scan_required_env(sources: dict[str, str]) -> RequiredEnv:
+    """The variables `required("NAME")` reads in the given Rust sources (path -> text)."""
+    names: list[str] = []
+    for text in sources.values():
+        for name in REQUIRED_CALL.findall(rust_code(text)):
+            if name not in names:
+                names.append(name)
+    origin = ", ".join(sources) if sources else f"{CONFIG_SOURCE} (not found)"
+    if names:
+        return RequiredEnv(tuple(names), origin)
+    return RequiredEnv(
+        FALLBACK_REQUIRED_ENV,
+        origin,
+        f"{origin}: found no `required(\"NAME\")` call, so the function environments were checked against this script's "
+        f"built-in list ({', '.join(FALLBACK_REQUIRED_ENV)}), which a new required variable will not reach: make REQUIRED_CALL "
+        "in infra/scripts/check_template.py match how the config now reads a variable it cannot start without",
+    )
+
+
+def config_sources(root: Path = ROOT) -> dict[str, str]:
+    """shared/src/config.rs (and shared/src/config/**/*.rs), path relative to the repository -> text."""
+    module_dir = root / CONFIG_SOURCE.with_suffix("")
+    paths = [root / CONFIG_SOURCE, *(sorted(module_dir.rglob("*.rs")) if module_dir.is_dir() else [])]
+    return {str(p.relative_to(root)): p.read_text(encoding="utf-8") for p in paths if p.is_file()}
+
+
+def function_environment(template: dict, fn_id: str) -> dict[str, tuple[str, object]]:
+    """name -> (where it is set, value): for a SAM function Globals.Function.Environment.Variables
+    merged with its own (its own win, as SAM merges them), otherwise its own."""
+    fn = template["Resources"][fn_id]
+    layers = []
+    if fn.get("Type") == SAM_FUNCTION:
+        globals_fn = (template.get("Globals") or {}).get("Function") or {}
+        layers.append(("Globals.Function.Environment", globals_fn.get("Environment")))
+    layers.append((f"{fn_id}.Environment", (fn.get("Properties") or {}).get("Environment")))
+    merged: dict[str, tuple[str, object]] = {}
+    for where, environment in layers:
+        if environment is None:
+            continue
+        if not isinstance(environment, dict) or is_intrinsic(environment):
+            raise Unresolvable(f"{where} is {json.dumps(environment)}, which this check cannot evaluate")
+        variables = environment.get("Variables")
+        if variables is None:
+            continue
+        if not isinstance(variables, dict) or is_intrinsic(variables):
+            raise Unresolvable(f"{where}.Variables is {json.dumps(variables)}, which this check cannot evaluate")
+        merged.update({name: (f"{where}.Variables.{name}", value) for name, value in variables.items()})
+    return merged
+
+
+def check_environment(template: dict, fn_id: str, env: RequiredEnv, report: Report) -> None:
+    report.functions += 1
+    sam = template["Resources"][fn_id].get("Type") == SAM_FUNCTION
+    where_to_fix = (
+        "Globals.Function.Environment.Variables (or the function's own Environment.Variables)" if sam
+        else "its Environment.Variables (for a SAM function: Globals.Function.Environment.Variables)"
+    )
+    try:
+        variables = function_environment(template, fn_id)
+    except Unresolvable as e:
+        report.fail(f"{fn_id}: {e}")
+        return
+    for name in env.names:
+        where, value = variables.get(name, (None, NO_VALUE))
+        if value == NO_VALUE:
+            report.fail(
+                f"{fn_id}: its environment lacks {name}, which {env.origin} requires (`required(\"{name}\")`), so the function "
+                f"would stop at start: set {name} in {where_to_fix}"
+            )
+        elif may_be_absent(value):
+            report.fail(
+                f"{where}: {name} is set only under a condition ({json.dumps(value)}), but {env.origin} requires it, so "
+                f"{fn_id} would stop at start without it: set it unconditionally (`!If [..., !Ref AWS::NoValue]` is only "
+                "for variables the config treats as optional)"
+            )
+        elif (not isinstance(value, dict) or set(value) == {"Ref"}) and any(not s.strip() for s in strings(template, value)):
+            report.fail(
+                f"{where}: {name} is {json.dumps(value)}, which is blank (with the parameter's default), and the config treats "
+                f"a blank value as unset: {fn_id} would stop at start. Give it a value (or a parameter without an empty default)"
+            )
+
+
+def check(template: dict, env: RequiredEnv) -> Report:
     report = Report()
+    if env.problem:
+        report.fail(env.problem)
     for c in consumers(template, report):
         check_consumer(template, c, report)
     for rid, res in template["Resources"].items():
@@ -302,6 +716,9 @@ def check(template: dict) -> Report:
             check_queue(template, rid, report)
         elif res.get("Type") == KMS_KEY:
             check_key(rid, res, report)
+        elif res.get("Type") in (SAM_FUNCTION, LAMBDA_FUNCTION):
+            check_environment(template, rid, env, report)
+    check_policies(template, report)
     return report
 
 
@@ -315,9 +732,10 @@ def _first(template: dict, rtype: str, pred=lambda rid, res: True) -> str:
     raise SystemExit(f"self-test: the template has no {rtype} to break")
 
 
-def self_test(template: dict) -> int:
-    """Breaks each invariant in a copy of `template` and checks that the checker says so."""
-    base = check(template)
+def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
+    """Breaks each invariant in a copy of `template` and checks that the checker says so; makes
+    harmless changes and checks that it does not. `sources` is the Rust config `env` comes from."""
+    base = check(template, env)
     if base.problems:
         print("self-test: the template itself fails:", *base.problems, sep="\n  ", file=sys.stderr)
         return 1
@@ -343,6 +761,69 @@ def self_test(template: dict) -> int:
 
     def key(t):
         return t["Resources"][key_id]["Properties"]
+
+    managed_id = _first(template, IAM_MANAGED_POLICY)
+
+    def managed(t):
+        return t["Resources"][managed_id]["Properties"]["PolicyDocument"]
+
+    def add_statement(t, statement, wrap=lambda s: {"Statement": [s]}):
+        """Adds an inline policy with `statement` to the SQS consumer's Policies."""
+        policies = fn(t).get("Policies")
+        policies = [] if policies is None else policies if isinstance(policies, list) else [policies]
+        fn(t)["Policies"] = [*policies, wrap(statement)]
+
+    def allow(resource, action="sqs:SendMessage"):
+        return {"Sid": "SelfTest", "Effect": "Allow", "Action": action, "Resource": resource}
+
+    queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
+
+    def add_resource(t, rid, rtype, props):
+        t["Resources"][rid] = {"Type": rtype, "Properties": props}
+
+    def role_with_inline(t, statement):
+        """The expansion's form of a function's inline statements: a role's Policies[].PolicyDocument."""
+        add_resource(t, "SelfTestRole", IAM_ROLE, {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}, "Action": ["sts:AssumeRole"]}]},
+            "Policies": [{"PolicyName": "SelfTestRolePolicy0", "PolicyDocument": {"Statement": [statement]}}],
+        })
+
+    def wildcard_parameter(t):
+        t.setdefault("Parameters", {})["SelfTestArn"] = {"Type": "String", "Default": "*"}
+        add_statement(t, allow({"Ref": "SelfTestArn"}))
+
+    def add_key_statement(t, principal):
+        key(t)["KeyPolicy"]["Statement"].append(
+            {"Sid": "SelfTest", "Effect": "Allow", "Principal": {"AWS": principal}, "Action": "kms:*", "Resource": "*"})
+
+    globals_vars = ((template.get("Globals") or {}).get("Function") or {}).get("Environment", {}).get("Variables")
+    if not isinstance(globals_vars, dict):
+        raise SystemExit("self-test: the template has no Globals.Function.Environment.Variables to break")
+    victim = "SFBRIDGE_INBOUND_QUEUE_URL" if "SFBRIDGE_INBOUND_QUEUE_URL" in env.names else env.names[-1]
+    if victim not in globals_vars:
+        raise SystemExit(f"self-test: the template sets no {victim} in Globals.Function.Environment.Variables to remove")
+
+    def env_vars(t):
+        return t["Globals"]["Function"]["Environment"]["Variables"]
+
+    def fn_vars(t):
+        return fn(t).setdefault("Environment", {}).setdefault("Variables", {})
+
+    def lambda_function_without(t, name):
+        """The expansion's form: an AWS::Lambda::Function with its own, complete but for `name`, environment."""
+        variables = {k: v for k, v in env_vars(t).items() if k != name}
+        add_resource(t, "SelfTestFunction", LAMBDA_FUNCTION, {
+            "Runtime": "provided.al2023", "Handler": "bootstrap", "Code": {"ZipFile": "x"},
+            "Role": {"Fn::GetAtt": ["SelfTestRole", "Arn"]}, "Environment": {"Variables": variables},
+        })
+
+    def optional_variable(t):
+        env_vars(t)["SFBRIDGE_SELF_TEST_OPTIONAL"] = {"Fn::If": ["HasAdminToken", "x", NO_VALUE]}
+
+    def complete_lambda_function(t):
+        lambda_function_without(t, None)
+        role_with_inline(t, allow(queue_arn))
 
     timeout = function_timeout(template, fn_id)
     retention = number(template, queue(template).get("MessageRetentionPeriod", DEFAULT_RETENTION), "retention")
@@ -385,18 +866,94 @@ def self_test(template: dict) -> int:
         ("key rotation off", "EnableKeyRotation", lambda t: key(t).__setitem__("EnableKeyRotation", False)),
         ("key rotation absent", "EnableKeyRotation", lambda t: key(t).pop("EnableKeyRotation")),
         ("key rotation as the string false", "EnableKeyRotation", lambda t: key(t).__setitem__("EnableKeyRotation", "false")),
+        # iam
+        ('Allow on Resource "*" in a function\'s Policies', "every resource", lambda t: add_statement(t, allow("*"))),
+        ('Resource list containing "*"', "every resource", lambda t: add_statement(t, allow([queue_arn, "*"]))),
+        ("Resource an ARN with no resource part (!Sub ...:*)", "every resource", lambda t: add_statement(
+            t, allow({"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:*"}))),
+        ("Resource arn:aws:s3:::*", "every resource", lambda t: add_statement(t, allow("arn:aws:s3:::*", "s3:GetObject"))),
+        ("Resource from a parameter whose default is *", "every resource", wildcard_parameter),
+        ('Resource "*" in a statement behind !If', "every resource",
+         lambda t: add_statement(t, allow("*"), lambda s: {"Statement": [{"Fn::If": ["HasAdminToken", s, NO_VALUE]}]})),
+        ("Statement a single mapping, on *", "every resource", lambda t: add_statement(t, allow("*"), lambda s: {"Statement": s})),
+        ("NotResource in an Allow", "NotResource", lambda t: add_statement(t, {"Effect": "Allow", "Action": "sqs:SendMessage", "NotResource": queue_arn})),
+        ("Allow without Resource", "without Resource", lambda t: add_statement(t, {"Effect": "Allow", "Action": "sqs:SendMessage"})),
+        ('managed policy on Resource "*"', "every resource", lambda t: managed(t)["Statement"][0].__setitem__("Resource", "*")),
+        ("managed policy as a JSON string, on *", "every resource", lambda t: t["Resources"][managed_id]["Properties"].__setitem__(
+            "PolicyDocument", json.dumps({**managed(t), "Statement": [allow("*")]}))),
+        ("managed policy document an unevaluable intrinsic", "cannot evaluate",
+         lambda t: t["Resources"][managed_id]["Properties"].__setitem__("PolicyDocument", {"Fn::ImportValue": "policy"})),
+        ("AWS::IAM::Policy on *", "every resource", lambda t: add_resource(
+            t, "SelfTestPolicy", IAM_POLICY, {"PolicyName": "x", "Roles": ["r"], "PolicyDocument": {"Statement": [allow("*")]}})),
+        ('inline role policy (the expansion\'s form) on "*"', "every resource", lambda t: role_with_inline(t, allow("*"))),
+        ('Action "*" in a managed policy', "every action", lambda t: managed(t)["Statement"][0].__setitem__("Action", "*")),
+        ("Action sqs:* in a function's Policies", "every action", lambda t: add_statement(t, allow(queue_arn, ["sqs:SendMessage", "sqs:*"]))),
+        ("NotAction in an Allow", "NotAction", lambda t: add_statement(t, {"Effect": "Allow", "NotAction": "iam:*", "Resource": queue_arn})),
+        ("Action sqs:* in an inline role policy", "every action", lambda t: role_with_inline(t, allow(queue_arn, "sqs:*"))),
+        ("key policy: kms:* for a role", "every action", lambda t: add_key_statement(t, {"Fn::GetAtt": [f"{fn_id}Role", "Arn"]})),
+        ("key policy: kms:* for another account's root", "every action",
+         lambda t: add_key_statement(t, "arn:aws:iam::111122223333:root")),
+        # env
+        (f"{victim} removed from Globals", f"lacks {victim}", lambda t: env_vars(t).pop(victim)),
+        (f"{victim} set to AWS::NoValue by a function", f"lacks {victim}", lambda t: fn_vars(t).__setitem__(victim, NO_VALUE)),
+        (f"{victim} only under a condition", "only under a condition",
+         lambda t: env_vars(t).__setitem__(victim, {"Fn::If": ["HasAdminToken", env_vars(t)[victim], NO_VALUE]})),
+        (f"{victim} blank", "blank", lambda t: env_vars(t).__setitem__(victim, " ")),
+        (f"{victim} from a parameter with an empty default", "blank", lambda t: (
+            t.setdefault("Parameters", {}).__setitem__("SelfTestUrl", {"Type": "String", "Default": ""}),
+            env_vars(t).__setitem__(victim, {"Ref": "SelfTestUrl"}))),
+        ("an AWS::Lambda::Function (the expansion's form) without it", f"SelfTestFunction: its environment lacks {victim}",
+         lambda t: lambda_function_without(t, victim)),
+        ("a function's Environment an unevaluable intrinsic", "cannot evaluate",
+         lambda t: fn(t).__setitem__("Environment", {"Fn::If": ["HasAdminToken", {"Variables": {}}, NO_VALUE]})),
+    ]
+    # The variables come from the Rust source: a new required("...") must be checked without
+    # touching this script, and a scan that finds nothing must fail, not pass on a stale list.
+    config_text = "\n".join(sources.values())
+    scan_cases = [
+        ("a new required(\"...\") in the config", "lacks SFBRIDGE_SELF_TEST_NEW",
+         config_text + '\nfn more(required: impl Fn(&str)) { required("SFBRIDGE_SELF_TEST_NEW"); }\n'),
+        ("a config in which the scan finds no required(\"...\")", "found no", "pub fn from_lookup() {}\n"),
+        ("no config source at all", "found no", None),
+    ]
+    harmless = [
+        ('Deny sqs:* on "*"', lambda t: add_statement(t, {"Effect": "Deny", "Action": "sqs:*", "Resource": "*"})),
+        ("Allow on a log group ARN ending in :*", lambda t: add_statement(t, allow(
+            {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/x:*"}, "logs:PutLogEvents"))),
+        ("Allow on a table's indexes (table/x/index/*)", lambda t: add_statement(t, allow(
+            {"Fn::Join": ["/", [{"Fn::GetAtt": ["Table", "Arn"]}, "index", "*"]]}, "dynamodb:Query"))),
+        ("managed policy ARN and SAM policy template in Policies", lambda t: fn(t)["Policies"].extend(
+            ["arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess", {"SQSSendMessagePolicy": {"QueueName": "x"}}])),
+        ("key policy: kms:* for the account root via !Ref AWS::AccountId", lambda t: add_key_statement(t, {"Ref": "AWS::AccountId"})),
+        ("an optional variable behind !If/NoValue", optional_variable),
+        ("an AWS::Lambda::Function with a complete environment and its role", complete_lambda_function),
+    ]
+    harmless_sources = [
+        ("required(\"...\") only in comments and tests",
+         config_text + '\n// required("SFBRIDGE_SELF_TEST_COMMENTED")\n/* required("SFBRIDGE_SELF_TEST_BLOCK") */\n'
+         '#[cfg(test)]\nmod more_tests {\n    fn f() { let s = "}"; required("SFBRIDGE_SELF_TEST_IN_TEST"); }\n}\n'),
     ]
     failures = 0
-    for name, expected, breaks in cases:
-        broken = copy.deepcopy(template)
-        breaks(broken)
-        problems = check(broken).problems
-        if not any(expected in p for p in problems):
+    runs = [(name, expected, breaks, env) for name, expected, breaks in cases]
+    runs += [(name, expected, lambda t: None, scan_required_env({} if text is None else {"config.rs": text}))
+             for name, expected, text in scan_cases]
+    runs += [(name, None, changes, env) for name, changes in harmless]
+    runs += [(name, None, lambda t: None, scan_required_env({"config.rs": text})) for name, text in harmless_sources]
+    for name, expected, change, run_env in runs:
+        changed = copy.deepcopy(template)
+        change(changed)
+        problems = check(changed, run_env).problems
+        if expected is None and problems:
+            failures += 1
+            print(f"self-test FAILED: {name}: harmless, but the checker reports {problems}", file=sys.stderr)
+        elif expected is not None and not any(expected in p for p in problems):
             failures += 1
             print(f"self-test FAILED: {name}: expected a problem mentioning {expected!r}, got {problems}", file=sys.stderr)
     if failures:
         return 1
-    print(f"self-test: {len(cases)} broken copies of the template caught, the template itself passes")
+    broken = len(cases) + len(scan_cases)
+    print(f"self-test: {broken} broken copies of the template caught, {len(harmless) + len(harmless_sources)} harmless "
+          "changes pass, the template itself passes")
     return 0
 
 
@@ -409,15 +966,21 @@ def main(argv: list[str]) -> int:
         return 2
     path = args[0]
     template = load(path)
+    sources = config_sources()
+    env = scan_required_env(sources)
     if run_self_test:
-        return self_test(template)
-    report = check(template)
+        return self_test(template, env, sources)
+    report = check(template, env)
     for problem in report.problems:
         print(f"{path}: {problem}", file=sys.stderr)
     if report.problems:
         print(f"{path}: {len(report.problems)} invariant(s) broken", file=sys.stderr)
         return 1
-    print(f"invariants OK: {report.consumers} SQS consumer(s), {report.queues} queue(s), {report.keys} KMS key(s)")
+    print(
+        f"invariants OK: {report.consumers} SQS consumer(s), {report.queues} queue(s), {report.keys} KMS key(s), "
+        f"{report.statements} IAM policy statement(s), {report.functions} function environment(s) with the "
+        f"{len(env.names)} variables {env.origin} requires"
+    )
     return 0
 
 
