@@ -15,6 +15,7 @@
 //!   exactly once, with a delivery log
 //! - [`inbound`]: the webhook receiver's logic: Outbound Messages and JSON callouts become
 //!   inbound events on the inbound queue, authenticated and deduplicated
+//! - [`metrics`]: CloudWatch metrics as Embedded Metric Format log lines, one per invocation
 //! - [`app`]: the handler context, built once per process
 
 pub mod app;
@@ -25,6 +26,7 @@ pub mod connect;
 pub mod domain;
 pub mod http;
 pub mod inbound;
+pub mod metrics;
 pub mod queue;
 pub mod salesforce;
 pub mod secrets;

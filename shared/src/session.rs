@@ -15,6 +15,11 @@
 //! `invalid_grant` and other permanent refusals mark the connection `reauth_required` (audited
 //! once, by the lease holder). Transient failures (network, 5xx, a concurrent-refresh refusal)
 //! release the lease and never mark anything.
+//!
+//! The lease holder counts each refresh it runs, `TokenRefreshes` or `TokenRefreshFailures`, into
+//! the current invocation's metrics line ([`crate::metrics`]); waiters that use another worker's
+//! token count nothing, so one refresh counts once. Today only activity sync refreshes (its line
+//! carries the counts); a refresh outside a measured invocation is not counted.
 
 use std::time::Duration as StdDuration;
 
@@ -24,6 +29,7 @@ use serde_json::json;
 use crate::cipher::{open_string, seal_str, Purpose, SealContext};
 use crate::connect::{open_app_credentials, record_audit, ConnectError};
 use crate::domain::{InstanceUrl, TenantId};
+use crate::metrics::{self, Counter};
 use crate::salesforce::rest::{ErrorClass, Reply, RestError};
 use crate::secrets::{AccessToken, RefreshToken};
 use crate::store::{audit_kind, ConnectionRecord, ConnectionStatus, StoreError};
@@ -119,7 +125,11 @@ pub async fn refreshed_session(ctx: &AppContext, t: &TenantId, stale: &Session) 
                 ..record.clone()
             };
             match ctx.store.save_connection(t, &claimed, Some(record.version)).await {
-                Ok(()) => return refresh_holding_lease(ctx, t, claimed).await,
+                Ok(()) => {
+                    let refreshed = refresh_holding_lease(ctx, t, claimed).await;
+                    metrics::add(if refreshed.is_ok() { Counter::TokenRefreshes } else { Counter::TokenRefreshFailures }, 1);
+                    return refreshed;
+                }
                 Err(StoreError::Conflict) => {} // another worker won the claim: wait for it
                 Err(e) => return Err(e.into()),
             }

@@ -10,6 +10,9 @@
 //! 5. the claimed events go to the inbound queue in batches; each one the queue took is marked
 //!    published, each one it refused is released for the next delivery;
 //! 6. only if all of them are published (now or by an earlier delivery) is the request acknowledged.
+//!
+//! Each request writes one metrics line (`Function` = `webhook-receiver`, see [`crate::metrics`]):
+//! accepted, refused (4xx) or failed (5xx), and the events it published or found already published.
 
 use std::collections::HashSet;
 
@@ -22,6 +25,7 @@ use super::auth::{self, Accepted, AuthFailure, SignatureHeaders};
 use super::{callout, normalize, soap, EventType, InboundEvent, InvalidPayload, Notification, Source, Trigger};
 use crate::cipher::{open_string, Purpose, SealContext};
 use crate::domain::{FlowId, SalesforceId, TenantId};
+use crate::metrics::{self, Counter, Function};
 use crate::queue::{OutgoingMessage, QueueError};
 use crate::store::{
     ConnectionRecord, InboundDedupeRecord, InboundStatus, SettingsRecord, StoreError, TenantSettings, WebhookAuth,
@@ -152,8 +156,27 @@ impl From<StoreError> for WebhookError {
     }
 }
 
-/// Handles one webhook request. Never panics; every refusal names what to fix.
+/// Handles one webhook request. Never panics; every refusal names what to fix. Writes the
+/// request's metrics line when done.
 pub async fn receive(ctx: &AppContext, request: WebhookRequest<'_>) -> WebhookReply {
+    metrics::measure(ctx, Function::WebhookReceiver, async {
+        let reply = receive_request(ctx, request).await;
+        metrics::add(request_counter(&reply.outcome), 1);
+        reply
+    })
+    .await
+}
+
+/// Acknowledged, refused as the sender's fault (4xx), or not acknowledged for ours (5xx).
+fn request_counter(outcome: &Result<usize, WebhookError>) -> Counter {
+    match outcome {
+        Ok(_) => Counter::WebhookRequestsAccepted,
+        Err(e) if e.status().is_server_error() => Counter::WebhookRequestsFailed,
+        Err(_) => Counter::WebhookRequestsRefused,
+    }
+}
+
+async fn receive_request(ctx: &AppContext, request: WebhookRequest<'_>) -> WebhookReply {
     let content_type = request.headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let Some(format) = Format::from_content_type(content_type) else {
         return WebhookReply { format: Format::Json, outcome: Err(WebhookError::UnsupportedMediaType) };
@@ -395,7 +418,9 @@ async fn publish(ctx: &AppContext, t: &TenantId, events: Vec<Outgoing>) -> Resul
     let now = ctx.clock.now();
     // The same notification twice in one request is published once.
     let mut seen = HashSet::new();
+    let given = events.len();
     let events: Vec<Outgoing> = events.into_iter().filter(|e| e.key.as_ref().is_none_or(|k| seen.insert(k.clone()))).collect();
+    metrics::add(Counter::InboundDuplicates, (given - events.len()) as u64);
 
     // Owned arguments: futures over borrowed items do not satisfy the Send bound axum needs.
     let claims: Vec<Claim> = stream::iter(events.iter().map(|e| (e.key.clone(), e.event_id.clone())).collect::<Vec<_>>())
@@ -414,12 +439,13 @@ async fn publish(ctx: &AppContext, t: &TenantId, events: Vec<Outgoing>) -> Resul
     for (event, claim) in events.iter().zip(&claims) {
         match claim {
             Claim::Held(version) => to_send.push((event, *version)),
-            Claim::Published => {}
+            Claim::Published => metrics::add(Counter::InboundDuplicates, 1),
             Claim::Busy => busy.push(event),
         }
     }
 
     let results = ctx.queues.inbound.send(to_send.iter().map(|(e, _)| OutgoingMessage::new(e.body.clone())).collect()).await;
+    metrics::add(Counter::InboundEventsPublished, results.iter().filter(|r| r.is_ok()).count() as u64);
     let mut queue_failure: Option<QueueError> = None;
     let settle: Vec<_> = to_send
         .iter()
@@ -461,6 +487,7 @@ async fn publish(ctx: &AppContext, t: &TenantId, events: Vec<Outgoing>) -> Resul
         if !done {
             return Err(WebhookError::InProgress);
         }
+        metrics::add(Counter::InboundDuplicates, 1);
     }
     Ok(())
 }
@@ -476,6 +503,17 @@ mod tests {
         assert_eq!(query_secret(Some("token=first&secret=second")).as_deref(), Some("first"));
         assert_eq!(query_secret(Some("tokens=x")), None);
         assert_eq!(query_secret(None), None);
+    }
+
+    #[test]
+    fn requests_count_as_accepted_refused_or_failed_by_status_class() {
+        assert_eq!(request_counter(&Ok(3)), Counter::WebhookRequestsAccepted);
+        for refused in [WebhookError::Unauthorized(AuthFailure::NotConfigured), WebhookError::NotConnected, WebhookError::TooLarge] {
+            assert_eq!(request_counter(&Err(refused)), Counter::WebhookRequestsRefused);
+        }
+        for failed in [WebhookError::InProgress, WebhookError::Unavailable("store".into())] {
+            assert_eq!(request_counter(&Err(failed)), Counter::WebhookRequestsFailed);
+        }
     }
 
     #[test]

@@ -13,6 +13,10 @@
 //!
 //! Exactly once comes from the ledger ([`ledger`]) plus, when the tenant configures one, upserts
 //! on a Task external-id field; the README states the guarantee precisely.
+//!
+//! Each batch writes one metrics line (`Function` = `activity-sync`, see [`crate::metrics`]):
+//! every event's outcome (counted where it is settled, in `tenant.rs`), the Salesforce calls made
+//! and the highest API usage they reported, and the token refreshes of the batch.
 
 mod activity;
 mod budget;
@@ -37,6 +41,7 @@ pub use parking::replay_parked;
 pub use tenant::MAX_CONCURRENT_SALESFORCE_CALLS;
 
 use crate::domain::{EventId, TenantId};
+use crate::metrics::{self, Counter, Function};
 use crate::queue::OutgoingMessage;
 use crate::store::{DeliveryOutcome, DeliveryRecord};
 use crate::AppContext;
@@ -69,8 +74,13 @@ pub enum Disposition {
 }
 
 /// Handles one batch. Returns the ids of the messages SQS should deliver again (the
-/// `batchItemFailures`); all others were synced, skipped, parked or dead-lettered.
+/// `batchItemFailures`); all others were synced, skipped, parked or dead-lettered. Writes the
+/// batch's metrics line when done.
 pub async fn handle_batch(ctx: &AppContext, messages: Vec<InboundMessage>) -> Vec<String> {
+    metrics::measure(ctx, Function::ActivitySync, run_batch(ctx, messages)).await
+}
+
+async fn run_batch(ctx: &AppContext, messages: Vec<InboundMessage>) -> Vec<String> {
     let bodies: HashMap<String, String> = messages.iter().map(|m| (m.message_id.clone(), m.body.clone())).collect();
     let mut outcomes: Vec<(Vec<String>, Disposition)> = Vec::new();
     let mut tenants: BTreeMap<TenantId, Vec<Pending>> = BTreeMap::new();
@@ -93,6 +103,7 @@ pub async fn handle_batch(ctx: &AppContext, messages: Vec<InboundMessage>) -> Ve
             Err(e) => {
                 tracing::warn!(message_id = %m.message_id, code = e.code, reason = %e.message, "unrunnable sync command");
                 log_unrunnable(ctx, &e).await;
+                metrics::add(Counter::EventsFailed, 1);
                 outcomes.push((vec![m.message_id], Disposition::DeadLetter { code: e.code.into(), reason: e.message }));
             }
         }

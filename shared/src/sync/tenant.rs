@@ -19,6 +19,7 @@ use super::matching::{contacts_by_id_query, follow_conversions, lookup_queries, 
 use super::parking::replay_parked;
 use super::{bounded, Disposition};
 use crate::domain::{CampaignId, Email, FieldName, SalesforceId, TenantId};
+use crate::metrics::{self, Counter, Gauge};
 use crate::salesforce::rest::{
     ApiUsage, ErrorClass, QueryPage, RecordResult, Reply, RestError, SubRequest, MAX_COLLECTION_RECORDS,
     MAX_COMPOSITE_BULK_SUBREQUESTS,
@@ -133,6 +134,8 @@ impl Event {
 
 /// Salesforce calls for one tenant's run: one session shared by all, refreshed once on 401,
 /// at most [`MAX_CONCURRENT_SALESFORCE_CALLS`] at a time, usage noted for the budget guard.
+/// Every Salesforce REST call of a run goes through [`Calls::run`], which is where they are
+/// counted (`SalesforceApiCalls`) and their usage readings kept (`ApiUsagePercent`).
 struct Calls<'a> {
     ctx: &'a AppContext,
     t: &'a TenantId,
@@ -157,20 +160,26 @@ impl<'a> Calls<'a> {
             .await
             .map_err(|_| CallError::Session(SessionError::Transient("call limiter closed".into())))?;
         let current = self.session.lock().await.clone();
-        self.made.fetch_add(1, Ordering::Relaxed);
+        self.count_call();
         let reply = match call(current.clone()).await {
             Err(e) if e.class == ErrorClass::RefreshSession => {
                 let fresh = refreshed_session(self.ctx, self.t, &current).await?;
                 *self.session.lock().await = fresh.clone();
-                self.made.fetch_add(1, Ordering::Relaxed);
+                self.count_call();
                 call(fresh).await?
             }
             other => other?,
         };
         if let Some(usage) = reply.usage {
             self.ctx.api_usage.record(self.t, usage, self.ctx.clock.now());
+            metrics::record_max(Gauge::ApiUsagePercent, usage.percent());
         }
         Ok(reply.value)
+    }
+
+    fn count_call(&self) {
+        self.made.fetch_add(1, Ordering::Relaxed);
+        metrics::add(Counter::SalesforceApiCalls, 1);
     }
 
     fn over_budget(&self, settings: &TenantSettings) -> Option<ApiUsage> {
@@ -620,16 +629,32 @@ fn plan_writes(events: &mut [Event], settings: &TenantSettings, campaigns: &Hash
     collections
 }
 
-/// Writes every event's outcome (ledger, parking, delivery log) and turns it into a disposition.
+/// Writes every event's outcome (ledger, parking, delivery log), turns it into a disposition,
+/// and counts it (once per event, however many messages carried it).
 async fn settle_all(ctx: &AppContext, t: &TenantId, events: Vec<Event>) -> Vec<(Vec<String>, Disposition)> {
     let settles = events
         .into_iter()
         .map(|e| async move {
             let disposition = settle(ctx, t, &e).await;
+            metrics::add(outcome_counter(&e.state, &disposition), 1);
             (e.pending.message_ids, disposition)
         })
         .collect();
     bounded(settles, STORAGE_CONCURRENCY).await
+}
+
+/// The metric an event's outcome counts under. Everything left for SQS counts as retried,
+/// whatever the reason (a transient failure, the budget guard, another worker's claim, a park
+/// that could not be stored).
+fn outcome_counter(state: &State, disposition: &Disposition) -> Counter {
+    match state {
+        State::Synced => Counter::EventsSynced,
+        State::Skipped { .. } => Counter::EventsSkipped,
+        State::Failed { .. } => Counter::EventsFailed,
+        State::Duplicate => Counter::EventsDuplicate,
+        State::Parked if *disposition == Disposition::Ack => Counter::EventsParked,
+        State::Parked | State::Open | State::Retry { .. } | State::Busy => Counter::EventsRetried,
+    }
 }
 
 async fn settle(ctx: &AppContext, t: &TenantId, e: &Event) -> Disposition {
@@ -713,5 +738,31 @@ async fn log_delivery(
     };
     if let Err(err) = ctx.store.append_delivery(t, &record).await {
         tracing::warn!(tenant_id = %t, event_id = %c.event_id, error = %err, "could not write the delivery log");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_count_under_one_metric_each() {
+        let failed = State::Failed { code: "X".into(), reason: "x".into() };
+        let dead = Disposition::DeadLetter { code: "X".into(), reason: "x".into() };
+        let skipped = State::Skipped { code: "no_match", reason: "x".into() };
+        let cases = [
+            (State::Synced, Disposition::Ack, Counter::EventsSynced),
+            (skipped, Disposition::Ack, Counter::EventsSkipped),
+            (failed, dead, Counter::EventsFailed),
+            (State::Duplicate, Disposition::Ack, Counter::EventsDuplicate),
+            (State::Parked, Disposition::Ack, Counter::EventsParked),
+            (State::Parked, Disposition::Retry, Counter::EventsRetried),
+            (State::Busy, Disposition::Retry, Counter::EventsRetried),
+            (State::Open, Disposition::Retry, Counter::EventsRetried),
+            (State::Retry { reason: "x".into() }, Disposition::Retry, Counter::EventsRetried),
+        ];
+        for (state, disposition, counter) in cases {
+            assert_eq!(outcome_counter(&state, &disposition), counter, "{state:?}");
+        }
     }
 }

@@ -7,6 +7,7 @@
 mod admin_api;
 mod connect_flow;
 mod helpers;
+mod metrics;
 mod negative;
 mod queue;
 mod session;
