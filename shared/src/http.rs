@@ -64,6 +64,26 @@ impl From<ConnectError> for ApiError {
     }
 }
 
+/// Checks the admin bearer token (`SFBRIDGE_ADMIN_TOKEN`) when one is configured, in constant
+/// time; the admin API and the local stack's own routes share it.
+pub fn check_admin_token(config: &crate::config::Config, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &config.admin_token else { return Ok(()) };
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if crate::secrets::constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the admin token as 'Authorization: Bearer <SFBRIDGE_ADMIN_TOKEN>'",
+        ))
+    }
+}
+
 /// The percent-decoded path segment named `name` (`{tenant_id}` in the route), so extractors
 /// for different segments of one route compose.
 async fn path_param<S: Send + Sync>(parts: &mut Parts, state: &S, name: &str) -> Option<String> {

@@ -65,6 +65,20 @@ secret_type!(
     WebhookSecret
 );
 
+/// SHA-256 of `value` as lowercase hex: how a secret is kept when only equality must be checked
+/// (browser bindings, webhook secrets) and how keys are derived from untrusted ids.
+pub fn sha256_hex(value: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(value);
+    let mut out = String::with_capacity(digest.len() * 2);
+    for byte in digest {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
 /// Compares two secrets in time independent of where they first differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;

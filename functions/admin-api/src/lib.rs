@@ -17,8 +17,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sfbridge_shared::connect::{self, CampaignInput, CredentialsInput, SettingsInput};
-use sfbridge_shared::http::{ApiError, Campaign, JsonBody, Tenant};
-use sfbridge_shared::secrets::constant_time_eq;
+use sfbridge_shared::http::{check_admin_token, ApiError, Campaign, JsonBody, Tenant};
 use sfbridge_shared::sync;
 use sfbridge_shared::AppContext;
 
@@ -47,26 +46,13 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
 }
 
 async fn require_admin_token(State(ctx): Ctx, request: Request, next: Next) -> Response {
-    let Some(expected) = &ctx.config.admin_token else {
-        return next.run(request).await;
-    };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
-        next.run(request).await
-    } else {
-        let mut response = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send the admin token as 'Authorization: Bearer <SFBRIDGE_ADMIN_TOKEN>'",
-        )
-        .into_response();
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-        response
+    match check_admin_token(&ctx.config, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => {
+            let mut response = refused.into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            response
+        }
     }
 }
 

@@ -22,9 +22,8 @@ use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use sfbridge_shared::cipher::{Cipher, LocalCipher};
 use sfbridge_shared::clock::SystemClock;
 use sfbridge_shared::config::{AwsResources, Config};
-use sfbridge_shared::http::ApiError;
+use sfbridge_shared::http::{check_admin_token, ApiError};
 use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage};
-use sfbridge_shared::secrets::constant_time_eq;
 use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
 use sfbridge_shared::{AppContext, MemoryQueues, Queues};
 use tokio::net::TcpListener;
@@ -101,7 +100,7 @@ const MAX_ENQUEUE_BYTES: usize = 1024 * 1024;
 /// in-process activity queue, as the product's backend puts them on SQS. They are not checked
 /// here, so bad ones take the same path as in AWS (dead-letter queue + delivery log).
 async fn enqueue_activity(State(ctx): State<Arc<AppContext>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = require_admin(&ctx, &headers) {
+    if let Err(refused) = check_admin_token(&ctx.config, &headers) {
         return refused.into_response();
     }
     let commands = match serde_json::from_slice::<serde_json::Value>(&body) {
@@ -122,21 +121,6 @@ async fn enqueue_activity(State(ctx): State<Arc<AppContext>>, headers: HeaderMap
     (StatusCode::ACCEPTED, Json(serde_json::json!({"enqueued": count}))).into_response()
 }
 
-/// The local-only routes take the admin token, like the admin API.
-fn require_admin(ctx: &AppContext, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = &ctx.config.admin_token else { return Ok(()) };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(presented.as_bytes(), expected.expose_secret().as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "send the admin token as 'Authorization: Bearer <token>'"))
-    }
-}
-
 #[derive(Debug, Clone)]
 struct InboundView {
     ctx: Arc<AppContext>,
@@ -146,7 +130,7 @@ struct InboundView {
 /// `GET /local/inbound-events`: what the webhook receiver has published on the in-process inbound
 /// queue, oldest first, as the product would receive it from SQS. Reading does not consume.
 async fn inbound_events(State(view): State<InboundView>, headers: HeaderMap) -> Response {
-    if let Err(refused) = require_admin(&view.ctx, &headers) {
+    if let Err(refused) = check_admin_token(&view.ctx.config, &headers) {
         return refused.into_response();
     }
     let events: Vec<serde_json::Value> = view

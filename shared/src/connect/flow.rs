@@ -5,7 +5,6 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::credentials::open_credentials;
 use super::{connection, ConnectError};
@@ -104,8 +103,7 @@ pub fn browser_cookie_name(flow_id: &FlowId) -> String {
 }
 
 pub(crate) fn binding_hash(cookie_value: &str) -> String {
-    let digest = Sha256::digest(cookie_value.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::secrets::sha256_hex(cookie_value.as_bytes())
 }
 
 /// `GET /oauth/start?flow={id}`: only the first browser to open a pending flow gets it.

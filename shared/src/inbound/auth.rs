@@ -19,7 +19,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::secrets::{constant_time_eq, WebhookSecret};
 
@@ -47,7 +47,7 @@ pub fn generate_secret() -> WebhookSecret {
 
 /// SHA-256 (hex) of a secret, as stored beside the sealed secret.
 pub fn secret_digest(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::secrets::sha256_hex(secret.as_bytes())
 }
 
 /// The HMAC key of a secret: the bytes after `whsec_` (base64), else the secret's own bytes.

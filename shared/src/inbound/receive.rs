@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use sha2::{Digest, Sha256};
+use crate::secrets::sha256_hex;
 
 use super::auth::{self, Accepted, AuthFailure, SignatureHeaders};
 use super::{callout, normalize, soap, EventType, InboundEvent, InvalidPayload, Notification, Source, Trigger};
@@ -182,12 +182,12 @@ async fn receive_request(ctx: &AppContext, request: WebhookRequest<'_>) -> Webho
         return WebhookReply { format: Format::Json, outcome: Err(WebhookError::UnsupportedMediaType) };
     };
     let outcome = receive_as(ctx, format, &request).await;
+    // Only a valid tenant id is logged: a mistyped URL could carry anything, even a secret.
+    let tenant_id = TenantId::parse(request.tenant_id).map(|t| t.to_string()).unwrap_or_else(|_| "(invalid)".to_owned());
     match &outcome {
-        Ok(events) => tracing::info!(tenant_id = request.tenant_id, events, "webhook accepted"),
-        Err(WebhookError::Unavailable(detail)) => {
-            tracing::error!(tenant_id = request.tenant_id, error = %detail, "webhook not acknowledged")
-        }
-        Err(e) => tracing::warn!(tenant_id = request.tenant_id, code = e.code(), "webhook refused"),
+        Ok(events) => tracing::info!(tenant_id, events, "webhook accepted"),
+        Err(WebhookError::Unavailable(detail)) => tracing::error!(tenant_id, error = %detail, "webhook not acknowledged"),
+        Err(e) => tracing::warn!(tenant_id, code = e.code(), "webhook refused"),
     }
     WebhookReply { format, outcome }
 }
@@ -337,7 +337,7 @@ impl EventContext<'_> {
                 Source::OutboundMessage => format!("om|{}", &self.org.as_str()[..15]),
                 Source::Callout => "callout".to_owned(),
             };
-            hex_digest(&format!("{}|{scope}|{id}", self.tenant))
+            sha256_hex(format!("{}|{scope}|{id}", self.tenant).as_bytes())
         });
         let event_id = match &key {
             Some(key) => format!("inb_{}", &key[..32]),
@@ -366,10 +366,6 @@ impl EventContext<'_> {
         }
         Ok(Outgoing { key, event_id, body })
     }
-}
-
-fn hex_digest(value: &str) -> String {
-    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where one keyed event stands after trying to claim it.
