@@ -26,6 +26,10 @@ cleanup() {
     local IFS=","
     echo "timings: ${timings[*]}" | sed 's/,/, /g'
   fi
+  # CI machines have had little disk; keep an eye on what a run writes.
+  if [[ -d target ]]; then
+    echo "disk: target/ $(du -sh target 2>/dev/null | cut -f1), $(df -h . | awk 'NR == 2 { print $4 }') free"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -104,8 +108,14 @@ end "cargo test"
 # its own correctness check fails (one Task per event). The full run: README "Benchmark".
 begin "benchmarks (sync-bench --ci, webhook-bench --ci)"
 bench_ok=true
-cargo run --locked -q -p sfbridge-bench -- --ci || bench_ok=false
-cargo run --locked -q -p sfbridge-bench --bin webhook-bench -- --ci || bench_ok=false
+# One build of every binary (benchmarks, the local stack for the browser tests): `cargo run -p`
+# per package would resolve features per package and compile the dependency tree again each time.
+if cargo build --locked -q --workspace --bins; then
+  target/debug/sync-bench --ci || bench_ok=false
+  target/debug/webhook-bench --ci || bench_ok=false
+else
+  bench_ok=false
+fi
 end benchmarks
 
 # ---------------------------------------------------------------- browser
@@ -125,7 +135,7 @@ if [[ ! -x "$chromium" || -z "$(command -v node)" ]]; then
 else
   browser_log="$SFBRIDGE_TEST_LOG_DIR/browser.log"
   {
-    cargo build --locked -q -p sfbridge-local &&
+    cargo build --locked -q --workspace --bins &&
       (cd tests/browser && { [[ -d node_modules/playwright-core ]] || npm ci --no-audit --no-fund --silent; }) &&
       CHROMIUM="$chromium" node tests/browser/popup.test.mjs target/debug/sfbridge-local
   } > "$browser_log" 2>&1 || browser_ok=false
