@@ -34,6 +34,11 @@ reliability checklist (reliability-security.md Q2-Q4, Q7, F17):
              variable is picked up without touching this file). `!If [c, v, !Ref AWS::NoValue]`
              is only for variables the config treats as optional. If the scan finds no call, the
              check uses a built-in list and fails, saying so.
+  ops        every function logs JSON (LoggingConfig.LogFormat: JSON, its own or Globals'), is traced
+             (Tracing / TracingConfig.Mode resolves to Active, a parameter by its Default), and
+             has an AWS/Lambda Errors alarm and a Throttles alarm on its FunctionName.
+  table      every DynamoDB table has point-in-time recovery, TTL enabled, and deletion
+             protection that is on or chosen by a condition (a parameter), never absent or off.
 
 Values may be literals or `!Ref` to a parameter with a Default; anything else the checker cannot
 evaluate is a failure, not a pass. SAM and CloudFormation defaults apply when a property is
@@ -71,6 +76,9 @@ SAM_FUNCTION = "AWS::Serverless::Function"
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
 EVENT_SOURCE_MAPPING = "AWS::Lambda::EventSourceMapping"
 KMS_KEY = "AWS::KMS::Key"
+DYNAMODB_TABLE = "AWS::DynamoDB::Table"
+ALARM = "AWS::CloudWatch::Alarm"
+FUNCTION_ALARMS = ("Errors", "Throttles")
 IAM_MANAGED_POLICY = "AWS::IAM::ManagedPolicy"
 IAM_POLICY = "AWS::IAM::Policy"
 IAM_ROLE = "AWS::IAM::Role"
@@ -86,7 +94,7 @@ FALLBACK_REQUIRED_ENV = (
     "SFBRIDGE_TABLE",
     "SFBRIDGE_KMS_KEY_ID",
     "SFBRIDGE_PUBLIC_URL",
-    "SFBRIDGE_APP_ORIGIN",
+    "SFBRIDGE_APP_ORIGINS",
     "SFBRIDGE_ACTIVITY_QUEUE_URL",
     "SFBRIDGE_ACTIVITY_DLQ_URL",
     "SFBRIDGE_INBOUND_QUEUE_URL",
@@ -278,6 +286,7 @@ class Report:
     keys: int = 0
     statements: int = 0
     functions: int = 0
+    tables: int = 0
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -705,19 +714,87 @@ def check_environment(template: dict, fn_id: str, env: RequiredEnv, report: Repo
             )
 
 
+def _setting(template: dict, fn_id: str, name: str):
+    """A function property, or for a SAM function Globals.Function's when it has none."""
+    fn = template["Resources"][fn_id]
+    props = fn.get("Properties") or {}
+    if name in props:
+        return props[name]
+    if fn.get("Type") == SAM_FUNCTION:
+        return ((template.get("Globals") or {}).get("Function") or {}).get(name)
+    return None
+
+
+def _alarmed_functions(template: dict) -> dict[str, set[str]]:
+    """Function logical id -> the AWS/Lambda metrics an alarm of the template watches on it."""
+    found: dict[str, set[str]] = {}
+    for res in template["Resources"].values():
+        props = res.get("Properties") or {}
+        if res.get("Type") != ALARM or props.get("Namespace") != "AWS/Lambda":
+            continue
+        for dimension in props.get("Dimensions") or []:
+            if isinstance(dimension, dict) and dimension.get("Name") == "FunctionName":
+                fn_id = resource_ref(dimension.get("Value"))
+                if fn_id:
+                    found.setdefault(fn_id, set()).add(str(props.get("MetricName")))
+    return found
+
+
+def check_function_ops(template: dict, fn_id: str, alarmed: dict[str, set[str]], report: Report) -> None:
+    logging = _setting(template, fn_id, "LoggingConfig")
+    if not isinstance(logging, dict) or logging.get("LogFormat") != "JSON":
+        report.fail(f"{fn_id}: LoggingConfig.LogFormat is not JSON, so its logs are not structured: set LoggingConfig: {{LogFormat: JSON}}")
+    if template["Resources"][fn_id].get("Type") == SAM_FUNCTION:
+        tracing = _setting(template, fn_id, "Tracing")
+    else:
+        tracing = (_setting(template, fn_id, "TracingConfig") or {}).get("Mode") if isinstance(
+            _setting(template, fn_id, "TracingConfig"), dict) else None
+    modes = strings(template, tracing) if tracing is not None else []
+    if not modes or any(m != "Active" for m in modes):
+        report.fail(f"{fn_id}: tracing is {json.dumps(tracing)}, not Active: set Tracing: Active (SAM) or TracingConfig.Mode: Active")
+    for metric in FUNCTION_ALARMS:
+        if metric not in alarmed.get(fn_id, set()):
+            report.fail(
+                f"{fn_id}: no AWS::CloudWatch::Alarm on AWS/Lambda {metric} with Dimensions FunctionName: !Ref {fn_id}; add one "
+                "(a crash, a timeout or throttling would otherwise go unnoticed)"
+            )
+
+
+def check_table(template: dict, rid: str, report: Report) -> None:
+    report.tables += 1
+    props = template["Resources"][rid].get("Properties") or {}
+    pitr = props.get("PointInTimeRecoverySpecification")
+    if not (isinstance(pitr, dict) and is_true(pitr.get("PointInTimeRecoveryEnabled"))):
+        report.fail(f"{rid}: point-in-time recovery is off: set PointInTimeRecoverySpecification.PointInTimeRecoveryEnabled: true")
+    ttl = props.get("TimeToLiveSpecification")
+    if not (isinstance(ttl, dict) and is_true(ttl.get("Enabled")) and ttl.get("AttributeName")):
+        report.fail(f"{rid}: TTL is off, so expired OAuth states, leases and dedupe entries would pile up: enable TimeToLiveSpecification")
+    protection = props.get("DeletionProtectionEnabled")
+    chosen = isinstance(protection, dict) and set(protection) == {"Fn::If"} and not may_be_absent(protection)
+    if not (is_true(protection) or chosen):
+        report.fail(
+            f"{rid}: DeletionProtectionEnabled is {json.dumps(protection)}: set it to true, or to !If on a parameter "
+            "(TableDeletionProtection) that defaults to on"
+        )
+
+
 def check(template: dict, env: RequiredEnv) -> Report:
     report = Report()
     if env.problem:
         report.fail(env.problem)
     for c in consumers(template, report):
         check_consumer(template, c, report)
+    alarmed = _alarmed_functions(template)
     for rid, res in template["Resources"].items():
         if res.get("Type") == SQS_QUEUE:
             check_queue(template, rid, report)
         elif res.get("Type") == KMS_KEY:
             check_key(rid, res, report)
+        elif res.get("Type") == DYNAMODB_TABLE:
+            check_table(template, rid, report)
         elif res.get("Type") in (SAM_FUNCTION, LAMBDA_FUNCTION):
             check_environment(template, rid, env, report)
+            check_function_ops(template, rid, alarmed, report)
     check_policies(template, report)
     return report
 
@@ -821,10 +898,6 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
     def optional_variable(t):
         env_vars(t)["SFBRIDGE_SELF_TEST_OPTIONAL"] = {"Fn::If": ["HasAdminToken", "x", NO_VALUE]}
 
-    def complete_lambda_function(t):
-        lambda_function_without(t, None)
-        role_with_inline(t, allow(queue_arn))
-
     timeout = function_timeout(template, fn_id)
     retention = number(template, queue(template).get("MessageRetentionPeriod", DEFAULT_RETENTION), "retention")
 
@@ -835,6 +908,38 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
     def visibility_from_parameter(t):
         t.setdefault("Parameters", {})["Visibility"] = {"Type": "Number", "Default": 6 * timeout - 1}
         queue(t)["VisibilityTimeout"] = {"Ref": "Visibility"}
+
+    table_id = _first(template, DYNAMODB_TABLE)
+
+    def table(t):
+        return t["Resources"][table_id]["Properties"]
+
+    def alarm_of(t, metric):
+        for rid, r in t["Resources"].items():
+            p = r.get("Properties") or {}
+            if r.get("Type") == ALARM and p.get("MetricName") == metric and any(
+                    resource_ref(d.get("Value")) == fn_id for d in p.get("Dimensions") or []):
+                return rid
+        raise SystemExit(f"self-test: no {metric} alarm on {fn_id} to break")
+
+    other_fn = _first(template, SAM_FUNCTION, lambda rid, _: rid != fn_id)
+
+    def globals_fn(t):
+        return t.setdefault("Globals", {}).setdefault("Function", {})
+
+    def tracing_parameter(t, default):
+        t.setdefault("Parameters", {})["SelfTestTracing"] = {"Type": "String", "Default": default}
+        globals_fn(t)["Tracing"] = {"Ref": "SelfTestTracing"}
+
+    def lambda_function_tracing(t, mode):
+        lambda_function_without(t, None)
+        props = t["Resources"]["SelfTestFunction"]["Properties"]
+        props["LoggingConfig"] = {"LogFormat": "JSON"}
+        if mode:
+            props["TracingConfig"] = {"Mode": mode}
+        for metric in FUNCTION_ALARMS:
+            add_resource(t, f"SelfTest{metric}", ALARM, {
+                "Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "SelfTestFunction"}}]})
 
     cases = [
         ("visibility timeout one second short", "VisibilityTimeout", lambda t: queue(t).__setitem__("VisibilityTimeout", 6 * timeout - 1)),
@@ -906,6 +1011,27 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
          lambda t: lambda_function_without(t, victim)),
         ("a function's Environment an unevaluable intrinsic", "cannot evaluate",
          lambda t: fn(t).__setitem__("Environment", {"Fn::If": ["HasAdminToken", {"Variables": {}}, NO_VALUE]})),
+        # ops
+        ("a function's LoggingConfig removed", "LogFormat is not JSON", lambda t: fn(t).pop("LoggingConfig")),
+        ("a function logging Text", "LogFormat is not JSON", lambda t: fn(t)["LoggingConfig"].__setitem__("LogFormat", "Text")),
+        ("Tracing removed from Globals", "not Active", lambda t: globals_fn(t).pop("Tracing")),
+        ("Tracing PassThrough on a function", "not Active", lambda t: fn(t).__setitem__("Tracing", "PassThrough")),
+        ("Tracing from a parameter defaulting to PassThrough", "not Active", lambda t: tracing_parameter(t, "PassThrough")),
+        ("an AWS::Lambda::Function (the expansion's form) without TracingConfig", "SelfTestFunction: tracing",
+         lambda t: (lambda_function_tracing(t, None), role_with_inline(t, allow(queue_arn)))),
+        ("a function's Errors alarm removed", "AWS/Lambda Errors", lambda t: t["Resources"].pop(alarm_of(t, "Errors"))),
+        ("a function's Throttles alarm on another function", "AWS/Lambda Throttles",
+         lambda t: t["Resources"][alarm_of(t, "Throttles")]["Properties"]["Dimensions"][0].__setitem__("Value", {"Ref": other_fn})),
+        ("an Errors alarm in another namespace", "AWS/Lambda Errors",
+         lambda t: t["Resources"][alarm_of(t, "Errors")]["Properties"].__setitem__("Namespace", "Custom/Lambda")),
+        # table
+        ("point-in-time recovery off", "point-in-time recovery",
+         lambda t: table(t)["PointInTimeRecoverySpecification"].__setitem__("PointInTimeRecoveryEnabled", False)),
+        ("TTL disabled", "TTL is off", lambda t: table(t)["TimeToLiveSpecification"].__setitem__("Enabled", False)),
+        ("deletion protection removed", "DeletionProtectionEnabled", lambda t: table(t).pop("DeletionProtectionEnabled")),
+        ("deletion protection false", "DeletionProtectionEnabled", lambda t: table(t).__setitem__("DeletionProtectionEnabled", False)),
+        ("deletion protection possibly absent", "DeletionProtectionEnabled",
+         lambda t: table(t).__setitem__("DeletionProtectionEnabled", {"Fn::If": ["ProtectTable", True, NO_VALUE]})),
     ]
     # The variables come from the Rust source: a new required("...") must be checked without
     # touching this script, and a scan that finds nothing must fail, not pass on a stale list.
@@ -926,7 +1052,9 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
             ["arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess", {"SQSSendMessagePolicy": {"QueueName": "x"}}])),
         ("key policy: kms:* for the account root via !Ref AWS::AccountId", lambda t: add_key_statement(t, {"Ref": "AWS::AccountId"})),
         ("an optional variable behind !If/NoValue", optional_variable),
-        ("an AWS::Lambda::Function with a complete environment and its role", complete_lambda_function),
+        ("an AWS::Lambda::Function with a complete environment, its role, JSON logs, tracing and both alarms",
+         lambda t: (lambda_function_tracing(t, "Active"), role_with_inline(t, allow(queue_arn)))),
+        ("Tracing from a parameter defaulting to Active", lambda t: tracing_parameter(t, "Active")),
     ]
     harmless_sources = [
         ("required(\"...\") only in comments and tests",
@@ -979,7 +1107,8 @@ def main(argv: list[str]) -> int:
     print(
         f"invariants OK: {report.consumers} SQS consumer(s), {report.queues} queue(s), {report.keys} KMS key(s), "
         f"{report.statements} IAM policy statement(s), {report.functions} function environment(s) with the "
-        f"{len(env.names)} variables {env.origin} requires"
+        f"{len(env.names)} variables {env.origin} requires, JSON logs, tracing and Errors/Throttles alarms, "
+        f"{report.tables} table(s) with PITR, TTL and deletion protection"
     )
     return 0
 

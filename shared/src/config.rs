@@ -19,9 +19,12 @@ pub enum ConfigError {
 pub struct Config {
     /// Base URL where the OAuth callback function is reachable (`SFBRIDGE_PUBLIC_URL`).
     pub public_url: Url,
-    /// Exact origin of the product UI that opens the popup; the only `postMessage` target
-    /// (`SFBRIDGE_APP_ORIGIN`).
-    pub app_origin: String,
+    /// Exact origins of the product UI that may open the popup and poll its flow
+    /// (`SFBRIDGE_APP_ORIGINS`, comma-separated); the only `postMessage` targets.
+    pub app_origins: AppOrigins,
+    /// Salesforce REST API version (`SFBRIDGE_SALESFORCE_API_VERSION`, default
+    /// [`DEFAULT_API_VERSION`]).
+    pub api_version: ApiVersion,
     /// Optional bearer token for the admin API (`SFBRIDGE_ADMIN_TOKEN`). In AWS the admin
     /// routes are IAM-authorized; this adds a second check when set.
     pub admin_token: Option<AdminToken>,
@@ -58,7 +61,11 @@ impl Config {
             }
         };
         let public_url = parse_base_url("SFBRIDGE_PUBLIC_URL", &required("SFBRIDGE_PUBLIC_URL")?, insecure_dev)?;
-        let app_origin = parse_origin("SFBRIDGE_APP_ORIGIN", &required("SFBRIDGE_APP_ORIGIN")?, insecure_dev)?;
+        let app_origins = AppOrigins::parse(&required("SFBRIDGE_APP_ORIGINS")?, insecure_dev)?;
+        let api_version = match lookup("SFBRIDGE_SALESFORCE_API_VERSION").filter(|v| !v.trim().is_empty()) {
+            None => ApiVersion(DEFAULT_API_VERSION),
+            Some(v) => ApiVersion::parse(&v).map_err(|why| ConfigError::Invalid { name: "SFBRIDGE_SALESFORCE_API_VERSION", why })?,
+        };
         let admin_token = match lookup("SFBRIDGE_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
             None => None,
             Some(token) if token.len() < 16 => {
@@ -85,7 +92,8 @@ impl Config {
         };
         Ok(Self {
             public_url,
-            app_origin,
+            app_origins,
+            api_version,
             admin_token,
             host_policy: HostPolicy { allow_insecure_loopback: insecure_dev },
             webhook_secret,
@@ -108,6 +116,73 @@ impl Config {
     /// Cookies are `Secure` unless the public URL is plain http on loopback in dev mode.
     pub fn secure_cookies(&self) -> bool {
         self.public_url.scheme() == "https" || !self.host_policy.allow_insecure_loopback
+    }
+}
+
+/// The origins allowed to open the connect popup: one or more, each exactly `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppOrigins(Vec<String>);
+
+/// More would be a sign of a wildcard in disguise; every origin is a `postMessage` on the page.
+pub const MAX_APP_ORIGINS: usize = 10;
+
+impl AppOrigins {
+    fn parse(value: &str, insecure_dev: bool) -> Result<Self, ConfigError> {
+        const NAME: &str = "SFBRIDGE_APP_ORIGINS";
+        let origins = value
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| parse_origin(NAME, o, insecure_dev))
+            .collect::<Result<Vec<_>, _>>()?;
+        if origins.is_empty() || origins.len() > MAX_APP_ORIGINS {
+            return Err(ConfigError::Invalid {
+                name: NAME,
+                why: format!("give 1 to {MAX_APP_ORIGINS} origins, comma-separated"),
+            });
+        }
+        Ok(Self(origins))
+    }
+
+    /// Whether a request's `Origin` header names one of them (exact, as browsers send it).
+    pub fn allows(&self, origin: &str) -> bool {
+        self.0.iter().any(|o| o == origin)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+}
+
+/// The REST API version every Salesforce call uses. The composite graph, collections and
+/// upsert-by-external-id calls sfbridge makes exist from v50.0 on; the simulator and the tests use
+/// the default.
+pub const DEFAULT_API_VERSION: u16 = 66;
+const MIN_API_VERSION: u16 = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiVersion(u16);
+
+impl ApiVersion {
+    /// `v66.0`, `66.0` or `66`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let digits = value.trim().trim_start_matches('v');
+        let major = digits.strip_suffix(".0").unwrap_or(digits);
+        match major.parse::<u16>() {
+            Ok(n) if (MIN_API_VERSION..=999).contains(&n) => Ok(Self(n)),
+            _ => Err(format!("{value:?} is not a Salesforce API version from v{MIN_API_VERSION}.0 on, e.g. v{DEFAULT_API_VERSION}.0")),
+        }
+    }
+
+    /// The path segment, e.g. `v66.0`.
+    pub fn path(self) -> String {
+        format!("v{}.0", self.0)
+    }
+}
+
+impl Default for ApiVersion {
+    fn default() -> Self {
+        Self(DEFAULT_API_VERSION)
     }
 }
 
@@ -211,7 +286,7 @@ mod tests {
 
     #[test]
     fn names_the_missing_variable() {
-        let err = config(&[("SFBRIDGE_APP_ORIGIN", "https://app.example.com")]);
+        let err = config(&[("SFBRIDGE_APP_ORIGINS", "https://app.example.com")]);
         assert_eq!(err.err(), Some(ConfigError::Missing("SFBRIDGE_PUBLIC_URL")));
     }
 
@@ -219,19 +294,19 @@ mod tests {
     fn refuses_http_outside_dev_and_paths_in_origins() {
         let err = config(&[
             ("SFBRIDGE_PUBLIC_URL", "http://127.0.0.1:3000"),
-            ("SFBRIDGE_APP_ORIGIN", "https://app.example.com"),
+            ("SFBRIDGE_APP_ORIGINS", "https://app.example.com"),
         ]);
         assert!(matches!(err, Err(ConfigError::Invalid { name: "SFBRIDGE_PUBLIC_URL", .. })));
         let err = config(&[
             ("SFBRIDGE_PUBLIC_URL", "https://api.example.com"),
-            ("SFBRIDGE_APP_ORIGIN", "https://app.example.com/settings"),
+            ("SFBRIDGE_APP_ORIGINS", "https://app.example.com/settings"),
         ]);
-        assert!(matches!(err, Err(ConfigError::Invalid { name: "SFBRIDGE_APP_ORIGIN", .. })));
+        assert!(matches!(err, Err(ConfigError::Invalid { name: "SFBRIDGE_APP_ORIGINS", .. })));
     }
 
     #[test]
     fn an_empty_or_short_webhook_secret_is_a_config_error() {
-        let base = [("SFBRIDGE_PUBLIC_URL", "https://api.example.com"), ("SFBRIDGE_APP_ORIGIN", "https://app.example.com")];
+        let base = [("SFBRIDGE_PUBLIC_URL", "https://api.example.com"), ("SFBRIDGE_APP_ORIGINS", "https://app.example.com")];
         for bad in ["", "   ", "short-secret", " padded-secret-of-enough-length-0123456789 "] {
             let vars = [base[0], base[1], ("SALESFORCE_WEBHOOK_SECRET", bad)];
             assert!(
@@ -248,7 +323,7 @@ mod tests {
     fn derives_redirect_uri_and_cookie_policy() {
         let Ok(prod) = config(&[
             ("SFBRIDGE_PUBLIC_URL", "https://api.example.com/"),
-            ("SFBRIDGE_APP_ORIGIN", "https://app.example.com"),
+            ("SFBRIDGE_APP_ORIGINS", "https://app.example.com"),
         ]) else {
             unreachable!("valid config")
         };
@@ -256,12 +331,40 @@ mod tests {
         assert!(prod.secure_cookies());
         let Ok(dev) = config(&[
             ("SFBRIDGE_PUBLIC_URL", "http://127.0.0.1:3000"),
-            ("SFBRIDGE_APP_ORIGIN", "http://127.0.0.1:3000"),
+            ("SFBRIDGE_APP_ORIGINS", "http://127.0.0.1:3000"),
             ("SFBRIDGE_INSECURE_DEV", "true"),
         ]) else {
             unreachable!("valid dev config")
         };
         assert!(!dev.secure_cookies());
-        assert_eq!(dev.app_origin, "http://127.0.0.1:3000");
+        assert!(dev.app_origins.allows("http://127.0.0.1:3000"));
+        assert_eq!(dev.api_version.path(), "v66.0");
+    }
+
+    #[test]
+    fn several_popup_origins_and_an_api_version() {
+        let Ok(c) = config(&[
+            ("SFBRIDGE_PUBLIC_URL", "https://api.example.com"),
+            ("SFBRIDGE_APP_ORIGINS", "https://app.example.com, https://eu.app.example.com:8443"),
+            ("SFBRIDGE_SALESFORCE_API_VERSION", "v62.0"),
+        ]) else {
+            unreachable!("valid config")
+        };
+        assert_eq!(c.app_origins.iter().collect::<Vec<_>>(), ["https://app.example.com", "https://eu.app.example.com:8443"]);
+        assert!(c.app_origins.allows("https://eu.app.example.com:8443"));
+        assert!(!c.app_origins.allows("https://eu.app.example.com"));
+        assert!(!c.app_origins.allows("https://evil.example.com"));
+        assert_eq!(c.api_version.path(), "v62.0");
+        let base = ("SFBRIDGE_PUBLIC_URL", "https://api.example.com");
+        for bad in [",", "https://a.example.com,https://b.example.com/path", "*"] {
+            let err = config(&[base, ("SFBRIDGE_APP_ORIGINS", bad)]);
+            assert!(matches!(err, Err(ConfigError::Invalid { name: "SFBRIDGE_APP_ORIGINS", .. }) | Err(ConfigError::Missing(_))), "{bad:?}");
+        }
+        let eleven = (0..11).map(|i| format!("https://a{i}.example.com")).collect::<Vec<_>>().join(",");
+        assert!(matches!(config(&[base, ("SFBRIDGE_APP_ORIGINS", &eleven)]), Err(ConfigError::Invalid { .. })));
+        for bad in ["v49.0", "latest", "66.5", ""] {
+            let vars = [base, ("SFBRIDGE_APP_ORIGINS", "https://app.example.com"), ("SFBRIDGE_SALESFORCE_API_VERSION", bad)];
+            assert_eq!(config(&vars).is_ok(), bad.is_empty(), "{bad:?}");
+        }
     }
 }

@@ -434,7 +434,7 @@ mod tests {
     fn test_ctx() -> Arc<AppContext> {
         let vars = [
             ("SFBRIDGE_PUBLIC_URL", "http://127.0.0.1:9"),
-            ("SFBRIDGE_APP_ORIGIN", "http://127.0.0.1:9"),
+            ("SFBRIDGE_APP_ORIGINS", "http://127.0.0.1:9"),
             ("SFBRIDGE_INSECURE_DEV", "true"),
         ];
         let config = Config::from_lookup(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()));

@@ -80,7 +80,7 @@ async fn callback(
     page::render(&ctx.config, &result, clear.as_deref())
 }
 
-async fn flow_status(State(ctx): Ctx, flow: Result<Flow, ApiError>) -> Response {
+async fn flow_status(State(ctx): Ctx, headers: HeaderMap, flow: Result<Flow, ApiError>) -> Response {
     let result = match flow {
         Ok(Flow(flow_id)) => connect::flow_view(&ctx, &flow_id).await.map_err(ApiError::from),
         Err(e) => Err(e),
@@ -89,10 +89,12 @@ async fn flow_status(State(ctx): Ctx, flow: Result<Flow, ApiError>) -> Response 
         Ok(view) => Json(view).into_response(),
         Err(e) => e.into_response(),
     };
-    // The product's UI polls this from its own origin.
-    if let Ok(origin) = HeaderValue::from_str(&ctx.config.app_origin) {
-        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    // The product's UI polls this from its own origin: echo it when it is an allowed one.
+    let allowed = headers.get(header::ORIGIN).filter(|o| o.to_str().is_ok_and(|o| ctx.config.app_origins.allows(o)));
+    if let Some(origin) = allowed {
+        response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
     }
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("origin"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -59,14 +59,18 @@ pub(crate) fn render(config: &Config, result: &CallbackResult, clear_cookie: Opt
   var announce = {announce};
   var message = JSON.parse(document.getElementById("sfbridge-result").textContent);
   if (announce && window.opener && !window.opener.closed) {{
-    try {{ window.opener.postMessage(message, {origin}); }} catch (e) {{}}
+    // One postMessage per allowed origin: the browser delivers it only to the one the opener
+    // is on, and drops the others.
+    {origins}.forEach(function (origin) {{
+      try {{ window.opener.postMessage(message, origin); }} catch (e) {{}}
+    }});
     setTimeout(function () {{ window.close(); }}, 400);
   }}
 }})();
 </script>
 </body></html>"#,
         message = script_safe_json(&message),
-        origin = script_safe_json(&json!(config.app_origin)),
+        origins = script_safe_json(&json!(config.app_origins.iter().collect::<Vec<_>>())),
     );
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();

@@ -15,6 +15,8 @@ use sfbridge_shared::inbound::receive::Format;
 use sfbridge_shared::inbound::{self, soap, WebhookError, WebhookReply, WebhookRequest, MAX_BODY_BYTES};
 use sfbridge_shared::AppContext;
 
+pub mod global_secret;
+
 pub const ROUTE: &str = "/webhooks/salesforce/{tenant_id}";
 
 pub fn router(ctx: Arc<AppContext>) -> Router {

@@ -44,7 +44,7 @@ pub struct LocalOptions {
     pub port: u16,
     pub simulate_salesforce: bool,
     pub admin_token: Option<String>,
-    /// The origin of the page that opens the popup; defaults to the stack's own origin.
+    /// The origins (comma-separated) of pages that open the popup; defaults to the stack's own origin.
     pub app_origin: Option<String>,
     pub backend: Backend,
 }
@@ -153,6 +153,7 @@ async fn index() -> impl IntoResponse {
      \x20 PUT/DELETE /v1/tenants/{tenant}/credentials\n\
      \x20 POST       /v1/tenants/{tenant}/connect\n\
      \x20 GET/DELETE /v1/tenants/{tenant}/connection\n\
+     \x20 GET        /v1/tenants/{tenant}/health\n\
      \x20 GET/PUT    /v1/tenants/{tenant}/settings, /v1/tenants/{tenant}/campaigns/{campaign}\n\
      \x20 GET        /v1/tenants/{tenant}/deliveries, /v1/tenants/{tenant}/audit\n\
      \x20 POST/GET   /v1/tenants/{tenant}/webhook-secrets, DELETE /v1/tenants/{tenant}/webhook-secrets/{id}\n\
@@ -208,7 +209,7 @@ fn serve_router(listener: TcpListener, router: Router) -> JoinHandle<()> {
 pub fn local_config(base_url: &str, admin_token: &str, app_origin: Option<&str>) -> anyhow::Result<Config> {
     let vars = [
         ("SFBRIDGE_PUBLIC_URL", base_url.to_owned()),
-        ("SFBRIDGE_APP_ORIGIN", app_origin.unwrap_or(base_url).to_owned()),
+        ("SFBRIDGE_APP_ORIGINS", app_origin.unwrap_or(base_url).to_owned()),
         ("SFBRIDGE_ADMIN_TOKEN", admin_token.to_owned()),
         ("SFBRIDGE_INSECURE_DEV", "true".to_owned()),
     ];

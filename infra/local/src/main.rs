@@ -17,8 +17,8 @@ USAGE: sfbridge-local [--simulate-salesforce] [--port N] [--data-file PATH] [--a
   --data-file PATH       keep data in PATH (and its AES key in PATH with .key) across restarts
   --aws                  use DynamoDB + KMS (SFBRIDGE_TABLE, SFBRIDGE_KMS_KEY_ID, AWS_* variables)
 
-ENVIRONMENT: SFBRIDGE_ADMIN_TOKEN (else one is generated), SFBRIDGE_APP_ORIGIN (origin of the page
-that opens the popup; default: this server), RUST_LOG.
+ENVIRONMENT: SFBRIDGE_ADMIN_TOKEN (else one is generated), SFBRIDGE_APP_ORIGINS (origins of pages
+that open the popup, comma-separated; default: this server), RUST_LOG.
 ";
 
 fn parse_args() -> anyhow::Result<Option<LocalOptions>> {
@@ -26,7 +26,7 @@ fn parse_args() -> anyhow::Result<Option<LocalOptions>> {
         port: 3000,
         simulate_salesforce: false,
         admin_token: std::env::var("SFBRIDGE_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
-        app_origin: std::env::var("SFBRIDGE_APP_ORIGIN").ok().filter(|o| !o.is_empty()),
+        app_origin: std::env::var("SFBRIDGE_APP_ORIGINS").ok().filter(|o| !o.is_empty()),
         backend: Backend::Embedded { data_file: None },
     };
     // Four flags do not justify an argument-parsing dependency in every build of the workspace.

@@ -26,7 +26,9 @@ async fn connect_flow_end_to_end(backend: Backend) {
     let headers = page.headers().clone();
     let html = page.text().await.unwrap();
     assert!(html.contains("Connected to Salesforce"), "{html}");
-    assert!(html.contains(r#"postMessage(message, "https://app.example.com")"#), "{html}");
+    // Addressed to each allowed origin (the browser delivers it only to the opener's).
+    assert!(html.contains(r#"["https://app.example.com","https://admin.example.com"].forEach"#), "{html}");
+    assert!(html.contains("window.opener.postMessage(message, origin)"), "{html}");
     assert!(!html.contains("\"*\""));
     assert!(html.contains(&format!(r#""flow_id":"{flow_id}""#)));
     assert!(html.contains(r#""status":"connected""#) && html.contains(r#""tenant_id":"team_42""#));
@@ -130,15 +132,25 @@ async fn clearing_credentials_disconnects_and_audits() {
 }
 
 #[tokio::test]
-async fn flow_status_is_pollable_from_the_app_origin_only() {
+async fn flow_status_is_pollable_from_the_app_origins_only() {
     let app = spawn_app(Backend::Memory).await;
     app.save_credentials("t1").await;
     let (flow_id, _) = app.begin_connect("t1").await;
-    let response = app.api.get(app.url(&format!("/oauth/flows/{flow_id}"))).send().await.unwrap();
-    assert_eq!(response.headers()["access-control-allow-origin"], "https://app.example.com");
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["status"], "pending");
-    assert_eq!(body["tenant_id"], "t1");
+    let poll = |origin: &'static str| {
+        app.api.get(app.url(&format!("/oauth/flows/{flow_id}"))).header("origin", origin).send()
+    };
+    for allowed in ["https://app.example.com", "https://admin.example.com"] {
+        let response = poll(allowed).await.unwrap();
+        assert_eq!(response.headers()["access-control-allow-origin"], allowed);
+        assert_eq!(response.headers()["vary"], "origin");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "pending");
+        assert_eq!(body["tenant_id"], "t1");
+    }
+    for other in ["https://evil.example.com", "https://app.example.com.evil.example", "null"] {
+        let response = poll(other).await.unwrap();
+        assert!(response.headers().get("access-control-allow-origin").is_none(), "{other}");
+    }
 
     let unknown = app.api.get(app.url("/oauth/flows/nope")).send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);

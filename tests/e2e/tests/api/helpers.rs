@@ -146,7 +146,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let admin_token = format!("admin-{}", random_suffix());
-    let mut config = sfbridge_local::local_config(&base_url, &admin_token, Some("https://app.example.com")).unwrap();
+    let mut config = sfbridge_local::local_config(&base_url, &admin_token, Some("https://app.example.com,https://admin.example.com")).unwrap();
     config.webhook_secret = options.global_webhook_secret.map(WebhookSecret::new);
     let redirect_uri = config.redirect_uri();
 

@@ -6,6 +6,7 @@
 
 mod admin_api;
 mod connect_flow;
+mod global_secret;
 mod helpers;
 mod metrics;
 mod negative;
