@@ -5,6 +5,7 @@ mod errors;
 mod oauth;
 pub mod rest;
 mod signature;
+pub mod troubleshooting;
 
 pub use errors::OAuthFailure;
 pub use oauth::{Identity, Issuer, SalesforceOAuth, TokenGrant};

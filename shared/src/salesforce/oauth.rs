@@ -168,12 +168,10 @@ impl SalesforceOAuth {
             .await
             .map_err(|e| match e {
                 // Since Summer '24 Salesforce answers a refresh that races another one with the
-                // same token like this; it means "try again", not "bad code" (Segment PR #2300).
-                RequestTokenError::ServerResponse(body)
-                    if body.error().as_ref() == "invalid_grant"
-                        && body.error_description().is_some_and(|d| d.contains("expired authorization code")) =>
-                {
-                    OAuthFailure::new("concurrent_refresh", "Salesforce refused a concurrent refresh; retry.", true)
+                // same token with `invalid_grant` / `expired authorization code`; it means "try
+                // again", not "bad code" (Segment PR #2300). `from_refresh` knows.
+                RequestTokenError::ServerResponse(body) => {
+                    OAuthFailure::from_refresh(body.error().as_ref(), body.error_description().map(String::as_str))
                 }
                 other => token_failure(other, ""),
             })?;

@@ -54,14 +54,23 @@ impl RestError {
     }
 }
 
+/// Every code whose class is not `Permanent`, the default. Each has a row in the README's
+/// troubleshooting table ([`super::troubleshooting::REST_ERRORS`]; a test fails without one).
+pub const CODE_CLASSES: &[(&str, ErrorClass)] = &[
+    ("INVALID_SESSION_ID", ErrorClass::RefreshSession),
+    ("REQUEST_LIMIT_EXCEEDED", ErrorClass::Transient),
+    ("SERVER_UNAVAILABLE", ErrorClass::Transient),
+    ("UNABLE_TO_LOCK_ROW", ErrorClass::Transient),
+    ("QUERY_TIMEOUT", ErrorClass::Transient),
+    // Ours, for no answer at all (`RestError::transport`).
+    ("TIMEOUT", ErrorClass::Transient),
+    ("CONNECTION_RESET", ErrorClass::Transient),
+    ("CONNECTION_FAILED", ErrorClass::Transient),
+];
+
 /// The class of a Salesforce `errorCode` / per-record `statusCode`.
 pub fn classify_code(code: &str) -> ErrorClass {
-    match code {
-        "INVALID_SESSION_ID" => ErrorClass::RefreshSession,
-        "REQUEST_LIMIT_EXCEEDED" | "SERVER_UNAVAILABLE" | "UNABLE_TO_LOCK_ROW" | "QUERY_TIMEOUT" | "TIMEOUT"
-        | "CONNECTION_RESET" | "CONNECTION_FAILED" => ErrorClass::Transient,
-        _ => ErrorClass::Permanent,
-    }
+    CODE_CLASSES.iter().find(|(known, _)| *known == code).map_or(ErrorClass::Permanent, |(_, class)| *class)
 }
 
 #[derive(Debug, Deserialize)]
