@@ -67,7 +67,7 @@ impl Queues {
 impl AppContext {
     pub fn new(config: Config, store: Store, cipher: Arc<dyn Cipher>, queues: Queues, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let oauth = SalesforceOAuth::new(config.host_policy).context("building the HTTP client for Salesforce")?;
-        let rest = SalesforceRest::new().context("building the HTTP client for Salesforce")?;
+        let rest = SalesforceRest::new(config.api_version).context("building the HTTP client for Salesforce")?;
         Ok(Self { config, store, cipher, queues, oauth, rest, clock, api_usage: Arc::default() })
     }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{json, Value};
-use sfbridge_shared::salesforce::rest::{soql_quote, API_VERSION};
+use sfbridge_shared::salesforce::rest::soql_quote;
 use sfbridge_shared::session::current_session;
 use sfbridge_shared::store::ActivityKind;
 use sfbridge_shared::sync::{subject, TASK_STATUS};
@@ -96,7 +96,7 @@ pub async fn baseline(env: &Env, events: &[Event]) -> anyhow::Result<Measured> {
     let started = Instant::now();
     let session = current_session(&env.ctx, &env.tenant).await?;
     let token = session.access_token.expose_secret();
-    let base = session.instance_url.join(&format!("/services/data/{API_VERSION}"));
+    let base = session.instance_url.join(&format!("/services/data/{}", env.ctx.config.api_version.path()));
     for e in events {
         let soql = format!("SELECT Id FROM Contact WHERE Email = {} LIMIT 1", soql_quote(&e.email));
         let response = http.get(format!("{base}/query")).query(&[("q", soql)]).bearer_auth(token).send().await?;

@@ -8,10 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::config::ApiVersion;
 use crate::session::Session;
 
-/// Pinned so responses keep their shape; Summer '26 is v67.0, v66.0 is widely available.
-pub const API_VERSION: &str = "v66.0";
 /// Salesforce refuses request lines over 16,384 bytes (414). Queries are chunked to stay far below.
 pub const MAX_QUERY_URL_BYTES: usize = 8_000;
 /// sObject Collections take at most 200 records per call (and count as one API call).
@@ -194,7 +193,8 @@ pub struct SubRequest {
 
 impl SubRequest {
     fn new(method: &'static str, path: &str, reference_id: &str, body: Option<Value>) -> Self {
-        Self { method, url: format!("/services/data/{API_VERSION}{path}"), reference_id: reference_id.to_owned(), body }
+        // The version is prefixed when the Composite call is sent, with the client's.
+        Self { method, url: path.to_owned(), reference_id: reference_id.to_owned(), body }
     }
 
     /// A SOQL query. Inside Composite the query travels in the body, so the URI limit that
@@ -280,26 +280,29 @@ pub fn soql_quote(value: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct SalesforceRest {
     http: reqwest::Client,
+    /// `/services/data/v66.0`: every call's path starts here (`SFBRIDGE_SALESFORCE_API_VERSION`).
+    base_path: String,
 }
 
 impl SalesforceRest {
-    pub fn new() -> Result<Self, reqwest::Error> {
+    /// Pinned so responses keep their shape (the stack's `SalesforceApiVersion` parameter).
+    pub fn new(version: ApiVersion) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("sfbridge/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http })
+        Ok(Self { http, base_path: format!("/services/data/{}", version.path()) })
     }
 
-    fn url(session: &Session, path: &str) -> String {
-        session.instance_url.join(&format!("/services/data/{API_VERSION}{path}"))
+    fn url(&self, session: &Session, path: &str) -> String {
+        session.instance_url.join(&format!("{}{path}", self.base_path))
     }
 
     /// Runs a query and follows `nextRecordsUrl` to the end.
     pub async fn query(&self, session: &Session, soql: &str) -> Result<Reply<Vec<Value>>, RestError> {
-        let mut url = url::Url::parse(&Self::url(session, "/query")).map_err(|e| permanent_bug(&e))?;
+        let mut url = url::Url::parse(&self.url(session, "/query")).map_err(|e| permanent_bug(&e))?;
         url.query_pairs_mut().append_pair("q", soql);
         let first: Reply<QueryPage> = self.send(session, self.http.get(url)).await?;
         self.rest_of_query(session, first).await
@@ -331,9 +334,11 @@ impl SalesforceRest {
     /// independent of the others (`allOrNone: false`). The answers come back in request order.
     pub async fn composite(&self, session: &Session, requests: Vec<SubRequest>) -> Result<Reply<Vec<SubResponse>>, RestError> {
         let expected: Vec<String> = requests.iter().map(|r| r.reference_id.clone()).collect();
+        let requests: Vec<SubRequest> =
+            requests.into_iter().map(|r| SubRequest { url: format!("{}{}", self.base_path, r.url), ..r }).collect();
         let body = json!({"allOrNone": false, "collateSubrequests": false, "compositeRequest": requests});
         let reply: Reply<CompositeBody> =
-            self.send(session, self.http.post(Self::url(session, "/composite")).json(&body)).await?;
+            self.send(session, self.http.post(self.url(session, "/composite")).json(&body)).await?;
         let answers = reply.value.composite_response;
         let matches = answers.len() == expected.len() && answers.iter().zip(&expected).all(|(a, e)| &a.reference_id == e);
         if !matches {
@@ -346,13 +351,13 @@ impl SalesforceRest {
     /// Creates up to 200 records of any types; each succeeds or fails on its own.
     pub async fn create_records(&self, session: &Session, records: Vec<Value>) -> Result<Reply<Vec<RecordResult>>, RestError> {
         let body = json!({"allOrNone": false, "records": records});
-        self.send(session, self.http.post(Self::url(session, "/composite/sobjects")).json(&body)).await
+        self.send(session, self.http.post(self.url(session, "/composite/sobjects")).json(&body)).await
     }
 
     /// Updates up to 200 records (each with `attributes.type` and `Id`).
     pub async fn update_records(&self, session: &Session, records: Vec<Value>) -> Result<Reply<Vec<RecordResult>>, RestError> {
         let body = json!({"allOrNone": false, "records": records});
-        self.send(session, self.http.patch(Self::url(session, "/composite/sobjects")).json(&body)).await
+        self.send(session, self.http.patch(self.url(session, "/composite/sobjects")).json(&body)).await
     }
 
     /// Upserts up to 200 records of one type on an external-id field.
@@ -365,11 +370,11 @@ impl SalesforceRest {
     ) -> Result<Reply<Vec<RecordResult>>, RestError> {
         let body = json!({"allOrNone": false, "records": records});
         let path = format!("/composite/sobjects/{sobject}/{external_id_field}");
-        self.send(session, self.http.patch(Self::url(session, &path)).json(&body)).await
+        self.send(session, self.http.patch(self.url(session, &path)).json(&body)).await
     }
 
     pub async fn describe(&self, session: &Session, sobject: &str) -> Result<Reply<Value>, RestError> {
-        self.send(session, self.http.get(Self::url(session, &format!("/sobjects/{sobject}/describe")))).await
+        self.send(session, self.http.get(self.url(session, &format!("/sobjects/{sobject}/describe")))).await
     }
 
     async fn send<T: serde::de::DeserializeOwned>(

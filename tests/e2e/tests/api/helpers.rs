@@ -135,6 +135,8 @@ fn init_logs() {
 pub struct AppOptions {
     /// The deployment-wide webhook secret (`SALESFORCE_WEBHOOK_SECRET`).
     pub global_webhook_secret: Option<String>,
+    /// `SFBRIDGE_SALESFORCE_API_VERSION` (default v66.0).
+    pub api_version: Option<sfbridge_shared::config::ApiVersion>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -148,6 +150,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let admin_token = format!("admin-{}", random_suffix());
     let mut config = sfbridge_local::local_config(&base_url, &admin_token, Some("https://app.example.com,https://admin.example.com")).unwrap();
     config.webhook_secret = options.global_webhook_secret.map(WebhookSecret::new);
+    config.api_version = options.api_version.unwrap_or_default();
     let redirect_uri = config.redirect_uri();
 
     let (store, cipher, raw, queues, test_queues): (Store, Arc<dyn Cipher>, RawTable, Queues, TestQueues) = match backend {

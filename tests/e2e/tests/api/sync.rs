@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use salesforce_sim::{FieldKind, FieldSpec};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, AppOptions, Backend, TestApp};
 
 pub const TENANT: &str = "team_42";
 pub const CAMPAIGN: &str = "cmp_7";
@@ -410,4 +410,19 @@ async fn the_local_stack_syncs_enqueued_activity() {
     let tasks: Value = api.get(format!("{base}/local/salesforce/Task")).send().await.unwrap().json().await.unwrap();
     assert_eq!(tasks.as_array().unwrap().len(), 1);
     assert_eq!(tasks[0]["Id"], synced["task_id"]);
+}
+
+#[tokio::test]
+async fn every_salesforce_call_uses_the_configured_api_version() {
+    let version = sfbridge_shared::config::ApiVersion::parse("v62.0").unwrap();
+    let app = spawn_app_with(Backend::Memory, AppOptions { api_version: Some(version), ..AppOptions::default() }).await;
+    app.sim.insert_contact("ada@example.com", "Ada", "Lovelace");
+    app.ready_tenant(json!({})).await;
+    let before = app.sim.requests().len();
+    assert!(app.sync(&[activity("m_version", "email_sent", "ada@example.com")]).await.is_empty());
+    let paths: Vec<String> =
+        app.sim.requests()[before..].iter().map(|r| r.path.clone()).filter(|p| p.starts_with("/services/data/")).collect();
+    assert!(!paths.is_empty(), "the sync called the REST API");
+    assert!(paths.iter().all(|p| p.starts_with("/services/data/v62.0/")), "{paths:?}");
+    assert_eq!(app.sim.records("Task").len(), 1, "the Composite subrequests carried the version too");
 }

@@ -537,7 +537,7 @@ async fn rotation_keeps_both_secrets_until_the_old_one_is_revoked() {
 #[tokio::test]
 async fn the_global_secret_serves_only_tenants_without_their_own() {
     let global = "global-webhook-secret-0123456789abcdef";
-    let app = spawn_app_with(Backend::Memory, AppOptions { global_webhook_secret: Some(global.to_owned()) }).await;
+    let app = spawn_app_with(Backend::Memory, AppOptions { global_webhook_secret: Some(global.to_owned()), ..AppOptions::default() }).await;
     app.connect_tenant(TENANT).await;
     let event = json!({"sobject_type": "Task"});
     let (status, body) = app.post_hook(Hook::json(TENANT, &event).secret(global)).await;
