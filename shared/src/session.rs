@@ -20,6 +20,12 @@
 //! the current invocation's metrics line ([`crate::metrics`]); waiters that use another worker's
 //! token count nothing, so one refresh counts once. Today only activity sync refreshes (its line
 //! carries the counts); a refresh outside a measured invocation is not counted.
+//!
+//! The lease holder also notes the outcome in the tenant's health record (best-effort, see
+//! [`crate::store::Store::note_health`]): the time of a successful refresh, or the refusal as the
+//! connection's last error in the words the popup uses for it (Salesforce's code and the admin's
+//! next step, never a token). Transient refusals are noted as retryable; a refresh that fails on
+//! our side (storage, key service) is not the connection's health and is only logged.
 
 use std::time::Duration as StdDuration;
 
@@ -31,8 +37,9 @@ use crate::connect::{open_app_credentials, record_audit, ConnectError};
 use crate::domain::{InstanceUrl, TenantId};
 use crate::metrics::{self, Counter};
 use crate::salesforce::rest::{ErrorClass, Reply, RestError};
+use crate::salesforce::OAuthFailure;
 use crate::secrets::{AccessToken, RefreshToken};
-use crate::store::{audit_kind, ConnectionRecord, ConnectionStatus, StoreError};
+use crate::store::{audit_kind, ConnectionRecord, ConnectionStatus, HealthArea, HealthError, HealthRecord, StoreError};
 use crate::AppContext;
 
 /// Longer than a refresh can take (the token call times out after 10 s), short enough that a
@@ -168,9 +175,12 @@ async fn refresh_holding_lease(ctx: &AppContext, t: &TenantId, held: ConnectionR
             // handed to anyone, and the lease is released with it.
             ctx.store.save_connection(t, &refreshed, Some(held.version)).await?;
             tracing::info!(tenant_id = %t, version = refreshed.version, "Salesforce session refreshed");
+            let now = ctx.clock.now();
+            let seen = HealthRecord { last_token_refresh_at: Some(now), updated_at: Some(now), ..HealthRecord::default() };
+            ctx.store.note_health(t, &seen).await;
             open_session(ctx, t, &refreshed).await
         }
-        Err(RefreshFailure::Permanent(code)) => {
+        Err(RefreshFailure::Permanent { code, message }) => {
             let parked = ConnectionRecord {
                 status: ConnectionStatus::ReauthRequired,
                 refresh_token: None,
@@ -182,31 +192,63 @@ async fn refresh_holding_lease(ctx: &AppContext, t: &TenantId, held: ConnectionR
             };
             ctx.store.save_connection(t, &parked, Some(held.version)).await?;
             tracing::warn!(tenant_id = %t, code = %code, "Salesforce refused the refresh token: reauthorization required");
+            note_refresh_error(ctx, t, &code, message, false).await;
             record_audit(ctx, t, audit_kind::REAUTH_REQUIRED, json!({"organization_id": held.organization_id, "reason": code}))
                 .await?;
             Err(SessionError::ReauthRequired(t.clone()))
         }
-        Err(RefreshFailure::Transient(why)) => {
+        Err(RefreshFailure::Transient { why, refused }) => {
             let released = ConnectionRecord { refresh_lease_until: None, version: held.version + 1, ..held.clone() };
             if let Err(e) = ctx.store.save_connection(t, &released, Some(held.version)).await {
                 tracing::warn!(tenant_id = %t, error = %e, "could not release the refresh lease; it expires on its own");
+            }
+            // A refusal that only says "another refresh raced you" is not the connection's health.
+            if let Some(f) = refused.filter(|f| f.code != "concurrent_refresh") {
+                note_refresh_error(ctx, t, &f.code, f.message, true).await;
             }
             Err(SessionError::Transient(why))
         }
     }
 }
 
+/// The refresh's failure as the connection's last error (best-effort).
+async fn note_refresh_error(ctx: &AppContext, t: &TenantId, code: &str, message: String, retryable: bool) {
+    let now = ctx.clock.now();
+    let error = HealthError { area: HealthArea::Oauth, code: code.to_owned(), message, retryable, at: now };
+    ctx.store.note_health(t, &HealthRecord { last_error: Some(error), updated_at: Some(now), ..HealthRecord::default() }).await;
+}
+
 enum RefreshFailure {
-    Permanent(String),
-    Transient(String),
+    /// The tokens are dead: a stable `code` (audited) and what the admin should do (`message`).
+    Permanent { code: String, message: String },
+    /// Worth retrying: `why` for the logs; `refused` when it was Salesforce's answer.
+    Transient { why: String, refused: Option<OAuthFailure> },
+}
+
+impl RefreshFailure {
+    /// Our own trouble (storage, key service), not Salesforce's answer.
+    fn internal(e: &dyn std::fmt::Display) -> Self {
+        Self::Transient { why: e.to_string(), refused: None }
+    }
+
+    fn from_salesforce(f: OAuthFailure) -> Self {
+        if f.retryable {
+            Self::Transient { why: f.to_string(), refused: Some(f) }
+        } else {
+            Self::Permanent { code: f.code, message: f.message }
+        }
+    }
 }
 
 async fn refresh_tokens(ctx: &AppContext, t: &TenantId, held: &ConnectionRecord) -> Result<ConnectionRecord, RefreshFailure> {
-    let transient = |e: &dyn std::fmt::Display| RefreshFailure::Transient(e.to_string());
-    let credentials = open_app_credentials(ctx, t)
-        .await
-        .map_err(|e| transient(&e))?
-        .ok_or_else(|| RefreshFailure::Permanent("credentials_missing".into()))?;
+    let transient = |e: &dyn std::fmt::Display| RefreshFailure::internal(e);
+    let credentials = open_app_credentials(ctx, t).await.map_err(|e| transient(&e))?.ok_or_else(|| RefreshFailure::Permanent {
+        code: "credentials_missing".into(),
+        message: format!(
+            "The tenant's External Client App credentials were cleared, so the Salesforce session cannot be refreshed. \
+             Save them again (PUT /v1/tenants/{t}/credentials) and reconnect in the popup (POST /v1/tenants/{t}/connect)."
+        ),
+    })?;
     let sealed_refresh = held.refresh_token.as_ref();
     let grant = match sealed_refresh {
         Some(sealed) => {
@@ -220,9 +262,16 @@ async fn refresh_tokens(ctx: &AppContext, t: &TenantId, held: &ConnectionRecord)
         // Client-credentials connections have no refresh token: ask for a new token.
         None => ctx.oauth.client_credentials(&held.login_host, &credentials.consumer_key, &credentials.consumer_secret).await,
     };
-    let grant = grant.map_err(|f| if f.retryable { RefreshFailure::Transient(f.to_string()) } else { RefreshFailure::Permanent(f.code) })?;
+    let grant = grant.map_err(RefreshFailure::from_salesforce)?;
     if grant.organization_id != held.organization_id {
-        return Err(RefreshFailure::Permanent("org_mismatch".into()));
+        return Err(RefreshFailure::Permanent {
+            code: "org_mismatch".into(),
+            message: format!(
+                "Salesforce refreshed the session for org {} instead of the connected org {}. Reconnect in the popup \
+                 (POST /v1/tenants/{t}/connect), signing in to the org this tenant should sync with.",
+                grant.organization_id, held.organization_id
+            ),
+        });
     }
     let access_token = seal_str(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::AccessToken), grant.access_token.expose_secret())
         .await

@@ -1,7 +1,7 @@
 //! The admin API: how the product's backend manages a tenant's Salesforce app credentials,
-//! starts connect flows, inspects and ends connections, configures sync (settings and the campaign
-//! matrix), manages the webhook secrets Salesforce authenticates with, and reads the audit trail
-//! and the delivery log.
+//! starts connect flows, inspects and ends connections (and checks their health), configures
+//! sync (settings and the campaign matrix), manages the webhook secrets Salesforce authenticates
+//! with, and reads the audit trail and the delivery log.
 //!
 //! In AWS the routes are IAM-authorized at API Gateway; `SFBRIDGE_ADMIN_TOKEN`, when set, adds a
 //! bearer check here (and is the only check in the local stack).
@@ -31,6 +31,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/v1/tenants/{tenant_id}/credentials", put(put_credentials).delete(delete_credentials))
         .route("/v1/tenants/{tenant_id}/connect", post(post_connect))
         .route("/v1/tenants/{tenant_id}/connection", get(get_connection).delete(delete_connection))
+        .route("/v1/tenants/{tenant_id}/health", get(get_health))
         .route("/v1/tenants/{tenant_id}/audit", get(get_audit))
         .route("/v1/tenants/{tenant_id}/deliveries", get(get_deliveries))
         .route("/v1/tenants/{tenant_id}/settings", get(get_settings).put(put_settings))
@@ -81,6 +82,12 @@ async fn get_connection(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoR
 
 async fn delete_connection(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(connect::disconnect(&ctx, &t).await?))
+}
+
+/// The connection's health: status, last token refresh, last sync, last error, API usage, and a
+/// verdict with what the admin should do. Read-only; the sync and the token refresh write it.
+async fn get_health(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(connect::health_view(&ctx, &t).await?))
 }
 
 #[derive(Debug, Deserialize)]

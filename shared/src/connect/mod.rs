@@ -13,7 +13,9 @@ mod webhook_secrets;
 
 pub use audit::{audit_page, record_audit};
 pub use callback::{complete_callback, CallbackParams, CallbackResult};
-pub use connection::{connection_view, disconnect, ConnectionView, CredentialsSummary, DisconnectResult};
+pub use connection::{
+    connection_view, disconnect, health_view, ApiUsageView, ConnectionView, CredentialsSummary, DisconnectResult, HealthView,
+};
 pub use credentials::{clear_credentials, open_credentials as open_app_credentials, save_credentials, CredentialsInput, OpenedCredentials};
 pub use error::ConnectError;
 pub use flow::{

@@ -146,6 +146,38 @@ impl Table for DynamoTable {
         Ok(())
     }
 
+    async fn set_attributes(&self, pk: &str, sk: &str, set: Item) -> Result<(), TableError> {
+        if set.contains_key("pk") || set.contains_key("sk") {
+            return Err(TableError::Corrupt("the key attributes cannot be set".into()));
+        }
+        if set.is_empty() {
+            return Ok(());
+        }
+        // `SET #a0 = :a0, #a1 = :a1, ...`: names and values by placeholder, so any attribute name
+        // is safe (reserved words included).
+        let mut assignments = Vec::with_capacity(set.len());
+        let mut names = HashMap::with_capacity(set.len());
+        let mut values = HashMap::with_capacity(set.len());
+        for (i, (name, value)) in set.into_iter().enumerate() {
+            let value: AttributeValue =
+                serde_dynamo::to_attribute_value(value).map_err(|e| TableError::Corrupt(e.to_string()))?;
+            assignments.push(format!("#a{i} = :a{i}"));
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":a{i}"), value);
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk, sk)))
+            .update_expression(format!("SET {}", assignments.join(", ")))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(())
+    }
+
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<Option<Item>, TableError> {
         let (expr, names, values) = expression(&condition)?;
         let out = self

@@ -102,6 +102,21 @@ impl Table for MemoryTable {
         self.flush(&items)
     }
 
+    async fn set_attributes(&self, pk: &str, sk: &str, set: Item) -> Result<(), TableError> {
+        if set.contains_key("pk") || set.contains_key("sk") {
+            return Err(TableError::Corrupt("the key attributes cannot be set".into()));
+        }
+        if set.is_empty() {
+            return Ok(());
+        }
+        let mut items = self.lock();
+        let item = items.entry((pk.to_owned(), sk.to_owned())).or_insert_with(|| {
+            Item::from_iter([("pk".to_owned(), Value::String(pk.to_owned())), ("sk".to_owned(), Value::String(sk.to_owned()))])
+        });
+        item.extend(set);
+        self.flush(&items)
+    }
+
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<Option<Item>, TableError> {
         let key = (pk.to_owned(), sk.to_owned());
         let mut items = self.lock();
@@ -205,6 +220,29 @@ mod tests {
         let after = table.query_asc("TENANT#a", "CAMPAIGN#", 10, Some("CAMPAIGN#c15")).await?;
         assert_eq!(sks(&after), ["CAMPAIGN#c2", "CAMPAIGN#c3"]);
         assert!(table.query_asc("TENANT#zzz", "CAMPAIGN#", 10, None).await?.items.is_empty());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn set_attributes_creates_or_merges_and_never_touches_the_key() -> Result<(), TableError> {
+        let table = MemoryTable::new();
+        let set = |v: Value| match v {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        table.set_attributes("TENANT#a", "HEALTH", set(json!({"x": 1}))).await?;
+        table.set_attributes("TENANT#a", "HEALTH", set(json!({"y": {"z": "w"}}))).await?;
+        table.set_attributes("TENANT#a", "HEALTH", set(json!({"x": 2}))).await?;
+        table.set_attributes("TENANT#a", "HEALTH", Item::new()).await?;
+        let stored = table.get("TENANT#a", "HEALTH").await?;
+        assert_eq!(stored.map(Value::Object), Some(json!({"pk": "TENANT#a", "sk": "HEALTH", "x": 2, "y": {"z": "w"}})));
+        assert!(matches!(
+            table.set_attributes("TENANT#a", "HEALTH", set(json!({"pk": "TENANT#b"}))).await,
+            Err(TableError::Corrupt(_))
+        ));
+        // Nothing is created for an empty set.
+        table.set_attributes("TENANT#b", "HEALTH", Item::new()).await?;
+        assert!(table.get("TENANT#b", "HEALTH").await?.is_none());
         Ok(())
     }
 }

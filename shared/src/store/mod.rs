@@ -80,6 +80,7 @@ pub mod keys {
         format!("INBOUND#{t}#{key}")
     }
     pub const DEDUPE: &str = "DEDUPE";
+    pub const HEALTH: &str = "HEALTH";
 }
 
 /// Ledger entries outlive every way a command can come back: SQS keeps it 4 days, the DLQ 14
@@ -91,6 +92,9 @@ const LEDGER_RETENTION_DAYS: i64 = 45;
 pub const INBOUND_DEDUPE_RETENTION_HOURS: i64 = 72;
 /// How long the delivery log remembers an outcome.
 pub const DELIVERY_RETENTION_DAYS: i64 = 30;
+
+/// How long a best-effort health write may hold up its caller (the sync or a token refresh).
+const HEALTH_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One page of the delivery log, newest first.
 #[derive(Debug, Clone)]
@@ -395,6 +399,37 @@ impl Store {
     pub async fn release_inbound_dedupe(&self, t: &TenantId, key: &str, version: u64) -> Result<(), StoreError> {
         self.table.delete(&keys::inbound(t, key), keys::DEDUPE, version_condition(Some(version))).await?;
         Ok(())
+    }
+
+    // --- connection health -----------------------------------------------------------------------
+
+    pub async fn health(&self, t: &TenantId) -> Result<Option<HealthRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::HEALTH).await
+    }
+
+    /// Merges what one writer saw into the tenant's health record: only the fields set in `seen`
+    /// are written (one `UpdateItem` `SET` on DynamoDB), the others stay as stored. Nothing is
+    /// written when `seen` is empty. Last writer wins per field.
+    pub async fn merge_health(&self, t: &TenantId, seen: &HealthRecord) -> Result<(), StoreError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let Value::Object(fields) = to_value(seen)? else {
+            return Err(StoreError::Corrupt("health record is not an object".into()));
+        };
+        let set: Item = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
+        Ok(self.table.set_attributes(&keys::tenant(t), keys::HEALTH, set).await?)
+    }
+
+    /// [`Self::merge_health`], best-effort: health is for the admin's eyes, so a failed or slow
+    /// write is logged at warn and given up (after at most two seconds), never passed on to the
+    /// sync or the token refresh that observed it.
+    pub async fn note_health(&self, t: &TenantId, seen: &HealthRecord) {
+        match tokio::time::timeout(HEALTH_WRITE_TIMEOUT, self.merge_health(t, seen)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(tenant_id = %t, error = %e, "could not record the connection's health"),
+            Err(_) => tracing::warn!(tenant_id = %t, "recording the connection's health timed out; skipped"),
+        }
     }
 
     async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StoreError> {

@@ -488,3 +488,68 @@ pub struct InboundDedupeRecord {
     pub version: u64,
     pub updated_at: DateTime<Utc>,
 }
+
+/// Which part of the connection a health error comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthArea {
+    /// The token endpoint: a refresh Salesforce refused or could not answer.
+    Oauth,
+    /// A REST call of the activity sync (lookups and writes).
+    SalesforceApi,
+    /// Sync deferred its work because the org's API usage was over the tenant's budget.
+    Budget,
+}
+
+/// The latest problem with a tenant's connection, worded for the admin (the public messages the
+/// popup and the delivery log use): never a token, a secret or a request payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthError {
+    pub area: HealthArea,
+    /// A stable code (`invalid_grant`, `REQUEST_LIMIT_EXCEEDED`, `api_budget`, ...).
+    pub code: String,
+    pub message: String,
+    /// Whether it clears on its own (sync retries), or needs someone to act.
+    pub retryable: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// The org's daily API request usage as a Salesforce response reported it (`Sforce-Limit-Info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReading {
+    pub used: u64,
+    pub max: u64,
+    pub at: DateTime<Utc>,
+}
+
+/// `TENANT#{t}` / `HEALTH`: what the activity sync and the token refresh last saw of the tenant's
+/// Salesforce connection, for the admin API's health view (which runs in another function, so it
+/// is stored). Written best-effort and field by field: a writer sets only the fields it saw
+/// (`None` fields are left as stored), so concurrent writers never erase each other's fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthRecord {
+    /// The last access token refresh that succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_token_refresh_at: Option<DateTime<Utc>>,
+    /// The end of the last sync run in which Salesforce answered a call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<HealthError>,
+    /// The latest usage reading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_usage: Option<UsageReading>,
+    /// When any writer last set something.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl HealthRecord {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.last_token_refresh_at.is_none()
+            && self.last_sync_at.is_none()
+            && self.last_error.is_none()
+            && self.api_usage.is_none()
+    }
+}

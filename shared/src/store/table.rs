@@ -40,6 +40,12 @@ pub trait Table: Send + Sync + std::fmt::Debug {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, TableError>;
     /// `item` must contain `pk` and `sk` strings.
     async fn put(&self, item: Item, condition: Condition) -> Result<(), TableError>;
+    /// Sets the top-level attributes in `set` on the item `pk`/`sk`, creating it (with just those)
+    /// when it is missing, and leaves its other attributes as they are. Unconditional: for records
+    /// that several writers merge into, each setting only what it saw (DynamoDB `UpdateItem` with
+    /// `SET`, so no read-modify-write loses another writer's fields). `set` must not hold `pk` or
+    /// `sk`; an empty `set` writes nothing.
+    async fn set_attributes(&self, pk: &str, sk: &str, set: Item) -> Result<(), TableError>;
     /// Deletes and returns the old item; `Ok(None)` when there was none and the condition allowed it.
     async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<Option<Item>, TableError>;
     /// Items of one partition whose `sk` starts with `sk_prefix`, newest (highest `sk`) first,

@@ -4,11 +4,21 @@
 //! Salesforce calls per run, whatever the number of events (up to the batch size):
 //! one Composite call for the lookups (up to 5 query chunks), one Collections call if Leads
 //! must be created, and one Composite call per 5 × 200 written records.
+//!
+//! Each run notes what it saw of the connection in the tenant's health record, in one
+//! best-effort write after its outcomes are settled (none when it neither called Salesforce nor
+//! deferred): when Salesforce last answered, the latest usage reading, and the run's most serious
+//! problem — an event Salesforce refused for good, else a failed call (limits, outages), else a
+//! deferral by the API budget. Parked events need no entry here: the refusal that parked them was
+//! noted by the token refresh ([`crate::session`]). Per-record transient errors (a locked row)
+//! clear on the retry and are not noted.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex as StdMutex;
 
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tokio::sync::{Mutex, Semaphore};
 
@@ -26,8 +36,8 @@ use crate::salesforce::rest::{
 };
 use crate::session::{current_session, refreshed_session, CallError, Session, SessionError};
 use crate::store::{
-    CampaignSettings, CreateMissing, DeliveryOutcome, DeliveryRecord, LedgerRecord, LedgerStatus, ParkedRecord,
-    TenantSettings,
+    CampaignSettings, CreateMissing, DeliveryOutcome, DeliveryRecord, HealthArea, HealthError, HealthRecord, LedgerRecord,
+    LedgerStatus, ParkedRecord, TenantSettings, UsageReading,
 };
 use crate::AppContext;
 
@@ -132,6 +142,59 @@ impl Event {
     }
 }
 
+/// What one tenant's run saw of the connection, for its health record.
+#[derive(Debug, Default)]
+struct Observed {
+    /// Salesforce answered at least one call.
+    answered: bool,
+    usage: Option<(ApiUsage, DateTime<Utc>)>,
+    /// The last call that failed as a whole (after its refresh-and-replay, if any).
+    failed_call: Option<RestError>,
+    /// Why the budget guard deferred work.
+    deferred: Option<String>,
+}
+
+/// [`Observed`] behind a lock, shared by the run's concurrent calls.
+#[derive(Debug, Default)]
+struct Observer(StdMutex<Observed>);
+
+impl Observer {
+    fn note(&self, f: impl FnOnce(&mut Observed)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    fn deferred(&self, reason: &str) {
+        self.note(|o| o.deferred = Some(reason.to_owned()));
+    }
+
+    /// The fields to merge into the health record, if the run saw anything worth keeping.
+    fn into_health(self, events: &[Event], at: DateTime<Utc>) -> Option<HealthRecord> {
+        let seen = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
+        let refused = events.iter().find_map(|e| match &e.state {
+            State::Failed { code, reason } => Some((code.clone(), reason.clone())),
+            _ => None,
+        });
+        let last_error = if let Some((code, message)) = refused {
+            Some(HealthError { area: HealthArea::SalesforceApi, code, message, retryable: false, at })
+        } else if let Some(e) = seen.failed_call {
+            let retryable = e.class != ErrorClass::Permanent;
+            let message = format!("Salesforce: {}: {}", e.code, e.message);
+            Some(HealthError { area: HealthArea::SalesforceApi, code: e.code, message, retryable, at })
+        } else {
+            let code = "api_budget".to_owned();
+            seen.deferred.map(|message| HealthError { area: HealthArea::Budget, code, message, retryable: true, at })
+        };
+        let health = HealthRecord {
+            last_token_refresh_at: None,
+            last_sync_at: seen.answered.then_some(at),
+            last_error,
+            api_usage: seen.usage.map(|(u, read_at)| UsageReading { used: u.used, max: u.max, at: read_at }),
+            updated_at: Some(at),
+        };
+        (!health.is_empty()).then_some(health)
+    }
+}
+
 /// Salesforce calls for one tenant's run: one session shared by all, refreshed once on 401,
 /// at most [`MAX_CONCURRENT_SALESFORCE_CALLS`] at a time, usage noted for the budget guard.
 /// Every Salesforce REST call of a run goes through [`Calls::run`], which is where they are
@@ -142,11 +205,19 @@ struct Calls<'a> {
     session: Mutex<Session>,
     limiter: Semaphore,
     made: AtomicUsize,
+    observer: &'a Observer,
 }
 
 impl<'a> Calls<'a> {
-    fn new(ctx: &'a AppContext, t: &'a TenantId, session: Session) -> Self {
-        Self { ctx, t, session: Mutex::new(session), limiter: Semaphore::new(MAX_CONCURRENT_SALESFORCE_CALLS), made: AtomicUsize::new(0) }
+    fn new(ctx: &'a AppContext, t: &'a TenantId, session: Session, observer: &'a Observer) -> Self {
+        Self {
+            ctx,
+            t,
+            session: Mutex::new(session),
+            limiter: Semaphore::new(MAX_CONCURRENT_SALESFORCE_CALLS),
+            made: AtomicUsize::new(0),
+            observer,
+        }
     }
 
     async fn run<T, F, Fut>(&self, call: F) -> Result<T, CallError>
@@ -161,19 +232,33 @@ impl<'a> Calls<'a> {
             .map_err(|_| CallError::Session(SessionError::Transient("call limiter closed".into())))?;
         let current = self.session.lock().await.clone();
         self.count_call();
-        let reply = match call(current.clone()).await {
+        let result = match call(current.clone()).await {
             Err(e) if e.class == ErrorClass::RefreshSession => {
                 let fresh = refreshed_session(self.ctx, self.t, &current).await?;
                 *self.session.lock().await = fresh.clone();
                 self.count_call();
-                call(fresh).await?
+                call(fresh).await
             }
-            other => other?,
+            other => other,
         };
+        let reply = match result {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.observer.note(|o| o.failed_call = Some(e.clone()));
+                return Err(e.into());
+            }
+        };
+        let now = self.ctx.clock.now();
         if let Some(usage) = reply.usage {
-            self.ctx.api_usage.record(self.t, usage, self.ctx.clock.now());
+            self.ctx.api_usage.record(self.t, usage, now);
             metrics::record_max(Gauge::ApiUsagePercent, usage.percent());
         }
+        self.observer.note(|o| {
+            o.answered = true;
+            if let Some(usage) = reply.usage {
+                o.usage = Some((usage, now));
+            }
+        });
         Ok(reply.value)
     }
 
@@ -210,11 +295,17 @@ pub async fn sync_tenant(ctx: &AppContext, t: &TenantId, pending: Vec<Pending>) 
             task_exists: false,
         })
         .collect();
-    run(ctx, t, &mut events).await;
-    settle_all(ctx, t, events).await
+    let observer = Observer::default();
+    run(ctx, t, &mut events, &observer).await;
+    let health = observer.into_health(&events, ctx.clock.now());
+    let dispositions = settle_all(ctx, t, events).await;
+    if let Some(health) = health {
+        ctx.store.note_health(t, &health).await;
+    }
+    dispositions
 }
 
-async fn run(ctx: &AppContext, t: &TenantId, events: &mut [Event]) {
+async fn run(ctx: &AppContext, t: &TenantId, events: &mut [Event], observer: &Observer) {
     let session = match current_session(ctx, t).await {
         Ok(s) => s,
         Err(e) => {
@@ -254,9 +345,11 @@ async fn run(ctx: &AppContext, t: &TenantId, events: &mut [Event]) {
     }
 
     if let Some(usage) = ctx.api_usage.over_budget(t, settings.api_budget_percent, ctx.clock.now()) {
-        return retry_all(events, &budget_reason(usage, &settings));
+        let reason = budget_reason(usage, &settings);
+        observer.deferred(&reason);
+        return retry_all(events, &reason);
     }
-    let calls = Calls::new(ctx, t, session);
+    let calls = Calls::new(ctx, t, session, observer);
     lookup(&calls, events, &settings).await;
     if settings.create_missing == CreateMissing::Lead {
         create_missing_leads(&calls, events).await;
@@ -269,7 +362,9 @@ async fn run(ctx: &AppContext, t: &TenantId, events: &mut [Event]) {
         };
     }
     if let Some(usage) = calls.over_budget(&settings) {
-        return retry_all(events, &budget_reason(usage, &settings));
+        let reason = budget_reason(usage, &settings);
+        observer.deferred(&reason);
+        return retry_all(events, &reason);
     }
     write(&calls, events, &settings, &campaigns).await;
     if events.iter().any(|e| e.is_open() && e.task_exists && e.task_id().is_none()) {
@@ -514,11 +609,13 @@ async fn write(
     for group in groups {
         writes.push(async move {
             if let Some(usage) = calls.over_budget(settings) {
+                let message = budget_reason(usage, settings);
+                calls.observer.deferred(&message);
                 return (group, Err(CallError::Rest(RestError {
                     class: ErrorClass::Transient,
                     status: None,
                     code: "API_BUDGET".into(),
-                    message: budget_reason(usage, settings),
+                    message,
                 })));
             }
             let subs: Vec<SubRequest> = group.iter().map(|c| c.request.clone()).collect();
@@ -736,6 +833,17 @@ async fn log_delivery(
         code: code.map(str::to_owned),
         reason,
     };
+    // One line per event outcome, with ids only: the address and Salesforce's reason (which can
+    // quote field values) stay in the delivery log, which the admin API serves per tenant.
+    tracing::info!(
+        tenant_id = %t,
+        event_id = %c.event_id,
+        outcome = ?record.outcome,
+        code = record.code.as_deref().unwrap_or(""),
+        record_id = record.record_id.as_ref().map(|id| id.as_str()).unwrap_or(""),
+        task_id = record.task_id.as_ref().map(|id| id.as_str()).unwrap_or(""),
+        "event settled"
+    );
     if let Err(err) = ctx.store.append_delivery(t, &record).await {
         tracing::warn!(tenant_id = %t, event_id = %c.event_id, error = %err, "could not write the delivery log");
     }

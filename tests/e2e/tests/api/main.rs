@@ -7,6 +7,7 @@
 mod admin_api;
 mod connect_flow;
 mod global_secret;
+mod health;
 mod helpers;
 mod metrics;
 mod negative;

@@ -224,9 +224,20 @@ async fn connect_sync_and_webhooks_through_the_lambda_binaries_log_json_with_req
         let in_invocations = logs.iter().filter(|l| l["requestId"].as_str().is_some_and(|id| id.starts_with("req-"))).count();
         assert!(in_invocations > 0, "{}: no line carries the invocation's requestId: {logs:#?}", f.name);
     }
+    let settled: Vec<Value> = sync
+        .stdout()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|d| d["message"] == "event settled")
+        .collect();
+    assert_eq!(settled.len(), 1, "one line per event outcome: {settled:#?}");
+    let line = &settled[0];
+    assert_eq!((&line["tenant_id"], &line["event_id"], &line["outcome"]), (&json!(TENANT), &json!("evt_lambda_1"), &json!("Synced")));
+    assert!(line["requestId"].as_str().is_some_and(|id| id.starts_with("req-activity-sync-")), "{line}");
+    assert!(!line.to_string().contains("ada@example.com"), "no address in the logs: {line}");
     assert!(
-        sync.stdout().iter().chain(&webhook.stdout()).any(|l| l.contains("\"tenant_id\":\"team_42\"")),
-        "the sync and webhook lines name the tenant"
+        webhook.stdout().iter().any(|l| l.contains("\"tenant_id\":\"team_42\"")),
+        "the webhook lines name the tenant"
     );
 
     let emf = |f: &Function| -> Vec<Value> {
