@@ -3,7 +3,13 @@
 //! ([`worker`]); inbound events kept on an in-process queue for `GET /local/inbound-events`;
 //! embedded storage and cipher by default (or the AWS adapters); and optionally a simulated
 //! Salesforce org. The end-to-end tests start it the same way.
+//!
+//! With [`Backend::Aws`] and queue URLs the three queues are SQS queues instead (moto, with
+//! infra/scripts/local-on-moto.sh): an SQS poller plays the event source mapping
+//! ([`sqs_worker`]) and `GET /local/inbound-events` looks at the inbound queue ([`sqs_peek`]).
 
+pub mod sqs_peek;
+pub mod sqs_worker;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -21,7 +27,7 @@ use base64::Engine as _;
 use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use sfbridge_shared::cipher::{Cipher, LocalCipher};
 use sfbridge_shared::clock::SystemClock;
-use sfbridge_shared::config::{AwsResources, Config};
+use sfbridge_shared::config::{AwsResources, Config, QueueUrls};
 use sfbridge_shared::http::{check_admin_token, ApiError};
 use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage};
 use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
@@ -34,9 +40,40 @@ use tokio::task::JoinHandle;
 pub enum Backend {
     /// In memory; with a file, written through to it (and its AES key kept beside it).
     Embedded { data_file: Option<PathBuf> },
-    /// DynamoDB + KMS from the environment (`SFBRIDGE_TABLE`, `SFBRIDGE_KMS_KEY_ID`, and the usual
-    /// AWS variables, including `AWS_ENDPOINT_URL` for an emulator).
-    Aws,
+    /// DynamoDB + KMS, and SQS when the setup has queue URLs, at the AWS endpoint of the
+    /// environment (the usual AWS variables, including `AWS_ENDPOINT_URL` for an emulator).
+    Aws(AwsSetup),
+}
+
+/// The AWS resources of [`Backend::Aws`].
+#[derive(Debug, Clone)]
+pub struct AwsSetup {
+    pub resources: AwsResources,
+    /// The activity queue, its dead-letter queue and the inbound queue on SQS; `None` keeps the
+    /// three queues in-process.
+    pub queue_urls: Option<QueueUrls>,
+}
+
+/// The variables that put the queues on SQS: all three, or none.
+pub const QUEUE_URL_VARIABLES: [&str; 3] = ["SFBRIDGE_ACTIVITY_QUEUE_URL", "SFBRIDGE_ACTIVITY_DLQ_URL", "SFBRIDGE_INBOUND_QUEUE_URL"];
+
+impl AwsSetup {
+    /// `SFBRIDGE_TABLE` and `SFBRIDGE_KMS_KEY_ID`, and the queue URLs ([`QUEUE_URL_VARIABLES`])
+    /// when any is set (then all three must be).
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let resources = AwsResources::from_lookup(&lookup)?;
+        let any_queue = QUEUE_URL_VARIABLES.iter().any(|name| lookup(name).is_some_and(|v| !v.trim().is_empty()));
+        let queue_urls = if any_queue {
+            Some(QueueUrls::from_lookup(&lookup).context("set all three queue URLs to use SQS, or none to keep the queues in-process")?)
+        } else {
+            None
+        };
+        Ok(Self { resources, queue_urls })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -64,11 +101,14 @@ pub struct LocalStack {
     pub ctx: Arc<AppContext>,
     pub sim: Option<Arc<SalesforceSim>>,
     pub demo_app: Option<DemoApp>,
-    /// The in-process activity queue and its dead-letter queue.
-    pub activity_queue: MemoryQueue,
-    pub dead_letter_queue: MemoryQueue,
+    /// The in-process activity queue and its dead-letter queue (`None` when the queues are on
+    /// SQS: see `queue_urls`).
+    pub activity_queue: Option<MemoryQueue>,
+    pub dead_letter_queue: Option<MemoryQueue>,
     /// The in-process inbound queue: what the webhook receiver published for the product.
-    pub inbound_queue: MemoryQueue,
+    pub inbound_queue: Option<MemoryQueue>,
+    /// The SQS queues, with [`Backend::Aws`] and queue URLs.
+    pub queue_urls: Option<QueueUrls>,
     server: JoinHandle<()>,
 }
 
@@ -97,7 +137,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
 const MAX_ENQUEUE_BYTES: usize = 1024 * 1024;
 
 /// `POST /local/activity`: puts sync commands (one JSON object, or an array of them) on the
-/// in-process activity queue, as the product's backend puts them on SQS. They are not checked
+/// activity queue (in-process, or SQS), as the product's backend puts them on SQS. They are not checked
 /// here, so bad ones take the same path as in AWS (dead-letter queue + delivery log).
 async fn enqueue_activity(State(ctx): State<Arc<AppContext>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = check_admin_token(&ctx.config, &headers) {
@@ -124,22 +164,43 @@ async fn enqueue_activity(State(ctx): State<Arc<AppContext>>, headers: HeaderMap
 #[derive(Debug, Clone)]
 struct InboundView {
     ctx: Arc<AppContext>,
-    queue: MemoryQueue,
+    source: InboundSource,
 }
 
-/// `GET /local/inbound-events`: what the webhook receiver has published on the in-process inbound
-/// queue, oldest first, as the product would receive it from SQS. Reading does not consume.
+#[derive(Debug, Clone)]
+enum InboundSource {
+    Memory(MemoryQueue),
+    Sqs(sqs_peek::SqsPeek),
+}
+
+/// `GET /local/inbound-events`: what the webhook receiver has published on the inbound queue,
+/// oldest first, as the product would receive it from SQS. Reading does not consume. On SQS it
+/// also lists the inbound dead-letter queue (`dead_lettered`): looking is receiving there, so
+/// after maxReceiveCount looks SQS moves an event to it (see [`sqs_peek`]).
 async fn inbound_events(State(view): State<InboundView>, headers: HeaderMap) -> Response {
     if let Err(refused) = check_admin_token(&view.ctx.config, &headers) {
         return refused.into_response();
     }
-    let events: Vec<serde_json::Value> = view
-        .queue
-        .peek_all()
-        .into_iter()
-        .map(|m| serde_json::from_str(&m.body).unwrap_or(serde_json::Value::String(m.body)))
-        .collect();
-    Json(serde_json::json!({"events": events})).into_response()
+    let as_json = |body: String| serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+    match &view.source {
+        InboundSource::Memory(queue) => {
+            let events: Vec<serde_json::Value> = queue.peek_all().into_iter().map(|m| as_json(m.body)).collect();
+            Json(serde_json::json!({"events": events})).into_response()
+        }
+        InboundSource::Sqs(peek) => match peek.peek().await {
+            Ok(found) => Json(serde_json::json!({
+                "events": found.events.into_iter().map(as_json).collect::<Vec<_>>(),
+                "dead_lettered": found.dead_lettered.into_iter().map(as_json).collect::<Vec<_>>(),
+                "truncated": found.truncated,
+            }))
+            .into_response(),
+            Err(error) => {
+                tracing::warn!(%error, "could not look at the inbound queue");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", "could not read the inbound queue; try again")
+                    .into_response()
+            }
+        },
+    }
 }
 
 /// `GET /local/salesforce/{object}`: the simulated org's records (e.g. `Task`, `Contact`).
@@ -225,22 +286,48 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
     let config = local_config(&base_url, &admin_token, options.app_origin.as_deref())?;
     let redirect_uri = config.redirect_uri();
 
-    // Sync commands travel on in-process queues with either backend.
-    let (queues, memory) = Queues::in_memory();
-    let MemoryQueues { activity: activity_queue, dead_letter: dead_letter_queue, inbound: inbound_queue } = memory;
-    let ctx = match &options.backend {
+    // Sync commands and inbound events travel on in-process queues, unless the AWS setup names
+    // SQS queues.
+    let (ctx, wiring) = match &options.backend {
         Backend::Embedded { data_file } => {
             let (store, cipher) = embedded(data_file.as_deref())?;
-            AppContext::new(config, store, cipher, queues, Arc::new(SystemClock))?
+            let (queues, memory) = Queues::in_memory();
+            (AppContext::new(config, store, cipher, queues, Arc::new(SystemClock))?, QueueWiring::Memory(memory))
         }
-        Backend::Aws => {
-            let resources = AwsResources::from_env()?;
+        Backend::Aws(setup) => {
             let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            AppContext::with_aws(config, &aws, &resources, queues)?
+            match &setup.queue_urls {
+                None => {
+                    let (queues, memory) = Queues::in_memory();
+                    (AppContext::with_aws(config, &aws, &setup.resources, queues)?, QueueWiring::Memory(memory))
+                }
+                Some(urls) => {
+                    let sqs = aws_sdk_sqs::Client::new(&aws);
+                    let activity = sqs_worker::SqsSource::connect(sqs.clone(), &urls.activity).await?;
+                    sqs_worker::queue_arn(&sqs, &urls.activity_dead_letter).await?;
+                    let inbound = sqs_peek::SqsPeek::connect(sqs, &urls.inbound).await?;
+                    let ctx = AppContext::with_aws(config, &aws, &setup.resources, Queues::sqs(&aws, urls))?;
+                    (ctx, QueueWiring::Sqs { activity, inbound, urls: urls.clone() })
+                }
+            }
         }
     };
     let ctx = Arc::new(ctx);
-    worker::spawn_worker(ctx.clone(), activity_queue.clone(), dead_letter_queue.clone());
+    let (memory, queue_urls, inbound_source) = match wiring {
+        QueueWiring::Memory(memory) => {
+            worker::spawn_worker(ctx.clone(), memory.activity.clone(), memory.dead_letter.clone());
+            let inbound = InboundSource::Memory(memory.inbound.clone());
+            (Some(memory), None, inbound)
+        }
+        QueueWiring::Sqs { activity, inbound, urls } => {
+            sqs_worker::spawn_sqs_worker(ctx.clone(), activity);
+            (None, Some(urls), InboundSource::Sqs(inbound))
+        }
+    };
+    let (activity_queue, dead_letter_queue, inbound_queue) = match memory {
+        Some(MemoryQueues { activity, dead_letter, inbound }) => (Some(activity), Some(dead_letter), Some(inbound)),
+        None => (None, None, None),
+    };
 
     let (sim, demo_app) = if options.simulate_salesforce {
         let sim = SalesforceSim::start(SimConfig::default()).await.context("starting the Salesforce simulator")?;
@@ -261,13 +348,19 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
     let mut app = router(ctx.clone()).merge(
         Router::new()
             .route("/local/inbound-events", get(inbound_events))
-            .with_state(InboundView { ctx: ctx.clone(), queue: inbound_queue.clone() }),
+            .with_state(InboundView { ctx: ctx.clone(), source: inbound_source }),
     );
     if let Some(sim) = &sim {
         app = app.merge(Router::new().route("/local/salesforce/{object}", get(simulated_records)).with_state(sim.clone()));
     }
     let server = serve_router(listener, app);
-    Ok(LocalStack { base_url, admin_token, ctx, sim, demo_app, activity_queue, dead_letter_queue, inbound_queue, server })
+    Ok(LocalStack { base_url, admin_token, ctx, sim, demo_app, activity_queue, dead_letter_queue, inbound_queue, queue_urls, server })
+}
+
+/// How `start` wired the queues.
+enum QueueWiring {
+    Memory(MemoryQueues),
+    Sqs { activity: sqs_worker::SqsSource, inbound: sqs_peek::SqsPeek, urls: QueueUrls },
 }
 
 /// Contacts the simulated org starts with, so activity has something to land on.

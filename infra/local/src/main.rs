@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use sfbridge_local::{Backend, LocalOptions};
+use sfbridge_local::{AwsSetup, Backend, LocalOptions};
 
 const USAGE: &str = "\
 sfbridge-local: the whole of sfbridge as one local process
@@ -15,7 +15,10 @@ USAGE: sfbridge-local [--simulate-salesforce] [--port N] [--data-file PATH] [--a
   --simulate-salesforce  also start a simulated Salesforce org with a demo External Client App
   --port N               port on 127.0.0.1 (default 3000; 0 picks a free one)
   --data-file PATH       keep data in PATH (and its AES key in PATH with .key) across restarts
-  --aws                  use DynamoDB + KMS (SFBRIDGE_TABLE, SFBRIDGE_KMS_KEY_ID, AWS_* variables)
+  --aws                  use DynamoDB + KMS (SFBRIDGE_TABLE, SFBRIDGE_KMS_KEY_ID, AWS_* variables), and SQS
+                         when SFBRIDGE_ACTIVITY_QUEUE_URL, SFBRIDGE_ACTIVITY_DLQ_URL and
+                         SFBRIDGE_INBOUND_QUEUE_URL are set (else the queues stay in-process);
+                         infra/scripts/local-on-moto.sh sets all of them up on moto
 
 ENVIRONMENT: SFBRIDGE_ADMIN_TOKEN (else one is generated), SFBRIDGE_APP_ORIGINS (origins of pages
 that open the popup, comma-separated; default: this server), RUST_LOG.
@@ -48,7 +51,7 @@ fn parse_args() -> anyhow::Result<Option<LocalOptions>> {
     }
     options.backend = match (aws, data_file) {
         (true, Some(_)) => bail!("--aws and --data-file exclude each other"),
-        (true, None) => Backend::Aws,
+        (true, None) => Backend::Aws(AwsSetup::from_env()?),
         (false, data_file) => Backend::Embedded { data_file },
     };
     Ok(Some(options))
@@ -61,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     sfbridge_shared::telemetry::init_local();
+    let on_aws = matches!(options.backend, Backend::Aws(_));
     let stack = sfbridge_local::start(options).await?;
     let base = &stack.base_url;
     println!("sfbridge local stack listening on {base}");
@@ -68,6 +72,18 @@ async fn main() -> anyhow::Result<()> {
     println!("  admin token     {}", stack.admin_token);
     println!("  OAuth callback  {base}/oauth/callback   (the Callback URL to register in an External Client App)");
     println!("  demo opener     {base}/demo   (plays the product's settings page: paste a connect_url, click Connect)");
+    match (&stack.queue_urls, on_aws) {
+        (Some(urls), _) => {
+            println!("  queues          SQS: activity {}", urls.activity);
+            println!("                  dead-letter {}", urls.activity_dead_letter);
+            println!("                  inbound {}", urls.inbound);
+        }
+        (None, true) => println!(
+            "  queues          in-process (set SFBRIDGE_ACTIVITY_QUEUE_URL, SFBRIDGE_ACTIVITY_DLQ_URL and \
+             SFBRIDGE_INBOUND_QUEUE_URL to use SQS)"
+        ),
+        (None, false) => {}
+    }
     if let Some(demo) = &stack.demo_app {
         println!();
         println!("Simulated Salesforce org at {}", demo.login_url);

@@ -9,6 +9,7 @@ mod connect_flow;
 mod global_secret;
 mod health;
 mod helpers;
+mod local_on_moto;
 mod metrics;
 mod negative;
 mod queue;
