@@ -105,7 +105,7 @@ async fn connect_sync_and_webhooks_through_the_lambda_binaries_log_json_with_req
     sim.set_org(&id18(ORG15), &id18("0055g00000AdmnU"));
     let consumer_key = "3MVG9lambda.e2e.key.0123456789";
     let consumer_secret = format!("{MARKER}-consumer-secret-0123456789");
-    let mut sim_app = SimApp::new(consumer_key, &consumer_secret, &format!("{PUBLIC_URL}/oauth/callback"));
+    let mut sim_app = SimApp::new(consumer_key, &consumer_secret, format!("{PUBLIC_URL}/oauth/callback"));
     sim_app.rotate_refresh_tokens = true;
     sim.add_app(sim_app);
 
