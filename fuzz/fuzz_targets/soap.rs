@@ -30,6 +30,11 @@ fuzz_target!(|data: &[u8]| {
             if let Some(action_id) = &message.action_id {
                 assert!(is_id(action_id), "ActionId accepted that is not an id");
             }
+            if let Some(version) = &message.api_version {
+                let (major, minor) = version.split_once('.').expect("an API version without a dot");
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                assert!(digits(major) && digits(minor) && version.len() <= 5, "API version {version:?} accepted");
+            }
             assert!(
                 (1..=MAX_NOTIFICATIONS).contains(&message.notifications.len()),
                 "{} notifications accepted",

@@ -67,6 +67,9 @@ pub struct OutboundMessage {
     pub organization_id: String,
     /// The Outbound Message definition (`04k…`) that sent it.
     pub action_id: Option<String>,
+    /// The API version the Outbound Message was saved with (`66.0`), read from `EnterpriseUrl`
+    /// or `PartnerUrl`: Salesforce pins it at creation and stops sending when it is retired.
+    pub api_version: Option<String>,
     /// 1 to [`MAX_NOTIFICATIONS`], in envelope order.
     pub notifications: Vec<Notification>,
 }
@@ -155,6 +158,8 @@ pub struct InboundEvent {
     pub notification_id: Option<String>,
     /// The Outbound Message definition that sent it (Outbound Messages only).
     pub action_id: Option<String>,
+    /// The API version that Outbound Message was saved with (Outbound Messages only).
+    pub api_version: Option<String>,
     /// `campaign_updated`: the Campaign's status, when known.
     pub status: Option<String>,
     /// `campaign_updated`: the experiment the Campaign is linked to, when known.

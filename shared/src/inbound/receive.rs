@@ -207,18 +207,19 @@ async fn receive_as(ctx: &AppContext, format: Format, request: &WebhookRequest<'
     let signed = authenticate(ctx, &tenant, secrets.as_ref(), &settings, format, request, now).await?;
 
     let connection: ConnectionRecord = connection.ok_or(WebhookError::NotConnected)?;
-    let (source, action_id, notifications) = match format {
+    let (source, action_id, api_version, notifications) = match format {
         Format::Soap => {
             let message = soap::parse(request.body).map_err(WebhookError::Invalid)?;
             if !same_org(&message.organization_id, &connection.organization_id) {
                 return Err(WebhookError::OrganizationMismatch);
             }
-            (Source::OutboundMessage, message.action_id, message.notifications)
+            (Source::OutboundMessage, message.action_id, message.api_version, message.notifications)
         }
-        Format::Json => (Source::Callout, None, callout::parse(request.body).map_err(WebhookError::Invalid)?),
+        Format::Json => (Source::Callout, None, None, callout::parse(request.body).map_err(WebhookError::Invalid)?),
     };
     let count = notifications.len();
-    let context = EventContext { tenant: &tenant, org: &connection.organization_id, settings: &settings, source, action_id, now };
+    let context =
+        EventContext { tenant: &tenant, org: &connection.organization_id, settings: &settings, source, action_id, api_version, now };
     let events = notifications
         .into_iter()
         .enumerate()
@@ -309,6 +310,7 @@ struct EventContext<'a> {
     settings: &'a TenantSettings,
     source: Source,
     action_id: Option<String>,
+    api_version: Option<String>,
     now: DateTime<Utc>,
 }
 
@@ -355,6 +357,7 @@ impl EventContext<'_> {
             fields: n.fields,
             notification_id: sender_id,
             action_id: self.action_id.clone(),
+            api_version: self.api_version.clone(),
             status,
             experiment_key,
             received_at: self.now,

@@ -72,6 +72,9 @@ pub const MAX_FIELDS: usize = 1_000;
 /// 131,072 characters).
 pub const MAX_FIELD_CHARS: usize = 131_072;
 
+/// `EnterpriseUrl`/`PartnerUrl` are an instance URL plus `/services/Soap/c/66.0/{org}`.
+const MAX_URL_CHARS: usize = 2_048;
+
 /// An id element's text may carry surrounding whitespace; anything longer is not an id.
 const MAX_ID_CHARS: usize = 64;
 /// Salesforce API names (objects, fields) are at most 80 characters (40 + namespace + suffix).
@@ -450,6 +453,7 @@ impl<'a> Reader<'a> {
     fn notifications(&mut self) -> Result<OutboundMessage, InvalidPayload> {
         let mut organization_id = None;
         let mut action_id = None;
+        let mut api_version = None;
         let mut notifications = Vec::new();
         loop {
             match self.next()? {
@@ -475,7 +479,14 @@ impl<'a> Reader<'a> {
                         let notification = self.notification(notifications.len() + 1)?;
                         notifications.push(notification);
                     }
-                    // SessionId (a secret, never read), EnterpriseUrl, PartnerUrl and unknowns.
+                    Some(element @ ("EnterpriseUrl" | "PartnerUrl")) => {
+                        let url = self.text(MAX_URL_CHARS, || {
+                            InvalidPayload::new(format!("{NOT_SOAP}: {element} is longer than {MAX_URL_CHARS} characters"))
+                        })?;
+                        // Both carry the same version; the first one that names it wins.
+                        api_version = api_version.or_else(|| url.as_deref().and_then(api_version_of));
+                    }
+                    // SessionId (a secret, never read) and unknowns.
                     _ => self.skip()?,
                 },
                 Ev::Empty(e) => match self.local_in(&e, OUTBOUND_NS) {
@@ -497,7 +508,7 @@ impl<'a> Reader<'a> {
         if notifications.is_empty() {
             return Err(InvalidPayload::new("the Outbound Message has no notifications; Salesforce sends 1 to 100"));
         }
-        Ok(OutboundMessage { organization_id, action_id, notifications })
+        Ok(OutboundMessage { organization_id, action_id, api_version, notifications })
     }
 
     /// A required 15/18-character id element; `bad` words the error.
@@ -665,6 +676,19 @@ fn resolve_reference(reference: &BytesRef<'_>) -> Result<char, InvalidPayload> {
         },
     };
     Ok(c)
+}
+
+/// The API version in an Outbound Message's SOAP endpoint URL
+/// (`https://…/services/Soap/c/66.0/00D…` or `…/Soap/u/66.0/…`); `None` for any other shape, since
+/// the version is informational and never a reason to refuse a message.
+fn api_version_of(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("/services/Soap/")?;
+    let mut segments = rest.split('/');
+    let _api = segments.next().filter(|s| *s == "c" || *s == "u")?;
+    let version = segments.next()?.trim_end_matches(is_xml_space);
+    let (major, minor) = version.split_once('.')?;
+    let digits = |s: &str, max: usize| !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(major, 3) && digits(minor, 1)).then(|| version.to_owned())
 }
 
 fn missing(what: &str) -> InvalidPayload {
@@ -957,6 +981,28 @@ mod tests {
             }
         }
         assert!(text.contains("bad <OrganizationId> & \"quotes\""));
+    }
+
+    #[test]
+    fn api_version_comes_from_the_endpoint_urls() {
+        let with = |urls: &str| {
+            let body = envelope(&notification("")).replace(r#"<SessionId xsi:nil="true"/>"#, urls);
+            parse_str(&body).map(|m| m.api_version)
+        };
+        let enterprise = "<EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/66.0/00D5g000004ABCD</EnterpriseUrl>";
+        let partner = "<PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/00D5g000004ABCD</PartnerUrl>";
+        assert_eq!(with(&format!("{enterprise}{partner}")), Ok(Some("66.0".to_owned())));
+        assert_eq!(with(partner), Ok(Some("62.0".to_owned())));
+        assert_eq!(with(""), Ok(None));
+        assert_eq!(with("<EnterpriseUrl/>"), Ok(None));
+        // Shapes that name no version are informational only: never a reason to refuse.
+        for odd in ["https://x/services/Soap/m/66.0/00D", "https://x/services/Soap/c/latest/00D", "https://x/services/Soap/c/", "not a url"] {
+            assert_eq!(with(&format!("<EnterpriseUrl>{odd}</EnterpriseUrl>")), Ok(None), "{odd}");
+        }
+        let huge = format!("<PartnerUrl>https://x/{}</PartnerUrl>", "a".repeat(MAX_URL_CHARS));
+        assert!(with(&huge).unwrap_err().0.contains("PartnerUrl is longer than"));
+        let sample = std::fs::read(format!("{FIXTURES}/outbound-message-opportunity-two-notifications-with-session.xml")).unwrap();
+        assert_eq!(parse(&sample).unwrap().api_version.as_deref(), Some("66.0"));
     }
 
     #[test]

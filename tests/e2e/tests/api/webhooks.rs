@@ -13,6 +13,8 @@ use crate::sync::TENANT;
 const SAMPLE_ORG15: &str = "00D5g000004ABCD";
 const SAMPLE: &str = include_str!("../../../../shared/tests/fixtures/salesforce/outbound-message-opportunity-two-notifications-with-session.xml");
 const ACK: &str = include_str!("../../../../shared/tests/fixtures/salesforce/outbound-message-ack.xml");
+/// The HTTP request Salesforce sends (its headers) and the response it expects.
+const HTTP_EXCHANGE: &str = include_str!("../../../../shared/tests/fixtures/salesforce/outbound-message-http-request.txt");
 const SAMPLE_SESSION_ID: &str = "00D5g000004ABCD!AQ0AQExampleSessionIdScopedToApiOnly";
 
 fn id18(id15: &str) -> String {
@@ -110,6 +112,11 @@ impl<'a> Hook<'a> {
 
 impl TestApp {
     pub async fn post_hook(&self, hook: Hook<'_>) -> (StatusCode, String) {
+        let response = self.post_hook_response(hook).await;
+        (response.status(), response.text().await.unwrap())
+    }
+
+    pub async fn post_hook_response(&self, hook: Hook<'_>) -> reqwest::Response {
         let mut url = self.url(&format!("/webhooks/salesforce/{}", hook.tenant));
         if !hook.query.is_empty() {
             url = format!("{url}?{}", hook.query);
@@ -118,8 +125,7 @@ impl TestApp {
         for (name, value) in hook.headers {
             request = request.header(name, value);
         }
-        let response = request.send().await.unwrap();
-        (response.status(), response.text().await.unwrap())
+        request.send().await.unwrap()
     }
 
     /// Creates a webhook secret for `tenant` through the admin API and returns it.
@@ -144,6 +150,19 @@ impl TestApp {
     }
 }
 
+/// The sample exchange's request headers (without Host and Content-Length, which the client
+/// sets) and the response's status code and Content-Type.
+fn sample_exchange() -> (Vec<(&'static str, &'static str)>, u16, &'static str) {
+    let (request, response) = HTTP_EXCHANGE.split_once("--- expected response ---").unwrap();
+    let header = |line: &'static str| line.split_once(": ").map(|(name, value)| (name.trim(), value.trim()));
+    let headers = request.lines().skip(1).take_while(|l| !l.trim().is_empty()).filter_map(header);
+    let headers = headers.filter(|(name, _)| !matches!(name.to_ascii_lowercase().as_str(), "host" | "content-length")).collect();
+    let mut response = response.lines().map(str::trim).filter(|l| !l.is_empty());
+    let status = response.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = response.find_map(|l| l.strip_prefix("Content-Type: ")).unwrap();
+    (headers, status, content_type)
+}
+
 fn now(app: &TestApp) -> i64 {
     use sfbridge_shared::clock::Clock;
     app.clock.now().timestamp()
@@ -153,9 +172,17 @@ async fn sample_outbound_message_is_acknowledged_with_the_exact_envelope(backend
     let app = spawn_app(backend).await;
     let secret = app.webhook_tenant(TENANT).await;
 
+    // Sent with the headers Salesforce sends; answered as Salesforce expects.
+    let (headers, expected_status, expected_content_type) = sample_exchange();
+    let mut hook = Hook::soap(TENANT, SAMPLE);
+    hook.headers.extend(headers.iter().filter(|(name, _)| !name.eq_ignore_ascii_case("content-type")).map(|(n, v)| (*n, (*v).to_owned())));
+    hook.content_type = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-type")).unwrap().1;
     let query = format!("token={secret}");
-    let (status, body) = app.post_hook(Hook::soap(TENANT, SAMPLE).query(&query)).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let response = app.post_hook_response(hook.query(&query)).await;
+    let (status, content_type) = (response.status(), response.headers()["content-type"].to_str().unwrap().to_owned());
+    let body = response.text().await.unwrap();
+    assert_eq!(status.as_u16(), expected_status, "{body}");
+    assert_eq!(content_type, expected_content_type);
     assert_eq!(body, ACK, "the ACK must be byte for byte the documented envelope");
 
     let events = app.inbound_events().await;
@@ -170,6 +197,7 @@ async fn sample_outbound_message_is_acknowledged_with_the_exact_envelope(backend
     assert_eq!(won["record_id"], "0065g00000KLmnoAAD");
     assert_eq!(won["notification_id"], "04l5g00000Q1aaaAAB");
     assert_eq!(won["action_id"], "04k5g000000XyzAAAS");
+    assert_eq!(won["api_version"], "66.0", "from EnterpriseUrl");
     assert_eq!(won["fields"]["StageName"], "Closed Won");
     assert_eq!(won["fields"]["Amount"], "48000.0");
     assert_eq!(won["fields"]["Experiment_Id__c"], "exp_7f3a9c");
