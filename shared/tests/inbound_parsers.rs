@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 use sfbridge_shared::domain::SalesforceId;
-use sfbridge_shared::inbound::{callout, normalize, soap, EventType, InvalidPayload, MAX_NOTIFICATIONS};
+use sfbridge_shared::inbound::{callout, normalize, soap, EventType, InvalidPayload, Source, MAX_NOTIFICATIONS};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/salesforce");
 
@@ -159,8 +159,8 @@ fn salesforce_sample_parses_and_normalizes() {
     let debug = format!("{parsed:?}");
     assert!(!debug.contains("00D5g000004ABCD!AQ0AQ") && !debug.contains("AQ0AQ"), "the session id leaked");
 
-    assert_eq!(normalize::event_type(first), EventType::OpportunityClosedWon);
-    assert_eq!(normalize::event_type(second), EventType::RecordChanged);
+    assert_eq!(normalize::event_type(first, Source::OutboundMessage), EventType::OpportunityClosedWon);
+    assert_eq!(normalize::event_type(second, Source::OutboundMessage), EventType::RecordChanged);
     assert_eq!(normalize::experiment_key(first), None);
     assert_eq!(normalize::campaign_status(first), None);
 }
@@ -321,7 +321,7 @@ fn callout_seed_example() {
     assert_eq!(n.sobject_type.as_deref(), Some("Campaign"));
     assert_eq!(n.record_id.as_ref().map(SalesforceId::as_str), Some("701xx000000001AAAQ"));
     assert_eq!(Value::Object(n.fields.clone()), json!({"Name": "Q1 Checkout Optimization", "Status": "Completed"}));
-    assert_eq!(normalize::event_type(n), EventType::CampaignUpdated);
+    assert_eq!(normalize::event_type(n, Source::Callout), EventType::CampaignUpdated);
     assert_eq!(normalize::campaign_status(n).as_deref(), Some("Completed"));
     assert_eq!(normalize::experiment_key(n).as_deref(), Some("checkout-button-color"));
 }
@@ -338,13 +338,13 @@ fn callout_generic_shape_and_arrays() {
     let [n] = &parsed[..] else { unreachable!() };
     assert_eq!(n.notification_id.as_deref(), Some("evt-0001"));
     assert_eq!(n.sobject_type.as_deref(), Some("Opportunity"));
-    assert_eq!(normalize::event_type(n), EventType::OpportunityClosedWon);
+    assert_eq!(normalize::event_type(n, Source::Callout), EventType::OpportunityClosedWon);
     assert_eq!(normalize::experiment_key(n).as_deref(), Some("exp-1"));
 
     let one =
         callout::parse(json!([{"event_type": "contact_deleted", "sobject_type": "Contact"}]).to_string().as_bytes())
             .unwrap();
-    assert_eq!(normalize::event_type(&one[0]), EventType::ContactDeleted);
+    assert_eq!(normalize::event_type(&one[0], Source::Callout), EventType::ContactDeleted);
 
     let hundred: Vec<Value> = (0..MAX_NOTIFICATIONS)
         .map(|i| json!({"id": format!("evt-{i}"), "sobject_type": "Lead", "fields": {"LastName": format!("L{i}")}}))
@@ -353,7 +353,7 @@ fn callout_generic_shape_and_arrays() {
     assert_eq!(parsed.len(), MAX_NOTIFICATIONS);
     for (i, n) in parsed.iter().enumerate() {
         assert_eq!(n.notification_id, Some(format!("evt-{i}")));
-        assert_eq!(normalize::event_type(n), EventType::LeadUpdated);
+        assert_eq!(normalize::event_type(n, Source::Callout), EventType::LeadUpdated);
     }
 }
 

@@ -34,7 +34,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/v1/tenants/{tenant_id}/health", get(get_health))
         .route("/v1/tenants/{tenant_id}/audit", get(get_audit))
         .route("/v1/tenants/{tenant_id}/deliveries", get(get_deliveries))
-        .route("/v1/tenants/{tenant_id}/settings", get(get_settings).put(put_settings))
+        .route("/v1/tenants/{tenant_id}/settings", get(get_settings).put(put_settings).patch(patch_settings))
         .route("/v1/tenants/{tenant_id}/campaigns", get(get_campaigns))
         .route("/v1/tenants/{tenant_id}/campaigns/{campaign_id}", get(get_campaign).put(put_campaign))
         .route("/v1/tenants/{tenant_id}/webhook-secrets", get(get_webhook_secrets).post(post_webhook_secret))
@@ -127,6 +127,14 @@ async fn put_settings(
     JsonBody(input): JsonBody<SettingsInput>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(connect::put_settings(&ctx, &t, input).await?))
+}
+
+async fn patch_settings(
+    State(ctx): Ctx,
+    Tenant(t): Tenant,
+    JsonBody(patch): JsonBody<serde_json::Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(connect::patch_settings(&ctx, &t, patch).await?))
 }
 
 async fn get_campaigns(

@@ -22,7 +22,7 @@ pub use flow::{
     begin_connect, browser_cookie_name, flow_view, start_flow, ConnectStart, FlowView, StartRedirect, FLOW_TTL_MINUTES,
 };
 pub use settings::{
-    campaign_list, campaign_view, put_campaign, put_settings, settings_view, validate_campaign, validate_settings,
+    campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, validate_campaign, validate_settings,
     CampaignInput, CampaignList, CampaignView, EventTogglesInput, FieldMappingInput, SettingsInput, SettingsView,
     MAX_CAMPAIGN_PAGE,
 };

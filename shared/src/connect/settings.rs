@@ -3,8 +3,10 @@
 //! activity sync reads it.
 //!
 //! Nothing stored means the defaults apply, and `GET` shows them with `"configured": false`.
-//! `PUT` replaces the whole document (an omitted field takes its default), is checked before
-//! anything is read or written, and audits what changed.
+//! `PUT` replaces the whole document (an omitted field takes its default); `PATCH` changes only
+//! the keys it names (a JSON merge patch), so a page that edits one setting cannot reset another
+//! (turning `webhook_auth: signature` back to `secret`, say). Both are checked before anything is
+//! written, and audit what changed.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -406,6 +408,47 @@ pub async fn put_settings(ctx: &AppContext, t: &TenantId, input: SettingsInput) 
     )
     .await?;
     Ok(SettingsView::of(t, Some(record)))
+}
+
+/// How often `PATCH` re-reads and re-applies itself when another change landed in between (only
+/// when the caller gave no `version`; with one, the first conflict is the caller's to resolve).
+const PATCH_ATTEMPTS: usize = 3;
+
+/// `PATCH /v1/tenants/{t}/settings`: a JSON merge patch (RFC 7396) over the saved settings (or the
+/// defaults): a key given replaces that setting (`field_mapping` merges key by key), `null`
+/// returns it to its default, and a key left out keeps its value. Validated and saved like `PUT`.
+pub async fn patch_settings(ctx: &AppContext, t: &TenantId, patch: Value) -> Result<SettingsView, ConnectError> {
+    let Value::Object(mut patch) = patch else {
+        return Err(ConnectError::Invalid(
+            "send a JSON object with the settings to change, e.g. {\"trigger_mode\": \"auto\", \"sequence_id\": \"seq_1\"}".into(),
+        ));
+    };
+    let expected = match patch.remove("version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            ConnectError::Invalid("version: a whole number, the `version` a GET returned (0: none saved yet)".into())
+        })?),
+    };
+    let patch = Value::Object(patch);
+    for _ in 0..PATCH_ATTEMPTS {
+        let current = ctx.store.settings(t).await?;
+        let base_version = current.as_ref().map_or(0, |r| r.version);
+        check_version("the settings are", expected, base_version)?;
+        let mut document = to_json(&current.map(|r| r.settings).unwrap_or_default())?;
+        json_patch::merge(&mut document, &patch);
+        let mut input: SettingsInput =
+            serde_json::from_value(document).map_err(|e| ConnectError::Invalid(format!("the patch does not fit the settings: {e}")))?;
+        // Replace only the document the patch was applied to.
+        input.version = Some(base_version);
+        match put_settings(ctx, t, input).await {
+            Err(ConnectError::Conflict { code: "version_conflict" | "concurrent_change", .. }) if expected.is_none() => continue,
+            result => return result,
+        }
+    }
+    Err(ConnectError::Conflict {
+        code: "concurrent_change",
+        message: format!("The settings changed {PATCH_ATTEMPTS} times while this request ran. Retry the request."),
+    })
 }
 
 pub async fn campaign_view(ctx: &AppContext, t: &TenantId, c: &CampaignId) -> Result<CampaignView, ConnectError> {

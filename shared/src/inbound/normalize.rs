@@ -7,8 +7,11 @@
 //! - `Opportunity`: `opportunity_closed_won` when `StageName` is `Closed Won` or `IsWon` is
 //!   `true`; otherwise `record_changed`.
 //! - `Campaign`: `campaign_updated`.
-//! - `Contact` / `Lead`: `*_deleted` when `IsDeleted` is `true` or the notification carries no
-//!   fields at all (Salesforce sends a deleted record's notification without data); `*_created`
+//! - `Contact` / `Lead`: `*_deleted` when `IsDeleted` is `true`, or when an Outbound Message's
+//!   notification carries no fields at all (Salesforce sends a deleted record's notification
+//!   without data; a message that selects only `Id` therefore looks deleted too, which the README
+//!   warns about). A callout without fields is an update: it states deletions (`*_deleted`
+//!   or `IsDeleted`), and guessing one from a short body would be a false deletion. `*_created`
 //!   when `CreatedDate` and `LastModifiedDate` are both present and equal; otherwise
 //!   `*_updated`.
 //! - Any other object, or none: `record_changed`.
@@ -23,12 +26,12 @@
 
 use serde_json::Value;
 
-use super::{EventType, Notification};
+use super::{EventType, Notification, Source};
 
 /// The custom field that links a Salesforce record to an experiment.
 pub const EXPERIMENT_KEY_FIELD: &str = "Experiment_Key__c";
 
-pub fn event_type(n: &Notification) -> EventType {
+pub fn event_type(n: &Notification, source: Source) -> EventType {
     if let Some(stated) = n.event_type {
         return stated;
     }
@@ -45,13 +48,13 @@ pub fn event_type(n: &Notification) -> EventType {
     } else if is("Campaign") {
         EventType::CampaignUpdated
     } else if is("Contact") {
-        match change(n) {
+        match change(n, source) {
             Change::Created => EventType::ContactCreated,
             Change::Updated => EventType::ContactUpdated,
             Change::Deleted => EventType::ContactDeleted,
         }
     } else if is("Lead") {
-        match change(n) {
+        match change(n, source) {
             Change::Created => EventType::LeadCreated,
             Change::Updated => EventType::LeadUpdated,
             Change::Deleted => EventType::LeadDeleted,
@@ -95,8 +98,9 @@ enum Change {
     Deleted,
 }
 
-fn change(n: &Notification) -> Change {
-    if n.fields.is_empty() || is_true(n, "IsDeleted") {
+fn change(n: &Notification, source: Source) -> Change {
+    let without_data = source == Source::OutboundMessage && n.fields.is_empty();
+    if without_data || is_true(n, "IsDeleted") {
         return Change::Deleted;
     }
     let created = n.fields.get("CreatedDate").filter(|v| !v.is_null());
@@ -135,7 +139,7 @@ mod tests {
     fn stated_event_type_wins() {
         let mut stated = n("Opportunity", json!({"StageName": "Closed Won"}));
         stated.event_type = Some(EventType::LeadCreated);
-        assert_eq!(event_type(&stated), EventType::LeadCreated);
+        assert_eq!(event_type(&stated, Source::Callout), EventType::LeadCreated);
     }
 
     #[test]
@@ -149,9 +153,9 @@ mod tests {
             (json!({"StageName": "closed won"}), EventType::RecordChanged),
             (json!({}), EventType::RecordChanged),
         ] {
-            assert_eq!(event_type(&n("Opportunity", fields.clone())), expected, "{fields}");
+            assert_eq!(event_type(&n("Opportunity", fields.clone()), Source::OutboundMessage), expected, "{fields}");
         }
-        assert_eq!(event_type(&n("opportunity", json!({"IsWon": "true"}))), EventType::OpportunityClosedWon);
+        assert_eq!(event_type(&n("opportunity", json!({"IsWon": "true"})), Source::OutboundMessage), EventType::OpportunityClosedWon);
     }
 
     #[test]
@@ -168,17 +172,17 @@ mod tests {
             (json!({"CreatedDate": null, "LastModifiedDate": null}), EventType::ContactUpdated, EventType::LeadUpdated),
             (json!({"IsDeleted": "false", "Email": "a@b.c"}), EventType::ContactUpdated, EventType::LeadUpdated),
         ] {
-            assert_eq!(event_type(&n("Contact", fields.clone())), contact, "{fields}");
-            assert_eq!(event_type(&n("LEAD", fields.clone())), lead, "{fields}");
+            assert_eq!(event_type(&n("Contact", fields.clone()), Source::OutboundMessage), contact, "{fields}");
+            assert_eq!(event_type(&n("LEAD", fields.clone()), Source::OutboundMessage), lead, "{fields}");
         }
     }
 
     #[test]
     fn other_objects() {
-        assert_eq!(event_type(&n("Campaign", json!({}))), EventType::CampaignUpdated);
-        assert_eq!(event_type(&n("Account", json!({"IsDeleted": "true"}))), EventType::RecordChanged);
-        assert_eq!(event_type(&n("My_Object__c", json!({}))), EventType::RecordChanged);
-        assert_eq!(event_type(&Notification::default()), EventType::RecordChanged);
+        assert_eq!(event_type(&n("Campaign", json!({})), Source::OutboundMessage), EventType::CampaignUpdated);
+        assert_eq!(event_type(&n("Account", json!({"IsDeleted": "true"})), Source::OutboundMessage), EventType::RecordChanged);
+        assert_eq!(event_type(&n("My_Object__c", json!({})), Source::OutboundMessage), EventType::RecordChanged);
+        assert_eq!(event_type(&Notification::default(), Source::Callout), EventType::RecordChanged);
     }
 
     #[test]

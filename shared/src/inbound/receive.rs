@@ -323,7 +323,7 @@ struct Outgoing {
 
 impl EventContext<'_> {
     fn event(&self, index: usize, n: Notification, sender_id: Option<String>) -> Result<Outgoing, WebhookError> {
-        let event_type = normalize::event_type(&n);
+        let event_type = normalize::event_type(&n, self.source);
         let campaign = event_type == EventType::CampaignUpdated;
         let status = campaign.then(|| normalize::campaign_status(&n)).flatten();
         let experiment_key = campaign.then(|| normalize::experiment_key(&n)).flatten();
@@ -364,6 +364,14 @@ impl EventContext<'_> {
             trigger,
         };
         let body = serde_json::to_string(&event).map_err(|e| WebhookError::Unavailable(format!("serializing: {e}")))?;
+        // serde_json escapes control characters but not these two, and SQS refuses a message that
+        // holds them: refused here, they would make every retry fail until Salesforce gives up.
+        if body.contains(['\u{FFFE}', '\u{FFFF}']) {
+            return Err(WebhookError::Invalid(InvalidPayload::new(format!(
+                "event {}: a value holds U+FFFE or U+FFFF, non-characters the inbound queue cannot carry; remove them",
+                index + 1
+            ))));
+        }
         if body.len() > MAX_EVENT_BYTES {
             return Err(WebhookError::EventTooLarge { index: index + 1 });
         }
@@ -443,7 +451,11 @@ async fn publish(ctx: &AppContext, t: &TenantId, events: Vec<Outgoing>) -> Resul
         }
     }
 
-    let results = ctx.queues.inbound.send(to_send.iter().map(|(e, _)| OutgoingMessage::new(e.body.clone())).collect()).await;
+    let results = if to_send.is_empty() {
+        Vec::new()
+    } else {
+        ctx.queues.inbound.send(to_send.iter().map(|(e, _)| OutgoingMessage::new(e.body.clone())).collect()).await
+    };
     metrics::add(Counter::InboundEventsPublished, results.iter().filter(|r| r.is_ok()).count() as u64);
     let mut queue_failure: Option<QueueError> = None;
     let settle: Vec<_> = to_send

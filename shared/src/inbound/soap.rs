@@ -353,7 +353,16 @@ impl<'a> Reader<'a> {
         loop {
             match self.next()? {
                 Ev::Text(t) if !nested => {
-                    chars += t.chars().count();
+                    for c in t.chars() {
+                        // quick-xml leaves text unchecked; XML 1.0 (and SQS) refuse these.
+                        if !is_xml_char(c) {
+                            return Err(InvalidPayload::new(format!(
+                                "{NOT_SOAP}: a value holds U+{:04X}, a character XML does not allow",
+                                u32::from(c)
+                            )));
+                        }
+                        chars += 1;
+                    }
                     if chars > max_chars {
                         return Err(too_long());
                     }
@@ -981,6 +990,17 @@ mod tests {
             }
         }
         assert!(text.contains("bad <OrganizationId> & \"quotes\""));
+    }
+
+    #[test]
+    fn refuses_characters_xml_does_not_allow() {
+        for c in ['\u{FFFE}', '\u{FFFF}', '\u{1}', '\u{1F}'] {
+            let body = envelope(&notification(&format!("<sf:LastName>Do{c}e</sf:LastName>")));
+            let message = err(&body);
+            assert!(message.contains(&format!("U+{:04X}", u32::from(c))), "{message}");
+        }
+        let fine = envelope(&notification("<sf:LastName>D\u{FFFD}\u{10348}\te</sf:LastName>"));
+        assert_eq!(parse_str(&fine).unwrap().notifications[0].fields["LastName"], "D\u{FFFD}\u{10348}\te");
     }
 
     #[test]

@@ -240,11 +240,29 @@ pub async fn moto_config() -> aws_config::SdkConfig {
 /// While set to n > 0, every n-th entry sent through a [`FlakyQueue`] is refused, as SQS refuses
 /// entries of a `SendMessageBatch` one by one.
 #[derive(Debug, Clone, Default)]
-pub struct QueueFaults(Arc<AtomicUsize>);
+pub struct QueueFaults(Arc<FaultState>);
+
+#[derive(Debug, Default)]
+pub struct FaultState {
+    every: AtomicUsize,
+    gate: tokio::sync::RwLock<()>,
+    waiting: AtomicUsize,
+}
 
 impl QueueFaults {
     pub fn fail_every(&self, n: usize) {
-        self.0.store(n, Ordering::SeqCst);
+        self.0.every.store(n, Ordering::SeqCst);
+    }
+
+    /// Holds every send at the queue's door until the guard is dropped, so a test can make a
+    /// request wait mid-publish.
+    pub async fn hold(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.0.gate.write().await
+    }
+
+    /// How many sends are waiting at the door.
+    pub fn waiting(&self) -> usize {
+        self.0.waiting.load(Ordering::SeqCst)
     }
 }
 
@@ -264,7 +282,10 @@ impl FlakyQueue {
 #[async_trait::async_trait]
 impl Queue for FlakyQueue {
     async fn send(&self, messages: Vec<OutgoingMessage>) -> Vec<Result<(), QueueError>> {
-        let every = self.faults.0.load(Ordering::SeqCst);
+        self.faults.0.waiting.fetch_add(1, Ordering::SeqCst);
+        drop(self.faults.0.gate.read().await);
+        self.faults.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        let every = self.faults.0.every.load(Ordering::SeqCst);
         if every == 0 {
             return self.inner.send(messages).await;
         }

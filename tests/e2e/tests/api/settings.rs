@@ -1,5 +1,5 @@
 //! Tenant settings and the campaign matrix: defaults before anything is saved, PUT replaces the
-//! whole document, validation names the field and changes nothing, paging, audit. The HTTP and
+//! whole document, PATCH only what it names, validation names the field and changes nothing, paging, audit. The HTTP and
 //! storage parts run on the embedded table and on DynamoDB in moto.
 
 use std::sync::Arc;
@@ -155,6 +155,75 @@ async fn settings_default_round_trip_and_audit_on_the_embedded_table() {
 #[tokio::test]
 async fn settings_default_round_trip_and_audit_on_dynamodb_in_moto() {
     settings_round_trip(Backend::Moto).await;
+}
+
+async fn patch(app: &TestApp, path: &str, body: Value) -> Value {
+    let (status, response) = call(app, Method::PATCH, path, Some(body.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{path} {body}: {response}");
+    response
+}
+
+/// PATCH changes only what it names: turning on Closed Won triggers must not quietly turn a
+/// tenant's signed webhooks back to plain secrets, nor drop its field mapping.
+async fn patch_changes_only_the_named_settings(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let path = "/v1/tenants/team_42/settings";
+
+    // On the defaults (nothing saved yet).
+    let first = patch(&app, path, json!({"webhook_auth": "signature"})).await;
+    let mut expected = default_settings("team_42");
+    expected["webhook_auth"] = json!("signature");
+    assert_eq!(document(&first), document(&expected));
+    assert_eq!((first["version"].clone(), first["configured"].clone()), (json!(1), json!(true)));
+
+    let mapped = patch(&app, path, json!({"field_mapping": {"click_count": "Total_Clicks__c"}, "api_budget_percent": 40})).await;
+    let triggered = patch(&app, path, json!({"trigger_mode": "auto", "sequence_id": "seq_1"})).await;
+    assert_eq!(triggered["webhook_auth"], "signature");
+    assert_eq!(triggered["field_mapping"]["click_count"], "Total_Clicks__c");
+    assert_eq!(triggered["field_mapping"]["opt_out_on_unsubscribe"], true, "field_mapping merges key by key");
+    assert_eq!(triggered["api_budget_percent"], 40);
+    assert_eq!((triggered["trigger_mode"].clone(), triggered["sequence_id"].clone()), (json!("auto"), json!("seq_1")));
+    assert_eq!(triggered["version"], json!(mapped["version"].as_u64().unwrap() + 1));
+    assert_eq!(get(&app, path).await, triggered);
+    let events = audit_events(&app, "team_42").await;
+    assert_eq!(
+        events[0]["detail"]["changes"],
+        json!({"trigger_mode": {"from": "manual", "to": "auto"}, "sequence_id": {"from": null, "to": "seq_1"}}),
+        "the audit names only what the patch changed"
+    );
+
+    // null returns a setting to its default.
+    let reset = patch(&app, path, json!({"api_budget_percent": null, "field_mapping": {"click_count": null}})).await;
+    assert_eq!((reset["api_budget_percent"].clone(), reset["field_mapping"]["click_count"].clone()), (json!(80), Value::Null));
+    assert_eq!(reset["webhook_auth"], "signature");
+
+    // Refusals change nothing and say what to do.
+    let before = get(&app, path).await;
+    for (body, status, code, hint) in [
+        (json!({"trigger_mode": "auto", "sequence_id": null}), StatusCode::BAD_REQUEST, "invalid_request", "sequence_id"),
+        (json!({"trigermode": "auto"}), StatusCode::BAD_REQUEST, "invalid_request", "trigermode"),
+        (json!(["trigger_mode"]), StatusCode::BAD_REQUEST, "invalid_request", "JSON object"),
+        (json!({"version": "x"}), StatusCode::BAD_REQUEST, "invalid_request", "version"),
+        (json!({"version": 1, "api_budget_percent": 10}), StatusCode::CONFLICT, "version_conflict", "GET"),
+    ] {
+        let (got, response) = call(&app, Method::PATCH, path, Some(body.clone())).await;
+        assert_eq!((got, response["error"]["code"].as_str()), (status, Some(code)), "{body}: {response}");
+        assert!(response["error"]["message"].as_str().unwrap().contains(hint), "{body}: {response}");
+    }
+    assert_eq!(get(&app, path).await, before);
+    let current = before["version"].clone();
+    let conditional = patch(&app, path, json!({"version": current, "api_budget_percent": 10})).await;
+    assert_eq!(conditional["api_budget_percent"], 10);
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_named_settings_on_the_embedded_table() {
+    patch_changes_only_the_named_settings(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn patch_changes_only_the_named_settings_on_dynamodb_in_moto() {
+    patch_changes_only_the_named_settings(Backend::Moto).await;
 }
 
 async fn campaign_matrix(backend: Backend) {

@@ -6,16 +6,23 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use sfbridge_shared::cipher::{Cipher, CipherError, KmsCipher, LocalCipher, Purpose, SealContext};
 use sfbridge_shared::domain::{FlowId, OAuthState, TenantId};
-use sfbridge_shared::store::{AuditEvent, DynamoTable, FlowRecord, FlowStatus, MemoryTable, Store, StoreError};
+use sfbridge_shared::store::{
+    keys, AuditEvent, DynamoTable, FlowRecord, FlowStatus, InboundDedupeRecord, InboundStatus, MemoryTable, Store, StoreError,
+    Table,
+};
 
 use crate::helpers::{moto_config, spawn_app, Backend};
 
-async fn moto_store() -> Store {
+async fn moto_table() -> Arc<DynamoTable> {
     let aws = moto_config().await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let table = format!("sfbridge-contract-{}", &FlowId::random().to_string()[..12]);
     DynamoTable::create_table(&client, &table).await.unwrap();
-    Store::new(Arc::new(DynamoTable::new(client, table)))
+    Arc::new(DynamoTable::new(client, table))
+}
+
+async fn moto_store() -> Store {
+    Store::new(moto_table().await)
 }
 
 async fn moto_cipher() -> KmsCipher {
@@ -106,6 +113,37 @@ async fn store_contract_on_the_embedded_table() {
 #[tokio::test]
 async fn store_contract_on_dynamodb_in_moto() {
     store_contract(moto_store().await).await;
+}
+
+/// Salesforce retries an Outbound Message for up to 24 hours; a webhook's dedupe entry must
+/// outlive that with room (the issue asks for at least 48 hours), by the TTL the table expires it on.
+async fn inbound_dedupe_outlives_salesforce_retries(table: Arc<dyn Table>) {
+    let store = Store::new(table.clone());
+    let t = tenant("dedupe");
+    let now = chrono::Utc::now();
+    let record = InboundDedupeRecord {
+        status: InboundStatus::Published,
+        lease_until: None,
+        event_id: "inb_1".into(),
+        version: 2,
+        updated_at: now,
+    };
+    store.save_inbound_dedupe(&t, "k1", &record, None).await.unwrap();
+    assert_eq!(store.inbound_dedupe(&t, "k1").await.unwrap(), Some(record));
+    let item = table.get(&keys::inbound(&t, "k1"), keys::DEDUPE).await.unwrap().unwrap();
+    let expires_at = item["expires_at"].as_i64().expect("a numeric TTL attribute");
+    let kept = chrono::Duration::seconds(expires_at - now.timestamp());
+    assert!(kept >= chrono::Duration::hours(48), "kept {} h", kept.num_hours());
+}
+
+#[tokio::test]
+async fn inbound_dedupe_outlives_salesforce_retries_on_the_embedded_table() {
+    inbound_dedupe_outlives_salesforce_retries(Arc::new(MemoryTable::new())).await;
+}
+
+#[tokio::test]
+async fn inbound_dedupe_outlives_salesforce_retries_on_dynamodb_in_moto() {
+    inbound_dedupe_outlives_salesforce_retries(moto_table().await).await;
 }
 
 async fn cipher_contract(cipher: &dyn Cipher) {

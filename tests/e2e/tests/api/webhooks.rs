@@ -224,8 +224,17 @@ async fn sample_outbound_message_is_acknowledged_with_the_exact_envelope_moto() 
 }
 
 #[tokio::test]
-async fn envelopes_of_1_3_and_100_notifications_become_events_in_order() {
-    let app = spawn_app(Backend::Memory).await;
+async fn envelopes_of_1_3_and_100_notifications_become_events_in_order_memory() {
+    envelopes_of_1_3_and_100_notifications_become_events_in_order(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn envelopes_of_1_3_and_100_notifications_become_events_in_order_moto() {
+    envelopes_of_1_3_and_100_notifications_become_events_in_order(Backend::Moto).await;
+}
+
+async fn envelopes_of_1_3_and_100_notifications_become_events_in_order(backend: Backend) {
+    let app = spawn_app(backend).await;
     let secret = app.webhook_tenant(TENANT).await;
     let mut next = 0;
     for size in [1, 3, 100] {
@@ -342,13 +351,13 @@ async fn no_forged_request_is_accepted(backend: Backend, per_class: usize) {
 
 #[tokio::test]
 async fn no_forged_request_is_accepted_memory() {
-    // 16 classes × 64 + 64 = 1,088 forged requests.
+    // 16 classes × 64 + 64 = 1,088 forged requests, and 192 genuine ones (on moto too).
     no_forged_request_is_accepted(Backend::Memory, 64).await;
 }
 
 #[tokio::test]
 async fn no_forged_request_is_accepted_moto() {
-    no_forged_request_is_accepted(Backend::Moto, 6).await;
+    no_forged_request_is_accepted(Backend::Moto, 64).await;
 }
 
 async fn each_notification_is_published_once(backend: Backend, notifications: usize) {
@@ -393,6 +402,47 @@ async fn each_notification_is_published_once_memory() {
 #[tokio::test]
 async fn each_notification_is_published_once_moto() {
     each_notification_is_published_once(Backend::Moto, 500).await;
+}
+
+/// Salesforce's retry can arrive while the first delivery is still publishing: it must neither
+/// publish a second copy nor be acknowledged before the first one is on the queue.
+async fn a_delivery_during_another_ones_publish_is_refused_until_that_one_is_done(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secret = app.webhook_tenant(TENANT).await;
+    let xml = envelope(SAMPLE_ORG15, &(0..3).map(opportunity).collect::<Vec<_>>());
+    let delivery = || Hook::soap(TENANT, xml.clone()).secret(&secret);
+
+    let gate = app.inbound_faults.hold().await;
+    let second = async {
+        while app.inbound_faults.waiting() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let response = app.post_hook_response(delivery()).await;
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        let reply = (response.status(), retry_after, response.text().await.unwrap());
+        drop(gate);
+        reply
+    };
+    let ((first_status, first_body), (status, retry_after, body)) = tokio::join!(app.post_hook(delivery()), second);
+    assert_eq!((first_status, first_body.as_str()), (StatusCode::OK, ACK));
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("30"));
+    assert!(body.contains("being published right now") && !body.contains("<Ack>true</Ack>"), "{body}");
+
+    // Salesforce's next retry: acknowledged, and still one event per notification.
+    let (status, body) = app.post_hook(delivery()).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, ACK));
+    assert_eq!(app.inbound_events().await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_delivery_during_another_ones_publish_waits_memory() {
+    a_delivery_during_another_ones_publish_is_refused_until_that_one_is_done(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn a_delivery_during_another_ones_publish_waits_moto() {
+    a_delivery_during_another_ones_publish_is_refused_until_that_one_is_done(Backend::Moto).await;
 }
 
 async fn refused_queue_entries_are_not_acknowledged_and_redelivery_publishes_the_rest(backend: Backend) {
@@ -450,6 +500,8 @@ async fn hostile_xml_is_refused_with_4xx_and_publishes_nothing() {
     invalid_utf8[at] = 0xff;
     invalid_utf8[at + 1] = 0xfe;
     let undefined_entity = SAMPLE.replacen("exp_7f3a9c", "&undefined;", 1);
+    // Legal UTF-8, but not XML; the inbound queue would refuse it on every retry.
+    let non_character = SAMPLE.replacen("exp_7f3a9c", "exp_\u{FFFF}", 1);
 
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("billion laughs", billion_laughs.into()),
@@ -462,6 +514,7 @@ async fn hostile_xml_is_refused_with_4xx_and_publishes_nothing() {
         ("100k-deep nesting", deep.into()),
         ("invalid UTF-8", invalid_utf8),
         ("undefined entity", undefined_entity.into()),
+        ("U+FFFF", non_character.into()),
         ("empty body", Vec::new()),
         ("not XML", b"{\"hello\": 1}".to_vec()),
     ];
@@ -516,13 +569,19 @@ async fn json_callouts_are_normalized_and_closed_won_carries_the_trigger() {
     assert!(app.inbound_events().await.is_empty());
 
     // Bad callouts say what is wrong.
-    for bad in [json!({"event_type": "opportunity_won"}), json!({"sobject_type": "Opportunity", "recordid": "x"}), json!([])] {
+    for bad in [
+        json!({"event_type": "opportunity_won"}),
+        json!({"sobject_type": "Opportunity", "recordid": "x"}),
+        json!([]),
+        json!({"id": "nc-1", "sobject_type": "Task", "fields": {"Subject": "a\u{FFFE}b"}}),
+    ] {
         let (status, body) = app.post_hook(Hook::json(TENANT, &bad).secret(&secret)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         let body: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["processed"], false);
         assert_eq!(body["error"]["code"], "invalid_payload");
     }
+    assert!(app.inbound_events().await.is_empty(), "a refused callout published something");
 }
 
 #[tokio::test]
