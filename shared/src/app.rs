@@ -10,6 +10,7 @@ use crate::config::{AwsResources, Config, QueueUrls};
 use crate::queue::{MemoryQueue, Queue, SqsQueue};
 use crate::salesforce::{SalesforceOAuth, SalesforceRest};
 use crate::store::{DynamoTable, Store};
+use crate::inbound::auth::OpenedSecrets;
 use crate::sync::ApiUsageBook;
 
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct AppContext {
     pub clock: Arc<dyn Clock>,
     /// The org API usage each tenant's responses last reported (the sync budget guard).
     pub api_usage: Arc<ApiUsageBook>,
+    /// Webhook secrets this process has opened (the receiver's signature checks).
+    pub opened_webhook_secrets: Arc<OpenedSecrets>,
 }
 
 /// The queues the functions send to.
@@ -68,7 +71,17 @@ impl AppContext {
     pub fn new(config: Config, store: Store, cipher: Arc<dyn Cipher>, queues: Queues, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let oauth = SalesforceOAuth::new(config.host_policy).context("building the HTTP client for Salesforce")?;
         let rest = SalesforceRest::new(config.api_version).context("building the HTTP client for Salesforce")?;
-        Ok(Self { config, store, cipher, queues, oauth, rest, clock, api_usage: Arc::default() })
+        Ok(Self {
+            config,
+            store,
+            cipher,
+            queues,
+            oauth,
+            rest,
+            clock,
+            api_usage: Arc::default(),
+            opened_webhook_secrets: Arc::default(),
+        })
     }
 
     /// The Lambda wiring: configuration from the environment, DynamoDB + KMS from the default

@@ -15,12 +15,18 @@
 //! A tenant's own secrets (at most two, during rotation) take precedence; the deployment-wide
 //! `SALESFORCE_WEBHOOK_SECRET` applies only to tenants that have none.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
+use zeroize::Zeroizing;
+
+use crate::domain::TenantId;
 use crate::secrets::{constant_time_eq, WebhookSecret};
 
 /// Headers that may carry the secret, in the order they are looked at.
@@ -229,12 +235,81 @@ pub fn check_signature(request: &SignedRequest<'_>, body: &[u8], secrets: &[&str
     }
 }
 
+/// Tenant webhook secrets this process has opened, by tenant and the secret's stored digest, so a
+/// warm function checks signatures without a key-service call per request. Without it every
+/// request with a fresh timestamp (a forged one too) would cost one KMS Decrypt per active secret,
+/// on the account's shared KMS quota that token decryption for sync also needs.
+///
+/// Revocation stays immediate: only the entries of the secrets record read for this request are
+/// looked up, and a revoked secret is no longer in it. An opened secret is kept only when its
+/// digest matches the stored one, so a digest names exactly one secret. Held in process memory
+/// only (zeroized when dropped), as the deployment-wide secret is; `Debug` shows the count.
+#[derive(Default)]
+pub struct OpenedSecrets {
+    by_digest: Mutex<HashMap<(TenantId, String), Zeroizing<String>>>,
+}
+
+impl OpenedSecrets {
+    /// Far above the secrets one function instance sees (two per tenant); when full, the cache
+    /// starts over rather than track recency.
+    pub const CAPACITY: usize = 4_096;
+
+    pub fn get(&self, t: &TenantId, digest: &str) -> Option<Zeroizing<String>> {
+        self.lock().get(&(t.clone(), digest.to_owned())).cloned()
+    }
+
+    /// Keeps `secret` if it is the one `digest` names; returns whether it was kept.
+    pub fn insert(&self, t: &TenantId, digest: &str, secret: &str) -> bool {
+        if !constant_time_eq(secret_digest(secret).as_bytes(), digest.as_bytes()) {
+            return false;
+        }
+        let mut map = self.lock();
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert((t.clone(), digest.to_owned()), Zeroizing::new(secret.to_owned()));
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<(TenantId, String), Zeroizing<String>>> {
+        self.by_digest.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl std::fmt::Debug for OpenedSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedSecrets").field("len", &self.len()).finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn opened_secrets_keep_only_what_their_digest_names_and_never_show_it() {
+        let cache = OpenedSecrets::default();
+        let t = TenantId::parse("team_1").unwrap();
+        let digest = secret_digest(SECRET);
+        assert!(!cache.insert(&t, &digest, "whsec_another"), "a secret its digest does not name is not kept");
+        assert!(cache.get(&t, &digest).is_none());
+        assert!(cache.insert(&t, &digest, SECRET));
+        assert_eq!(cache.get(&t, &digest).as_deref().map(String::as_str), Some(SECRET));
+        let other = TenantId::parse("team_2").unwrap();
+        assert!(cache.get(&other, &digest).is_none(), "per tenant");
+        assert!(!format!("{cache:?}").contains("MfKQ9r8"));
+    }
 
     fn headers<'a>(id: &'a str, ts: &'a str, sig: &'a str) -> SignatureHeaders<'a> {
         SignatureHeaders { id: Some(id), timestamp: Some(ts), signature: Some(sig) }

@@ -23,7 +23,7 @@ use crate::secrets::sha256_hex;
 
 use super::auth::{self, Accepted, AuthFailure, SignatureHeaders};
 use super::{callout, normalize, soap, EventType, InboundEvent, InvalidPayload, Notification, Source, Trigger};
-use crate::cipher::{open_string, Purpose, SealContext};
+use crate::cipher::{open_string, CipherError, Purpose, SealContext};
 use crate::domain::{FlowId, SalesforceId, TenantId};
 use crate::metrics::{self, Counter, Function};
 use crate::queue::{OutgoingMessage, QueueError};
@@ -263,7 +263,15 @@ async fn authenticate<'r>(
         let secrets: Vec<zeroize::Zeroizing<String>> = match (&accepted, tenant_secrets) {
             (Accepted::Tenant { .. }, Some(entries)) => {
                 let context = SealContext::new(tenant, Purpose::WebhookSecret);
-                let opened = entries.iter().map(|e| open_string(&*ctx.cipher, &context, &e.sealed));
+                let cache = &ctx.opened_webhook_secrets;
+                let opened = entries.iter().map(|e| async {
+                    if let Some(secret) = cache.get(tenant, &e.digest) {
+                        return Ok(secret);
+                    }
+                    let secret = open_string(&*ctx.cipher, &context, &e.sealed).await?;
+                    cache.insert(tenant, &e.digest, &secret);
+                    Ok::<_, CipherError>(secret)
+                });
                 futures::future::try_join_all(opened)
                     .await
                     .map_err(|e| WebhookError::Unavailable(format!("opening the webhook secret: {e}")))?

@@ -9,7 +9,7 @@ use reqwest::header::LOCATION;
 use reqwest::{Client, Response, StatusCode};
 use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use serde_json::{json, Value};
-use sfbridge_shared::cipher::{Cipher, KmsCipher, LocalCipher};
+use sfbridge_shared::cipher::{Cipher, CipherError, KmsCipher, LocalCipher, SealContext, Sealed};
 use sfbridge_shared::clock::ManualClock;
 use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError, SqsQueue};
 use sfbridge_shared::secrets::WebhookSecret;
@@ -65,6 +65,8 @@ pub struct TestApp {
     pub queues: TestQueues,
     /// Makes the inbound queue refuse some entries.
     pub inbound_faults: QueueFaults,
+    /// Every `open` the app asked of its cipher (KMS Decrypt calls on moto).
+    pub cipher_opens: Arc<AtomicUsize>,
     /// An admin's browser: keeps cookies, follows no redirects (tests follow them by hand).
     pub browser: Client,
     /// The product's backend.
@@ -195,6 +197,8 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
             )
         }
     };
+    let cipher_opens = Arc::new(AtomicUsize::new(0));
+    let cipher = Arc::new(CountingCipher { inner: cipher, opens: cipher_opens.clone() });
     let inbound_faults = QueueFaults::default();
     let queues = Queues { inbound: Arc::new(FlakyQueue::new(queues.inbound, inbound_faults.clone())), ..queues };
     let clock = ManualClock::default();
@@ -220,6 +224,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         raw,
         queues: test_queues,
         inbound_faults,
+        cipher_opens,
         browser: new_browser(),
         api: Client::new(),
         consumer_key,
@@ -239,6 +244,25 @@ pub async fn moto_config() -> aws_config::SdkConfig {
 
 /// While set to n > 0, every n-th entry sent through a [`FlakyQueue`] is refused, as SQS refuses
 /// entries of a `SendMessageBatch` one by one.
+/// Counts what the app opens, to see which requests cost a key-service call.
+#[derive(Debug)]
+struct CountingCipher {
+    inner: Arc<dyn Cipher>,
+    opens: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Cipher for CountingCipher {
+    async fn seal(&self, context: &SealContext, plaintext: &[u8]) -> Result<Sealed, CipherError> {
+        self.inner.seal(context, plaintext).await
+    }
+
+    async fn open(&self, context: &SealContext, sealed: &Sealed) -> Result<zeroize::Zeroizing<Vec<u8>>, CipherError> {
+        self.opens.fetch_add(1, Ordering::SeqCst);
+        self.inner.open(context, sealed).await
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct QueueFaults(Arc<FaultState>);
 

@@ -621,6 +621,57 @@ async fn rotation_keeps_both_secrets_until_the_old_one_is_revoked() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// A signed request costs a key-service call only the first time a warm receiver meets a secret,
+/// so forged requests with fresh timestamps cannot run up KMS calls, and a revoked secret is
+/// refused at once even though it was opened before.
+async fn signature_checks_open_each_secret_once_and_revocation_still_applies_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let old = app.webhook_tenant(TENANT).await;
+    let callout = |i: usize| json!({"id": format!("c{i}"), "sobject_type": "Task"});
+    let opens = || app.cipher_opens.load(std::sync::atomic::Ordering::SeqCst);
+
+    let before = opens();
+    for i in 0..20 {
+        let hook = Hook::json(TENANT, &callout(i)).signed(&format!("whsec_{}", "A".repeat(43)), &format!("msg_f{i}"), now(&app));
+        let (status, body) = app.post_hook(hook).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    for i in 0..5 {
+        let (status, body) = app.post_hook(Hook::json(TENANT, &callout(100 + i)).signed(&old, &format!("msg_g{i}"), now(&app))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(opens() - before, 1, "25 signed requests, one secret opened once");
+
+    // Rotation: the new secret is opened once too; both verify meanwhile.
+    let new = app.create_webhook_secret(TENANT).await;
+    let before = opens();
+    for (i, secret) in [&new, &old, &new].into_iter().enumerate() {
+        let (status, _) = app.post_hook(Hook::json(TENANT, &callout(200 + i)).signed(secret, &format!("msg_r{i}"), now(&app))).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(opens() - before, 1);
+
+    let list: Value = app.admin(Method::GET, &format!("/v1/tenants/{TENANT}/webhook-secrets"), None).await.json().await.unwrap();
+    let oldest = list["secrets"].as_array().unwrap().iter().min_by_key(|s| s["created_at"].as_str().unwrap().to_owned()).unwrap();
+    let response = app.admin(Method::DELETE, &format!("/v1/tenants/{TENANT}/webhook-secrets/{}", oldest["id"].as_str().unwrap()), None).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let (status, _) = app.post_hook(Hook::json(TENANT, &callout(300)).signed(&old, "msg_revoked", now(&app))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a revoked secret is refused although this process opened it");
+    let (status, _) = app.post_hook(Hook::json(TENANT, &callout(301)).signed(&new, "msg_after", now(&app))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.inbound_events().await.len(), 5 + 3 + 1);
+}
+
+#[tokio::test]
+async fn signature_checks_open_each_secret_once_memory() {
+    signature_checks_open_each_secret_once_and_revocation_still_applies_at_once(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn signature_checks_open_each_secret_once_moto() {
+    signature_checks_open_each_secret_once_and_revocation_still_applies_at_once(Backend::Moto).await;
+}
+
 #[tokio::test]
 async fn the_global_secret_serves_only_tenants_without_their_own() {
     let global = "global-webhook-secret-0123456789abcdef";
