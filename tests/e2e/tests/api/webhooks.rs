@@ -584,6 +584,70 @@ async fn json_callouts_are_normalized_and_closed_won_carries_the_trigger() {
     assert!(app.inbound_events().await.is_empty(), "a refused callout published something");
 }
 
+/// A captured signed request replayed: within the tolerance it is a duplicate (acknowledged,
+/// nothing published); past it, refused.
+#[tokio::test]
+async fn a_replayed_signed_request_is_a_duplicate_then_refused() {
+    let app = spawn_app(Backend::Memory).await;
+    let secret = app.webhook_tenant(TENANT).await;
+    let signed_at = now(&app);
+    let captured = || Hook::json(TENANT, &json!({"sobject_type": "Task", "fields": {"Subject": "x"}})).signed(&secret, "msg_replay", signed_at);
+
+    let (status, body) = app.post_hook(captured()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.inbound_events().await.len(), 1);
+    for (after, expected) in [(0, StatusCode::OK), (60, StatusCode::OK), (240, StatusCode::OK), (1, StatusCode::UNAUTHORIZED)] {
+        app.clock.advance(chrono::Duration::seconds(after));
+        let (status, body) = app.post_hook(captured()).await;
+        assert_eq!(status, expected, "{} s after signing: {body}", now(&app) - signed_at);
+        if status == StatusCode::UNAUTHORIZED {
+            assert!(body.contains("stale_timestamp"), "{body}");
+        }
+    }
+    assert!(app.inbound_events().await.is_empty(), "a replay published something");
+}
+
+/// Salesforce's traffic with a flaky queue: 500 envelopes of 1 to 100 notifications, every fifth
+/// one delivered again after its ACK, one queue entry in twenty refused. Every notification ends
+/// up on the queue exactly once, and no envelope is acknowledged while any of its notifications
+/// is missing from the queue.
+#[tokio::test]
+async fn salesforce_traffic_over_a_flaky_queue_loses_and_duplicates_nothing() {
+    let app = spawn_app(Backend::Memory).await;
+    let secret = app.webhook_tenant(TENANT).await;
+    app.inbound_faults.fail_every(20);
+    let mut published = std::collections::HashSet::new();
+    let (mut next, mut refusals, mut total) = (0, 0, 0);
+    for envelope_number in 0..500 {
+        let size = 1 + envelope_number * 37 % 100;
+        let notes: Vec<Note> = (next..next + size).map(opportunity).collect();
+        next += size;
+        total += size;
+        let xml = envelope(SAMPLE_ORG15, &notes);
+        let deliveries = if envelope_number % 5 == 0 { 2 } else { 1 };
+        for _ in 0..deliveries {
+            loop {
+                let (status, body) = app.post_hook(Hook::soap(TENANT, xml.clone()).secret(&secret)).await;
+                for event in app.inbound_events().await {
+                    let id = event["notification_id"].as_str().unwrap().to_owned();
+                    assert!(published.insert(id.clone()), "{id} published twice");
+                }
+                if status == StatusCode::OK {
+                    assert_eq!(body, ACK);
+                    for note in &notes {
+                        assert!(published.contains(&note.id), "ACK while {} is not on the queue", note.id);
+                    }
+                    break;
+                }
+                assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+                refusals += 1;
+            }
+        }
+    }
+    assert_eq!(published.len(), total);
+    assert!(refusals > 100, "the queue faults were exercised: {refusals} deliveries refused");
+}
+
 #[tokio::test]
 async fn signature_mode_refuses_unsigned_callouts_but_outbound_messages_keep_the_secret() {
     let app = spawn_app(Backend::Memory).await;
