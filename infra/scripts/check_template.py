@@ -39,6 +39,11 @@ reliability checklist (reliability-security.md Q2-Q4, Q7, F17):
              has an AWS/Lambda Errors alarm and a Throttles alarm on its FunctionName.
   table      every DynamoDB table has point-in-time recovery, TTL enabled, and deletion
              protection that is on or chosen by a condition (a parameter), never absent or off.
+  public     the function behind the public webhook route (a SAM HttpApi event on /webhooks/...,
+             or, expanded, the one a Lambda permission lets API Gateway invoke on /webhooks/...)
+             writes to DynamoDB only under `ForAllValues:StringLike` `dynamodb:LeadingKeys`
+             patterns starting `INBOUND#`: its dedupe entries, never a tenant's connection or
+             secrets.
 
 Values may be literals or `!Ref` to a parameter with a Default; anything else the checker cannot
 evaluate is a failure, not a pass. SAM and CloudFormation defaults apply when a property is
@@ -778,6 +783,69 @@ def check_table(template: dict, rid: str, report: Report) -> None:
         )
 
 
+WEBHOOK_PATH = "/webhooks/"
+PUBLIC_WRITE_PREFIX = "INBOUND#"
+DYNAMODB_WRITES = ("dynamodb:putitem", "dynamodb:deleteitem", "dynamodb:updateitem", "dynamodb:batchwriteitem")
+
+
+def webhook_functions(template: dict) -> set[str]:
+    """The functions anyone on the internet can invoke through the webhook route."""
+    found = set()
+    for rid, res in template["Resources"].items():
+        props = res.get("Properties") or {}
+        if res.get("Type") == SAM_FUNCTION:
+            for ev in (props.get("Events") or {}).values():
+                path = ((ev or {}).get("Properties") or {}).get("Path")
+                if ev.get("Type") == "HttpApi" and isinstance(path, str) and path.startswith(WEBHOOK_PATH):
+                    found.add(rid)
+        elif res.get("Type") == "AWS::Lambda::Permission":
+            target = resource_ref(props.get("FunctionName"))
+            if target and any(WEBHOOK_PATH in text for text in strings(template, props.get("SourceArn"))):
+                found.add(target)
+    return found
+
+
+def function_statements(template: dict, fn_id: str, report: Report) -> list[tuple[str, dict]]:
+    """A function's own identity statements: SAM `Policies`, or its role's inline policies."""
+    res = template["Resources"][fn_id]
+    props = res.get("Properties") or {}
+    docs = []
+    if res.get("Type") == SAM_FUNCTION:
+        policies = props.get("Policies")
+        for i, item in enumerate(policies if isinstance(policies, list) else [policies] if policies else []):
+            docs += [PolicyDocument(f"{fn_id}.Policies[{i}]", p) for p in branches(item) if isinstance(p, dict) and "Statement" in p]
+    else:
+        role = resource_ref(props.get("Role"), "Arn")
+        role_props = (template["Resources"].get(role) or {}).get("Properties") or {} if role else {}
+        for i, item in enumerate(role_props.get("Policies") or []):
+            docs += [PolicyDocument(f"{role}.Policies[{i}].PolicyDocument", p.get("PolicyDocument"))
+                     for p in branches(item) if isinstance(p, dict)]
+    found = []
+    for doc in docs:
+        try:
+            found += statements(doc)
+        except Unresolvable as e:
+            report.fail(str(e))
+    return found
+
+
+def check_public_writes(template: dict, report: Report) -> None:
+    for fn_id in sorted(webhook_functions(template)):
+        if fn_id not in template["Resources"]:
+            continue
+        for where, stmt in function_statements(template, fn_id, report):
+            actions = [a.lower() for action in leaves(stmt.get("Action")) for a in strings(template, action)]
+            if stmt.get("Effect") != "Allow" or not any(a in DYNAMODB_WRITES for a in actions):
+                continue
+            condition = (stmt.get("Condition") or {}).get("ForAllValues:StringLike") or {}
+            keys = [k for v in leaves(condition.get("dynamodb:LeadingKeys")) for k in strings(template, v)]
+            if not keys or not all(k.startswith(PUBLIC_WRITE_PREFIX) for k in keys):
+                report.fail(
+                    f"{where}: the public webhook function {fn_id} may write any table item: limit it to its dedupe "
+                    f'entries with Condition: {{ForAllValues:StringLike: {{dynamodb:LeadingKeys: ["{PUBLIC_WRITE_PREFIX}*"]}}}}'
+                )
+
+
 def check(template: dict, env: RequiredEnv) -> Report:
     report = Report()
     if env.problem:
@@ -796,6 +864,7 @@ def check(template: dict, env: RequiredEnv) -> Report:
             check_environment(template, rid, env, report)
             check_function_ops(template, rid, alarmed, report)
     check_policies(template, report)
+    check_public_writes(template, report)
     return report
 
 
@@ -823,6 +892,15 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
     queue_id = resource_ref(res[fn_id]["Properties"]["Events"][event_id]["Properties"]["Queue"], "Arn")
     dlq_id = resource_ref(redrive_policy(res[queue_id]["Properties"]["RedrivePolicy"], queue_id)["deadLetterTargetArn"], "Arn")
     key_id = _first(template, KMS_KEY)
+    receiver_id = min(webhook_functions(template), default=None)
+    if receiver_id is None:
+        raise SystemExit("self-test: the template has no function on a /webhooks/ route to break")
+
+    def receiver_statements(t):
+        return next(p["Statement"] for p in t["Resources"][receiver_id]["Properties"]["Policies"] if isinstance(p, dict) and "Statement" in p)
+
+    def receiver_writes(t):
+        return next(st for st in receiver_statements(t) if "dynamodb:PutItem" in leaves(st.get("Action")))
 
     def fn(t):
         return t["Resources"][fn_id]["Properties"]
@@ -1032,6 +1110,14 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
         ("deletion protection false", "DeletionProtectionEnabled", lambda t: table(t).__setitem__("DeletionProtectionEnabled", False)),
         ("deletion protection possibly absent", "DeletionProtectionEnabled",
          lambda t: table(t).__setitem__("DeletionProtectionEnabled", {"Fn::If": ["ProtectTable", True, NO_VALUE]})),
+        # public
+        ("webhook receiver writes without a LeadingKeys condition", "may write any table item", lambda t: receiver_writes(t).pop("Condition")),
+        ("webhook receiver writes under LeadingKeys *", "may write any table item",
+         lambda t: receiver_writes(t).__setitem__("Condition", {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["*"]}})),
+        ("webhook receiver: LeadingKeys INBOUND# and TENANT#", "may write any table item",
+         lambda t: receiver_writes(t)["Condition"]["ForAllValues:StringLike"].__setitem__("dynamodb:LeadingKeys", ["INBOUND#*", "TENANT#*"])),
+        ("webhook receiver: an unconditioned UpdateItem statement", "may write any table item", lambda t: receiver_statements(t).append(
+            {"Effect": "Allow", "Action": "dynamodb:UpdateItem", "Resource": {"Fn::GetAtt": ["Table", "Arn"]}})),
     ]
     # The variables come from the Rust source: a new required("...") must be checked without
     # touching this script, and a scan that finds nothing must fail, not pass on a stale list.
@@ -1055,6 +1141,8 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
         ("an AWS::Lambda::Function with a complete environment, its role, JSON logs, tracing and both alarms",
          lambda t: (lambda_function_tracing(t, "Active"), role_with_inline(t, allow(queue_arn)))),
         ("Tracing from a parameter defaulting to Active", lambda t: tracing_parameter(t, "Active")),
+        ("webhook receiver: an unconditioned Query (a read)", lambda t: receiver_statements(t).append(
+            {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": {"Fn::GetAtt": ["Table", "Arn"]}})),
     ]
     harmless_sources = [
         ("required(\"...\") only in comments and tests",
@@ -1108,7 +1196,8 @@ def main(argv: list[str]) -> int:
         f"invariants OK: {report.consumers} SQS consumer(s), {report.queues} queue(s), {report.keys} KMS key(s), "
         f"{report.statements} IAM policy statement(s), {report.functions} function environment(s) with the "
         f"{len(env.names)} variables {env.origin} requires, JSON logs, tracing and Errors/Throttles alarms, "
-        f"{report.tables} table(s) with PITR, TTL and deletion protection"
+        f"{report.tables} table(s) with PITR, TTL and deletion protection, "
+        f"{len(webhook_functions(template))} public webhook function(s) writing only {PUBLIC_WRITE_PREFIX} items"
     )
     return 0
 
