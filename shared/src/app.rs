@@ -7,10 +7,10 @@ use anyhow::Context as _;
 use crate::cipher::{Cipher, KmsCipher};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AwsResources, Config, QueueUrls};
+use crate::inbound::auth::OpenedSecrets;
 use crate::queue::{MemoryQueue, Queue, SqsQueue};
 use crate::salesforce::{SalesforceOAuth, SalesforceRest};
 use crate::store::{DynamoTable, Store};
-use crate::inbound::auth::OpenedSecrets;
 use crate::sync::ApiUsageBook;
 
 #[derive(Debug, Clone)]

@@ -389,8 +389,19 @@ pub async fn settings_view(ctx: &AppContext, t: &TenantId) -> Result<SettingsVie
 pub async fn put_settings(ctx: &AppContext, t: &TenantId, input: SettingsInput) -> Result<SettingsView, ConnectError> {
     let settings = validate_settings(&input)?;
     let current = ctx.store.settings(t).await?;
+    check_version("the settings are", input.version, current.as_ref().map_or(0, |r| r.version))?;
+    replace_settings(ctx, t, current, settings).await
+}
+
+/// Saves `settings` over `current` (what was read), unless that changed meanwhile, and audits
+/// what differs. Saving what is already stored changes nothing and records nothing.
+async fn replace_settings(
+    ctx: &AppContext,
+    t: &TenantId,
+    current: Option<SettingsRecord>,
+    settings: TenantSettings,
+) -> Result<SettingsView, ConnectError> {
     let current_version = current.as_ref().map_or(0, |r| r.version);
-    check_version("the settings are", input.version, current_version)?;
     if let Some(current) = current.as_ref().filter(|r| r.settings == settings) {
         return Ok(SettingsView::of(t, Some(current.clone())));
     }
@@ -432,16 +443,15 @@ pub async fn patch_settings(ctx: &AppContext, t: &TenantId, patch: Value) -> Res
     let patch = Value::Object(patch);
     for _ in 0..PATCH_ATTEMPTS {
         let current = ctx.store.settings(t).await?;
-        let base_version = current.as_ref().map_or(0, |r| r.version);
-        check_version("the settings are", expected, base_version)?;
-        let mut document = to_json(&current.map(|r| r.settings).unwrap_or_default())?;
+        check_version("the settings are", expected, current.as_ref().map_or(0, |r| r.version))?;
+        let mut document = to_json(&current.as_ref().map(|r| r.settings.clone()).unwrap_or_default())?;
         json_patch::merge(&mut document, &patch);
-        let mut input: SettingsInput =
+        let input: SettingsInput =
             serde_json::from_value(document).map_err(|e| ConnectError::Invalid(format!("the patch does not fit the settings: {e}")))?;
-        // Replace only the document the patch was applied to.
-        input.version = Some(base_version);
-        match put_settings(ctx, t, input).await {
-            Err(ConnectError::Conflict { code: "version_conflict" | "concurrent_change", .. }) if expected.is_none() => continue,
+        let settings = validate_settings(&input)?;
+        // Saved only over the document the patch was applied to.
+        match replace_settings(ctx, t, current, settings).await {
+            Err(ConnectError::Conflict { code: "concurrent_change", .. }) if expected.is_none() => continue,
             result => return result,
         }
     }

@@ -23,7 +23,6 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-
 use zeroize::Zeroizing;
 
 use crate::domain::TenantId;
