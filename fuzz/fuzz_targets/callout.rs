@@ -1,12 +1,12 @@
-//! `sfbridge_shared::inbound::callout::parse` over arbitrary bytes: the JSON callout body (one
+//! `sfbridge_inbound::callout::parse` over arbitrary bytes: the JSON callout body (one
 //! object or an array of 1 to 100).
 //!
 //! Must never panic (serde_json's recursion limit bounds nesting). On success, the documented
-//! guarantees of the result are checked too (module docs of `shared/src/inbound/callout.rs`).
+//! guarantees of the result are checked too (module docs of `shared/inbound/src/callout.rs`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sfbridge_shared::inbound::{callout, MAX_NOTIFICATIONS};
+use sfbridge_inbound::{callout, MAX_NOTIFICATIONS};
 
 fuzz_target!(|data: &[u8]| {
     match callout::parse(data) {

@@ -12,7 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sfbridge_shared::salesforce::rest::{
+use sfbridge_salesforce::rest::{
     classify_response, ApiUsage, ErrorClass, QueryPage, RecordResult, RestError, SubResponse,
 };
 

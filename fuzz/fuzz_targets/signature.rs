@@ -16,7 +16,7 @@
 
 use chrono::{DateTime, Utc};
 use libfuzzer_sys::fuzz_target;
-use sfbridge_shared::inbound::auth::{self, check_signature, signed_request, SignatureHeaders};
+use sfbridge_inbound::auth::{self, check_signature, signed_request, SignatureHeaders};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OTHER_SECRET: &str = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";

@@ -1,13 +1,13 @@
-//! `sfbridge_shared::inbound::soap::parse` over arbitrary bytes: the SOAP Outbound Message envelope
+//! `sfbridge_inbound::soap::parse` over arbitrary bytes: the SOAP Outbound Message envelope
 //! as it arrives from the internet, before anything in it is trusted.
 //!
 //! Must never panic, and must finish in time linear in the input (libFuzzer's `-timeout` and
 //! `-rss_limit_mb` catch super-linear work and blow-ups). On success, the documented guarantees of
-//! the result are checked too (module docs of `shared/src/inbound/soap.rs`).
+//! the result are checked too (module docs of `shared/inbound/src/soap.rs`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sfbridge_shared::inbound::{soap, MAX_NOTIFICATIONS};
+use sfbridge_inbound::{soap, MAX_NOTIFICATIONS};
 
 /// `soap::MAX_FIELDS`.
 const MAX_FIELDS: usize = soap::MAX_FIELDS;

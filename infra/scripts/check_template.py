@@ -3,7 +3,7 @@
 
 cfn-lint checks that a template is valid CloudFormation; it cannot know that a queue's visibility
 timeout must outlast six times its consumer's timeout. These rules come from the project's
-reliability checklist (reliability-security.md Q2-Q4, Q7, F17):
+reliability checklist (docs/reliability.md, Q2-Q4, Q7, F17):
 
   consumer   every SQS event source (a SAM `Type: SQS` event, or an AWS::Lambda::EventSourceMapping
              on a queue of the template) reads a queue of this template whose VisibilityTimeout
@@ -30,7 +30,7 @@ reliability checklist (reliability-security.md Q2-Q4, Q7, F17):
   env        every function (AWS::Serverless::Function: Globals.Function.Environment.Variables
              merged with its own; AWS::Lambda::Function: its own) sets, unconditionally and
              non-empty, every variable the shared config requires at start: the
-             `required("NAME")` calls in shared/src/config.rs, found by a regex (a new required
+             `required("NAME")` calls in shared/core/src/config.rs, found by a regex (a new required
              variable is picked up without touching this file). `!If [c, v, !Ref AWS::NoValue]`
              is only for variables the config treats as optional. If the scan finds no call, the
              check uses a built-in list and fails, saying so.
@@ -91,8 +91,8 @@ IAM_POLICIES_HOLDERS = (IAM_ROLE, "AWS::IAM::User", "AWS::IAM::Group")  # Polici
 NO_VALUE = {"Ref": "AWS::NoValue"}
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG_SOURCE = Path("shared/src/config.rs")  # and shared/src/config/**/*.rs, if it becomes a module
-# `required("SFBRIDGE_TABLE")`: how shared/src/config.rs reads a variable it cannot start without.
+CONFIG_SOURCE = Path("shared/core/src/config.rs")  # and shared/core/src/config/**/*.rs, if it becomes a module
+# `required("SFBRIDGE_TABLE")`: how shared/core/src/config.rs reads a variable it cannot start without.
 REQUIRED_CALL = re.compile(r'\brequired\(\s*"([A-Za-z_][A-Za-z0-9_]*)"\s*\)')
 # Used only when the scan finds no call (and then the check fails, saying so).
 FALLBACK_REQUIRED_ENV = (
@@ -657,7 +657,7 @@ def scan_required_env(sources: dict[str, str]) -> RequiredEnv:
 
 
 def config_sources(root: Path = ROOT) -> dict[str, str]:
-    """shared/src/config.rs (and shared/src/config/**/*.rs), path relative to the repository -> text."""
+    """shared/core/src/config.rs (and shared/core/src/config/**/*.rs), path relative to the repository -> text."""
     module_dir = root / CONFIG_SOURCE.with_suffix("")
     paths = [root / CONFIG_SOURCE, *(sorted(module_dir.rglob("*.rs")) if module_dir.is_dir() else [])]
     return {str(p.relative_to(root)): p.read_text(encoding="utf-8") for p in paths if p.is_file()}

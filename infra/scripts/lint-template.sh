@@ -8,7 +8,7 @@
 # Then check_template.py checks the reliability invariants no linter knows (queue visibility
 # timeout >= 6 x its consumer's timeout, maxReceiveCount >= 5, DLQ retention > source's,
 # ReportBatchItemFailures, queue encryption, KMS key rotation, no wildcard IAM grants, every
-# function's environment holding what shared/src/config.rs requires) on the template and on its
+# function's environment holding what shared/core/src/config.rs requires) on the template and on its
 # expansion, and breaks each invariant in memory to prove the check still catches it.
 #
 # usage: bash infra/scripts/lint-template.sh [TEMPLATE]   (default template.yaml; tools from .venv)

@@ -7,7 +7,7 @@ For each function it takes the release `bootstrap` of this machine's architectur
 target/lambda-zips/<arch>/<function>.zip (infra/scripts/build-lambdas.sh; unpacked into a temporary
 task directory, as Lambda does) or else target/release/<function> (plain `cargo build --release`),
 or from --bin-dir DIR/<function>. It starts the binary N times (default 20) with the environment
-Lambda and shared/src/config.rs need (dummy values) and AWS_LAMBDA_RUNTIME_API pointing at a stub
+Lambda and shared/core/src/config.rs need (dummy values) and AWS_LAMBDA_RUNTIME_API pointing at a stub
 served here on a random loopback port, and measures the time from spawn to the runtime's first
 `GET /2018-06-01/runtime/invocation/next`: init done, ready for the first event. The process is
 killed there; no event is served.
@@ -193,7 +193,7 @@ def emulator(arch):
 
 # ---------------------------------------------------------------- runs
 def lambda_env(name, runtime_api, aws_port, task_root):
-    """What Lambda sets, what shared/src/config.rs requires, and dummy AWS credentials. Nothing
+    """What Lambda sets, what shared/core/src/config.rs requires, and dummy AWS credentials. Nothing
     inherited from this shell (no profile, no real credentials)."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",

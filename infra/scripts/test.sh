@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: bash infra/scripts/test.sh [extra cargo test args, e.g. -p sfbridge-shared dynamo]
+# The test command: bash infra/scripts/test.sh [extra cargo test args, e.g. -p sfbridge-aws dynamo]
 #
 # Needs only Rust and python3. Builds .venv (moto, cfn-lint, SAM translator) when
 # infra/requirements-test.txt changed, starts a moto server (AWS API emulator) on a free loopback
@@ -62,6 +62,18 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+
+# ---------------------------------------------------------------- layers
+# The crate graph (cargo metadata) against the one docs/architecture.md allows; the self-test
+# proves the check fails on a copy where a feature crate depends on another.
+begin "layers (docs/architecture.md against cargo metadata)"
+layers_ok=true
+python3 infra/scripts/check_layers.py || layers_ok=false
+python3 infra/scripts/check_layers.py --self-test > "$root/target/check-layers-self-test.log" 2>&1 || {
+  layers_ok=false
+  cat "$root/target/check-layers-self-test.log" >&2
+}
+end layers
 
 # ---------------------------------------------------------------- cargo test
 export SFBRIDGE_TEST_LOG_DIR="$root/target/test-logs"
@@ -145,8 +157,8 @@ for script in infra/scripts/*.sh; do bash -n "$script" || lint_ok=false; done
 .venv/bin/python -m py_compile infra/scripts/*.py || lint_ok=false
 end lint
 
-if [[ "$tests_ok" != true || "$bench_ok" != true || "$canary_ok" != true || "$lint_ok" != true || "$browser_ok" == false ]]; then
-  echo "FAILED: tests=$tests_ok bench=$bench_ok browser=$browser_ok canary=$canary_ok lint=$lint_ok" >&2
+if [[ "$layers_ok" != true || "$tests_ok" != true || "$bench_ok" != true || "$canary_ok" != true || "$lint_ok" != true || "$browser_ok" == false ]]; then
+  echo "FAILED: layers=$layers_ok tests=$tests_ok bench=$bench_ok browser=$browser_ok canary=$canary_ok lint=$lint_ok" >&2
   exit 1
 fi
 echo "all passed"

@@ -9,12 +9,12 @@ use reqwest::header::LOCATION;
 use reqwest::{Client, Method, Response, StatusCode};
 use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use serde_json::{json, Value};
-use sfbridge_shared::cipher::LocalCipher;
-use sfbridge_shared::clock::SystemClock;
-use sfbridge_shared::domain::{FlowId, TenantId};
-use sfbridge_shared::queue::MemoryQueue;
-use sfbridge_shared::store::Store;
-use sfbridge_shared::{AppContext, Queues};
+use sfbridge_core::cipher::LocalCipher;
+use sfbridge_core::clock::SystemClock;
+use sfbridge_core::domain::{FlowId, TenantId};
+use sfbridge_core::queue::MemoryQueue;
+use sfbridge_core::store::Store;
+use sfbridge_local::{Queues, Wiring};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -29,7 +29,7 @@ pub fn contact_email(i: usize) -> String {
 
 pub struct Env {
     pub sim: SalesforceSim,
-    pub ctx: Arc<AppContext>,
+    pub ctx: Arc<Wiring>,
     pub tenant: TenantId,
     pub activity_queue: MemoryQueue,
     pub dead_letter_queue: MemoryQueue,
@@ -52,7 +52,7 @@ impl Env {
         let redirect_uri = config.redirect_uri();
         let (queues, memory) = Queues::in_memory();
         let (activity_queue, dead_letter_queue) = (memory.activity, memory.dead_letter);
-        let ctx = Arc::new(AppContext::new(
+        let ctx = Arc::new(Wiring::new(
             config,
             Store::in_memory(),
             Arc::new(LocalCipher::random()),

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{json, Value};
-use sfbridge_shared::salesforce::rest::soql_quote;
-use sfbridge_shared::session::current_session;
-use sfbridge_shared::store::ActivityKind;
-use sfbridge_shared::sync::{subject, TASK_STATUS};
+use sfbridge_salesforce::rest::soql_quote;
+use sfbridge_core::store::ActivityKind;
+use sfbridge_sync::{subject, TASK_STATUS};
 
 use crate::env::{Env, CAMPAIGN_NAME};
 use crate::events::Event;
@@ -55,7 +54,7 @@ pub async fn handler(env: &Env, events: &[Event], batch: usize) -> anyhow::Resul
     for chunk in events.chunks(batch.max(1)) {
         let mut pending: Vec<&Event> = chunk.iter().collect();
         for round in 0.. {
-            let response = sfbridge_activity_sync::handle(&env.ctx, sqs_event(&pending)).await;
+            let response = sfbridge_activity_sync::handle(&env.ctx.worker, sqs_event(&pending)).await;
             let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
             if failed.is_empty() {
                 break;
@@ -94,7 +93,7 @@ pub async fn baseline(env: &Env, events: &[Event]) -> anyhow::Result<Measured> {
     let http = reqwest::Client::new();
     let calls_before = env.sim.rest_calls();
     let started = Instant::now();
-    let session = current_session(&env.ctx, &env.tenant).await?;
+    let session = env.ctx.sessions.current(&env.tenant).await?;
     let token = session.access_token.expose_secret();
     let base = session.instance_url.join(&format!("/services/data/{}", env.ctx.config.api_version.path()));
     for e in events {

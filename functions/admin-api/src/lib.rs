@@ -16,17 +16,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use sfbridge_shared::connect::{self, CampaignInput, CredentialsInput, SettingsInput};
-use sfbridge_shared::http::{check_admin_token, ApiError, Campaign, JsonBody, Tenant};
-use sfbridge_shared::sync;
-use sfbridge_shared::AppContext;
+use sfbridge_connect::{self as connect, CampaignInput, CredentialsInput, SettingsInput};
+use sfbridge_http::{check_admin_token, ApiError, Campaign, JsonBody, Tenant};
+use sfbridge_connect::Connector;
 
 /// Credentials and settings bodies are a few hundred bytes; nothing here needs more.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
-type Ctx = State<Arc<AppContext>>;
+type Ctx = State<Arc<Connector>>;
 
-pub fn router(ctx: Arc<AppContext>) -> Router {
+pub fn router(ctx: Arc<Connector>) -> Router {
     Router::new()
         .route("/v1/tenants/{tenant_id}/credentials", put(put_credentials).delete(delete_credentials))
         .route("/v1/tenants/{tenant_id}/connect", post(post_connect))
@@ -47,7 +46,7 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
 }
 
 async fn require_admin_token(State(ctx): Ctx, request: Request, next: Next) -> Response {
-    match check_admin_token(&ctx.config, request.headers()) {
+    match check_admin_token(ctx.config(), request.headers()) {
         Ok(()) => next.run(request).await,
         Err(refused) => {
             let mut response = refused.into_response();
@@ -113,7 +112,7 @@ async fn get_audit(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Res
 /// The delivery log: every sync command's outcome, newest first.
 async fn get_deliveries(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    let log = sync::delivery_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
+    let log = connect::delivery_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
     Ok(Json(serde_json::json!({"deliveries": log.deliveries, "next_cursor": log.next_cursor})))
 }
 

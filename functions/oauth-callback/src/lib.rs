@@ -18,15 +18,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use sfbridge_shared::connect::{self, CallbackParams, CallbackResult};
-use sfbridge_shared::domain::FlowId;
-use sfbridge_shared::http::{ApiError, Flow};
-use sfbridge_shared::salesforce::OAuthFailure;
-use sfbridge_shared::AppContext;
+use sfbridge_connect::{self as connect, CallbackParams, CallbackResult};
+use sfbridge_core::domain::FlowId;
+use sfbridge_http::{ApiError, Flow};
+use sfbridge_salesforce::OAuthFailure;
+use sfbridge_connect::Connector;
 
-type Ctx = State<Arc<AppContext>>;
+type Ctx = State<Arc<Connector>>;
 
-pub fn router(ctx: Arc<AppContext>) -> Router {
+pub fn router(ctx: Arc<Connector>) -> Router {
     Router::new()
         .route("/oauth/start", get(start))
         .route("/oauth/callback", get(callback))
@@ -43,25 +43,28 @@ async fn start(State(ctx): Ctx, query: Result<Query<StartQuery>, axum::extract::
     let flow = query.ok().and_then(|Query(q)| q.flow).and_then(|f| FlowId::parse(&f).ok());
     let Some(flow_id) = flow else {
         let failure = OAuthFailure::new("unknown_flow", "This connect link is incomplete. Close this window and click Connect again.", false);
-        return page::render(&ctx.config, &CallbackResult { tenant_id: None, flow_id: None, outcome: Err(failure) }, None);
+        return page::render(ctx.config(), &CallbackResult { tenant_id: None, flow_id: None, outcome: Err(failure) }, None);
     };
     match connect::start_flow(&ctx, &flow_id).await {
         Ok(redirect) => {
-            let cookie = page::binding_cookie(&ctx.config, &redirect.cookie_name, &redirect.cookie_value, redirect.max_age_seconds);
+            let cookie = page::binding_cookie(ctx.config(), &redirect.cookie_name, &redirect.cookie_value, redirect.max_age_seconds);
+            // A redirect without its Location goes nowhere, and one without the binding cookie
+            // fails at the callback: either is our bug, shown as one instead of a broken 302.
+            let (Ok(location), Ok(cookie)) = (HeaderValue::from_str(&redirect.authorize_url), HeaderValue::from_str(&cookie)) else {
+                tracing::error!(flow_id = %flow_id, "the authorize URL or the binding cookie is not a valid header value");
+                let failure = OAuthFailure::internal();
+                return page::render(ctx.config(), &CallbackResult { tenant_id: None, flow_id: Some(flow_id), outcome: Err(failure) }, None);
+            };
             let mut response = StatusCode::FOUND.into_response();
             let headers = response.headers_mut();
-            if let Ok(location) = HeaderValue::from_str(&redirect.authorize_url) {
-                headers.insert(header::LOCATION, location);
-            }
-            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
-                headers.insert(header::SET_COOKIE, cookie);
-            }
+            headers.insert(header::LOCATION, location);
+            headers.insert(header::SET_COOKIE, cookie);
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
             response
         }
         Err(failure) => page::render(
-            &ctx.config,
+            ctx.config(),
             &CallbackResult { tenant_id: None, flow_id: Some(flow_id), outcome: Err(failure) },
             None,
         ),
@@ -77,7 +80,7 @@ async fn callback(
     let cookies = request_cookies(&headers);
     let result = connect::complete_callback(&ctx, params, &cookies).await;
     let clear = result.flow_id.as_ref().map(connect::browser_cookie_name);
-    page::render(&ctx.config, &result, clear.as_deref())
+    page::render(ctx.config(), &result, clear.as_deref())
 }
 
 async fn flow_status(State(ctx): Ctx, headers: HeaderMap, flow: Result<Flow, ApiError>) -> Response {
@@ -90,7 +93,7 @@ async fn flow_status(State(ctx): Ctx, headers: HeaderMap, flow: Result<Flow, Api
         Err(e) => e.into_response(),
     };
     // The product's UI polls this from its own origin: echo it when it is an allowed one.
-    let allowed = headers.get(header::ORIGIN).filter(|o| o.to_str().is_ok_and(|o| ctx.config.app_origins.allows(o)));
+    let allowed = headers.get(header::ORIGIN).filter(|o| o.to_str().is_ok_and(|o| ctx.config().app_origins.allows(o)));
     if let Some(origin) = allowed {
         response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
     }

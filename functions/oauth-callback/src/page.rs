@@ -5,8 +5,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
-use sfbridge_shared::config::Config;
-use sfbridge_shared::connect::CallbackResult;
+use sfbridge_core::config::Config;
+use sfbridge_connect::CallbackResult;
 
 pub(crate) fn binding_cookie(config: &Config, name: &str, value: &str, max_age: i64) -> String {
     let secure = if config.secure_cookies() { "; Secure" } else { "" };
@@ -14,7 +14,7 @@ pub(crate) fn binding_cookie(config: &Config, name: &str, value: &str, max_age: 
 }
 
 pub(crate) fn render(config: &Config, result: &CallbackResult, clear_cookie: Option<&str>) -> Response {
-    let nonce = sfbridge_shared::domain::FlowId::random().to_string();
+    let nonce = sfbridge_core::domain::FlowId::random().to_string();
     let (status, title, body) = match &result.outcome {
         Ok(connected) => (
             StatusCode::OK,
@@ -26,7 +26,7 @@ pub(crate) fn render(config: &Config, result: &CallbackResult, clear_cookie: Opt
             ),
         ),
         Err(failure) => (
-            if failure.code == "internal_error" { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST },
+            if failure.is_internal() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST },
             "Could not connect to Salesforce",
             format!(
                 "<p>{}</p><p class=\"code\">Error code: {}</p>",

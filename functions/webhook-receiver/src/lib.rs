@@ -1,6 +1,6 @@
 //! The webhook receiver: `POST /webhooks/salesforce/{tenant_id}` takes Salesforce Outbound
 //! Messages (SOAP) and JSON callouts (Flow HTTP Callout, Apex) and answers only after every event
-//! is on the inbound queue. The logic is `sfbridge_shared::inbound`; this crate is the HTTP edge:
+//! is on the inbound queue. The logic is `sfbridge_inbound`; this crate is the HTTP edge:
 //! it hands over the raw request and renders the reply in the sender's format.
 
 use std::sync::Arc;
@@ -11,34 +11,54 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use sfbridge_shared::inbound::receive::Format;
-use sfbridge_shared::inbound::{self, soap, WebhookError, WebhookReply, WebhookRequest, MAX_BODY_BYTES};
-use sfbridge_shared::AppContext;
+use sfbridge_inbound::receive::Format;
+use sfbridge_http::webhook_status;
+use sfbridge_inbound::{soap, WebhookError, WebhookReply, WebhookRequest, MAX_BODY_BYTES};
+use sfbridge_inbound::Receiver;
 
-pub mod global_secret;
+/// Where the deployment-wide webhook secret comes from (moved to `sfbridge_aws`; kept here under
+/// its old name for callers).
+pub use sfbridge_aws::secrets_manager as global_secret;
 
 pub const ROUTE: &str = "/webhooks/salesforce/{tenant_id}";
 
-pub fn router(ctx: Arc<AppContext>) -> Router {
+pub fn router(ctx: Arc<Receiver>) -> Router {
     // The handler reads the body itself, with the limit, so an oversized one is refused in the
     // sender's format (a SOAP fault for Salesforce) rather than as plain text.
     Router::new().route(ROUTE, post(webhook).layer(DefaultBodyLimit::disable())).with_state(ctx)
 }
 
 async fn webhook(
-    State(ctx): State<Arc<AppContext>>,
+    State(receiver): State<Arc<Receiver>>,
     Path(tenant_id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let format = Format::from_content_type(content_type).unwrap_or(Format::Json);
-        return render(WebhookReply { format, outcome: Err(WebhookError::TooLarge) });
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => {
+            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+            let format = Format::from_content_type(content_type).unwrap_or(Format::Json);
+            let error = if over_the_limit(&e) { WebhookError::TooLarge } else { WebhookError::BodyUnreadable };
+            tracing::warn!(error = %e, code = error.code(), "webhook body not read");
+            return render(WebhookReply { format, outcome: Err(error) });
+        }
     };
     let request = WebhookRequest { tenant_id: &tenant_id, headers: &headers, query: query.as_deref(), body: &body };
-    render(inbound::receive(&ctx, request).await)
+    render(receiver.receive(request).await)
+}
+
+/// Whether reading the body stopped at [`MAX_BODY_BYTES`], rather than because the body broke off.
+fn over_the_limit(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Outbound Messages get the exact ACK envelope or a SOAP fault (its reason shows in Salesforce's
@@ -49,9 +69,9 @@ pub fn render(reply: WebhookReply) -> Response {
         (Format::Json, Ok(events)) => {
             (StatusCode::OK, "application/json", serde_json::json!({"processed": true, "events": events}).to_string())
         }
-        (Format::Soap, Err(e)) => (e.status(), "text/xml; charset=utf-8", soap::fault(&e.public_message())),
+        (Format::Soap, Err(e)) => (webhook_status(&e), "text/xml; charset=utf-8", soap::fault(&e.public_message())),
         (Format::Json, Err(e)) => (
-            e.status(),
+            webhook_status(&e),
             "application/json",
             serde_json::json!({"processed": false, "error": {"code": e.code(), "message": e.public_message()}}).to_string(),
         ),

@@ -11,6 +11,9 @@
 pub mod sqs_peek;
 pub mod sqs_worker;
 pub mod worker;
+mod wiring;
+
+pub use wiring::{MemoryQueues, Queues, Wiring};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,13 +28,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
-use sfbridge_shared::cipher::{Cipher, LocalCipher};
-use sfbridge_shared::clock::SystemClock;
-use sfbridge_shared::config::{AwsResources, Config, QueueUrls};
-use sfbridge_shared::http::{check_admin_token, ApiError};
-use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage};
-use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
-use sfbridge_shared::{AppContext, MemoryQueues, Queues};
+use sfbridge_core::cipher::{Cipher, LocalCipher};
+use sfbridge_core::clock::SystemClock;
+use sfbridge_core::config::{AwsResources, Config, QueueUrls};
+use sfbridge_http::{check_admin_token, ApiError};
+use sfbridge_core::queue::{MemoryQueue, OutgoingMessage};
+use sfbridge_core::store::{MemoryTable, Store};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -98,7 +100,7 @@ pub struct DemoApp {
 pub struct LocalStack {
     pub base_url: String,
     pub admin_token: String,
-    pub ctx: Arc<AppContext>,
+    pub ctx: Arc<Wiring>,
     pub sim: Option<Arc<SalesforceSim>>,
     pub demo_app: Option<DemoApp>,
     /// The in-process activity queue and its dead-letter queue (`None` when the queues are on
@@ -120,7 +122,7 @@ impl LocalStack {
 }
 
 /// All functions' routes in one router, as API Gateway would route them.
-pub fn router(ctx: Arc<AppContext>) -> Router {
+pub fn router(ctx: Arc<Wiring>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/demo", get(demo_page))
@@ -128,9 +130,9 @@ pub fn router(ctx: Arc<AppContext>) -> Router {
         .route("/demo/demo.css", get(demo_style))
         .route("/local/activity", post(enqueue_activity).layer(DefaultBodyLimit::max(MAX_ENQUEUE_BYTES)))
         .with_state(ctx.clone())
-        .merge(sfbridge_oauth_callback::router(ctx.clone()))
-        .merge(sfbridge_webhook_receiver::router(ctx.clone()))
-        .merge(sfbridge_admin_api::router(ctx))
+        .merge(sfbridge_oauth_callback::router(ctx.connector.clone()))
+        .merge(sfbridge_webhook_receiver::router(ctx.receiver.clone()))
+        .merge(sfbridge_admin_api::router(ctx.connector.clone()))
 }
 
 /// A batch of a thousand commands fits.
@@ -139,7 +141,7 @@ const MAX_ENQUEUE_BYTES: usize = 1024 * 1024;
 /// `POST /local/activity`: puts sync commands (one JSON object, or an array of them) on the
 /// activity queue (in-process, or SQS), as the product's backend puts them on SQS. They are not checked
 /// here, so bad ones take the same path as in AWS (dead-letter queue + delivery log).
-async fn enqueue_activity(State(ctx): State<Arc<AppContext>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn enqueue_activity(State(ctx): State<Arc<Wiring>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(refused) = check_admin_token(&ctx.config, &headers) {
         return refused.into_response();
     }
@@ -163,7 +165,7 @@ async fn enqueue_activity(State(ctx): State<Arc<AppContext>>, headers: HeaderMap
 
 #[derive(Debug, Clone)]
 struct InboundView {
-    ctx: Arc<AppContext>,
+    ctx: Arc<Wiring>,
     source: InboundSource,
 }
 
@@ -253,7 +255,7 @@ fn static_file(content_type: &'static str, body: &'static str) -> impl IntoRespo
 }
 
 /// Serves `router(ctx)` on an already-bound listener.
-pub fn serve(listener: TcpListener, ctx: Arc<AppContext>) -> JoinHandle<()> {
+pub fn serve(listener: TcpListener, ctx: Arc<Wiring>) -> JoinHandle<()> {
     serve_router(listener, router(ctx))
 }
 
@@ -282,7 +284,7 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
         .await
         .with_context(|| format!("could not listen on 127.0.0.1:{} (is it in use? try --port 0)", options.port))?;
     let base_url = format!("http://{}", listener.local_addr()?);
-    let admin_token = options.admin_token.clone().unwrap_or_else(|| sfbridge_shared::domain::FlowId::random().to_string());
+    let admin_token = options.admin_token.clone().unwrap_or_else(|| sfbridge_core::domain::FlowId::random().to_string());
     let config = local_config(&base_url, &admin_token, options.app_origin.as_deref())?;
     let redirect_uri = config.redirect_uri();
 
@@ -292,21 +294,21 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
         Backend::Embedded { data_file } => {
             let (store, cipher) = embedded(data_file.as_deref())?;
             let (queues, memory) = Queues::in_memory();
-            (AppContext::new(config, store, cipher, queues, Arc::new(SystemClock))?, QueueWiring::Memory(memory))
+            (Wiring::new(config, store, cipher, queues, Arc::new(SystemClock))?, QueueWiring::Memory(memory))
         }
         Backend::Aws(setup) => {
             let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             match &setup.queue_urls {
                 None => {
                     let (queues, memory) = Queues::in_memory();
-                    (AppContext::with_aws(config, &aws, &setup.resources, queues)?, QueueWiring::Memory(memory))
+                    (Wiring::with_aws(config, &aws, &setup.resources, queues, Arc::new(SystemClock))?, QueueWiring::Memory(memory))
                 }
                 Some(urls) => {
                     let sqs = aws_sdk_sqs::Client::new(&aws);
                     let activity = sqs_worker::SqsSource::connect(sqs.clone(), &urls.activity).await?;
                     sqs_worker::queue_arn(&sqs, &urls.activity_dead_letter).await?;
                     let inbound = sqs_peek::SqsPeek::connect(sqs, &urls.inbound).await?;
-                    let ctx = AppContext::with_aws(config, &aws, &setup.resources, Queues::sqs(&aws, urls))?;
+                    let ctx = Wiring::with_aws(config, &aws, &setup.resources, Queues::sqs(&aws, urls), Arc::new(SystemClock))?;
                     (ctx, QueueWiring::Sqs { activity, inbound, urls: urls.clone() })
                 }
             }
@@ -315,12 +317,12 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
     let ctx = Arc::new(ctx);
     let (memory, queue_urls, inbound_source) = match wiring {
         QueueWiring::Memory(memory) => {
-            worker::spawn_worker(ctx.clone(), memory.activity.clone(), memory.dead_letter.clone());
+            worker::spawn_worker(ctx.worker.clone(), memory.activity.clone(), memory.dead_letter.clone());
             let inbound = InboundSource::Memory(memory.inbound.clone());
             (Some(memory), None, inbound)
         }
         QueueWiring::Sqs { activity, inbound, urls } => {
-            sqs_worker::spawn_sqs_worker(ctx.clone(), activity);
+            sqs_worker::spawn_sqs_worker(ctx.worker.clone(), activity);
             (None, Some(urls), InboundSource::Sqs(inbound))
         }
     };
@@ -333,7 +335,7 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
         let sim = SalesforceSim::start(SimConfig::default()).await.context("starting the Salesforce simulator")?;
         let demo = DemoApp {
             consumer_key: "3MVG9sfbridge.local.demo.consumer.key".to_owned(),
-            consumer_secret: sfbridge_shared::domain::FlowId::random().to_string(),
+            consumer_secret: sfbridge_core::domain::FlowId::random().to_string(),
             login_url: sim.base_url(),
         };
         sim.add_app(SimApp::new(&demo.consumer_key, &demo.consumer_secret, &redirect_uri));
@@ -414,7 +416,7 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 /// For the AWS backend against an emulator: create the table and a key when asked to.
 pub async fn create_aws_resources(table: &str) -> anyhow::Result<String> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    DynamoTable::create_table(&aws_sdk_dynamodb::Client::new(&aws), table).await?;
+    sfbridge_aws::DynamoTable::create_table(&aws_sdk_dynamodb::Client::new(&aws), table).await?;
     let key = aws_sdk_kms::Client::new(&aws).create_key().description("sfbridge local").send().await?;
     key.key_metadata
         .map(|m| m.key_id)

@@ -63,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         print!("{USAGE}");
         return Ok(());
     };
-    sfbridge_shared::telemetry::init_local();
+    sfbridge_core::telemetry::init_local();
     let on_aws = matches!(options.backend, Backend::Aws(_));
     let stack = sfbridge_local::start(options).await?;
     let base = &stack.base_url;

@@ -19,7 +19,7 @@ use aws_lambda_events::encodings::Base64Data;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName};
-use sfbridge_shared::AppContext;
+use sfbridge_sync::Worker;
 use tokio::task::JoinHandle;
 
 use crate::worker::BATCH_SIZE;
@@ -143,7 +143,7 @@ where
 }
 
 /// Polls the activity queue until the process (or the test's runtime) ends.
-pub fn spawn_sqs_worker(ctx: Arc<AppContext>, source: SqsSource) -> JoinHandle<()> {
+pub fn spawn_sqs_worker(ctx: Arc<Worker>, source: SqsSource) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let batch = match source.receive_batch().await {
@@ -161,7 +161,7 @@ pub fn spawn_sqs_worker(ctx: Arc<AppContext>, source: SqsSource) -> JoinHandle<(
     })
 }
 
-async fn run_batch(ctx: &AppContext, source: &SqsSource, batch: Vec<Message>) {
+async fn run_batch(ctx: &Worker, source: &SqsSource, batch: Vec<Message>) {
     let event = sqs_event(source, &batch);
     let response = sfbridge_activity_sync::handle(ctx, event).await;
     let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();

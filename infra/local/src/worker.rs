@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage, Queue, QueuedMessage};
-use sfbridge_shared::sync::{DLQ_CODE_ATTRIBUTE, DLQ_REASON_ATTRIBUTE, DLQ_SOURCE_ATTRIBUTE};
-use sfbridge_shared::AppContext;
+use sfbridge_core::queue::{MemoryQueue, OutgoingMessage, Queue, QueuedMessage};
+use sfbridge_sync::{DLQ_CODE_ATTRIBUTE, DLQ_REASON_ATTRIBUTE, DLQ_SOURCE_ATTRIBUTE};
+use sfbridge_sync::Worker;
 use tokio::task::JoinHandle;
 
 /// As template.yaml's event source mapping and redrive policy.
@@ -21,7 +21,7 @@ pub const REDELIVERY_DELAY: Duration = Duration::from_secs(2);
 /// Stands in for the batching window: wait this long for a batch to fill once a message is in.
 const BATCHING_WINDOW: Duration = Duration::from_millis(100);
 
-pub fn spawn_worker(ctx: Arc<AppContext>, queue: MemoryQueue, dead_letter: MemoryQueue) -> JoinHandle<()> {
+pub fn spawn_worker(ctx: Arc<Worker>, queue: MemoryQueue, dead_letter: MemoryQueue) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let mut batch = queue.receive(BATCH_SIZE, Duration::from_secs(3600)).await;
@@ -37,7 +37,7 @@ pub fn spawn_worker(ctx: Arc<AppContext>, queue: MemoryQueue, dead_letter: Memor
     })
 }
 
-async fn run_batch(ctx: &AppContext, queue: &MemoryQueue, dead_letter: &MemoryQueue, batch: Vec<QueuedMessage>) {
+async fn run_batch(ctx: &Worker, queue: &MemoryQueue, dead_letter: &MemoryQueue, batch: Vec<QueuedMessage>) {
     let response = sfbridge_activity_sync::handle(ctx, sqs_event(&batch)).await;
     let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
     for mut message in batch.into_iter().filter(|m| failed.contains(&m.message_id)) {

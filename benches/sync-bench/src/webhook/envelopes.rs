@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use axum::body::Bytes;
-use sfbridge_shared::domain::SalesforceId;
+use sfbridge_core::domain::SalesforceId;
 
 /// One envelope: its body and the notification ids it carries (18 characters), in order.
 #[derive(Debug, Clone)]

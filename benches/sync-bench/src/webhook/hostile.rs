@@ -1,11 +1,11 @@
-//! Hostile XML (reliability-security F15): each case is a genuine one-notification envelope of the
+//! Hostile XML (docs/reliability.md "Hostile input", F15): each case is a genuine one-notification envelope of the
 //! connected org, sent with the tenant's valid secret, with one attack worked into it, so it gets
 //! past authentication and reaches the parser, which must refuse it quickly (a 4xx and a SOAP
 //! fault, nothing published) and without building anything large.
 
 use anyhow::Context as _;
 use axum::body::Bytes;
-use sfbridge_shared::inbound::MAX_BODY_BYTES;
+use sfbridge_inbound::MAX_BODY_BYTES;
 
 use crate::envelopes;
 

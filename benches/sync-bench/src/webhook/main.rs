@@ -23,7 +23,7 @@ mod setup;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use sfbridge_shared::inbound::{MAX_BODY_BYTES, MAX_NOTIFICATIONS};
+use sfbridge_inbound::{MAX_BODY_BYTES, MAX_NOTIFICATIONS};
 
 use envelopes::Numbers;
 use scenarios::{Expect, HostileResult, Measured};

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
-use sfbridge_shared::inbound::soap;
+use sfbridge_inbound::soap;
 use tower::ServiceExt as _;
 
 use crate::envelopes::Envelope;

@@ -9,13 +9,13 @@ use anyhow::Context as _;
 use axum::body::{Body, Bytes};
 use axum::http::{header, Method, Request};
 use axum::Router;
-use sfbridge_shared::cipher::LocalCipher;
-use sfbridge_shared::clock::SystemClock;
-use sfbridge_shared::domain::{HostPolicy, InstanceUrl, LoginHost, SalesforceId, TenantId};
-use sfbridge_shared::inbound::auth;
-use sfbridge_shared::queue::MemoryQueue;
-use sfbridge_shared::store::{ConnectionRecord, ConnectionStatus, Store};
-use sfbridge_shared::{AppContext, Queues};
+use sfbridge_core::cipher::LocalCipher;
+use sfbridge_core::clock::SystemClock;
+use sfbridge_core::domain::{HostPolicy, InstanceUrl, LoginHost, SalesforceId, TenantId};
+use sfbridge_inbound::auth;
+use sfbridge_core::queue::MemoryQueue;
+use sfbridge_core::store::{ConnectionRecord, ConnectionStatus, Store};
+use sfbridge_local::{Queues, Wiring};
 
 pub const TENANT: &str = "bench_team";
 /// The connected org (its 15-character id); envelopes carry the 18-character form, as Salesforce
@@ -39,7 +39,7 @@ impl Bench {
         // Port 1: nothing here makes an outbound call; the URL only has to parse.
         let config = sfbridge_local::local_config("http://127.0.0.1:1", "bench-admin-token-0123456789", None)?;
         let (queues, memory) = Queues::in_memory();
-        let ctx = Arc::new(AppContext::new(
+        let ctx = Arc::new(Wiring::new(
             config,
             Store::in_memory(),
             Arc::new(LocalCipher::random()),
@@ -69,10 +69,10 @@ impl Bench {
         };
         ctx.store.save_connection(&tenant, &connection, None).await.context("saving the tenant's connection")?;
         let created =
-            sfbridge_shared::connect::create_webhook_secret(&ctx, &tenant).await.context("creating the webhook secret")?;
+            sfbridge_connect::create_webhook_secret(&ctx.connector, &tenant).await.context("creating the webhook secret")?;
 
         Ok(Self {
-            router: sfbridge_webhook_receiver::router(ctx),
+            router: sfbridge_webhook_receiver::router(ctx.receiver.clone()),
             inbound: memory.inbound,
             secret: created.secret.expose_secret().to_owned(),
             org18: org.as_str().to_owned(),

@@ -16,7 +16,7 @@ async fn secrets_client() -> aws_sdk_secretsmanager::Client {
 
 /// A secret stored in moto under a fresh name; returns its ARN.
 async fn stored_secret(client: &aws_sdk_secretsmanager::Client, value: &str) -> String {
-    let name = format!("sfbridge-test/{}", &sfbridge_shared::domain::FlowId::random().to_string()[..12]);
+    let name = format!("sfbridge-test/{}", &sfbridge_core::domain::FlowId::random().to_string()[..12]);
     let created = client.create_secret().name(name).secret_string(value).send().await.unwrap();
     created.arn.unwrap()
 }
@@ -32,7 +32,7 @@ fn environment(extra: &[(&str, &str)]) -> HashMap<String, String> {
 async fn config_from(
     client: &aws_sdk_secretsmanager::Client,
     env: &HashMap<String, String>,
-) -> Result<sfbridge_shared::config::Config, GlobalSecretError> {
+) -> Result<sfbridge_core::config::Config, GlobalSecretError> {
     config_with_global_secret(client, |name| env.get(name).cloned()).await
 }
 

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sfbridge_shared::clock::Clock;
-use sfbridge_shared::domain::{FlowId, TenantId};
-use sfbridge_shared::store::{DynamoTable, HealthArea, HealthError, HealthRecord, Store, UsageReading};
+use sfbridge_core::clock::Clock;
+use sfbridge_core::domain::{FlowId, TenantId};
+use sfbridge_aws::DynamoTable;
+use sfbridge_core::store::{HealthArea, HealthError, HealthRecord, Store, UsageReading};
 
 use crate::helpers::{moto_config, spawn_app, Backend, TestApp, MARKER};
 use crate::sync::{activity, CAMPAIGN, TENANT};

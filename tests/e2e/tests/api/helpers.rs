@@ -9,12 +9,14 @@ use reqwest::header::LOCATION;
 use reqwest::{Client, Response, StatusCode};
 use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use serde_json::{json, Value};
-use sfbridge_shared::cipher::{Cipher, CipherError, KmsCipher, LocalCipher, SealContext, Sealed};
-use sfbridge_shared::clock::ManualClock;
-use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError, SqsQueue};
-use sfbridge_shared::secrets::WebhookSecret;
-use sfbridge_shared::store::{DynamoTable, MemoryTable, Store};
-use sfbridge_shared::{AppContext, MemoryQueues, Queues};
+use sfbridge_aws::{DynamoTable, KmsCipher, SqsQueue};
+use sfbridge_core::cipher::{Cipher, CipherError, LocalCipher, SealContext, Sealed};
+use sfbridge_core::clock::ManualClock;
+use sfbridge_core::metrics::Capture;
+use sfbridge_core::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError};
+use sfbridge_core::secrets::WebhookSecret;
+use sfbridge_core::store::{MemoryTable, Store};
+use sfbridge_local::{MemoryQueues, Queues, Wiring as AppContext};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -60,6 +62,8 @@ pub struct TestApp {
     pub admin_token: String,
     pub sim: SalesforceSim,
     pub ctx: Arc<AppContext>,
+    /// Every metrics line the app's services wrote (see [`TestApp::capture_metrics`]).
+    pub metrics: Capture,
     pub clock: ManualClock,
     pub raw: RawTable,
     pub queues: TestQueues,
@@ -84,7 +88,7 @@ pub fn new_browser() -> Client {
 }
 
 fn random_suffix() -> String {
-    sfbridge_shared::domain::FlowId::random().to_string()[..12].to_owned()
+    sfbridge_core::domain::FlowId::random().to_string()[..12].to_owned()
 }
 
 /// Logs of every test go to one buffer (and to `$SFBRIDGE_TEST_LOG_DIR/e2e.log`), so tests can
@@ -138,7 +142,7 @@ pub struct AppOptions {
     /// The deployment-wide webhook secret (`SALESFORCE_WEBHOOK_SECRET`).
     pub global_webhook_secret: Option<String>,
     /// `SFBRIDGE_SALESFORCE_API_VERSION` (default v66.0).
-    pub api_version: Option<sfbridge_shared::config::ApiVersion>,
+    pub api_version: Option<sfbridge_core::config::ApiVersion>,
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
@@ -202,7 +206,8 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let inbound_faults = QueueFaults::default();
     let queues = Queues { inbound: Arc::new(FlakyQueue::new(queues.inbound, inbound_faults.clone())), ..queues };
     let clock = ManualClock::default();
-    let ctx = Arc::new(AppContext::new(config, store, cipher, queues, Arc::new(clock.clone())).unwrap());
+    let metrics = Capture::default();
+    let ctx = Arc::new(AppContext::with_metrics(config, store, cipher, queues, Arc::new(clock.clone()), Arc::new(metrics.clone())).unwrap());
     sfbridge_local::serve(listener, ctx.clone());
 
     let sim = SalesforceSim::start(SimConfig { auto_approve: true, token_marker: MARKER.into(), ..SimConfig::default() })
@@ -220,6 +225,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         admin_token,
         sim,
         ctx,
+        metrics,
         clock,
         raw,
         queues: test_queues,
@@ -383,6 +389,12 @@ impl TestQueues {
 }
 
 impl TestApp {
+    /// Starts reading the metrics lines the app writes from now on.
+    pub fn capture_metrics(&self) -> Capture {
+        self.metrics.clear();
+        self.metrics.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

@@ -27,7 +27,7 @@ fn workspace_root() -> PathBuf {
 
 /// A `--name` no other test (or earlier run against the same moto) uses.
 fn unique_name() -> String {
-    format!("e2e-{}", &sfbridge_shared::domain::FlowId::random().to_string()[..10])
+    format!("e2e-{}", &sfbridge_core::domain::FlowId::random().to_string()[..10])
 }
 
 /// Runs infra/scripts/moto_stack.py with `.venv`'s python against `AWS_ENDPOINT_URL`.

@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sfbridge_shared::metrics::{self, Capture};
+use sfbridge_core::metrics::Capture;
 
 use crate::helpers::{spawn_app, Backend};
 use crate::sync::{activity, TENANT};
@@ -45,7 +45,7 @@ async fn a_sync_batch_writes_one_line_with_its_outcomes_calls_usage_and_refreshe
     app.sim.insert_contact("grace@example.com", "Grace", "Hopper");
     app.ready_tenant(json!({})).await;
     app.sim.set_api_usage(1500); // of 15,000: 10 %
-    let capture = metrics::capture(&app.ctx);
+    let capture = app.capture_metrics();
 
     // 3 synced, 2 without a match (skipped), 1 that cannot run (failed); one event twice in the
     // batch counts once.
@@ -122,7 +122,7 @@ const EVENTS: [&str; 2] = ["InboundEventsPublished", "InboundDuplicates"];
 async fn each_webhook_request_writes_one_line_accepted_refused_or_failed() {
     let app = spawn_app(Backend::Memory).await;
     let secret = app.webhook_tenant(TENANT).await;
-    let capture = metrics::capture(&app.ctx);
+    let capture = app.capture_metrics();
 
     // Accepted: three notifications published.
     let notes: Vec<_> = (1..=3).map(opportunity).collect();
@@ -167,7 +167,7 @@ async fn each_webhook_request_writes_one_line_accepted_refused_or_failed() {
 
     // Nothing of the tenant's in the lines: no tenant id, no secret.
     drop(capture);
-    let capture = metrics::capture(&app.ctx);
+    let capture = app.capture_metrics();
     let (status, _) = app.post_hook(Hook::soap(TENANT, body).secret(&secret)).await;
     assert_eq!(status, StatusCode::OK);
     let line = &capture.lines()[0];
@@ -177,7 +177,7 @@ async fn each_webhook_request_writes_one_line_accepted_refused_or_failed() {
 #[tokio::test]
 async fn apps_side_by_side_see_only_their_own_lines() {
     let (one, two) = tokio::join!(spawn_app(Backend::Memory), spawn_app(Backend::Memory));
-    let (capture_one, capture_two) = (metrics::capture(&one.ctx), metrics::capture(&two.ctx));
+    let (capture_one, capture_two) = (one.capture_metrics(), two.capture_metrics());
     let hook = || Hook::json(TENANT, &json!({"events": []}));
     let (a, b) = tokio::join!(one.post_hook(hook()), two.post_hook(hook()));
     let (c, _) = tokio::join!(one.post_hook(hook()), two.sync_raw(&[]));

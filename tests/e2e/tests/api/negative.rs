@@ -3,8 +3,8 @@
 
 use chrono::Duration;
 use reqwest::StatusCode;
-use sfbridge_shared::cipher::{seal_str, Purpose, SealContext};
-use sfbridge_shared::domain::TenantId;
+use sfbridge_core::cipher::{seal_str, Purpose, SealContext};
+use sfbridge_core::domain::TenantId;
 
 use crate::helpers::{assert_not_connected, new_browser, query_param, spawn_app, Backend, RawTable, TestApp};
 
@@ -44,7 +44,7 @@ async fn missing_state_is_refused() {
 async fn unknown_state_is_refused() {
     let app = spawn_app(Backend::Memory).await;
     app.save_credentials("t1").await;
-    let forged = sfbridge_shared::domain::OAuthState::random();
+    let forged = sfbridge_core::domain::OAuthState::random();
     let url = app.url(&format!("/oauth/callback?code=abc&state={}", forged.as_str()));
     let (status, html) = page(&app.browser, &url).await;
     assert_failure_page(status, &html, "unknown_state", "click Connect again");
@@ -228,8 +228,8 @@ async fn a_different_org_on_reconnect_is_refused() {
     assert_eq!(first.status(), StatusCode::OK);
     let original = app.connection("t1").await["organization_id"].clone();
 
-    let other_org = sfbridge_shared::domain::SalesforceId::parse("00D5g000004OTHR").unwrap().to_string();
-    let other_user = sfbridge_shared::domain::SalesforceId::parse("0055g000001OTHR").unwrap().to_string();
+    let other_org = sfbridge_core::domain::SalesforceId::parse("00D5g000004OTHR").unwrap().to_string();
+    let other_user = sfbridge_core::domain::SalesforceId::parse("0055g000001OTHR").unwrap().to_string();
     app.sim.set_org(&other_org, &other_user);
     let (_, second) = app.connect_in_browser("t1").await;
     let status = second.status();
@@ -260,7 +260,7 @@ async fn a_hundred_forged_callbacks_make_no_token_request_and_spare_the_live_flo
     let code = query_param(&callback, "code").unwrap();
     let stranger = new_browser();
     for i in 0..100 {
-        let random = sfbridge_shared::domain::FlowId::random().to_string();
+        let random = sfbridge_core::domain::FlowId::random().to_string();
         let mut flipped: Vec<char> = live_state.chars().collect();
         let at = i % flipped.len();
         flipped[at] = if flipped[at] == 'A' { 'B' } else { 'A' };

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::config::retry::RetryConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
-use sfbridge_shared::domain::FlowId;
-use sfbridge_shared::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError, SqsQueue};
+use sfbridge_core::domain::FlowId;
+use sfbridge_aws::SqsQueue;
+use sfbridge_core::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError};
 
 use crate::helpers::moto_config;
 

@@ -3,8 +3,8 @@
 //! never do.
 
 use futures_like::join_all;
-use sfbridge_shared::domain::TenantId;
-use sfbridge_shared::session::{current_session, refreshed_session, Session, SessionError};
+use sfbridge_core::domain::TenantId;
+use sfbridge_salesforce::{Session, SessionError};
 
 use crate::helpers::{spawn_app, Backend, TestApp};
 
@@ -25,7 +25,7 @@ async fn connected(backend: Backend) -> (TestApp, TenantId, Session) {
     let (_, page) = app.connect_in_browser("t1").await;
     assert_eq!(page.status(), reqwest::StatusCode::OK);
     let t = TenantId::parse("t1").unwrap();
-    let session = current_session(&app.ctx, &t).await.unwrap();
+    let session = app.ctx.sessions.current(&t).await.unwrap();
     (app, t, session)
 }
 
@@ -33,7 +33,7 @@ async fn refresh_concurrently(app: &TestApp, t: &TenantId, stale: &Session, work
     let handles = (0..workers)
         .map(|_| {
             let (ctx, t, stale) = (app.ctx.clone(), t.clone(), stale.clone());
-            tokio::spawn(async move { refreshed_session(&ctx, &t, &stale).await })
+            tokio::spawn(async move { ctx.sessions.refreshed(&t, &stale).await })
         })
         .collect();
     join_all(handles).await
@@ -55,8 +55,8 @@ async fn one_refresh_for_many_workers(backend: Backend) {
     let rotated = app.sim.issued_refresh_tokens().last().cloned().unwrap();
     assert_ne!(rotated, first_refresh);
     assert!(!app.sim.is_token_active(&first_refresh));
-    let fresh = current_session(&app.ctx, &t).await.unwrap();
-    let again = refreshed_session(&app.ctx, &t, &fresh).await.unwrap();
+    let fresh = app.ctx.sessions.current(&t).await.unwrap();
+    let again = app.ctx.sessions.refreshed(&t, &fresh).await.unwrap();
     assert_eq!(app.refresh_requests(), 2);
     assert!(app.sim.is_token_active(again.access_token.expose_secret()), "no family revocation");
     assert_eq!(app.connection("t1").await["status"], "connected");
@@ -91,7 +91,7 @@ async fn a_revoked_refresh_token_marks_reauth_required_once() {
     let (_, page) = app.connect_in_browser("t1").await;
     assert_eq!(page.status(), reqwest::StatusCode::OK);
     assert_eq!(app.connection("t1").await["status"], "connected");
-    assert!(current_session(&app.ctx, &t).await.is_ok());
+    assert!(app.ctx.sessions.current(&t).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -100,11 +100,11 @@ async fn transient_token_endpoint_failures_never_mark_reauth_required() {
     app.sim.expire_access_tokens();
     app.sim.fail_token_requests(3);
     for attempt in 0..3 {
-        let result = refreshed_session(&app.ctx, &t, &stale).await;
+        let result = app.ctx.sessions.refreshed(&t, &stale).await;
         assert!(matches!(result, Err(SessionError::Transient(_))), "attempt {attempt}: {result:?}");
         assert_eq!(app.connection("t1").await["status"], "connected");
     }
-    let session = refreshed_session(&app.ctx, &t, &stale).await.unwrap();
+    let session = app.ctx.sessions.refreshed(&t, &stale).await.unwrap();
     assert!(app.sim.is_token_active(session.access_token.expose_secret()));
     assert_eq!(app.refresh_requests(), 4);
     assert!(!app.audit_types("t1").await.contains(&"salesforce.reauth_required".to_owned()));
@@ -114,20 +114,20 @@ async fn transient_token_endpoint_failures_never_mark_reauth_required() {
 async fn no_connection_means_not_connected() {
     let app = spawn_app(Backend::Memory).await;
     let t = TenantId::parse("nobody").unwrap();
-    assert!(matches!(current_session(&app.ctx, &t).await, Err(SessionError::NotConnected(_))));
+    assert!(matches!(app.ctx.sessions.current(&t).await, Err(SessionError::NotConnected(_))));
 }
 
 #[tokio::test]
 async fn a_rest_call_on_an_expired_session_refreshes_once_and_replays() {
-    use sfbridge_shared::salesforce::rest::{soql_quote, ErrorClass};
-    use sfbridge_shared::session::{with_session, CallError};
+    use sfbridge_salesforce::rest::{soql_quote, ErrorClass};
+    use sfbridge_salesforce::CallError;
 
     let (app, t, mut session) = connected(Backend::Memory).await;
     let id = app.sim.insert_contact("Ada@Example.com", "Ada", "Lovelace");
     app.sim.expire_access_tokens();
     let soql = format!("SELECT Id, Email FROM Contact WHERE Email IN ({})", soql_quote("ada@example.com"));
     let rest = app.ctx.rest.clone();
-    let reply = with_session(&app.ctx, &t, &mut session, |s| {
+    let reply = app.ctx.sessions.with_session(&t, &mut session, |s| {
         let (rest, soql) = (rest.clone(), soql.clone());
         async move { rest.query(&s, &soql).await }
     })
@@ -139,7 +139,7 @@ async fn a_rest_call_on_an_expired_session_refreshes_once_and_replays() {
     assert_eq!(app.refresh_requests(), 1);
 
     // A permanent error is reported as such, not retried.
-    let bad = with_session(&app.ctx, &t, &mut session, |s| {
+    let bad = app.ctx.sessions.with_session(&t, &mut session, |s| {
         let rest = rest.clone();
         async move { rest.query(&s, "SELECT Id, Score__c FROM Contact").await }
     })

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sfbridge_shared::domain::{CampaignId, FlowId, TenantId};
-use sfbridge_shared::store::{
-    CampaignRecord, CampaignSettings, DynamoTable, MemoryTable, SettingsRecord, Store, StoreError, TenantSettings,
+use sfbridge_core::domain::{CampaignId, FlowId, TenantId};
+use sfbridge_aws::DynamoTable;
+use sfbridge_core::store::{
+    CampaignRecord, CampaignSettings, MemoryTable, SettingsRecord, Store, StoreError, TenantSettings,
 };
 
 use crate::helpers::{moto_config, spawn_app, Backend, TestApp, MARKER};

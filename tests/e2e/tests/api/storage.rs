@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
-use sfbridge_shared::cipher::{Cipher, CipherError, KmsCipher, LocalCipher, Purpose, SealContext};
-use sfbridge_shared::domain::{FlowId, OAuthState, TenantId};
-use sfbridge_shared::store::{
-    keys, AuditEvent, DynamoTable, FlowRecord, FlowStatus, InboundDedupeRecord, InboundStatus, MemoryTable, Store, StoreError,
+use sfbridge_aws::{DynamoTable, KmsCipher};
+use sfbridge_core::cipher::{Cipher, CipherError, LocalCipher, Purpose, SealContext};
+use sfbridge_core::domain::{FlowId, OAuthState, TenantId};
+use sfbridge_core::store::{
+    keys, AuditEvent, FlowRecord, FlowStatus, InboundDedupeRecord, InboundStatus, MemoryTable, Store, StoreError,
     Table,
 };
 
@@ -63,13 +64,13 @@ async fn store_contract(store: Store) {
 
     // A state is taken exactly once, even by concurrent takers.
     let state = OAuthState::random();
-    let record = sfbridge_shared::store::StateRecord {
+    let record = sfbridge_core::store::StateRecord {
         tenant_id: t.clone(),
         flow_id: f.flow_id.clone(),
-        login_host: sfbridge_shared::domain::LoginHost::parse("https://login.salesforce.com", Default::default()).unwrap(),
+        login_host: sfbridge_core::domain::LoginHost::parse("https://login.salesforce.com", Default::default()).unwrap(),
         client_id: "client".into(),
         redirect_uri: "https://api.example.com/oauth/callback".into(),
-        verifier: sfbridge_shared::cipher::Sealed::from_bytes(vec![1, 2, 3]),
+        verifier: sfbridge_core::cipher::Sealed::from_bytes(vec![1, 2, 3]),
         browser_binding: "hash".into(),
         created_at: chrono::Utc::now(),
         expires_at: chrono::Utc::now().timestamp() + 600,
@@ -159,7 +160,7 @@ async fn cipher_contract(cipher: &dyn Cipher) {
     let mut tampered = sealed.as_bytes().to_vec();
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
-    let tampered = sfbridge_shared::cipher::Sealed::from_bytes(tampered);
+    let tampered = sfbridge_core::cipher::Sealed::from_bytes(tampered);
     assert!(cipher.open(&a, &tampered).await.is_err());
 }
 

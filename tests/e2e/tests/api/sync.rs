@@ -62,7 +62,7 @@ impl TestApp {
     }
 
     pub async fn sync_raw(&self, bodies: &[String]) -> Vec<String> {
-        let response = sfbridge_activity_sync::handle(&self.ctx, sqs_event(bodies)).await;
+        let response = sfbridge_activity_sync::handle(&self.ctx.worker, sqs_event(bodies)).await;
         response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
     }
 
@@ -414,7 +414,7 @@ async fn the_local_stack_syncs_enqueued_activity() {
 
 #[tokio::test]
 async fn every_salesforce_call_uses_the_configured_api_version() {
-    let version = sfbridge_shared::config::ApiVersion::parse("v62.0").unwrap();
+    let version = sfbridge_core::config::ApiVersion::parse("v62.0").unwrap();
     let app = spawn_app_with(Backend::Memory, AppOptions { api_version: Some(version), ..AppOptions::default() }).await;
     app.sim.insert_contact("ada@example.com", "Ada", "Lovelace");
     app.ready_tenant(json!({})).await;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use salesforce_sim::{Fault, Faults, FieldKind, FieldSpec};
 use serde_json::{json, Value};
-use sfbridge_shared::domain::{EventId, TenantId};
-use sfbridge_shared::store::{DeliveryOutcome, DeliveryRecord, LedgerStatus};
+use sfbridge_core::domain::{EventId, TenantId};
+use sfbridge_core::store::{DeliveryOutcome, DeliveryRecord, LedgerStatus};
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
@@ -178,7 +178,7 @@ async fn under_faults(s: Scenario) -> Figures {
             let ctx = app.ctx.clone();
             running.spawn(async move {
                 let bodies: Vec<String> = batch.iter().map(|(_, body)| body.clone()).collect();
-                let response = sfbridge_activity_sync::handle(&ctx, sqs_event(&bodies)).await;
+                let response = sfbridge_activity_sync::handle(&ctx.worker, sqs_event(&bodies)).await;
                 (batch, response.batch_item_failures)
             });
         }
@@ -348,7 +348,7 @@ async fn fifty_handlers_refresh_once(backend: Backend) {
             .collect();
         handlers.spawn(async move {
             start.wait().await;
-            (h, sfbridge_activity_sync::handle(&ctx, sqs_event(&bodies)).await)
+            (h, sfbridge_activity_sync::handle(&ctx.worker, sqs_event(&bodies)).await)
         });
     }
     while let Some(done) = handlers.join_next().await {

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sfbridge_shared::cipher::{open_string, Purpose, SealContext};
-use sfbridge_shared::domain::TenantId;
-use sfbridge_shared::inbound::auth::secret_digest;
+use sfbridge_core::cipher::{open_string, Purpose, SealContext};
+use sfbridge_core::domain::TenantId;
+use sfbridge_inbound::auth::secret_digest;
 
 use crate::helpers::{captured_logs, spawn_app, Backend, RawTable, TestApp};
 

@@ -3,18 +3,18 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sfbridge_shared::domain::SalesforceId;
-use sfbridge_shared::inbound::auth;
+use sfbridge_core::domain::SalesforceId;
+use sfbridge_inbound::auth;
 
 use crate::helpers::{captured_logs, spawn_app, spawn_app_with, AppOptions, Backend, QueueName, TestApp};
 use crate::sync::TENANT;
 
 /// The org of the constructed Outbound Message sample (its 15-character id).
 const SAMPLE_ORG15: &str = "00D5g000004ABCD";
-const SAMPLE: &str = include_str!("../../../../shared/tests/fixtures/salesforce/outbound-message-opportunity-two-notifications-with-session.xml");
-const ACK: &str = include_str!("../../../../shared/tests/fixtures/salesforce/outbound-message-ack.xml");
+const SAMPLE: &str = include_str!("../../../../shared/fixtures/salesforce/outbound-message-opportunity-two-notifications-with-session.xml");
+const ACK: &str = include_str!("../../../../shared/fixtures/salesforce/outbound-message-ack.xml");
 /// The HTTP request Salesforce sends (its headers) and the response it expects.
-const HTTP_EXCHANGE: &str = include_str!("../../../../shared/tests/fixtures/salesforce/outbound-message-http-request.txt");
+const HTTP_EXCHANGE: &str = include_str!("../../../../shared/fixtures/salesforce/outbound-message-http-request.txt");
 const SAMPLE_SESSION_ID: &str = "00D5g000004ABCD!AQ0AQExampleSessionIdScopedToApiOnly";
 
 fn id18(id15: &str) -> String {
@@ -164,7 +164,7 @@ fn sample_exchange() -> (Vec<(&'static str, &'static str)>, u16, &'static str) {
 }
 
 fn now(app: &TestApp) -> i64 {
-    use sfbridge_shared::clock::Clock;
+    use sfbridge_core::clock::Clock;
     app.clock.now().timestamp()
 }
 

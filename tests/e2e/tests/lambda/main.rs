@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use reqwest::StatusCode;
 use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use serde_json::{json, Value};
-use sfbridge_shared::domain::SalesforceId;
-use sfbridge_shared::store::DynamoTable;
+use sfbridge_core::domain::SalesforceId;
+use sfbridge_aws::DynamoTable;
 
 use function::Function;
 
@@ -31,7 +31,7 @@ fn id18(id15: &str) -> String {
 }
 
 fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &sfbridge_shared::domain::FlowId::random().to_string()[..10]).to_lowercase()
+    format!("{prefix}-{}", &sfbridge_core::domain::FlowId::random().to_string()[..10]).to_lowercase()
 }
 
 /// The table, key and queues the template declares, created in moto under fresh names; returns

@@ -1,0 +1,46 @@
+//! The AWS adapters of `sfbridge-core`'s ports, and the one place that builds them from the
+//! environment. Nothing above this crate names an AWS SDK type except the functions' `main.rs`,
+//! which pick these adapters, and the local stack, which may.
+//!
+//! - [`DynamoTable`]: the `Table` under `Store` (conditional writes, queries, TTL)
+//! - [`KmsCipher`]: the `Cipher` (Encrypt/Decrypt with the encryption context)
+//! - [`SqsQueue`]: the `Queue` (`SendMessageBatch`, per-entry outcomes)
+//! - [`secrets_manager`]: the deployment-wide webhook secret, read once at start
+//!
+//! The SDK honours `AWS_ENDPOINT_URL`, so the tests run these adapters against moto on loopback.
+
+mod dynamo;
+mod kms;
+pub mod secrets_manager;
+mod sqs;
+
+use std::sync::Arc;
+
+pub use dynamo::DynamoTable;
+pub use kms::KmsCipher;
+pub use sqs::SqsQueue;
+
+use sfbridge_core::cipher::Cipher;
+use sfbridge_core::config::AwsResources;
+use sfbridge_core::queue::Queue;
+use sfbridge_core::store::Store;
+
+/// The SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// The store on the table `resources` names.
+pub fn store(aws: &aws_config::SdkConfig, resources: &AwsResources) -> Store {
+    Store::new(Arc::new(DynamoTable::new(aws_sdk_dynamodb::Client::new(aws), &resources.table_name)))
+}
+
+/// The cipher on the key `resources` names.
+pub fn cipher(aws: &aws_config::SdkConfig, resources: &AwsResources) -> Arc<dyn Cipher> {
+    Arc::new(KmsCipher::new(aws_sdk_kms::Client::new(aws), &resources.kms_key_id))
+}
+
+/// The SQS queue at `url`.
+pub fn queue(aws: &aws_config::SdkConfig, url: &str) -> Arc<dyn Queue> {
+    Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url.to_owned()))
+}

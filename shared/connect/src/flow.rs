@@ -1,0 +1,243 @@
+//! A connect flow: the admin API issues a connect URL, the popup opens it (`/oauth/start`), which
+//! binds the flow to that browser and sends it to Salesforce; the callback finishes it, and the
+//! opener polls its status.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::credentials::open_credentials;
+use super::{connection, ConnectError};
+use sfbridge_core::cipher::{seal_str, Purpose, SealContext};
+use sfbridge_core::domain::{FlowId, OAuthState, TenantId};
+use sfbridge_salesforce::{Issuer, OAuthFailure, SalesforceOAuth};
+use sfbridge_core::store::{FlowRecord, FlowStatus, OAuthFlowKind, StateRecord};
+use crate::Connector;
+
+/// How long a connect URL and its OAuth state live. Salesforce's codes live 15 minutes; ten is
+/// enough for a sign-in with MFA and short enough that a leaked link goes stale.
+pub const FLOW_TTL_MINUTES: i64 = 10;
+/// How long a finished flow stays pollable.
+const FINISHED_FLOW_RETENTION_MINUTES: i64 = 60;
+
+#[derive(Debug, Serialize)]
+pub struct ConnectStart {
+    pub flow_id: FlowId,
+    /// For web-server flows: open this in a popup, synchronously in the click handler.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_url: Option<String>,
+    /// Where the opener can poll the flow's status.
+    pub status_url: String,
+    pub status: FlowStatus,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /v1/tenants/{t}/connect`.
+pub async fn begin_connect(ctx: &Connector, t: &TenantId) -> Result<ConnectStart, ConnectError> {
+    let Some(credentials) = open_credentials(ctx, t).await? else {
+        return Err(ConnectError::Conflict {
+            code: "credentials_missing",
+            message: "Save credentials first: PUT /v1/tenants/{tenant}/credentials with the External Client App's \
+                      consumer_key and consumer_secret, then connect."
+                .replace("{tenant}", t.as_str()),
+        });
+    };
+    let now = ctx.clock.now();
+    let flow_id = FlowId::random();
+    let mut flow = FlowRecord {
+        flow_id: flow_id.clone(),
+        tenant_id: t.clone(),
+        status: FlowStatus::Pending,
+        error_code: None,
+        message: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: (now + Duration::minutes(FLOW_TTL_MINUTES)).timestamp(),
+    };
+    let status_url = format!("{}/oauth/flows/{flow_id}", ctx.config.public_url.as_str().trim_end_matches('/'));
+
+    if credentials.flow == OAuthFlowKind::ClientCredentials {
+        // No popup: the app's Run As user is authorized already; connect now.
+        let grant = ctx
+            .oauth
+            .client_credentials(&credentials.login_host, &credentials.consumer_key, &credentials.consumer_secret)
+            .await?;
+        connection::establish(ctx, t, &credentials.login_host, grant).await?;
+        flow.status = FlowStatus::Connected;
+        flow.expires_at = (now + Duration::minutes(FINISHED_FLOW_RETENTION_MINUTES)).timestamp();
+        ctx.store.create_flow(&flow).await?;
+        return Ok(ConnectStart {
+            flow_id,
+            connect_url: None,
+            status_url,
+            status: FlowStatus::Connected,
+            expires_at: now + Duration::minutes(FINISHED_FLOW_RETENTION_MINUTES),
+        });
+    }
+
+    ctx.store.create_flow(&flow).await?;
+    tracing::info!(tenant_id = %t, flow_id = %flow_id, "connect flow created");
+    Ok(ConnectStart {
+        connect_url: Some(ctx.config.connect_url(&flow_id)),
+        flow_id,
+        status_url,
+        status: FlowStatus::Pending,
+        expires_at: now + Duration::minutes(FLOW_TTL_MINUTES),
+    })
+}
+
+/// The redirect `/oauth/start` answers with, and the cookie that binds the flow to this browser.
+#[derive(Debug)]
+pub struct StartRedirect {
+    pub authorize_url: String,
+    pub cookie_name: String,
+    /// Random; only its hash is stored. Not a Salesforce secret, but treated as one.
+    pub cookie_value: String,
+    pub max_age_seconds: i64,
+}
+
+/// The binding cookie is named after the flow, so two connect popups in one browser don't
+/// overwrite each other's binding.
+pub fn browser_cookie_name(flow_id: &FlowId) -> String {
+    format!("sfbridge_oauth_{flow_id}")
+}
+
+pub(crate) fn binding_hash(cookie_value: &str) -> String {
+    sfbridge_core::secrets::sha256_hex(cookie_value.as_bytes())
+}
+
+/// `GET /oauth/start?flow={id}`: only the first browser to open a pending flow gets it.
+pub async fn start_flow(ctx: &Connector, flow_id: &FlowId) -> Result<StartRedirect, OAuthFailure> {
+    let now = ctx.clock.now();
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(flow_id = %flow_id, error = %e, "starting connect flow failed");
+        OAuthFailure::internal()
+    };
+    let flow = ctx
+        .store
+        .flow(flow_id)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .ok_or_else(|| OAuthFailure::new("unknown_flow", "This connect link is unknown. Close this window and click Connect again.", false))?;
+    if flow.status != FlowStatus::Pending {
+        return Err(OAuthFailure::new(
+            "flow_already_started",
+            "This connect link was already opened. Each link works once: close this window and click Connect again.",
+            false,
+        ));
+    }
+    if now.timestamp() > flow.expires_at {
+        return Err(OAuthFailure::new(
+            "flow_expired",
+            format!("This connect link expired (links last {FLOW_TTL_MINUTES} minutes). Close this window and click Connect again."),
+            false,
+        ));
+    }
+    let tenant_id = flow.tenant_id.clone();
+    let t = &tenant_id;
+    let credentials = open_credentials(ctx, t)
+        .await
+        .map_err(|e| unavailable(&e))?
+        .ok_or_else(|| {
+            OAuthFailure::new(
+                "credentials_missing",
+                "The Salesforce app credentials were cleared after this link was issued. Save them again, then connect.",
+                false,
+            )
+        })?;
+
+    let issuer = Issuer {
+        login_host: credentials.login_host.clone(),
+        client_id: credentials.consumer_key.clone(),
+        redirect_uri: ctx.config.redirect_uri(),
+    };
+    let state = OAuthState::random();
+    let verifier = SalesforceOAuth::new_verifier();
+    let authorize_url = ctx.oauth.authorize_url(&issuer, &state, &verifier)?;
+    let cookie_value = FlowId::random().to_string();
+    let sealed_verifier = seal_str(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::PkceVerifier), verifier.expose_secret())
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let expires_at = now + Duration::minutes(FLOW_TTL_MINUTES);
+    let record = StateRecord {
+        tenant_id: t.clone(),
+        flow_id: flow_id.clone(),
+        login_host: issuer.login_host,
+        client_id: issuer.client_id,
+        redirect_uri: issuer.redirect_uri,
+        verifier: sealed_verifier,
+        browser_binding: binding_hash(&cookie_value),
+        created_at: now,
+        expires_at: expires_at.timestamp(),
+    };
+    ctx.store.create_state(&state, &record).await.map_err(|e| unavailable(&e))?;
+    let started = FlowRecord { status: FlowStatus::Started, updated_at: now, expires_at: expires_at.timestamp(), ..flow };
+    ctx.store.update_flow(&started, FlowStatus::Pending).await.map_err(|e| match e {
+        sfbridge_core::store::StoreError::Conflict => OAuthFailure::new(
+            "flow_already_started",
+            "This connect link was already opened. Each link works once: close this window and click Connect again.",
+            false,
+        ),
+        other => unavailable(&other),
+    })?;
+    tracing::info!(tenant_id = %t, flow_id = %flow_id, "connect flow started");
+    Ok(StartRedirect {
+        authorize_url: authorize_url.to_string(),
+        cookie_name: browser_cookie_name(flow_id),
+        cookie_value,
+        max_age_seconds: FLOW_TTL_MINUTES * 60,
+    })
+}
+
+/// What `GET /oauth/flows/{id}` shows: a status, never a token.
+#[derive(Debug, Serialize)]
+pub struct FlowView {
+    pub flow_id: FlowId,
+    pub tenant_id: TenantId,
+    pub status: FlowStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn flow_view(ctx: &Connector, flow_id: &FlowId) -> Result<FlowView, ConnectError> {
+    let flow = ctx.store.flow(flow_id).await?.ok_or_else(|| ConnectError::NotFound {
+        code: "unknown_flow",
+        message: "no connect flow with this id (flows are kept for an hour after they end)".into(),
+    })?;
+    let expired = matches!(flow.status, FlowStatus::Pending | FlowStatus::Started)
+        && ctx.clock.now().timestamp() > flow.expires_at;
+    let (status, error) = if expired {
+        (
+            FlowStatus::Failed,
+            Some(json!({"code": "flow_expired", "message": "The sign-in was not completed in time. Click Connect again."})),
+        )
+    } else {
+        let error = flow.error_code.as_ref().map(|code| json!({"code": code, "message": flow.message}));
+        (flow.status, error)
+    };
+    Ok(FlowView { flow_id: flow.flow_id, tenant_id: flow.tenant_id, status, error, updated_at: flow.updated_at })
+}
+
+/// Ends a flow (connected or failed) and keeps it pollable for an hour.
+pub(crate) async fn finish_flow(ctx: &Connector, flow_id: &FlowId, outcome: Result<(), &OAuthFailure>) {
+    let now = ctx.clock.now();
+    let Ok(Some(flow)) = ctx.store.flow(flow_id).await else {
+        return;
+    };
+    if !matches!(flow.status, FlowStatus::Started | FlowStatus::Pending) {
+        return;
+    }
+    let from = flow.status;
+    let finished = FlowRecord {
+        status: if outcome.is_ok() { FlowStatus::Connected } else { FlowStatus::Failed },
+        error_code: outcome.err().map(|f| f.code.clone()),
+        message: outcome.err().map(|f| f.message.clone()),
+        updated_at: now,
+        expires_at: (now + Duration::minutes(FINISHED_FLOW_RETENTION_MINUTES)).timestamp(),
+        ..flow
+    };
+    if let Err(e) = ctx.store.update_flow(&finished, from).await {
+        tracing::warn!(flow_id = %flow_id, error = %e, "could not record the flow's outcome");
+    }
+}

@@ -1,0 +1,75 @@
+//! What the admin API and the OAuth callback do, without HTTP: save and clear a tenant's app
+//! credentials, run a connect flow, show and end a connection, keep the tenant's sync settings,
+//! campaign matrix and webhook secrets, audit every change.
+
+mod callback;
+mod connection;
+mod credentials;
+mod error;
+mod flow;
+mod settings;
+mod logs;
+mod webhook_secrets;
+
+pub use logs::{audit_page, delivery_page};
+pub use callback::{complete_callback, CallbackParams, CallbackResult};
+pub use connection::{
+    connection_view, disconnect, health_view, ApiUsageView, ConnectionView, CredentialsSummary, DisconnectResult, HealthView,
+};
+pub use credentials::{clear_credentials, save_credentials, CredentialsInput};
+pub use error::ConnectError;
+pub use flow::{
+    begin_connect, browser_cookie_name, flow_view, start_flow, ConnectStart, FlowView, StartRedirect, FLOW_TTL_MINUTES,
+};
+pub use settings::{
+    campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, validate_campaign, validate_settings,
+    CampaignInput, CampaignList, CampaignView, EventTogglesInput, FieldMappingInput, SettingsInput, SettingsView,
+    MAX_CAMPAIGN_PAGE,
+};
+pub use webhook_secrets::{
+    create_webhook_secret, is_webhook_secret_id, revoke_webhook_secret, webhook_secret_list, webhook_url,
+    CreatedWebhookSecret, WebhookSecretList, WebhookSecretSummary, MAX_WEBHOOK_SECRETS, WEBHOOK_SECRET_ID_PREFIX,
+};
+
+use std::sync::Arc;
+
+use sfbridge_core::audit::AuditLog;
+use sfbridge_core::cipher::Cipher;
+use sfbridge_core::clock::Clock;
+use sfbridge_core::config::Config;
+use sfbridge_core::queue::Queue;
+use sfbridge_core::store::Store;
+use sfbridge_salesforce::SalesforceOAuth;
+
+/// What the admin API and the OAuth callback run on, built once per process. Both functions are
+/// allowed the same things in template.yaml (the table's items, the key for the tenants' secrets,
+/// sending to the activity queue), so one service serves both; it holds nothing else.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    config: Config,
+    store: Store,
+    cipher: Arc<dyn Cipher>,
+    clock: Arc<dyn Clock>,
+    oauth: SalesforceOAuth,
+    /// Parked sync commands go back onto it when a tenant reconnects.
+    activity: Arc<dyn Queue>,
+    audit: AuditLog,
+}
+
+impl Connector {
+    pub fn new(
+        config: Config,
+        store: Store,
+        cipher: Arc<dyn Cipher>,
+        clock: Arc<dyn Clock>,
+        oauth: SalesforceOAuth,
+        activity: Arc<dyn Queue>,
+    ) -> Self {
+        let audit = AuditLog::new(store.clone(), clock.clone());
+        Self { config, store, cipher, clock, oauth, activity, audit }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}

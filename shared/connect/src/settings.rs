@@ -1,0 +1,703 @@
+//! The tenant's sync configuration: settings (how activity finds and updates Salesforce
+//! records) and the campaign matrix (which campaigns sync which events). Configuration only:
+//! activity sync reads it.
+//!
+//! Nothing stored means the defaults apply, and `GET` shows them with `"configured": false`.
+//! `PUT` replaces the whole document (an omitted field takes its default); `PATCH` changes only
+//! the keys it names (a JSON merge patch), so a page that edits one setting cannot reset another
+//! (turning `webhook_auth: signature` back to `secret`, say). Both are checked before anything is
+//! written, and audit what changed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::ConnectError;
+use sfbridge_core::domain::{CampaignId, FieldName, SalesforceId, SequenceId, TenantId};
+use sfbridge_core::store::{
+    audit_kind, CampaignRecord, CampaignSettings, CreateMissing, EventToggles, FieldMapping, MatchPolicy,
+    SettingsRecord, StoreError, TenantSettings, TriggerMode, WebhookAuth,
+};
+use crate::Connector;
+
+/// The key prefix of Salesforce Campaign record ids.
+const CAMPAIGN_KEY_PREFIX: &str = "701";
+/// Salesforce text fields hold at most 255 characters.
+const MAX_EXPERIMENT_KEY_LEN: usize = 255;
+pub const MAX_CAMPAIGN_PAGE: usize = 100;
+const DEFAULT_CAMPAIGN_PAGE: usize = 50;
+
+/// Fields activity sync must never write through a mapping: matching and record identity
+/// (`Id`, `Email`), the opt-out that `opt_out_on_unsubscribe` owns, and system fields.
+const RESERVED_FIELDS: &[&str] = &[
+    "Id",
+    "Email",
+    "HasOptedOutOfEmail",
+    "IsDeleted",
+    "OwnerId",
+    "CreatedById",
+    "CreatedDate",
+    "LastModifiedById",
+    "LastModifiedDate",
+    "SystemModstamp",
+];
+
+// --- input ---------------------------------------------------------------------------------------
+
+/// The body of `PUT /v1/tenants/{t}/settings`. Every field is optional and an omitted one takes its
+/// default: the body replaces the whole document.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsInput {
+    pub match_policy: Option<MatchPolicy>,
+    pub create_missing: Option<CreateMissing>,
+    pub field_mapping: Option<FieldMappingInput>,
+    pub task_external_id_field: Option<String>,
+    pub api_budget_percent: Option<i64>,
+    /// `manual` (default), `auto` or `both`; `auto` and `both` need a `sequence_id`.
+    pub trigger_mode: Option<TriggerMode>,
+    /// The product's sequence that Closed Won events start; absent, `null` or `""`: none.
+    pub sequence_id: Option<String>,
+    /// `secret` (default) or `signature`: how JSON callouts must authenticate.
+    pub webhook_auth: Option<WebhookAuth>,
+    /// When given, the settings are replaced only if they are still at this version (0: none
+    /// saved yet); otherwise 409 `version_conflict`.
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMappingInput {
+    pub last_opened_at: Option<String>,
+    pub click_count: Option<String>,
+    pub opt_out_on_unsubscribe: Option<bool>,
+    pub mark_bounced: Option<String>,
+}
+
+/// The body of `PUT /v1/tenants/{t}/campaigns/{c}`, same rules as [`SettingsInput`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignInput {
+    pub enabled: Option<bool>,
+    pub sync_activity: Option<bool>,
+    pub events: Option<EventTogglesInput>,
+    pub salesforce_campaign_id: Option<String>,
+    pub experiment_key: Option<String>,
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTogglesInput {
+    pub email_sent: Option<bool>,
+    pub email_opened: Option<bool>,
+    pub email_clicked: Option<bool>,
+    pub email_replied: Option<bool>,
+    pub email_bounced: Option<bool>,
+    pub unsubscribed: Option<bool>,
+}
+
+/// Every problem in a body, each starting with the field it is about, so one round trip fixes all.
+#[derive(Debug, Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, field: &str, message: impl std::fmt::Display) {
+        self.0.push(format!("{field}: {message}"));
+    }
+
+    fn into_result<T>(self, value: T) -> Result<T, ConnectError> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConnectError::Invalid(self.0.join("; ")))
+        }
+    }
+}
+
+/// An optional field name: absent, `null` and `""` mean "not mapped".
+fn field_name(problems: &mut Problems, field: &str, value: Option<&str>) -> Option<FieldName> {
+    let value = value.filter(|v| !v.trim().is_empty())?;
+    match FieldName::parse(value) {
+        Ok(name) => Some(name),
+        Err(e) => {
+            problems.add(field, e);
+            None
+        }
+    }
+}
+
+/// Checks a settings body and returns the document it describes. Reads nothing.
+pub fn validate_settings(input: &SettingsInput) -> Result<TenantSettings, ConnectError> {
+    let mut problems = Problems::default();
+    let defaults = TenantSettings::default();
+    let mapping = input.field_mapping.as_ref();
+    let mapped = |get: fn(&FieldMappingInput) -> &Option<String>| mapping.and_then(|m| get(m).as_deref());
+    let field_mapping = FieldMapping {
+        last_opened_at: field_name(&mut problems, "field_mapping.last_opened_at", mapped(|m| &m.last_opened_at)),
+        click_count: field_name(&mut problems, "field_mapping.click_count", mapped(|m| &m.click_count)),
+        opt_out_on_unsubscribe: mapping
+            .and_then(|m| m.opt_out_on_unsubscribe)
+            .unwrap_or(defaults.field_mapping.opt_out_on_unsubscribe),
+        mark_bounced: field_name(&mut problems, "field_mapping.mark_bounced", mapped(|m| &m.mark_bounced)),
+    };
+
+    let named = [
+        ("field_mapping.last_opened_at", &field_mapping.last_opened_at),
+        ("field_mapping.click_count", &field_mapping.click_count),
+        ("field_mapping.mark_bounced", &field_mapping.mark_bounced),
+    ];
+    for (i, (field, name)) in named.iter().enumerate() {
+        let Some(name) = name else { continue };
+        if let Some(reserved) = RESERVED_FIELDS.iter().find(|r| name.as_str().eq_ignore_ascii_case(r)) {
+            let why = if *reserved == "HasOptedOutOfEmail" {
+                "is set by field_mapping.opt_out_on_unsubscribe; map this value to a field of its own".to_owned()
+            } else {
+                "is a standard field sync must not overwrite; map a custom field instead, e.g. a new field in \
+                 Setup → Object Manager → Contact → Fields & Relationships"
+                    .to_owned()
+            };
+            problems.add(field, format!("{reserved} {why}"));
+        }
+        if let Some((earlier, _)) = named[..i].iter().find(|(_, other)| other.as_ref().is_some_and(|o| o.same_field(name))) {
+            problems.add(field, format!("{name} is already mapped by {earlier}; each field can hold only one value"));
+        }
+    }
+
+    let task_external_id_field =
+        field_name(&mut problems, "task_external_id_field", input.task_external_id_field.as_deref());
+    if let Some(name) = task_external_id_field.as_ref().filter(|n| !n.is_custom()) {
+        problems.add(
+            "task_external_id_field",
+            format!(
+                "{name} is a standard field; give a custom Text field on Task marked External ID and Unique \
+                 (its API name ends in __c), e.g. Sfbridge_Event_Id__c"
+            ),
+        );
+    }
+
+    let api_budget_percent = match input.api_budget_percent {
+        None => defaults.api_budget_percent,
+        Some(p) => u8::try_from(p).ok().filter(|p| (1..=100).contains(p)).unwrap_or_else(|| {
+            problems.add(
+                "api_budget_percent",
+                format!(
+                    "{p} is out of range; give a whole number from 1 to 100: the percent of the org's daily API \
+                     request limit that sync may use (default {})",
+                    TenantSettings::DEFAULT_API_BUDGET_PERCENT
+                ),
+            );
+            defaults.api_budget_percent
+        }),
+    };
+
+    let match_policy = input.match_policy.unwrap_or_default();
+    let create_missing = input.create_missing.unwrap_or_default();
+    if create_missing == CreateMissing::Lead && !match_policy.matches_leads() {
+        problems.add(
+            "create_missing",
+            "\"lead\" needs a match_policy that also looks up Leads (contact_then_lead or lead_then_contact): with \
+             contact_only, every event for the same unknown email would create another Lead",
+        );
+    }
+
+    let trigger_mode = input.trigger_mode.unwrap_or_default();
+    let sequence_id = match input.sequence_id.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => {
+            if trigger_mode.triggers_on_closed_won() {
+                let mode = if trigger_mode == TriggerMode::Both { "both" } else { "auto" };
+                problems.add(
+                    "trigger_mode",
+                    format!("\"{mode}\" needs a sequence_id: the product's sequence that Closed Won events start"),
+                );
+            }
+            None
+        }
+        Some(raw) => match SequenceId::parse(raw) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                problems.add("sequence_id", format!("{e}; copy the id of the sequence from the product"));
+                None
+            }
+        },
+    };
+
+    problems.into_result(TenantSettings {
+        match_policy,
+        create_missing,
+        field_mapping,
+        task_external_id_field,
+        api_budget_percent,
+        trigger_mode,
+        sequence_id,
+        webhook_auth: input.webhook_auth.unwrap_or_default(),
+    })
+}
+
+/// Checks a campaign body and returns the document it describes. Reads nothing.
+pub fn validate_campaign(input: &CampaignInput) -> Result<CampaignSettings, ConnectError> {
+    let mut problems = Problems::default();
+    let defaults = CampaignSettings::default();
+    let toggles = input.events.as_ref();
+    let toggle = |get: fn(&EventTogglesInput) -> Option<bool>, default: bool| toggles.and_then(get).unwrap_or(default);
+    let on = EventToggles::default();
+    let events = EventToggles {
+        email_sent: toggle(|e| e.email_sent, on.email_sent),
+        email_opened: toggle(|e| e.email_opened, on.email_opened),
+        email_clicked: toggle(|e| e.email_clicked, on.email_clicked),
+        email_replied: toggle(|e| e.email_replied, on.email_replied),
+        email_bounced: toggle(|e| e.email_bounced, on.email_bounced),
+        unsubscribed: toggle(|e| e.unsubscribed, on.unsubscribed),
+    };
+
+    let salesforce_campaign_id = input
+        .salesforce_campaign_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .and_then(|raw| match SalesforceId::parse(raw) {
+            Ok(id) if id.key_prefix() == CAMPAIGN_KEY_PREFIX => Some(id),
+            Ok(id) => {
+                problems.add(
+                    "salesforce_campaign_id",
+                    format!(
+                        "{id} is not a Campaign id (Campaign ids start with {CAMPAIGN_KEY_PREFIX}, this one with {}); \
+                         copy the id from the Campaign's page in Salesforce",
+                        id.key_prefix()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                problems.add("salesforce_campaign_id", format!("{e}; copy the id from the Campaign's page in Salesforce"));
+                None
+            }
+        });
+
+    let experiment_key = input.experiment_key.as_deref().map(str::trim).filter(|v| !v.is_empty()).and_then(|key| {
+        if key.chars().count() > MAX_EXPERIMENT_KEY_LEN || key.chars().any(char::is_control) {
+            problems.add(
+                "experiment_key",
+                format!("give at most {MAX_EXPERIMENT_KEY_LEN} characters on one line (no control characters)"),
+            );
+            None
+        } else {
+            Some(key.to_owned())
+        }
+    });
+
+    problems.into_result(CampaignSettings {
+        enabled: input.enabled.unwrap_or(defaults.enabled),
+        sync_activity: input.sync_activity.unwrap_or(defaults.sync_activity),
+        events,
+        salesforce_campaign_id,
+        experiment_key,
+    })
+}
+
+// --- views ---------------------------------------------------------------------------------------
+
+/// `GET/PUT /v1/tenants/{t}/settings`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub tenant_id: TenantId,
+    /// Whether an admin saved settings; `false`: these are the defaults.
+    pub configured: bool,
+    #[serde(flatten)]
+    pub settings: TenantSettings,
+    /// 0 until saved; pass it back in a `PUT` to replace only what you read.
+    pub version: u64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl SettingsView {
+    fn of(t: &TenantId, record: Option<SettingsRecord>) -> Self {
+        match record {
+            Some(r) => Self {
+                tenant_id: t.clone(),
+                configured: true,
+                settings: r.settings,
+                version: r.version,
+                updated_at: Some(r.updated_at),
+            },
+            None => Self {
+                tenant_id: t.clone(),
+                configured: false,
+                settings: TenantSettings::default(),
+                version: 0,
+                updated_at: None,
+            },
+        }
+    }
+}
+
+/// One row of the campaign matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignView {
+    pub tenant_id: TenantId,
+    pub campaign_id: CampaignId,
+    /// Whether an admin saved this campaign; `false`: these are the defaults (it syncs nothing).
+    pub configured: bool,
+    #[serde(flatten)]
+    pub settings: CampaignSettings,
+    pub version: u64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl CampaignView {
+    fn saved(t: &TenantId, r: CampaignRecord) -> Self {
+        Self {
+            tenant_id: t.clone(),
+            campaign_id: r.campaign_id,
+            configured: true,
+            settings: r.settings,
+            version: r.version,
+            updated_at: Some(r.updated_at),
+        }
+    }
+
+    fn of(t: &TenantId, c: &CampaignId, record: Option<CampaignRecord>) -> Self {
+        match record {
+            Some(r) => Self::saved(t, r),
+            None => Self {
+                tenant_id: t.clone(),
+                campaign_id: c.clone(),
+                configured: false,
+                settings: CampaignSettings::default(),
+                version: 0,
+                updated_at: None,
+            },
+        }
+    }
+}
+
+/// `GET /v1/tenants/{t}/campaigns`: saved campaigns in id order.
+#[derive(Debug, Serialize)]
+pub struct CampaignList {
+    pub campaigns: Vec<CampaignView>,
+    pub next_cursor: Option<CampaignId>,
+}
+
+// --- operations ----------------------------------------------------------------------------------
+
+pub async fn settings_view(ctx: &Connector, t: &TenantId) -> Result<SettingsView, ConnectError> {
+    Ok(SettingsView::of(t, ctx.store.settings(t).await?))
+}
+
+/// `PUT /v1/tenants/{t}/settings`: replaces the settings and audits `settings.updated` with what
+/// changed. Saving what is already stored changes nothing and records nothing.
+pub async fn put_settings(ctx: &Connector, t: &TenantId, input: SettingsInput) -> Result<SettingsView, ConnectError> {
+    let settings = validate_settings(&input)?;
+    let current = ctx.store.settings(t).await?;
+    check_version("the settings are", input.version, current.as_ref().map_or(0, |r| r.version))?;
+    replace_settings(ctx, t, current, settings).await
+}
+
+/// Saves `settings` over `current` (what was read), unless that changed meanwhile, and audits
+/// what differs. Saving what is already stored changes nothing and records nothing.
+async fn replace_settings(
+    ctx: &Connector,
+    t: &TenantId,
+    current: Option<SettingsRecord>,
+    settings: TenantSettings,
+) -> Result<SettingsView, ConnectError> {
+    let current_version = current.as_ref().map_or(0, |r| r.version);
+    if let Some(current) = current.as_ref().filter(|r| r.settings == settings) {
+        return Ok(SettingsView::of(t, Some(current.clone())));
+    }
+    let changes = diff(&to_json(&current.as_ref().map(|r| r.settings.clone()).unwrap_or_default())?, &to_json(&settings)?);
+    let record = SettingsRecord { settings, version: current_version + 1, updated_at: ctx.clock.now() };
+    ctx.store
+        .save_settings(t, &record, current.as_ref().map(|r| r.version))
+        .await
+        .map_err(|e| changed_meanwhile(e, "The settings"))?;
+    ctx.audit.record(t,
+        audit_kind::SETTINGS_UPDATED,
+        json!({"version": record.version, "created": current.is_none(), "changes": changes}),
+    )
+    .await?;
+    Ok(SettingsView::of(t, Some(record)))
+}
+
+/// How often `PATCH` re-reads and re-applies itself when another change landed in between (only
+/// when the caller gave no `version`; with one, the first conflict is the caller's to resolve).
+const PATCH_ATTEMPTS: usize = 3;
+
+/// `PATCH /v1/tenants/{t}/settings`: a JSON merge patch (RFC 7396) over the saved settings (or the
+/// defaults): a key given replaces that setting (`field_mapping` merges key by key), `null`
+/// returns it to its default, and a key left out keeps its value. Validated and saved like `PUT`.
+pub async fn patch_settings(ctx: &Connector, t: &TenantId, patch: Value) -> Result<SettingsView, ConnectError> {
+    let Value::Object(mut patch) = patch else {
+        return Err(ConnectError::Invalid(
+            "send a JSON object with the settings to change, e.g. {\"trigger_mode\": \"auto\", \"sequence_id\": \"seq_1\"}".into(),
+        ));
+    };
+    let expected = match patch.remove("version") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            ConnectError::Invalid("version: a whole number, the `version` a GET returned (0: none saved yet)".into())
+        })?),
+    };
+    let patch = Value::Object(patch);
+    for _ in 0..PATCH_ATTEMPTS {
+        let current = ctx.store.settings(t).await?;
+        check_version("the settings are", expected, current.as_ref().map_or(0, |r| r.version))?;
+        let mut document = to_json(&current.as_ref().map(|r| r.settings.clone()).unwrap_or_default())?;
+        json_patch::merge(&mut document, &patch);
+        let input: SettingsInput =
+            serde_json::from_value(document).map_err(|e| ConnectError::Invalid(format!("the patch does not fit the settings: {e}")))?;
+        let settings = validate_settings(&input)?;
+        // Saved only over the document the patch was applied to.
+        match replace_settings(ctx, t, current, settings).await {
+            Err(ConnectError::Conflict { code: "concurrent_change", .. }) if expected.is_none() => continue,
+            result => return result,
+        }
+    }
+    Err(ConnectError::Conflict {
+        code: "concurrent_change",
+        message: format!("The settings changed {PATCH_ATTEMPTS} times while this request ran. Retry the request."),
+    })
+}
+
+pub async fn campaign_view(ctx: &Connector, t: &TenantId, c: &CampaignId) -> Result<CampaignView, ConnectError> {
+    Ok(CampaignView::of(t, c, ctx.store.campaign(t, c).await?))
+}
+
+/// `PUT /v1/tenants/{t}/campaigns/{c}`: replaces the campaign's row of the matrix and audits
+/// `campaign.updated` with what changed.
+pub async fn put_campaign(
+    ctx: &Connector,
+    t: &TenantId,
+    c: &CampaignId,
+    input: CampaignInput,
+) -> Result<CampaignView, ConnectError> {
+    let settings = validate_campaign(&input)?;
+    let current = ctx.store.campaign(t, c).await?;
+    let current_version = current.as_ref().map_or(0, |r| r.version);
+    check_version(&format!("campaign {c} is"), input.version, current_version)?;
+    if let Some(current) = current.as_ref().filter(|r| r.settings == settings) {
+        return Ok(CampaignView::of(t, c, Some(current.clone())));
+    }
+    let changes = diff(&to_json(&current.as_ref().map(|r| r.settings.clone()).unwrap_or_default())?, &to_json(&settings)?);
+    let record = CampaignRecord { campaign_id: c.clone(), settings, version: current_version + 1, updated_at: ctx.clock.now() };
+    ctx.store
+        .save_campaign(t, &record, current.as_ref().map(|r| r.version))
+        .await
+        .map_err(|e| changed_meanwhile(e, &format!("Campaign {c}")))?;
+    ctx.audit.record(t,
+        audit_kind::CAMPAIGN_UPDATED,
+        json!({"campaign_id": c, "version": record.version, "created": current.is_none(), "changes": changes}),
+    )
+    .await?;
+    Ok(CampaignView::of(t, c, Some(record)))
+}
+
+pub async fn campaign_list(
+    ctx: &Connector,
+    t: &TenantId,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> Result<CampaignList, ConnectError> {
+    let limit = limit.unwrap_or(DEFAULT_CAMPAIGN_PAGE);
+    if limit == 0 || limit > MAX_CAMPAIGN_PAGE {
+        return Err(ConnectError::Invalid(format!("limit must be between 1 and {MAX_CAMPAIGN_PAGE}")));
+    }
+    let after = cursor
+        .map(|c| CampaignId::parse(c).map_err(|_| ConnectError::Invalid("cursor is not one this API returned".into())))
+        .transpose()?;
+    let page = ctx.store.campaigns(t, limit, after.as_ref()).await?;
+    Ok(CampaignList {
+        campaigns: page.campaigns.into_iter().map(|r| CampaignView::saved(t, r)).collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// `subject` reads "the settings are" / "campaign cmp_7 is".
+fn check_version(subject: &str, expected: Option<u64>, current: u64) -> Result<(), ConnectError> {
+    match expected {
+        Some(expected) if expected != current => Err(ConnectError::Conflict {
+            code: "version_conflict",
+            message: format!(
+                "{subject} at version {current}, not {expected} (someone saved a change since you read them). GET \
+                 again, reapply your change and PUT with the new version (or without a version to overwrite)"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn changed_meanwhile(e: StoreError, what: &str) -> ConnectError {
+    match e {
+        StoreError::Conflict => ConnectError::Conflict {
+            code: "concurrent_change",
+            message: format!("{what} changed while this request ran. GET again and retry."),
+        },
+        other => other.into(),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Value, ConnectError> {
+    serde_json::to_value(value).map_err(|e| ConnectError::Internal(e.to_string()))
+}
+
+/// `{"field_mapping.click_count": {"from": null, "to": "Total_Clicks__c"}, ...}` for every leaf
+/// that differs. Settings hold no secret, so values are recorded as they are.
+fn diff(old: &Value, new: &Value) -> Value {
+    fn leaves(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
+        match value {
+            Value::Object(fields) => {
+                for (key, inner) in fields {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    leaves(&path, inner, out);
+                }
+            }
+            leaf => {
+                out.insert(prefix.to_owned(), leaf.clone());
+            }
+        }
+    }
+    let (mut before, mut after) = (Map::new(), Map::new());
+    leaves("", old, &mut before);
+    leaves("", new, &mut after);
+    let mut changes = Map::new();
+    for (path, to) in &after {
+        let from = before.remove(path).unwrap_or(Value::Null);
+        if &from != to {
+            changes.insert(path.clone(), json!({"from": from, "to": to}));
+        }
+    }
+    for (path, from) in before {
+        changes.insert(path, json!({"from": from, "to": Value::Null}));
+    }
+    Value::Object(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(body: Value) -> Result<TenantSettings, String> {
+        let input: SettingsInput = serde_json::from_value(body).map_err(|e| format!("serde: {e}"))?;
+        validate_settings(&input).map_err(|e| e.to_string())
+    }
+
+    fn campaign(body: Value) -> Result<CampaignSettings, String> {
+        let input: CampaignInput = serde_json::from_value(body).map_err(|e| format!("serde: {e}"))?;
+        validate_campaign(&input).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_empty_body_is_the_defaults() {
+        assert_eq!(settings(json!({})), Ok(TenantSettings::default()));
+        assert_eq!(campaign(json!({})), Ok(CampaignSettings::default()));
+        let defaults = TenantSettings::default();
+        assert_eq!(defaults.match_policy, MatchPolicy::ContactOnly);
+        assert_eq!(defaults.create_missing, CreateMissing::Never);
+        assert!(defaults.field_mapping.opt_out_on_unsubscribe);
+        assert_eq!(defaults.api_budget_percent, 80);
+        assert_eq!((defaults.trigger_mode, defaults.sequence_id, defaults.webhook_auth), (TriggerMode::Manual, None, WebhookAuth::Secret));
+        let c = CampaignSettings::default();
+        assert!(!c.enabled && c.sync_activity && c.events == EventToggles::default());
+        assert!(!c.syncs(sfbridge_core::store::ActivityKind::EmailSent), "an unknown campaign syncs nothing");
+    }
+
+    #[test]
+    fn a_full_body_is_normalized() {
+        let s = settings(json!({
+            "match_policy": "contact_then_lead",
+            "create_missing": "lead",
+            "field_mapping": {"last_opened_at": "PenguinMails_Last_Email_Opened__c", "click_count": " total_clicks__C ",
+                              "opt_out_on_unsubscribe": false, "mark_bounced": ""},
+            "task_external_id_field": "Sfbridge_Event_Id__c",
+            "api_budget_percent": 50,
+        }));
+        let s = s.unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(s.field_mapping.click_count.map(|f| f.to_string()).as_deref(), Some("total_clicks__c"));
+        assert_eq!(s.field_mapping.mark_bounced, None);
+        assert_eq!(s.api_budget_percent, 50);
+        let c = campaign(json!({"enabled": true, "events": {"email_opened": false}, "salesforce_campaign_id": "701000000000001"}));
+        let c = c.unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(c.syncs(sfbridge_core::store::ActivityKind::EmailSent));
+        assert!(!c.syncs(sfbridge_core::store::ActivityKind::EmailOpened));
+        assert_eq!(c.salesforce_campaign_id.map(|i| i.to_string()).as_deref(), Some("701000000000001AAA"));
+    }
+
+    #[test]
+    fn problems_name_the_field_and_the_fix() {
+        let message = |body: Value| settings(body).err().unwrap_or_default();
+        assert_eq!(
+            message(json!({"field_mapping": {"click_count": "Total Clicks"}})),
+            "field_mapping.click_count: \"Total Clicks\" is not a Salesforce field API name; use the API name from \
+             Setup → Object Manager, e.g. Total_Clicks__c"
+        );
+        for (body, expected) in [
+            (json!({"api_budget_percent": 0}), "api_budget_percent: 0 is out of range"),
+            (json!({"api_budget_percent": 101}), "api_budget_percent: 101 is out of range"),
+            (json!({"api_budget_percent": -5}), "api_budget_percent: -5 is out of range"),
+            (json!({"create_missing": "lead"}), "create_missing: \"lead\" needs a match_policy"),
+            (json!({"task_external_id_field": "Subject"}), "task_external_id_field: Subject is a standard field"),
+            (json!({"field_mapping": {"mark_bounced": "HasOptedOutOfEmail"}}), "field_mapping.mark_bounced: HasOptedOutOfEmail is set by"),
+            (json!({"field_mapping": {"last_opened_at": "email"}}), "field_mapping.last_opened_at: Email is a standard field"),
+            (
+                json!({"field_mapping": {"last_opened_at": "X__c", "mark_bounced": "x__c"}}),
+                "field_mapping.mark_bounced: x__c is already mapped by field_mapping.last_opened_at",
+            ),
+        ] {
+            let got = message(body.clone());
+            assert!(got.starts_with(expected), "{body}: {got}");
+        }
+        // All problems at once.
+        let both = message(json!({"api_budget_percent": 0, "field_mapping": {"click_count": "a b"}}));
+        assert!(both.contains("field_mapping.click_count:") && both.contains("api_budget_percent:"), "{both}");
+        assert!(message(json!({"field_mapping": {"clicks": "X__c"}})).starts_with("serde: unknown field `clicks`"));
+    }
+
+    #[test]
+    fn trigger_mode_needs_a_sequence() {
+        let message = |body: Value| settings(body).err().unwrap_or_default();
+        assert_eq!(
+            message(json!({"trigger_mode": "auto"})),
+            "trigger_mode: \"auto\" needs a sequence_id: the product's sequence that Closed Won events start"
+        );
+        assert!(message(json!({"trigger_mode": "both", "sequence_id": " "})).starts_with("trigger_mode: \"both\" needs a sequence_id"));
+        assert!(message(json!({"trigger_mode": "auto", "sequence_id": null})).starts_with("trigger_mode: "));
+        let bad = message(json!({"trigger_mode": "auto", "sequence_id": "seq#1"}));
+        assert!(bad.starts_with("sequence_id: sequence id must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"), "{bad}");
+        assert!(!bad.contains("trigger_mode"), "an invalid id is one problem, not two: {bad}");
+        assert!(message(json!({"sequence_id": "s".repeat(65)})).starts_with("sequence_id: "));
+        assert!(message(json!({"trigger_mode": "always"})).starts_with("serde: unknown variant `always`"));
+        assert!(message(json!({"webhook_auth": "hmac"})).starts_with("serde: unknown variant `hmac`"));
+
+        let s = settings(json!({"trigger_mode": "both", "sequence_id": " seq_1 ", "webhook_auth": "signature"}));
+        let s = s.unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((s.trigger_mode, s.webhook_auth), (TriggerMode::Both, WebhookAuth::Signature));
+        assert_eq!(s.sequence_id.map(|i| i.to_string()).as_deref(), Some("seq_1"));
+        // Manual mode may keep a sequence chosen for later; "" clears it.
+        let s = settings(json!({"sequence_id": "seq_2"})).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!((s.trigger_mode, s.sequence_id.map(String::from)), (TriggerMode::Manual, Some("seq_2".to_owned())));
+        assert_eq!(settings(json!({"sequence_id": ""})), Ok(TenantSettings::default()));
+    }
+
+    #[test]
+    fn campaign_problems_name_the_field() {
+        let message = |body: Value| campaign(body).err().unwrap_or_default();
+        assert!(message(json!({"salesforce_campaign_id": "003RO0000035WQg"})).starts_with(
+            "salesforce_campaign_id: 003RO0000035WQgYAM is not a Campaign id (Campaign ids start with 701, this one with 003)"
+        ));
+        assert!(message(json!({"salesforce_campaign_id": "nope"})).starts_with("salesforce_campaign_id: \"nope\" is not a Salesforce id"));
+        assert!(message(json!({"experiment_key": "a\nb"})).starts_with("experiment_key: "));
+        assert!(message(json!({"experiment_key": "k".repeat(256)})).starts_with("experiment_key: "));
+        assert!(message(json!({"events": {"email_delivered": true}})).starts_with("serde: unknown field `email_delivered`"));
+    }
+
+    #[test]
+    fn diff_lists_changed_leaves_only() {
+        let old = json!({"a": 1, "m": {"x": null, "y": true}});
+        let new = json!({"a": 1, "m": {"x": "F__c", "y": false}});
+        assert_eq!(
+            diff(&old, &new),
+            json!({"m.x": {"from": null, "to": "F__c"}, "m.y": {"from": true, "to": false}})
+        );
+        assert_eq!(diff(&old, &old), json!({}));
+    }
+}

@@ -1,0 +1,465 @@
+//! The `Store` port: typed operations on the single table (docs/architecture.md "Data: the single table").
+//!
+//! `Store` owns the key layout and the conditions; it runs on any [`Table`] adapter:
+//! `sfbridge_aws::DynamoTable` in AWS, [`MemoryTable`] embedded. Writing the typed layer once means both
+//! adapters obey the same rules, and one contract suite tests them both.
+
+mod memory;
+mod records;
+mod table;
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub use memory::MemoryTable;
+pub use records::*;
+pub use table::{Condition, Item, QueryPage, Table, TableError};
+
+use crate::domain::{CampaignId, EventId, FlowId, OAuthState, TenantId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the item first (version or status no longer as read).
+    #[error("the record was changed concurrently")]
+    Conflict,
+    #[error(transparent)]
+    Unavailable(TableError),
+    #[error("stored record is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl From<TableError> for StoreError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::ConditionFailed => Self::Conflict,
+            TableError::Corrupt(why) => Self::Corrupt(why),
+            other => Self::Unavailable(other),
+        }
+    }
+}
+
+pub mod keys {
+    use crate::domain::{FlowId, OAuthState, TenantId};
+
+    pub fn tenant(t: &TenantId) -> String {
+        format!("TENANT#{t}")
+    }
+    pub const CREDENTIALS: &str = "CREDENTIALS";
+    pub const CONNECTION: &str = "CONNECTION";
+    pub const AUDIT_PREFIX: &str = "AUDIT#";
+    pub fn flow(f: &FlowId) -> String {
+        format!("FLOW#{f}")
+    }
+    pub const FLOW: &str = "FLOW";
+    pub fn state(s: &OAuthState) -> String {
+        format!("STATE#{}", s.as_str())
+    }
+    pub const STATE: &str = "STATE";
+    pub const SETTINGS: &str = "SETTINGS";
+    pub const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+    pub fn campaign(c: &crate::domain::CampaignId) -> String {
+        format!("{CAMPAIGN_PREFIX}{c}")
+    }
+    pub fn event(t: &TenantId, e: &crate::domain::EventId) -> String {
+        format!("EVENT#{t}#{e}")
+    }
+    pub const LEDGER: &str = "LEDGER";
+    pub const DELIVERY_PREFIX: &str = "DELIVERY#";
+    pub const PARKED_PREFIX: &str = "PARKED#";
+    pub fn parked(e: &crate::domain::EventId) -> String {
+        format!("{PARKED_PREFIX}{e}")
+    }
+    pub const WEBHOOK_SECRETS: &str = "WEBHOOK_SECRETS";
+    /// `key` is a digest of the sender's notification id, so any id fits the key size.
+    pub fn inbound(t: &TenantId, key: &str) -> String {
+        format!("INBOUND#{t}#{key}")
+    }
+    pub const DEDUPE: &str = "DEDUPE";
+    pub const HEALTH: &str = "HEALTH";
+}
+
+/// Ledger entries outlive every way a command can come back: SQS keeps it 4 days, the DLQ 14
+/// more, and a redrive starts the clock again.
+const LEDGER_RETENTION_DAYS: i64 = 45;
+/// How long the webhook receiver remembers a notification: Salesforce retries an Outbound
+/// Message for at most 24 hours, a signed callout is refused after 5 minutes; three days
+/// outlasts both with room for clock trouble.
+pub const INBOUND_DEDUPE_RETENTION_HOURS: i64 = 72;
+/// How long the delivery log remembers an outcome.
+pub const DELIVERY_RETENTION_DAYS: i64 = 30;
+
+/// How long a best-effort health write may hold up its caller (the sync or a token refresh).
+const HEALTH_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One page of the delivery log, newest first.
+#[derive(Debug, Clone)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliveryRecord>,
+    /// Pass back as `before` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of audit events, newest first.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass back as `before` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of saved campaigns, in campaign id order.
+#[derive(Debug, Clone)]
+pub struct CampaignPage {
+    pub campaigns: Vec<CampaignRecord>,
+    /// Pass back as `after` for the next page; `None` on the last page.
+    pub next_cursor: Option<CampaignId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    table: Arc<dyn Table>,
+}
+
+impl Store {
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Self { table }
+    }
+
+    pub fn in_memory() -> Self {
+        Self::new(Arc::new(MemoryTable::new()))
+    }
+
+    // --- credentials -------------------------------------------------------------------------
+
+    pub async fn credentials(&self, t: &TenantId) -> Result<Option<CredentialsRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::CREDENTIALS).await
+    }
+
+    pub async fn save_credentials(&self, t: &TenantId, record: &CredentialsRecord) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), keys::CREDENTIALS, record, None)?;
+        Ok(self.table.put(item, Condition::None).await?)
+    }
+
+    /// Returns whether there was anything to delete.
+    pub async fn delete_credentials(&self, t: &TenantId) -> Result<bool, StoreError> {
+        let old = self.table.delete(&keys::tenant(t), keys::CREDENTIALS, Condition::None).await?;
+        Ok(old.is_some())
+    }
+
+    // --- connection --------------------------------------------------------------------------
+
+    pub async fn connection(&self, t: &TenantId) -> Result<Option<ConnectionRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::CONNECTION).await
+    }
+
+    /// Writes the connection if it is still at `expected_version` (`None`: if there is none yet).
+    /// The caller sets `record.version` to the next version.
+    pub async fn save_connection(
+        &self,
+        t: &TenantId,
+        record: &ConnectionRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), keys::CONNECTION, record, None)?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    pub async fn delete_connection(&self, t: &TenantId, expected_version: u64) -> Result<(), StoreError> {
+        self.table
+            .delete(&keys::tenant(t), keys::CONNECTION, version_condition(Some(expected_version)))
+            .await?;
+        Ok(())
+    }
+
+    // --- connect flows and OAuth state ---------------------------------------------------------
+
+    pub async fn create_flow(&self, flow: &FlowRecord) -> Result<(), StoreError> {
+        let item = to_item(&keys::flow(&flow.flow_id), keys::FLOW, flow, Some(flow.expires_at))?;
+        Ok(self.table.put(item, Condition::NotExists).await?)
+    }
+
+    pub async fn flow(&self, id: &FlowId) -> Result<Option<FlowRecord>, StoreError> {
+        self.get(&keys::flow(id), keys::FLOW).await
+    }
+
+    /// Moves a flow on only if it is still in `from` (so two browsers cannot both start it, and a
+    /// finished flow cannot be reopened).
+    pub async fn update_flow(&self, flow: &FlowRecord, from: FlowStatus) -> Result<(), StoreError> {
+        let item = to_item(&keys::flow(&flow.flow_id), keys::FLOW, flow, Some(flow.expires_at))?;
+        let condition = Condition::AttributeEquals { attribute: "status", value: to_value(&from)? };
+        Ok(self.table.put(item, condition).await?)
+    }
+
+    pub async fn create_state(&self, state: &OAuthState, record: &StateRecord) -> Result<(), StoreError> {
+        let item = to_item(&keys::state(state), keys::STATE, record, Some(record.expires_at))?;
+        Ok(self.table.put(item, Condition::NotExists).await?)
+    }
+
+    /// Removes the state and returns what it held, exactly once: of two concurrent callbacks
+    /// with the same state, one gets the record and the other `None`.
+    pub async fn take_state(&self, state: &OAuthState) -> Result<Option<StateRecord>, StoreError> {
+        match self.table.delete(&keys::state(state), keys::STATE, Condition::Exists).await {
+            Ok(old) => old.map(from_item).transpose(),
+            Err(TableError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    // --- audit ---------------------------------------------------------------------------------
+
+    pub async fn append_audit(&self, t: &TenantId, event: &AuditEvent) -> Result<(), StoreError> {
+        let sk = format!("{}{}#{}", keys::AUDIT_PREFIX, event.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"), event.id);
+        let item = to_item(&keys::tenant(t), &sk, event, None)?;
+        Ok(self.table.put(item, Condition::NotExists).await?)
+    }
+
+    pub async fn audit(&self, t: &TenantId, limit: usize, before: Option<&str>) -> Result<AuditPage, StoreError> {
+        let before = before.map(|cursor| format!("{}{cursor}", keys::AUDIT_PREFIX));
+        let page = self
+            .table
+            .query_desc(&keys::tenant(t), keys::AUDIT_PREFIX, limit, before.as_deref())
+            .await?;
+        let events = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let next_cursor = page
+            .last_sk
+            .and_then(|sk| sk.strip_prefix(keys::AUDIT_PREFIX).map(str::to_owned));
+        Ok(AuditPage { events, next_cursor })
+    }
+
+    // --- settings and the campaign matrix -------------------------------------------------------
+
+    pub async fn settings(&self, t: &TenantId) -> Result<Option<SettingsRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::SETTINGS).await
+    }
+
+    /// Writes the settings if they are still at `expected_version` (`None`: if there are none
+    /// yet). The caller sets `record.version` to the next version.
+    pub async fn save_settings(
+        &self,
+        t: &TenantId,
+        record: &SettingsRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), keys::SETTINGS, record, None)?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    pub async fn campaign(&self, t: &TenantId, c: &CampaignId) -> Result<Option<CampaignRecord>, StoreError> {
+        self.get(&keys::tenant(t), &keys::campaign(c)).await
+    }
+
+    /// Writes `record` under its `campaign_id` if it is still at `expected_version` (`None`: if
+    /// there is none yet). The caller sets `record.version` to the next version.
+    pub async fn save_campaign(
+        &self,
+        t: &TenantId,
+        record: &CampaignRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), &keys::campaign(&record.campaign_id), record, None)?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    /// Saved campaigns in campaign id order, `limit` at a time, continuing after `after`.
+    pub async fn campaigns(
+        &self,
+        t: &TenantId,
+        limit: usize,
+        after: Option<&CampaignId>,
+    ) -> Result<CampaignPage, StoreError> {
+        let limit = limit.max(1);
+        let after = after.map(keys::campaign);
+        // One more than asked, so the last page carries no cursor on either adapter (DynamoDB
+        // returns a LastEvaluatedKey whenever it stops at the limit).
+        let page = self
+            .table
+            .query_asc(&keys::tenant(t), keys::CAMPAIGN_PREFIX, limit + 1, after.as_deref())
+            .await?;
+        let more = page.items.len() > limit;
+        let mut items = page.items;
+        items.truncate(limit);
+        let last_sk = if more {
+            items.last().and_then(|i| i.get("sk")).and_then(Value::as_str).map(str::to_owned)
+        } else {
+            // Fewer than asked but a cursor anyway: DynamoDB stopped at its 1 MB page size.
+            page.last_sk
+        };
+        let next_cursor = last_sk
+            .as_deref()
+            .and_then(|sk| sk.strip_prefix(keys::CAMPAIGN_PREFIX))
+            .map(|c| CampaignId::parse(c).map_err(|e| StoreError::Corrupt(format!("campaign key: {e}"))))
+            .transpose()?;
+        let campaigns = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(CampaignPage { campaigns, next_cursor })
+    }
+
+    // --- activity sync: ledger, delivery log, parked commands ------------------------------------
+
+    pub async fn ledger(&self, t: &TenantId, e: &EventId) -> Result<Option<LedgerRecord>, StoreError> {
+        self.get(&keys::event(t, e), keys::LEDGER).await
+    }
+
+    /// Writes the ledger entry if it is still at `expected_version` (`None`: if there is none
+    /// yet, so of two workers claiming a new event exactly one wins).
+    pub async fn save_ledger(
+        &self,
+        t: &TenantId,
+        e: &EventId,
+        record: &LedgerRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let expires_at = (record.updated_at + chrono::Duration::days(LEDGER_RETENTION_DAYS)).timestamp();
+        let item = to_item(&keys::event(t, e), keys::LEDGER, record, Some(expires_at))?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    pub async fn append_delivery(&self, t: &TenantId, record: &DeliveryRecord) -> Result<(), StoreError> {
+        let sk = format!(
+            "{}{}#{}",
+            keys::DELIVERY_PREFIX,
+            record.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            record.event_id
+        );
+        let expires_at = (record.at + chrono::Duration::days(DELIVERY_RETENTION_DAYS)).timestamp();
+        let item = to_item(&keys::tenant(t), &sk, record, Some(expires_at))?;
+        Ok(self.table.put(item, Condition::None).await?)
+    }
+
+    pub async fn deliveries(&self, t: &TenantId, limit: usize, before: Option<&str>) -> Result<DeliveryPage, StoreError> {
+        let before = before.map(|cursor| format!("{}{cursor}", keys::DELIVERY_PREFIX));
+        let page = self
+            .table
+            .query_desc(&keys::tenant(t), keys::DELIVERY_PREFIX, limit, before.as_deref())
+            .await?;
+        let deliveries = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let next_cursor = page
+            .last_sk
+            .and_then(|sk| sk.strip_prefix(keys::DELIVERY_PREFIX).map(str::to_owned));
+        Ok(DeliveryPage { deliveries, next_cursor })
+    }
+
+    /// Holds a command until the tenant reconnects (overwriting is harmless: same event, same body).
+    pub async fn park(&self, t: &TenantId, record: &ParkedRecord) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), &keys::parked(&record.event_id), record, None)?;
+        Ok(self.table.put(item, Condition::None).await?)
+    }
+
+    /// The oldest parked commands, up to `limit`.
+    pub async fn parked(&self, t: &TenantId, limit: usize) -> Result<Vec<ParkedRecord>, StoreError> {
+        let page = self.table.query_asc(&keys::tenant(t), keys::PARKED_PREFIX, limit.max(1), None).await?;
+        page.items.into_iter().map(from_item).collect()
+    }
+
+    pub async fn unpark(&self, t: &TenantId, e: &EventId) -> Result<(), StoreError> {
+        self.table.delete(&keys::tenant(t), &keys::parked(e), Condition::None).await?;
+        Ok(())
+    }
+
+    // --- webhook receiver: secrets and deduplication -----------------------------------------
+
+    pub async fn webhook_secrets(&self, t: &TenantId) -> Result<Option<WebhookSecretsRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::WEBHOOK_SECRETS).await
+    }
+
+    /// Writes the secrets if they are still at `expected_version` (`None`: if there are none yet).
+    pub async fn save_webhook_secrets(
+        &self,
+        t: &TenantId,
+        record: &WebhookSecretsRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), keys::WEBHOOK_SECRETS, record, None)?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    pub async fn inbound_dedupe(&self, t: &TenantId, key: &str) -> Result<Option<InboundDedupeRecord>, StoreError> {
+        self.get(&keys::inbound(t, key), keys::DEDUPE).await
+    }
+
+    /// Writes the entry if it is still at `expected_version` (`None`: if there is none yet, so of
+    /// two requests carrying the same notification exactly one claims it).
+    pub async fn save_inbound_dedupe(
+        &self,
+        t: &TenantId,
+        key: &str,
+        record: &InboundDedupeRecord,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let expires_at = (record.updated_at + chrono::Duration::hours(INBOUND_DEDUPE_RETENTION_HOURS)).timestamp();
+        let item = to_item(&keys::inbound(t, key), keys::DEDUPE, record, Some(expires_at))?;
+        Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    /// Gives up a claim (the publish failed), so the next delivery can claim it at once.
+    pub async fn release_inbound_dedupe(&self, t: &TenantId, key: &str, version: u64) -> Result<(), StoreError> {
+        self.table.delete(&keys::inbound(t, key), keys::DEDUPE, version_condition(Some(version))).await?;
+        Ok(())
+    }
+
+    // --- connection health -----------------------------------------------------------------------
+
+    pub async fn health(&self, t: &TenantId) -> Result<Option<HealthRecord>, StoreError> {
+        self.get(&keys::tenant(t), keys::HEALTH).await
+    }
+
+    /// Merges what one writer saw into the tenant's health record: only the fields set in `seen`
+    /// are written (one `UpdateItem` `SET` on DynamoDB), the others stay as stored. Nothing is
+    /// written when `seen` is empty. Last writer wins per field.
+    pub async fn merge_health(&self, t: &TenantId, seen: &HealthRecord) -> Result<(), StoreError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let Value::Object(fields) = to_value(seen)? else {
+            return Err(StoreError::Corrupt("health record is not an object".into()));
+        };
+        let set: Item = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
+        Ok(self.table.set_attributes(&keys::tenant(t), keys::HEALTH, set).await?)
+    }
+
+    /// [`Self::merge_health`], best-effort: health is for the admin's eyes, so a failed or slow
+    /// write is logged at warn and given up (after at most two seconds), never passed on to the
+    /// sync or the token refresh that observed it.
+    pub async fn note_health(&self, t: &TenantId, seen: &HealthRecord) {
+        match tokio::time::timeout(HEALTH_WRITE_TIMEOUT, self.merge_health(t, seen)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(tenant_id = %t, error = %e, "could not record the connection's health"),
+            Err(_) => tracing::warn!(tenant_id = %t, "recording the connection's health timed out; skipped"),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StoreError> {
+        self.table.get(pk, sk).await?.map(from_item).transpose()
+    }
+}
+
+fn version_condition(expected: Option<u64>) -> Condition {
+    match expected {
+        None => Condition::NotExists,
+        Some(v) => Condition::AttributeEquals { attribute: "version", value: json!(v) },
+    }
+}
+
+fn to_value<T: Serialize>(value: &T) -> Result<Value, StoreError> {
+    serde_json::to_value(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn to_item<T: Serialize>(pk: &str, sk: &str, record: &T, expires_at: Option<i64>) -> Result<Item, StoreError> {
+    let Value::Object(mut item) = to_value(record)? else {
+        return Err(StoreError::Corrupt("record is not an object".into()));
+    };
+    item.insert("pk".into(), Value::String(pk.to_owned()));
+    item.insert("sk".into(), Value::String(sk.to_owned()));
+    if let Some(at) = expires_at {
+        item.insert("expires_at".into(), json!(at));
+    }
+    Ok(item)
+}
+
+fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
+    item.remove("pk");
+    item.remove("sk");
+    serde_json::from_value(Value::Object(item)).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

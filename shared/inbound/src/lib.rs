@@ -1,0 +1,218 @@
+//! Salesforce → product: webhook requests (Outbound Messages and JSON callouts) become inbound
+//! events on the inbound queue, once each, and are acknowledged only after that.
+//!
+//! - [`soap`]: the Outbound Message envelope (hardened XML parsing) and the ACK
+//! - [`callout`]: the JSON callout shapes
+//! - [`normalize`]: which [`EventType`] a notification is
+//! - [`auth`]: the webhook secret and the Standard-Webhooks signature
+//! - [`receive`]: one request end to end: authenticate, parse, deduplicate, publish
+
+pub mod auth;
+pub mod callout;
+pub mod normalize;
+pub mod receive;
+pub mod soap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use sfbridge_core::domain::{SalesforceId, SequenceId, TenantId};
+use sfbridge_core::store::TriggerMode;
+
+pub use receive::{receive, WebhookError, WebhookReply, WebhookRequest, MAX_BODY_BYTES};
+
+use std::sync::Arc;
+
+use sfbridge_core::cipher::Cipher;
+use sfbridge_core::clock::Clock;
+use sfbridge_core::metrics::Meter;
+use sfbridge_core::queue::Queue;
+use sfbridge_core::secrets::WebhookSecret;
+use sfbridge_core::store::Store;
+
+/// The webhook receiver, built once per process (per Lambda cold start). It holds what the
+/// function's IAM policy allows it: the table (its `INBOUND#` items, the tenants' secrets,
+/// connection and settings), the key (to open webhook secrets) and the inbound queue.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    store: Store,
+    cipher: Arc<dyn Cipher>,
+    clock: Arc<dyn Clock>,
+    /// Where inbound events go for the product.
+    inbound: Arc<dyn Queue>,
+    /// The deployment-wide secret (`SALESFORCE_WEBHOOK_SECRET`), for tenants without their own.
+    global_secret: Option<WebhookSecret>,
+    /// Webhook secrets this process has opened (the signature checks), kept while warm.
+    opened_secrets: Arc<auth::OpenedSecrets>,
+    meter: Meter,
+}
+
+impl Receiver {
+    pub fn new(
+        store: Store,
+        cipher: Arc<dyn Cipher>,
+        clock: Arc<dyn Clock>,
+        inbound: Arc<dyn Queue>,
+        global_secret: Option<WebhookSecret>,
+        meter: Meter,
+    ) -> Self {
+        Self { store, cipher, clock, inbound, global_secret, opened_secrets: Arc::default(), meter }
+    }
+
+    /// Handles one webhook request; see [`receive`].
+    pub async fn receive(&self, request: WebhookRequest<'_>) -> WebhookReply {
+        receive(self, request).await
+    }
+}
+
+/// At most this many notifications in one request (Salesforce's Outbound Message limit; the same
+/// for a JSON array).
+pub const MAX_NOTIFICATIONS: usize = 100;
+
+/// A payload the parsers refused, worded for the person who configured the sender. It never
+/// quotes values from the payload (a payload may carry a session id).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidPayload(pub String);
+
+impl InvalidPayload {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// One record change as the sender reported it, before normalization.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Notification {
+    /// The sender's id for this change, stable across its retries: the Outbound Message's
+    /// `Notification/Id`, a callout's `id`. The deduplication key.
+    pub notification_id: Option<String>,
+    /// The sObject API name (`Opportunity`, `Campaign`, `My_Object__c`).
+    pub sobject_type: Option<String>,
+    pub record_id: Option<SalesforceId>,
+    /// Field values by API name, as sent (Outbound Messages send text; `null` for `xsi:nil`).
+    /// `Id` is in `record_id`, not here.
+    pub fields: Map<String, Value>,
+    /// Stated by the sender (JSON callouts); `None`: derived from the sObject type and fields.
+    pub event_type: Option<EventType>,
+    /// Stated by the sender (the experimentation shape's `status`); else taken from `Status`.
+    pub status: Option<String>,
+    /// Stated by the sender; else taken from an `Experiment_Key__c` field.
+    pub experiment_key: Option<String>,
+}
+
+/// A parsed Outbound Message envelope. The `SessionId` it may carry is never kept: sfbridge calls
+/// Salesforce with the tenant's own OAuth tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboundMessage {
+    /// 15 or 18 characters as sent; compared to the connected org by its first 15 (the
+    /// case-sensitive id; the last 3 only re-encode its case).
+    pub organization_id: String,
+    /// The Outbound Message definition (`04k…`) that sent it.
+    pub action_id: Option<String>,
+    /// The API version the Outbound Message was saved with (`66.0`), read from `EnterpriseUrl`
+    /// or `PartnerUrl`: Salesforce pins it at creation and stops sending when it is retired.
+    pub api_version: Option<String>,
+    /// 1 to [`MAX_NOTIFICATIONS`], in envelope order.
+    pub notifications: Vec<Notification>,
+}
+
+/// What happened in Salesforce, as the product sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    OpportunityClosedWon,
+    CampaignUpdated,
+    ContactCreated,
+    ContactUpdated,
+    ContactDeleted,
+    LeadCreated,
+    LeadUpdated,
+    LeadDeleted,
+    /// Any other change (an Opportunity that is not won, a custom object, ...).
+    RecordChanged,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 9] = [
+        Self::OpportunityClosedWon,
+        Self::CampaignUpdated,
+        Self::ContactCreated,
+        Self::ContactUpdated,
+        Self::ContactDeleted,
+        Self::LeadCreated,
+        Self::LeadUpdated,
+        Self::LeadDeleted,
+        Self::RecordChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpportunityClosedWon => "opportunity_closed_won",
+            Self::CampaignUpdated => "campaign_updated",
+            Self::ContactCreated => "contact_created",
+            Self::ContactUpdated => "contact_updated",
+            Self::ContactDeleted => "contact_deleted",
+            Self::LeadCreated => "lead_created",
+            Self::LeadUpdated => "lead_updated",
+            Self::LeadDeleted => "lead_deleted",
+            Self::RecordChanged => "record_changed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == value)
+    }
+}
+
+/// Where an inbound event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A SOAP Outbound Message (workflow, Flow or approval action).
+    OutboundMessage,
+    /// A JSON callout (Flow HTTP Callout or Apex).
+    Callout,
+}
+
+/// Attached to Closed Won events when the tenant's trigger mode is `auto` or `both`: the product
+/// starts this sequence for the opportunity's contacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub mode: TriggerMode,
+    pub sequence_id: SequenceId,
+}
+
+/// The message on the inbound queue (docs/architecture.md "Inbound events"), `"version": 1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundEvent {
+    pub version: u32,
+    /// The same on every delivery of the same notification, so a consumer can deduplicate the
+    /// rare second copy (see the README's delivery guarantee).
+    pub event_id: String,
+    pub tenant_id: TenantId,
+    pub source: Source,
+    /// The connected org.
+    pub organization_id: SalesforceId,
+    pub event_type: EventType,
+    pub sobject_type: Option<String>,
+    pub record_id: Option<SalesforceId>,
+    pub fields: Map<String, Value>,
+    pub notification_id: Option<String>,
+    /// The Outbound Message definition that sent it (Outbound Messages only).
+    pub action_id: Option<String>,
+    /// The API version that Outbound Message was saved with (Outbound Messages only).
+    pub api_version: Option<String>,
+    /// `campaign_updated`: the Campaign's status, when known.
+    pub status: Option<String>,
+    /// `campaign_updated`: the experiment the Campaign is linked to, when known.
+    pub experiment_key: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// Closed Won events in `auto`/`both` mode; `null` otherwise.
+    pub trigger: Option<Trigger>,
+}
+
+impl InboundEvent {
+    pub const VERSION: u32 = 1;
+}

@@ -1,0 +1,167 @@
+//! Sync commands as the product sends them (docs/architecture.md "Sync command", `"version": 1`), parsed
+//! into types that can only hold valid values. A body that does not parse is never retried: it
+//! goes to the dead-letter queue with the reason.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use sfbridge_core::domain::{CampaignId, Email, EventId, TenantId};
+use sfbridge_core::store::ActivityKind;
+
+pub const SUPPORTED_VERSION: u64 = 1;
+/// Command types of the v1 schema that this release does not handle yet.
+const NOT_YET_HANDLED: &[&str] = &["field_update", "campaign_update", "record_upsert"];
+
+/// `"type": "activity"`: something happened to an email the product sent.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActivityCommand {
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
+    pub campaign_id: CampaignId,
+    #[serde(default)]
+    pub campaign_name: Option<String>,
+    pub activity: ActivityKind,
+    pub contact: ContactRef,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(default)]
+    pub email: Option<EmailContent>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ContactRef {
+    pub email: Email,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EmailContent {
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub snippet: Option<String>,
+}
+
+impl ActivityCommand {
+    /// How the campaign is called in Task subjects: its name, else its id.
+    pub fn campaign_label(&self) -> &str {
+        self.campaign_name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(self.campaign_id.as_str())
+    }
+}
+
+/// Why a message is not a command this release can run. Never retried.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct CommandError {
+    /// `malformed_command` or `unsupported_command`.
+    pub code: &'static str,
+    pub message: String,
+    /// Whom it was for, when that much could be read (so the tenant's delivery log shows it).
+    pub tenant_id: Option<TenantId>,
+    pub event_id: Option<EventId>,
+}
+
+/// The fields every command has, read first so that a bad command can still be attributed.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    version: Option<Value>,
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    tenant_id: Option<Value>,
+    event_id: Option<Value>,
+}
+
+pub fn parse_command(body: &str) -> Result<ActivityCommand, CommandError> {
+    let envelope: Envelope = serde_json::from_str(body).map_err(|e| CommandError {
+        code: "malformed_command",
+        message: format!("the message body is not a JSON object: {e}"),
+        tenant_id: None,
+        event_id: None,
+    })?;
+    let tenant_id = envelope.tenant_id.as_ref().and_then(Value::as_str).and_then(|t| TenantId::parse(t).ok());
+    let event_id = envelope.event_id.as_ref().and_then(Value::as_str).and_then(|e| EventId::parse(e).ok());
+    let fail = |code: &'static str, message: String| CommandError {
+        code,
+        message,
+        tenant_id: tenant_id.clone(),
+        event_id: event_id.clone(),
+    };
+    match envelope.version.as_ref().and_then(Value::as_u64) {
+        Some(SUPPORTED_VERSION) => {}
+        Some(other) => {
+            return Err(fail(
+                "unsupported_command",
+                format!("version {other} is not supported; this sfbridge reads version {SUPPORTED_VERSION}"),
+            ))
+        }
+        None => return Err(fail("malformed_command", format!("\"version\" is missing; give \"version\": {SUPPORTED_VERSION}"))),
+    }
+    match envelope.kind.as_ref().and_then(Value::as_str) {
+        Some("activity") => {}
+        Some(kind) if NOT_YET_HANDLED.contains(&kind) => {
+            return Err(fail(
+                "unsupported_command",
+                format!("\"type\": \"{kind}\" is part of the v1 schema but not handled by this release; only \"activity\" is"),
+            ))
+        }
+        Some(kind) => {
+            let shown: String = kind.chars().take(40).collect();
+            return Err(fail("malformed_command", format!("\"type\": \"{shown}\" is unknown; give \"activity\"")));
+        }
+        None => return Err(fail("malformed_command", "\"type\" is missing; give \"activity\"".into())),
+    }
+    serde_json::from_str::<ActivityCommand>(body)
+        .map_err(|e| fail("malformed_command", format!("not a valid activity command: {e}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Value {
+        serde_json::json!({"version":1,"type":"activity","event_id":"evt_1","tenant_id":"team_42","campaign_id":"cmp_7",
+            "campaign_name":"Q1 Outreach","activity":"email_sent","contact":{"email":"Ada@Example.com","name":"Ada Lovelace"},
+            "occurred_at":"2026-11-20T10:00:00Z","email":{"subject":"Hello","snippet":"..."}})
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let c = parse_command(&valid().to_string()).unwrap();
+        assert_eq!(c.contact.email.as_str(), "ada@example.com");
+        assert_eq!(c.activity, ActivityKind::EmailSent);
+        assert_eq!(c.campaign_label(), "Q1 Outreach");
+    }
+
+    #[test]
+    fn activity_names_match_the_wire_format() {
+        use ActivityKind::*;
+        for kind in [EmailSent, EmailOpened, EmailClicked, EmailReplied, EmailBounced, Unsubscribed] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+
+    #[test]
+    fn bad_commands_say_what_is_wrong_and_whose_they_are() {
+        let mut v = valid();
+        v["activity"] = "email_exploded".into();
+        let e = parse_command(&v.to_string()).unwrap_err();
+        assert_eq!(e.code, "malformed_command");
+        assert!(e.message.contains("email_exploded"), "{}", e.message);
+        assert_eq!(e.tenant_id.map(String::from).as_deref(), Some("team_42"));
+
+        let mut v = valid();
+        v["version"] = 2.into();
+        assert_eq!(parse_command(&v.to_string()).unwrap_err().code, "unsupported_command");
+        let mut v = valid();
+        v["type"] = "record_upsert".into();
+        assert_eq!(parse_command(&v.to_string()).unwrap_err().code, "unsupported_command");
+        let mut v = valid();
+        v["contact"]["email"] = "not-an-email".into();
+        assert!(parse_command(&v.to_string()).unwrap_err().message.contains("not an email"));
+        for junk in ["", "null", "[]", "{", "\"x\"", "{\"version\":\"1\"}"] {
+            assert_eq!(parse_command(junk).unwrap_err().code, "malformed_command", "{junk}");
+        }
+    }
+}

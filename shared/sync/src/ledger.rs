@@ -1,0 +1,106 @@
+//! The idempotency ledger (docs/reliability.md "Exactly once (the ledger)", Q9): one record per event, claimed with a
+//! lease before anything is written to Salesforce, finished with what was written.
+//!
+//! ```text
+//!  (none) ──claim──▶ in_progress ──▶ done | skipped   (final: later deliveries are acknowledged)
+//!                      │   ▲    └──▶ failed           (dead-lettered; a redrive claims it again)
+//!                      └───┘ released (transient failure, parked) or lease expired
+//! ```
+//! Progress survives a release: a Task id once confirmed is kept, so a retry only does what is
+//! left (the field updates) and never logs the Task a second time.
+
+use chrono::Duration;
+
+use sfbridge_core::domain::{EventId, TenantId};
+use sfbridge_core::store::{LedgerRecord, LedgerStatus, StoreError};
+use crate::Worker;
+
+/// Longer than one invocation can run (the function times out after 60 s), shorter than the
+/// queue's visibility timeout (360 s), so a crashed worker's message, once visible again, finds
+/// the claim expired.
+pub const LEASE: Duration = Duration::seconds(150);
+
+#[derive(Debug)]
+pub enum Claim {
+    /// Ours until the lease ends; holds the progress of earlier attempts.
+    Held(LedgerRecord),
+    /// Done or skipped before: acknowledge without writing anything.
+    Finished,
+    /// Another worker holds it right now: try again later.
+    Busy,
+}
+
+pub async fn claim(ctx: &Worker, t: &TenantId, e: &EventId) -> Result<Claim, StoreError> {
+    let now = ctx.clock.now();
+    let fresh = LedgerRecord {
+        status: LedgerStatus::InProgress,
+        lease_until: Some(now + LEASE),
+        task_id: None,
+        who_id: None,
+        fields_applied: false,
+        attempts: 1,
+        last_error: None,
+        version: 1,
+        updated_at: now,
+    };
+    // Optimistic: almost every event is new, so one conditional write usually settles it.
+    match ctx.store.save_ledger(t, e, &fresh, None).await {
+        Ok(()) => return Ok(Claim::Held(fresh)),
+        Err(StoreError::Conflict) => {}
+        Err(other) => return Err(other),
+    }
+    let Some(existing) = ctx.store.ledger(t, e).await? else {
+        // Deleted in between (TTL): the next delivery will claim it.
+        return Ok(Claim::Busy);
+    };
+    match existing.status {
+        LedgerStatus::Done | LedgerStatus::Skipped => return Ok(Claim::Finished),
+        LedgerStatus::InProgress if existing.lease_until.is_some_and(|until| until > now) => return Ok(Claim::Busy),
+        LedgerStatus::InProgress | LedgerStatus::Failed => {}
+    }
+    let held = LedgerRecord {
+        status: LedgerStatus::InProgress,
+        lease_until: Some(now + LEASE),
+        attempts: existing.attempts + 1,
+        version: existing.version + 1,
+        updated_at: now,
+        ..existing.clone()
+    };
+    match ctx.store.save_ledger(t, e, &held, Some(existing.version)).await {
+        Ok(()) => Ok(Claim::Held(held)),
+        Err(StoreError::Conflict) => Ok(Claim::Busy),
+        Err(other) => Err(other),
+    }
+}
+
+/// Writes the outcome of an attempt over the claim `held`.
+pub async fn settle(
+    ctx: &Worker,
+    t: &TenantId,
+    e: &EventId,
+    held: &LedgerRecord,
+    status: LedgerStatus,
+    progress: Progress,
+) -> Result<(), StoreError> {
+    let record = LedgerRecord {
+        status,
+        lease_until: None,
+        task_id: progress.task_id.or_else(|| held.task_id.clone()),
+        who_id: progress.who_id.or_else(|| held.who_id.clone()),
+        fields_applied: held.fields_applied || progress.fields_applied,
+        last_error: progress.error,
+        version: held.version + 1,
+        updated_at: ctx.clock.now(),
+        ..held.clone()
+    };
+    ctx.store.save_ledger(t, e, &record, Some(held.version)).await
+}
+
+/// What an attempt achieved, to keep across attempts.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub task_id: Option<sfbridge_core::domain::SalesforceId>,
+    pub who_id: Option<sfbridge_core::domain::SalesforceId>,
+    pub fields_applied: bool,
+    pub error: Option<String>,
+}

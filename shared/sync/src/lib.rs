@@ -1,0 +1,236 @@
+//! Activity sync: sync commands from the activity queue become Tasks and field updates on the
+//! matching Salesforce Contact or Lead, exactly once, with every outcome in the delivery log.
+//!
+//! [`handle_batch`] takes one SQS batch and returns the messages to retry:
+//!
+//! 1. every body is parsed ([`command`]); one that cannot be run goes to the dead-letter queue
+//!    with the reason, without holding up the rest;
+//! 2. commands are grouped per tenant (messages carrying the same event share one outcome) and
+//!    the tenants run side by side ([`tenant`]);
+//! 3. each outcome becomes a disposition: acknowledged (synced, skipped, parked, or a duplicate
+//!    of a finished event), retried by SQS (transient), or dead-lettered with the reason
+//!    (permanent).
+//!
+//! Exactly once comes from the ledger ([`ledger`]) plus, when the tenant configures one, upserts
+//! on a Task external-id field; the README states the guarantee precisely.
+//!
+//! Each batch writes one metrics line (`Function` = `activity-sync`, see [`sfbridge_core::metrics`]):
+//! every event's outcome (counted where it is settled, in `tenant.rs`), the Salesforce calls made
+//! and the highest API usage they reported, and the token refreshes of the batch.
+
+mod activity;
+mod budget;
+mod command;
+mod ledger;
+mod matching;
+mod tenant;
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::stream::{self, StreamExt};
+
+pub use activity::{subject, TASK_STATUS};
+pub use budget::ApiUsageBook;
+pub use command::{parse_command, ActivityCommand, CommandError};
+pub use ledger::LEASE as LEDGER_LEASE;
+pub use matching::MAX_SOQL_CHARS;
+pub use tenant::MAX_CONCURRENT_SALESFORCE_CALLS;
+
+use sfbridge_core::domain::{EventId, TenantId};
+use std::sync::Arc;
+
+use sfbridge_core::clock::Clock;
+use sfbridge_core::metrics::{self, Counter, Function, Meter};
+use sfbridge_core::queue::Queue;
+use sfbridge_core::store::Store;
+use sfbridge_salesforce::{SalesforceRest, Sessions};
+use sfbridge_core::queue::OutgoingMessage;
+use sfbridge_core::store::{DeliveryOutcome, DeliveryRecord};
+use tenant::Pending;
+
+/// The activity-sync worker, built once per process (per Lambda cold start). It holds what the
+/// function's IAM policy allows it and nothing more: the table, the key (to open the tenants'
+/// tokens), Salesforce, the activity queue (replaying parked commands) and its dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    sessions: Sessions,
+    rest: SalesforceRest,
+    activity: Arc<dyn Queue>,
+    dead_letter: Arc<dyn Queue>,
+    /// The org API usage each tenant's responses last reported (the sync budget guard).
+    api_usage: Arc<ApiUsageBook>,
+    meter: Meter,
+}
+
+/// The queues a [`Worker`] sends to.
+#[derive(Debug, Clone)]
+pub struct WorkerQueues {
+    /// Where parked commands go back to when their tenant is connected again.
+    pub activity: Arc<dyn Queue>,
+    /// Where commands that can never run go, with the reason.
+    pub dead_letter: Arc<dyn Queue>,
+}
+
+impl Worker {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, sessions: Sessions, rest: SalesforceRest, queues: WorkerQueues, meter: Meter) -> Self {
+        let WorkerQueues { activity, dead_letter } = queues;
+        Self { store, clock, sessions, rest, activity, dead_letter, api_usage: Arc::default(), meter }
+    }
+
+    /// Handles one batch; see [`handle_batch`].
+    pub async fn handle_batch(&self, messages: Vec<InboundMessage>) -> Vec<String> {
+        handle_batch(self, messages).await
+    }
+}
+
+/// Tenants of one batch handled at the same time (each with its own Salesforce call limit).
+pub const MAX_CONCURRENT_TENANTS: usize = 8;
+
+/// Message attributes on a dead-lettered command: why it was taken off the queue.
+pub const DLQ_CODE_ATTRIBUTE: &str = "sfbridge_error_code";
+pub const DLQ_REASON_ATTRIBUTE: &str = "sfbridge_error_reason";
+pub const DLQ_SOURCE_ATTRIBUTE: &str = "sfbridge_source_message_id";
+
+/// One received message (an SQS record, or one of the local stack's in-process queue).
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// What becomes of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Handled for good (or handed on): delete it.
+    Ack,
+    /// Not now: leave it for SQS to deliver again.
+    Retry,
+    /// Never runnable as is: move it to the dead-letter queue with the reason.
+    DeadLetter { code: String, reason: String },
+}
+
+/// Handles one batch. Returns the ids of the messages SQS should deliver again (the
+/// `batchItemFailures`); all others were synced, skipped, parked or dead-lettered. Writes the
+/// batch's metrics line when done.
+pub async fn handle_batch(ctx: &Worker, messages: Vec<InboundMessage>) -> Vec<String> {
+    ctx.meter.measure(Function::ActivitySync, run_batch(ctx, messages)).await
+}
+
+async fn run_batch(ctx: &Worker, messages: Vec<InboundMessage>) -> Vec<String> {
+    let bodies: HashMap<String, String> = messages.iter().map(|m| (m.message_id.clone(), m.body.clone())).collect();
+    let mut outcomes: Vec<(Vec<String>, Disposition)> = Vec::new();
+    let mut tenants: BTreeMap<TenantId, Vec<Pending>> = BTreeMap::new();
+    let mut seen: HashMap<(TenantId, EventId), (TenantId, usize)> = HashMap::new();
+
+    for m in messages {
+        match parse_command(&m.body) {
+            Ok(command) => {
+                let key = (command.tenant_id.clone(), command.event_id.clone());
+                if let Some((t, i)) = seen.get(&key) {
+                    if let Some(p) = tenants.get_mut(t).and_then(|list| list.get_mut(*i)) {
+                        p.message_ids.push(m.message_id);
+                        continue;
+                    }
+                }
+                let list = tenants.entry(command.tenant_id.clone()).or_default();
+                seen.insert(key, (command.tenant_id.clone(), list.len()));
+                list.push(Pending { message_ids: vec![m.message_id], command, body: m.body });
+            }
+            Err(e) => {
+                tracing::warn!(message_id = %m.message_id, code = e.code, reason = %e.message, "unrunnable sync command");
+                log_unrunnable(ctx, &e).await;
+                metrics::add(Counter::EventsFailed, 1);
+                outcomes.push((vec![m.message_id], Disposition::DeadLetter { code: e.code.into(), reason: e.message }));
+            }
+        }
+    }
+
+    let runs = bounded(
+        tenants.into_iter().map(|(t, pending)| async move { tenant::sync_tenant(ctx, &t, pending).await }).collect(),
+        MAX_CONCURRENT_TENANTS,
+    )
+    .await;
+    outcomes.extend(runs.into_iter().flatten());
+
+    let mut retry = Vec::new();
+    let mut dead = Vec::new();
+    for (ids, disposition) in outcomes {
+        match disposition {
+            Disposition::Ack => {}
+            Disposition::Retry => retry.extend(ids),
+            Disposition::DeadLetter { code, reason } => dead.extend(ids.into_iter().map(|id| (id, code.clone(), reason.clone()))),
+        }
+    }
+    retry.extend(dead_letter(ctx, &bodies, dead).await);
+    tracing::info!(retry = retry.len(), "sync batch handled");
+    retry
+}
+
+/// Runs `futures` with at most `limit` in flight; results in completion order. (Collecting the
+/// futures first keeps closures out of the stream's type, which lets the compiler see it is `Send`.)
+pub(crate) async fn bounded<F: std::future::Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output> {
+    stream::iter(futures).buffer_unordered(limit.max(1)).collect().await
+}
+
+/// Sends messages to the dead-letter queue with their reason; returns those it could not send
+/// (they stay on the source queue and reach the DLQ by its redrive policy at worst).
+async fn dead_letter(ctx: &Worker, bodies: &HashMap<String, String>, dead: Vec<(String, String, String)>) -> Vec<String> {
+    if dead.is_empty() {
+        return Vec::new();
+    }
+    let messages = dead
+        .iter()
+        .map(|(id, code, reason)| {
+            // SQS refuses empty bodies; keep the message recognisable as what arrived.
+            let body = bodies.get(id).filter(|b| !b.is_empty()).cloned().unwrap_or_else(|| "(empty message body)".to_owned());
+            OutgoingMessage::new(body)
+                .with_attribute(DLQ_CODE_ATTRIBUTE, attribute_text(code))
+                .with_attribute(DLQ_REASON_ATTRIBUTE, attribute_text(reason))
+                .with_attribute(DLQ_SOURCE_ATTRIBUTE, id.clone())
+        })
+        .collect();
+    let results = sfbridge_core::queue::one_answer_each(dead.len(), ctx.dead_letter.send(messages).await);
+    dead.into_iter()
+        .zip(results)
+        .filter_map(|((id, _, _), result)| {
+            result.err().map(|e| {
+                tracing::warn!(message_id = %id, error = %e, "could not dead-letter; SQS will redeliver");
+                id
+            })
+        })
+        .collect()
+}
+
+/// Message attributes must be non-empty, in SQS's character set, and small.
+fn attribute_text(text: &str) -> String {
+    const MAX_CHARS: usize = 1000;
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_CHARS).collect();
+    if clean.trim().is_empty() {
+        "unknown".to_owned()
+    } else {
+        clean
+    }
+}
+
+/// A command that cannot run still shows in its tenant's delivery log, when it names one.
+async fn log_unrunnable(ctx: &Worker, e: &CommandError) {
+    let (Some(t), Some(event_id)) = (&e.tenant_id, &e.event_id) else { return };
+    let record = DeliveryRecord {
+        event_id: event_id.clone(),
+        at: ctx.clock.now(),
+        outcome: DeliveryOutcome::Failed,
+        command_type: "unknown".into(),
+        campaign_id: None,
+        activity: None,
+        email: None,
+        record_id: None,
+        task_id: None,
+        code: Some(e.code.to_owned()),
+        reason: Some(e.message.clone()),
+    };
+    if let Err(err) = ctx.store.append_delivery(t, &record).await {
+        tracing::warn!(tenant_id = %t, error = %err, "could not write the delivery log");
+    }
+}
