@@ -220,6 +220,19 @@ impl SubRequest {
     pub fn reference_id(&self) -> &str {
         &self.reference_id
     }
+
+    pub fn method(&self) -> &str {
+        self.method
+    }
+
+    /// The path below the API version (`/composite/sobjects`, `/query?q=...`).
+    pub fn path(&self) -> &str {
+        &self.url
+    }
+
+    pub fn body(&self) -> Option<&Value> {
+        self.body.as_ref()
+    }
 }
 
 /// One subrequest's answer, in the order of the request.
@@ -284,6 +297,33 @@ pub struct Session {
     pub access_token: AccessToken,
     pub instance_url: InstanceUrl,
     pub issued_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The record calls activity sync makes, as a port: [`SalesforceRest`] makes them over HTTP, and
+/// the sync steps' unit tests answer them from a script.
+#[async_trait::async_trait]
+pub trait RecordsApi: Send + Sync + std::fmt::Debug {
+    /// See [`SalesforceRest::composite`].
+    async fn composite(&self, session: &Session, requests: Vec<SubRequest>) -> Result<Reply<Vec<SubResponse>>, RestError>;
+    /// See [`SalesforceRest::next_page`].
+    async fn next_page(&self, session: &Session, next_records_url: &str) -> Result<Reply<QueryPage>, RestError>;
+    /// See [`SalesforceRest::create_records`].
+    async fn create_records(&self, session: &Session, records: Vec<Value>) -> Result<Reply<Vec<RecordResult>>, RestError>;
+}
+
+#[async_trait::async_trait]
+impl RecordsApi for SalesforceRest {
+    async fn composite(&self, session: &Session, requests: Vec<SubRequest>) -> Result<Reply<Vec<SubResponse>>, RestError> {
+        SalesforceRest::composite(self, session, requests).await
+    }
+
+    async fn next_page(&self, session: &Session, next_records_url: &str) -> Result<Reply<QueryPage>, RestError> {
+        SalesforceRest::next_page(self, session, next_records_url).await
+    }
+
+    async fn create_records(&self, session: &Session, records: Vec<Value>) -> Result<Reply<Vec<RecordResult>>, RestError> {
+        SalesforceRest::create_records(self, session, records).await
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -115,7 +115,7 @@ impl From<StoreError> for SessionError {
 
 
 /// Why a Salesforce call did not succeed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     #[error(transparent)]
     Session(#[from] SessionError),

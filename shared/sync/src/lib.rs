@@ -43,7 +43,8 @@ use sfbridge_core::clock::Clock;
 use sfbridge_core::metrics::{self, Counter, Function, Meter};
 use sfbridge_core::queue::Queue;
 use sfbridge_core::store::Store;
-use sfbridge_salesforce::{SalesforceRest, Sessions};
+use sfbridge_salesforce::rest::RecordsApi;
+use sfbridge_salesforce::Sessions;
 use sfbridge_core::queue::OutgoingMessage;
 use sfbridge_core::store::{DeliveryOutcome, DeliveryRecord};
 use tenant::Pending;
@@ -56,7 +57,7 @@ pub struct Worker {
     store: Store,
     clock: Arc<dyn Clock>,
     sessions: Sessions,
-    rest: SalesforceRest,
+    rest: Arc<dyn RecordsApi>,
     activity: Arc<dyn Queue>,
     dead_letter: Arc<dyn Queue>,
     /// The org API usage each tenant's responses last reported (the sync budget guard).
@@ -74,9 +75,16 @@ pub struct WorkerQueues {
 }
 
 impl Worker {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, sessions: Sessions, rest: SalesforceRest, queues: WorkerQueues, meter: Meter) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        sessions: Sessions,
+        rest: impl RecordsApi + 'static,
+        queues: WorkerQueues,
+        meter: Meter,
+    ) -> Self {
         let WorkerQueues { activity, dead_letter } = queues;
-        Self { store, clock, sessions, rest, activity, dead_letter, api_usage: Arc::default(), meter }
+        Self { store, clock, sessions, rest: Arc::new(rest), activity, dead_letter, api_usage: Arc::default(), meter }
     }
 
     /// Handles one batch; see [`handle_batch`].

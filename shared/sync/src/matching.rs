@@ -42,28 +42,40 @@ pub struct Target {
     pub fields: Map<String, Value>,
 }
 
+/// One lookup query and the emails it asks about (so a failed query fails only their events).
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub kind: TargetKind,
+    pub soql: String,
+    pub emails: Vec<Email>,
+}
+
 /// The queries that look up `emails` (one per chunk and object the policy needs), selecting the
 /// mapped fields so updates can build on their current values.
-pub fn lookup_queries(emails: &[Email], policy: MatchPolicy, mapped: &[FieldName]) -> Vec<(TargetKind, String)> {
+pub fn lookups(emails: &[Email], policy: MatchPolicy, mapped: &[FieldName]) -> Vec<Lookup> {
     let mut kinds = vec![TargetKind::Contact];
     if policy.matches_leads() {
         kinds.push(TargetKind::Lead);
     }
     let extra: String = mapped.iter().map(|f| format!(", {f}")).collect();
     let mut queries = Vec::new();
-    for chunk in chunk_literals(emails, MAX_SOQL_CHARS - 300 - extra.len()) {
+    for (chunk, chunk_emails) in chunk_literals(emails, MAX_SOQL_CHARS - 300 - extra.len()) {
         for kind in &kinds {
             let lead_fields = if *kind == TargetKind::Lead { ", IsConverted, ConvertedContactId" } else { "" };
-            queries.push((
-                *kind,
-                format!(
-                    "SELECT Id, Email, CreatedDate{lead_fields}{extra} FROM {} WHERE Email IN ({chunk}) ORDER BY CreatedDate ASC, Id ASC",
-                    kind.sobject()
-                ),
-            ));
+            let soql = format!(
+                "SELECT Id, Email, CreatedDate{lead_fields}{extra} FROM {} WHERE Email IN ({chunk}) ORDER BY CreatedDate ASC, Id ASC",
+                kind.sobject()
+            );
+            queries.push(Lookup { kind: *kind, soql, emails: chunk_emails.clone() });
         }
     }
     queries
+}
+
+/// [`lookups`] as (kind, SOQL) pairs.
+#[cfg(test)]
+fn lookup_queries(emails: &[Email], policy: MatchPolicy, mapped: &[FieldName]) -> Vec<(TargetKind, String)> {
+    lookups(emails, policy, mapped).into_iter().map(|l| (l.kind, l.soql)).collect()
 }
 
 /// Contacts by id (for converted Leads whose Contact has another email).
@@ -73,21 +85,22 @@ pub fn contacts_by_id_query(ids: &[SalesforceId], mapped: &[FieldName]) -> Strin
     format!("SELECT Id, Email, CreatedDate{extra} FROM Contact WHERE Id IN ({})", list.join(", "))
 }
 
-/// Comma-separated quoted literals, each list at most `budget` characters.
-fn chunk_literals(emails: &[Email], budget: usize) -> Vec<String> {
+/// Comma-separated quoted literals, each list at most `budget` characters, with the emails in it.
+fn chunk_literals(emails: &[Email], budget: usize) -> Vec<(String, Vec<Email>)> {
     let mut chunks = Vec::new();
-    let mut current = String::new();
+    let mut current = (String::new(), Vec::new());
     for email in emails {
         let literal = soql_quote(email.as_str());
-        if !current.is_empty() && current.len() + 2 + literal.len() > budget {
+        if !current.0.is_empty() && current.0.len() + 2 + literal.len() > budget {
             chunks.push(std::mem::take(&mut current));
         }
-        if !current.is_empty() {
-            current.push_str(", ");
+        if !current.0.is_empty() {
+            current.0.push_str(", ");
         }
-        current.push_str(&literal);
+        current.0.push_str(&literal);
+        current.1.push(email.clone());
     }
-    if !current.is_empty() {
+    if !current.0.is_empty() {
         chunks.push(current);
     }
     chunks

@@ -1,0 +1,199 @@
+//! What an event of a run can become. Failures only escalate: a transient failure leaves an
+//! open event to retry, a permanent one fails it for good (dead letter), and nothing undoes a
+//! final state.
+
+use sfbridge_core::domain::SalesforceId;
+use sfbridge_core::store::LedgerRecord;
+use sfbridge_salesforce::rest::ErrorClass;
+#[cfg(test)]
+use sfbridge_salesforce::rest::RestError;
+use sfbridge_salesforce::{CallError, SessionError};
+
+use super::lookup::Target;
+use super::{Pending, STALE_MATCH_CODES};
+use crate::ledger::Progress;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum State {
+    Open,
+    Synced,
+    Skipped { code: &'static str, reason: String },
+    Failed { code: String, reason: String },
+    Retry { reason: String },
+    Parked,
+    /// Finished by an earlier delivery.
+    Duplicate,
+    /// Claimed by another worker right now.
+    Busy,
+}
+
+#[derive(Debug)]
+pub(super) struct Event {
+    pub(super) pending: Pending,
+    pub(super) held: Option<LedgerRecord>,
+    pub(super) target: Option<Target>,
+    pub(super) progress: Progress,
+    pub(super) state: State,
+    /// An upsert found this event's Task already there (an earlier write whose answer was
+    /// lost): `TaskSubtype` can only be set on create, so the Task is written again without it.
+    pub(super) task_exists: bool,
+}
+
+/// What Salesforce answers when an upsert that turned out to be an update sets a create-only
+/// field (`TaskSubtype`).
+pub(super) const CREATE_ONLY_FIELD: &str = "INVALID_FIELD_FOR_INSERT_UPDATE";
+
+impl Event {
+    pub(super) fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    pub(super) fn task_id(&self) -> Option<&SalesforceId> {
+        self.progress.task_id.as_ref().or_else(|| self.held.as_ref().and_then(|h| h.task_id.as_ref()))
+    }
+
+    pub(super) fn fields_applied(&self) -> bool {
+        self.progress.fields_applied || self.held.as_ref().is_some_and(|h| h.fields_applied)
+    }
+
+    /// Records a failure, keeping the more serious one (failed beats retry) and never undoing
+    /// a final state.
+    pub(super) fn fail(&mut self, class: ErrorClass, code: &str, message: &str) {
+        let permanent = class == ErrorClass::Permanent && !STALE_MATCH_CODES.contains(&code);
+        match (&self.state, permanent) {
+            (State::Open | State::Retry { .. }, true) => {
+                self.state = State::Failed { code: code.to_owned(), reason: format!("Salesforce: {code}: {message}") }
+            }
+            (State::Open, false) => self.state = State::Retry { reason: format!("{code}: {message}") },
+            _ => {}
+        }
+    }
+
+    pub(super) fn fail_call(&mut self, e: &CallError) {
+        match e {
+            CallError::Session(SessionError::ReauthRequired(_)) => {
+                if matches!(self.state, State::Open | State::Retry { .. }) {
+                    self.state = State::Parked;
+                }
+            }
+            CallError::Session(SessionError::NotConnected(t)) => {
+                if matches!(self.state, State::Open | State::Retry { .. }) {
+                    self.state = State::Skipped {
+                        code: "not_connected",
+                        reason: format!(
+                            "tenant {t} has no Salesforce connection (never connected, or disconnected); connect it with \
+                             POST /v1/tenants/{t}/connect and send the event again"
+                        ),
+                    };
+                }
+            }
+            CallError::Session(SessionError::Transient(why)) => self.fail(ErrorClass::Transient, "SESSION_UNAVAILABLE", why),
+            CallError::Rest(r) => {
+                let class = if r.class == ErrorClass::RefreshSession { ErrorClass::Transient } else { r.class };
+                self.fail(class, &r.code, &r.message);
+            }
+        }
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes this file handles specially must be the troubleshooting rows that say so (the
+    /// README's table is rendered from those rows).
+    #[test]
+    fn special_sync_handling_matches_the_troubleshooting_rows() {
+        use std::collections::BTreeSet;
+        use sfbridge_salesforce::troubleshooting::{SyncHandling, REST_ERRORS};
+        let rows = |handling: SyncHandling| -> BTreeSet<&str> {
+            REST_ERRORS.iter().filter(|row| row.handling == handling).flat_map(|row| row.codes.iter().copied()).collect()
+        };
+        assert_eq!(STALE_MATCH_CODES.iter().copied().collect::<BTreeSet<_>>(), rows(SyncHandling::LookUpAgain));
+        assert_eq!(BTreeSet::from([CREATE_ONLY_FIELD]), rows(SyncHandling::RewriteTaskWithoutSubtype));
+    }
+}
+
+#[cfg(test)]
+mod escalation {
+    use sfbridge_core::domain::TenantId;
+
+    use super::*;
+    use crate::tenant::stub::pending;
+
+    fn open() -> Event {
+        Event {
+            pending: pending("evt_1", "ada@example.com"),
+            held: None,
+            target: None,
+            progress: Progress::default(),
+            state: State::Open,
+            task_exists: false,
+        }
+    }
+
+    fn tenant() -> TenantId {
+        TenantId::parse("team_unit").unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn a_transient_failure_retries_and_a_permanent_one_fails_for_good() {
+        let mut e = open();
+        e.fail(ErrorClass::Transient, "UNABLE_TO_LOCK_ROW", "locked");
+        assert!(matches!(&e.state, State::Retry { reason } if reason.contains("UNABLE_TO_LOCK_ROW")), "{:?}", e.state);
+        e.fail(ErrorClass::Permanent, "INVALID_FIELD", "no such field");
+        assert!(matches!(&e.state, State::Failed { code, .. } if code == "INVALID_FIELD"), "a retry escalates: {:?}", e.state);
+        e.fail(ErrorClass::Transient, "UNABLE_TO_LOCK_ROW", "locked");
+        e.fail(ErrorClass::Permanent, "OTHER", "x");
+        assert!(matches!(&e.state, State::Failed { code, .. } if code == "INVALID_FIELD"), "the first failure stands: {:?}", e.state);
+    }
+
+    #[test]
+    fn a_stale_match_is_never_final() {
+        for code in STALE_MATCH_CODES {
+            let mut e = open();
+            e.fail(ErrorClass::Permanent, code, "converted");
+            assert!(matches!(e.state, State::Retry { .. }), "{code}: {:?}", e.state);
+        }
+    }
+
+    #[test]
+    fn no_failure_undoes_a_final_state() {
+        let finals = [
+            State::Synced,
+            State::Skipped { code: "no_match", reason: "x".into() },
+            State::Duplicate,
+            State::Busy,
+            State::Parked,
+        ];
+        for state in finals {
+            let mut e = Event { state: state.clone(), ..open() };
+            e.fail(ErrorClass::Permanent, "INVALID_FIELD", "x");
+            e.fail_call(&CallError::Session(SessionError::ReauthRequired(tenant())));
+            e.fail_call(&CallError::Session(SessionError::NotConnected(tenant())));
+            assert_eq!(e.state, state);
+        }
+    }
+
+    #[test]
+    fn a_refused_session_parks_and_a_missing_connection_skips() {
+        let mut e = Event { state: State::Retry { reason: "earlier".into() }, ..open() };
+        e.fail_call(&CallError::Session(SessionError::ReauthRequired(tenant())));
+        assert_eq!(e.state, State::Parked);
+        let mut e = open();
+        e.fail_call(&CallError::Session(SessionError::NotConnected(tenant())));
+        assert!(matches!(e.state, State::Skipped { code: "not_connected", .. }), "{:?}", e.state);
+        let mut e = open();
+        e.fail_call(&CallError::Session(SessionError::Transient("token endpoint down".into())));
+        assert!(matches!(e.state, State::Retry { .. }), "{:?}", e.state);
+    }
+
+    #[test]
+    fn a_stale_session_after_its_refresh_is_transient() {
+        let mut e = open();
+        let stale = RestError { class: ErrorClass::RefreshSession, status: Some(401), code: "INVALID_SESSION_ID".into(), message: "x".into() };
+        e.fail_call(&CallError::Rest(stale));
+        assert!(matches!(e.state, State::Retry { .. }), "{:?}", e.state);
+    }
+}

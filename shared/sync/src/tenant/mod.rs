@@ -1,0 +1,220 @@
+//! One tenant's share of a batch, end to end: session, settings, ledger claims, toggles, the
+//! budget guard, lookup, writes, and the outcome of every event. One step per file:
+//!
+//! - this file: the run, in order, and the steps that need no Salesforce call (claims, toggles)
+//! - [`event`]: what each event's state can become, and how failures escalate
+//! - [`calls`]: every Salesforce call of a run (one session, a concurrency limit, counting)
+//! - [`lookup`]: finding each email's Contact or Lead (and creating missing Leads)
+//! - [`plan`]: which Tasks and field updates are still owed, as Collections subrequests
+//! - [`apply`]: sending them and mapping each record's result back to its events
+//! - [`settle`]: ledger, parking, delivery log and the SQS disposition of each event
+//! - [`health`]: what the run saw of the connection, for the health record
+//!
+//! Salesforce calls per run, whatever the number of events (up to the batch size):
+//! one Composite call for the lookups (up to 5 query chunks), one Collections call if Leads
+//! must be created, and one Composite call per 5 × 200 written records.
+//!
+//! Each run notes what it saw of the connection in the tenant's health record, in one
+//! best-effort write after its outcomes are settled (none when it neither called Salesforce nor
+//! deferred): when Salesforce last answered, the latest usage reading, and the run's most serious
+//! problem — an event Salesforce refused for good, else a failed call (limits, outages), else a
+//! deferral by the API budget. Parked events need no entry here: the refusal that parked them was
+//! noted by the token refresh ([`sfbridge_salesforce::Sessions`]). Per-record transient errors (a locked row)
+//! clear on the retry and are not noted.
+
+
+mod apply;
+mod calls;
+mod event;
+mod health;
+mod lookup;
+mod plan;
+mod settle;
+#[cfg(test)]
+mod stub;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+
+use sfbridge_core::domain::{CampaignId, FieldName, TenantId};
+use sfbridge_core::store::{CampaignSettings, CreateMissing, TenantSettings};
+use sfbridge_salesforce::CallError;
+
+use self::calls::{budget_reason, Calls};
+use self::event::{Event, State};
+use self::health::Observer;
+use super::command::ActivityCommand;
+use super::ledger::{self, Claim, Progress};
+use super::{bounded, Disposition};
+use crate::Worker;
+
+/// Salesforce calls one tenant's run makes at the same time. Each is short (well under the 20 s
+/// that would count against the org's 25 concurrent long-running requests), so a few in
+/// parallel cut wall time without crowding the org.
+pub const MAX_CONCURRENT_SALESFORCE_CALLS: usize = 4;
+/// Ledger and log writes in flight at once (DynamoDB).
+pub(super) const STORAGE_CONCURRENCY: usize = 16;
+/// Record-level errors that mean the match went stale between lookup and write (the Lead was
+/// converted, the Contact merged or deleted): a retry looks the email up again.
+pub(super) const STALE_MATCH_CODES: &[&str] = &["CANNOT_UPDATE_CONVERTED_LEAD", "ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"];
+
+/// A command of this batch, with every message that carried it (duplicates share one outcome).
+#[derive(Debug)]
+pub struct Pending {
+    pub message_ids: Vec<String>,
+    pub command: ActivityCommand,
+    pub body: String,
+}
+
+/// Runs one tenant's events and says what to do with each message.
+pub async fn sync_tenant(ctx: &Worker, t: &TenantId, pending: Vec<Pending>) -> Vec<(Vec<String>, Disposition)> {
+    let mut events: Vec<Event> = pending
+        .into_iter()
+        .map(|p| Event {
+            pending: p,
+            held: None,
+            target: None,
+            progress: Progress::default(),
+            state: State::Open,
+            task_exists: false,
+        })
+        .collect();
+    let observer = Observer::default();
+    run(ctx, t, &mut events, &observer).await;
+    let health = observer.into_health(&events, ctx.clock.now());
+    let dispositions = settle::settle_all(ctx, t, events).await;
+    if let Some(health) = health {
+        ctx.store.note_health(t, &health).await;
+    }
+    dispositions
+}
+
+async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observer) {
+    let session = match ctx.sessions.current(t).await {
+        Ok(s) => s,
+        Err(e) => {
+            let e = CallError::Session(e);
+            return events.iter_mut().for_each(|ev| ev.fail_call(&e));
+        }
+    };
+    if let Err(e) = sfbridge_core::parking::replay_parked(&ctx.store, ctx.activity.as_ref(), t).await {
+        tracing::warn!(tenant_id = %t, error = %e, "could not check for parked commands");
+    }
+
+    let settings = match ctx.store.settings(t).await {
+        Ok(s) => s.map(|r| r.settings).unwrap_or_default(),
+        Err(e) => return retry_all(events, &format!("settings unavailable: {e}")),
+    };
+    let mut campaigns: HashMap<CampaignId, CampaignSettings> = HashMap::new();
+    let ids: BTreeSet<CampaignId> = events.iter().map(|e| e.pending.command.campaign_id.clone()).collect();
+    for c in ids {
+        match ctx.store.campaign(t, &c).await {
+            Ok(record) => {
+                campaigns.insert(c, record.map(|r| r.settings).unwrap_or_default());
+            }
+            Err(e) => return retry_all(events, &format!("campaign settings unavailable: {e}")),
+        }
+    }
+
+    claim_all(ctx, t, events).await;
+    apply_toggles(t, events, &campaigns);
+    for e in events.iter_mut().filter(|e| e.is_open()) {
+        // Both halves confirmed by an attempt that could not record them as done.
+        if e.task_id().is_some() && e.fields_applied() {
+            e.state = State::Synced;
+        }
+    }
+    if !events.iter().any(Event::is_open) {
+        return;
+    }
+
+    if let Some(usage) = ctx.api_usage.over_budget(t, settings.api_budget_percent, ctx.clock.now()) {
+        let reason = budget_reason(usage, &settings);
+        observer.deferred(&reason);
+        return retry_all(events, &reason);
+    }
+    let calls = Calls::new(ctx, t, session, observer);
+    lookup::lookup(&calls, events, &settings).await;
+    if settings.create_missing == CreateMissing::Lead {
+        lookup::create_missing_leads(&calls, events).await;
+    }
+    for e in events.iter_mut().filter(|e| e.is_open() && e.target.is_none()) {
+        let looked_in = if settings.match_policy.matches_leads() { "Contact or Lead" } else { "Contact" };
+        e.state = State::Skipped {
+            code: "no_match",
+            reason: format!("no {looked_in} has the email {}", e.pending.command.contact.email.as_str()),
+        };
+    }
+    if let Some(usage) = calls.over_budget(&settings) {
+        let reason = budget_reason(usage, &settings);
+        observer.deferred(&reason);
+        return retry_all(events, &reason);
+    }
+    apply::write(&calls, events, &settings, &campaigns).await;
+    if events.iter().any(|e| e.is_open() && e.task_exists && e.task_id().is_none()) {
+        apply::write(&calls, events, &settings, &campaigns).await;
+    }
+    for e in events.iter_mut().filter(|e| e.is_open()) {
+        if e.task_id().is_some() && e.fields_applied() {
+            e.state = State::Synced;
+        } else {
+            // Not reached by any write (deferred by the budget guard between writes).
+            e.state = State::Retry { reason: "not written yet".into() };
+        }
+    }
+    tracing::debug!(tenant_id = %t, salesforce_calls = calls.made.load(Ordering::Relaxed), "tenant run finished");
+}
+
+fn retry_all(events: &mut [Event], reason: &str) {
+    for e in events.iter_mut().filter(|e| e.is_open()) {
+        e.state = State::Retry { reason: reason.to_owned() };
+    }
+}
+
+async fn claim_all(ctx: &Worker, t: &TenantId, events: &mut [Event]) {
+    let mut claims = Vec::new();
+    for (i, e) in events.iter().enumerate().filter(|(_, e)| e.is_open()) {
+        let id = e.pending.command.event_id.clone();
+        claims.push(async move { (i, ledger::claim(ctx, t, &id).await) });
+    }
+    let claims = bounded(claims, STORAGE_CONCURRENCY).await;
+    for (i, claim) in claims {
+        let e = &mut events[i];
+        match claim {
+            Ok(Claim::Held(record)) => e.held = Some(record),
+            Ok(Claim::Finished) => e.state = State::Duplicate,
+            Ok(Claim::Busy) => e.state = State::Busy,
+            Err(err) => e.state = State::Retry { reason: format!("ledger unavailable: {err}") },
+        }
+    }
+}
+
+fn apply_toggles(t: &TenantId, events: &mut [Event], campaigns: &HashMap<CampaignId, CampaignSettings>) {
+    for e in events.iter_mut().filter(|e| e.is_open()) {
+        let c = &e.pending.command;
+        let Some(settings) = campaigns.get(&c.campaign_id) else { continue };
+        let skip = if !settings.enabled {
+            Some((
+                "campaign_disabled",
+                format!(
+                    "campaign {} is not enabled for Salesforce; enable it with PUT /v1/tenants/{t}/campaigns/{} {{\"enabled\": true}}",
+                    c.campaign_id, c.campaign_id
+                ),
+            ))
+        } else if !settings.sync_activity {
+            Some(("activity_sync_off", format!("campaign {} has activity sync turned off", c.campaign_id)))
+        } else if !settings.events.get(c.activity) {
+            Some(("event_off", format!("{} events are turned off for campaign {}", c.activity.as_str(), c.campaign_id)))
+        } else {
+            None
+        };
+        if let Some((code, reason)) = skip {
+            e.state = State::Skipped { code, reason };
+        }
+    }
+}
+
+pub(super) fn mapped_fields(settings: &TenantSettings) -> Vec<FieldName> {
+    [&settings.field_mapping.last_opened_at, &settings.field_mapping.click_count].into_iter().flatten().cloned().collect()
+}
+
