@@ -137,7 +137,7 @@ async fn exchange(
     let grant = ctx.oauth.exchange_code(&issuer, &credentials.consumer_secret, code, &verifier).await?;
     connection::establish(ctx, t, &issuer.login_host, grant).await.map_err(|e| match e {
         super::ConnectError::Salesforce(failure) => failure,
-        super::ConnectError::Conflict { code, message } => OAuthFailure::new(code, message, false),
+        super::ConnectError::Conflict { code, message } => OAuthFailure::new(code.as_str(), message, false),
         other => internal(&other),
     })
 }

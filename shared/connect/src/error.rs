@@ -1,4 +1,5 @@
 use sfbridge_core::cipher::CipherError;
+use sfbridge_core::error::Cause;
 use sfbridge_core::credentials::CredentialsError;
 use sfbridge_core::paging::InvalidPage;
 use sfbridge_salesforce::OAuthFailure;
@@ -15,27 +16,52 @@ pub enum ConnectError {
     NotFound { code: &'static str, message: String },
     /// The request conflicts with the tenant's state (409), e.g. no credentials saved yet.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ConflictCode, message: String },
     /// Salesforce refused or failed.
     #[error(transparent)]
     Salesforce(OAuthFailure),
     /// Storage or the key service is unavailable (503, retry).
-    #[error("a backing service is unavailable: {0}")]
-    Unavailable(String),
+    #[error("a backing service is unavailable")]
+    Unavailable(#[source] Cause),
     /// A bug or corrupt data (500). The detail is logged, never returned.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error")]
+    Internal(#[source] Cause),
+}
+
+/// Why a request conflicts with the tenant's state; callers branch on it (a PATCH retries a
+/// concurrent change) and the API returns [`ConflictCode::as_str`] as the error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictCode {
+    /// Another request changed the same record first; retrying the request is safe.
+    ConcurrentChange,
+    /// The request named a `version` that is no longer current.
+    VersionConflict,
+    /// Connecting needs saved credentials first.
+    CredentialsMissing,
+    /// Two webhook secrets are active already.
+    TooManySecrets,
+}
+
+impl ConflictCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConcurrentChange => "concurrent_change",
+            Self::VersionConflict => "version_conflict",
+            Self::CredentialsMissing => "credentials_missing",
+            Self::TooManySecrets => "too_many_secrets",
+        }
+    }
 }
 
 impl From<StoreError> for ConnectError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::Conflict {
-                code: "concurrent_change",
+                code: ConflictCode::ConcurrentChange,
                 message: "The tenant's connection changed while this request ran. Retry the request.".into(),
             },
-            StoreError::Unavailable(e) => Self::Unavailable(e.to_string()),
-            StoreError::Corrupt(why) => Self::Internal(why),
+            StoreError::Unavailable(_) => Self::Unavailable(Cause::new(e)),
+            StoreError::Corrupt(_) => Self::Internal(Cause::new(e)),
         }
     }
 }
@@ -43,8 +69,8 @@ impl From<StoreError> for ConnectError {
 impl From<CipherError> for ConnectError {
     fn from(e: CipherError) -> Self {
         match e {
-            CipherError::Mismatch => Self::Internal(e.to_string()),
-            CipherError::Unavailable(why) => Self::Unavailable(why),
+            CipherError::Mismatch => Self::Internal(Cause::new(e)),
+            CipherError::Unavailable(_) => Self::Unavailable(Cause::new(e)),
         }
     }
 }
@@ -54,7 +80,7 @@ impl From<CredentialsError> for ConnectError {
         match e {
             CredentialsError::Store(e) => e.into(),
             CredentialsError::Cipher(e) => e.into(),
-            CredentialsError::Malformed(_) => Self::Internal(e.to_string()),
+            CredentialsError::Malformed(_) => Self::Internal(Cause::new(e)),
         }
     }
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::credentials::open_credentials;
 use super::{connection, ConnectError};
+use crate::ConflictCode;
 use sfbridge_core::cipher::{seal_str, Purpose, SealContext};
 use sfbridge_core::domain::{FlowId, OAuthState, TenantId};
 use sfbridge_salesforce::{Issuer, OAuthFailure, SalesforceOAuth};
@@ -36,7 +37,7 @@ pub struct ConnectStart {
 pub async fn begin_connect(ctx: &Connector, t: &TenantId) -> Result<ConnectStart, ConnectError> {
     let Some(credentials) = open_credentials(ctx, t).await? else {
         return Err(ConnectError::Conflict {
-            code: "credentials_missing",
+            code: ConflictCode::CredentialsMissing,
             message: "Save credentials first: PUT /v1/tenants/{tenant}/credentials with the External Client App's \
                       consumer_key and consumer_secret, then connect."
                 .replace("{tenant}", t.as_str()),

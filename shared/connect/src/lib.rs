@@ -17,7 +17,7 @@ pub use connection::{
     connection_view, disconnect, health_view, ApiUsageView, ConnectionView, CredentialsSummary, DisconnectResult, HealthView,
 };
 pub use credentials::{clear_credentials, save_credentials, CredentialsInput};
-pub use error::ConnectError;
+pub use error::{ConflictCode, ConnectError};
 pub use flow::{
     begin_connect, browser_cookie_name, flow_view, start_flow, ConnectStart, FlowView, StartRedirect, FLOW_TTL_MINUTES,
 };

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::ConnectError;
+use crate::ConflictCode;
+use sfbridge_core::error::Cause;
 use sfbridge_core::domain::{CampaignId, FieldName, SalesforceId, SequenceId, TenantId};
 use sfbridge_core::store::{
     audit_kind, CampaignRecord, CampaignSettings, CreateMissing, EventToggles, FieldMapping, MatchPolicy,
@@ -449,12 +451,12 @@ pub async fn patch_settings(ctx: &Connector, t: &TenantId, patch: Value) -> Resu
         let settings = validate_settings(&input)?;
         // Saved only over the document the patch was applied to.
         match replace_settings(ctx, t, current, settings).await {
-            Err(ConnectError::Conflict { code: "concurrent_change", .. }) if expected.is_none() => continue,
+            Err(ConnectError::Conflict { code: ConflictCode::ConcurrentChange, .. }) if expected.is_none() => continue,
             result => return result,
         }
     }
     Err(ConnectError::Conflict {
-        code: "concurrent_change",
+        code: ConflictCode::ConcurrentChange,
         message: format!("The settings changed {PATCH_ATTEMPTS} times while this request ran. Retry the request."),
     })
 }
@@ -516,7 +518,7 @@ pub async fn campaign_list(
 fn check_version(subject: &str, expected: Option<u64>, current: u64) -> Result<(), ConnectError> {
     match expected {
         Some(expected) if expected != current => Err(ConnectError::Conflict {
-            code: "version_conflict",
+            code: ConflictCode::VersionConflict,
             message: format!(
                 "{subject} at version {current}, not {expected} (someone saved a change since you read them). GET \
                  again, reapply your change and PUT with the new version (or without a version to overwrite)"
@@ -529,7 +531,7 @@ fn check_version(subject: &str, expected: Option<u64>, current: u64) -> Result<(
 fn changed_meanwhile(e: StoreError, what: &str) -> ConnectError {
     match e {
         StoreError::Conflict => ConnectError::Conflict {
-            code: "concurrent_change",
+            code: ConflictCode::ConcurrentChange,
             message: format!("{what} changed while this request ran. GET again and retry."),
         },
         other => other.into(),
@@ -537,7 +539,7 @@ fn changed_meanwhile(e: StoreError, what: &str) -> ConnectError {
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<Value, ConnectError> {
-    serde_json::to_value(value).map_err(|e| ConnectError::Internal(e.to_string()))
+    serde_json::to_value(value).map_err(|e| ConnectError::Internal(Cause::new(e)))
 }
 
 /// `{"field_mapping.click_count": {"from": null, "to": "Total_Clicks__c"}, ...}` for every leaf

@@ -17,6 +17,7 @@ use serde::{Serialize, Serializer};
 use serde_json::json;
 
 use super::ConnectError;
+use crate::ConflictCode;
 use sfbridge_core::cipher::{seal_str, Purpose, SealContext};
 use sfbridge_core::domain::TenantId;
 use sfbridge_core::secrets::webhook_secret_digest as secret_digest;
@@ -125,7 +126,7 @@ pub async fn create_webhook_secret(ctx: &Connector, t: &TenantId) -> Result<Crea
     if secrets.len() >= MAX_WEBHOOK_SECRETS {
         let oldest = secrets.iter().min_by_key(|e| e.created_at).map_or("", |e| e.id.as_str());
         return Err(ConnectError::Conflict {
-            code: "too_many_secrets",
+            code: ConflictCode::TooManySecrets,
             message: format!(
                 "tenant {t} already has {MAX_WEBHOOK_SECRETS} active webhook secrets, the most it can hold. Revoke \
                  the older one first (DELETE /v1/tenants/{t}/webhook-secrets/{oldest}) once Salesforce uses the newer \
@@ -211,7 +212,7 @@ pub async fn revoke_webhook_secret(ctx: &Connector, t: &TenantId, secret_id: &st
 fn changed_meanwhile(e: StoreError) -> ConnectError {
     match e {
         StoreError::Conflict => ConnectError::Conflict {
-            code: "concurrent_change",
+            code: ConflictCode::ConcurrentChange,
             message: "The tenant's webhook secrets changed while this request ran (another create or revoke). GET \
                       them again and retry."
                 .into(),

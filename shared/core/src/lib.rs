@@ -2,6 +2,7 @@
 //! crate. The layers above it and the rules between them: `docs/architecture.md`.
 //!
 //! - [`domain`]: values that can only be valid (`TenantId`, `LoginHost`, `SalesforceId`, `Email`, ...)
+//! - [`error`]: causes kept under the features' errors, printed as one chain
 //! - [`secrets`]: types for secrets, `Debug`-redacted; digests and constant-time comparison
 //! - [`config`]: configuration from the environment, read once
 //! - [`clock`]: time as a port
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod domain;
+pub mod error;
 pub mod metrics;
 pub mod paging;
 pub mod parking;

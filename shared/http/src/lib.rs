@@ -15,6 +15,8 @@ use serde_json::json;
 #[cfg(feature = "connect")]
 use sfbridge_connect::ConnectError;
 use sfbridge_core::domain::{CampaignId, FlowId, TenantId};
+#[cfg(feature = "connect")]
+use sfbridge_core::error::chain;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -50,18 +52,18 @@ impl From<ConnectError> for ApiError {
         match e {
             ConnectError::Invalid(message) => Self::bad_request("invalid_request", message),
             ConnectError::NotFound { code, message } => Self::new(StatusCode::NOT_FOUND, code, message),
-            ConnectError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            ConnectError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code.as_str(), message),
             // Salesforce refused: the tenant's setup is wrong (422) or Salesforce is down (502).
             ConnectError::Salesforce(failure) if failure.retryable => {
                 Self::new(StatusCode::BAD_GATEWAY, &failure.code, failure.message)
             }
             ConnectError::Salesforce(failure) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, &failure.code, failure.message),
-            ConnectError::Unavailable(detail) => {
-                tracing::error!(error = %detail, "backing service unavailable");
+            ConnectError::Unavailable(_) => {
+                tracing::error!(error = %chain(&e), "backing service unavailable");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "A backing service is unavailable. Retry shortly.")
             }
-            ConnectError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
+            ConnectError::Internal(_) => {
+                tracing::error!(error = %chain(&e), "internal error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
             }
         }

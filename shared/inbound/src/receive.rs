@@ -25,6 +25,7 @@ use super::auth::{self, Accepted, AuthFailure, SignatureHeaders};
 use super::{callout, normalize, soap, EventType, InboundEvent, InvalidPayload, Notification, Source, Trigger};
 use sfbridge_core::cipher::{open_string, CipherError, Purpose, SealContext};
 use sfbridge_core::domain::{FlowId, SalesforceId, TenantId};
+use sfbridge_core::error::{chain, Cause};
 use sfbridge_core::metrics::{self, Counter, Function};
 use sfbridge_core::queue::{OutgoingMessage, QueueError};
 use sfbridge_core::store::{
@@ -111,8 +112,8 @@ pub enum WebhookError {
     #[error("another delivery of the same notification is being published right now; retry shortly (Salesforce retries on its own)")]
     InProgress,
     /// The store, key service or queue failed: retry.
-    #[error("{0}")]
-    Unavailable(String),
+    #[error("a backing service is unavailable")]
+    Unavailable(#[source] Cause),
 }
 
 impl WebhookError {
@@ -149,7 +150,7 @@ impl WebhookError {
 
 impl From<StoreError> for WebhookError {
     fn from(e: StoreError) -> Self {
-        Self::Unavailable(format!("store: {e}"))
+        Self::Unavailable(Cause::context("store", e))
     }
 }
 
@@ -183,7 +184,7 @@ async fn receive_request(ctx: &Receiver, request: WebhookRequest<'_>) -> Webhook
     let tenant_id = TenantId::parse(request.tenant_id).map(|t| t.to_string()).unwrap_or_else(|_| "(invalid)".to_owned());
     match &outcome {
         Ok(events) => tracing::info!(tenant_id, events, "webhook accepted"),
-        Err(WebhookError::Unavailable(detail)) => tracing::error!(tenant_id, error = %detail, "webhook not acknowledged"),
+        Err(e @ WebhookError::Unavailable(_)) => tracing::error!(tenant_id, error = %chain(e), "webhook not acknowledged"),
         Err(e) => tracing::warn!(tenant_id, code = e.code(), "webhook refused"),
     }
     WebhookReply { format, outcome }
@@ -271,7 +272,7 @@ async fn authenticate<'r>(
                 });
                 futures::future::try_join_all(opened)
                     .await
-                    .map_err(|e| WebhookError::Unavailable(format!("opening the webhook secret: {e}")))?
+                    .map_err(|e| WebhookError::Unavailable(Cause::context("opening the webhook secret", e)))?
             }
             (Accepted::Global(global), _) => vec![zeroize::Zeroizing::new(global.expose_secret().to_owned())],
             _ => return Err(unauthorized(AuthFailure::NotConfigured)),
@@ -368,7 +369,7 @@ impl EventContext<'_> {
             received_at: self.now,
             trigger,
         };
-        let body = serde_json::to_string(&event).map_err(|e| WebhookError::Unavailable(format!("serializing: {e}")))?;
+        let body = serde_json::to_string(&event).map_err(|e| WebhookError::Unavailable(Cause::context("serializing the inbound event", e)))?;
         // serde_json escapes control characters but not these two, and SQS refuses a message that
         // holds them: refused here, they would make every retry fail until Salesforce gives up.
         if body.contains(['\u{FFFE}', '\u{FFFF}']) {
@@ -494,7 +495,7 @@ async fn publish(ctx: &Receiver, t: &TenantId, events: Vec<Outgoing>) -> Result<
         .try_collect::<Vec<()>>()
         .await?;
     if let Some(e) = queue_failure {
-        return Err(WebhookError::Unavailable(format!("inbound queue: {e}")));
+        return Err(WebhookError::Unavailable(Cause::context("inbound queue", e)));
     }
 
     // Another request was publishing some of these: acknowledge only once it has.

@@ -40,6 +40,7 @@ use sfbridge_core::cipher::{open_string, seal_str, Cipher, Purpose, SealContext}
 use sfbridge_core::clock::Clock;
 use sfbridge_core::credentials::{open_credentials, CredentialsError, OpenedCredentials};
 use sfbridge_core::domain::TenantId;
+use sfbridge_core::error::Cause;
 use sfbridge_core::metrics::{self, Counter};
 use sfbridge_core::secrets::{AccessToken, RefreshToken};
 use sfbridge_core::store::{audit_kind, ConnectionRecord, ConnectionStatus, HealthArea, HealthError, HealthRecord, Store, StoreError};
@@ -103,13 +104,13 @@ pub enum SessionError {
     #[error("tenant {0} has no Salesforce connection")]
     NotConnected(TenantId),
     /// Worth retrying later (token endpoint down, storage unavailable, lease not released in time).
-    #[error("temporarily unable to get a Salesforce session: {0}")]
-    Transient(String),
+    #[error("temporarily unable to get a Salesforce session")]
+    Transient(#[source] Cause),
 }
 
 impl From<StoreError> for SessionError {
     fn from(e: StoreError) -> Self {
-        Self::Transient(e.to_string())
+        Self::Transient(Cause::new(e))
     }
 }
 
@@ -208,7 +209,7 @@ async fn open_session(ctx: &Sessions, t: &TenantId, record: &ConnectionRecord) -
     let sealed = record.access_token.as_ref().ok_or_else(|| SessionError::ReauthRequired(t.clone()))?;
     let token = open_string(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::AccessToken), sealed)
         .await
-        .map_err(|e| SessionError::Transient(e.to_string()))?;
+        .map_err(|e| SessionError::Transient(Cause::context("opening the access token", e)))?;
     Ok(Session {
         access_token: AccessToken::new(token.as_str()),
         instance_url: record.instance_url.clone(),
@@ -269,18 +270,18 @@ enum RefreshFailure {
     /// The tokens are dead: a stable `code` (audited) and what the admin should do (`message`).
     Permanent { code: String, message: String },
     /// Worth retrying: `why` for the logs; `refused` when it was Salesforce's answer.
-    Transient { why: String, refused: Option<OAuthFailure> },
+    Transient { why: Cause, refused: Option<OAuthFailure> },
 }
 
 impl RefreshFailure {
     /// Our own trouble (storage, key service), not Salesforce's answer.
-    fn internal(e: &dyn std::fmt::Display) -> Self {
-        Self::Transient { why: e.to_string(), refused: None }
+    fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Transient { why: Cause::new(e), refused: None }
     }
 
     fn from_salesforce(f: OAuthFailure) -> Self {
         if f.retryable {
-            Self::Transient { why: f.to_string(), refused: Some(f) }
+            Self::Transient { why: Cause::new(f.clone()), refused: Some(f) }
         } else {
             Self::Permanent { code: f.code, message: f.message }
         }
@@ -288,8 +289,7 @@ impl RefreshFailure {
 }
 
 async fn refresh_tokens(ctx: &Sessions, t: &TenantId, held: &ConnectionRecord) -> Result<ConnectionRecord, RefreshFailure> {
-    let transient = |e: &dyn std::fmt::Display| RefreshFailure::internal(e);
-    let credentials = ctx.credentials.app_credentials(t).await.map_err(|e| transient(&e))?.ok_or_else(|| RefreshFailure::Permanent {
+    let credentials = ctx.credentials.app_credentials(t).await.map_err(RefreshFailure::internal)?.ok_or_else(|| RefreshFailure::Permanent {
         code: "credentials_missing".into(),
         message: format!(
             "The tenant's External Client App credentials were cleared, so the Salesforce session cannot be refreshed. \
@@ -301,7 +301,7 @@ async fn refresh_tokens(ctx: &Sessions, t: &TenantId, held: &ConnectionRecord) -
         Some(sealed) => {
             let refresh = open_string(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::RefreshToken), sealed)
                 .await
-                .map_err(|e| transient(&e))?;
+                .map_err(RefreshFailure::internal)?;
             ctx.oauth
                 .refresh(&held.login_host, &credentials.consumer_key, &credentials.consumer_secret, &RefreshToken::new(refresh.as_str()))
                 .await
@@ -322,12 +322,12 @@ async fn refresh_tokens(ctx: &Sessions, t: &TenantId, held: &ConnectionRecord) -
     }
     let access_token = seal_str(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::AccessToken), grant.access_token.expose_secret())
         .await
-        .map_err(|e| transient(&e))?;
+        .map_err(RefreshFailure::internal)?;
     let refresh_token = match &grant.refresh_token {
         Some(rotated) => Some(
             seal_str(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::RefreshToken), rotated.expose_secret())
                 .await
-                .map_err(|e| transient(&e))?,
+                .map_err(RefreshFailure::internal)?,
         ),
         None => held.refresh_token.clone(),
     };

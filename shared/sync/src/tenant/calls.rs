@@ -49,23 +49,24 @@ impl<'a> Calls<'a> {
             .acquire()
             .await
             .map_err(|_| CallError::Session(SessionError::Transient("call limiter closed".into())))?;
-        let current = self.session.lock().await.clone();
-        self.count_call();
-        let result = match call(current.clone()).await {
-            Err(e) if e.class == ErrorClass::RefreshSession => {
-                let fresh = self.ctx.sessions.refreshed(self.t, &current).await?;
-                *self.session.lock().await = fresh.clone();
-                self.count_call();
-                call(fresh).await
-            }
-            other => other,
+        let mut session = self.session.lock().await.clone();
+        let stale = session.issued_at;
+        let counted = |s: Session| {
+            self.count_call();
+            call(s)
         };
+        let result = self.ctx.sessions.with_session(self.t, &mut session, counted).await;
+        if session.issued_at != stale {
+            // Refreshed: the run's other calls use the new token from now on.
+            *self.session.lock().await = session;
+        }
         let reply = match result {
             Ok(reply) => reply,
-            Err(e) => {
+            Err(CallError::Rest(e)) => {
                 self.observer.note(|o| o.failed_call = Some(e.clone()));
-                return Err(e.into());
+                return Err(CallError::Rest(e));
             }
+            Err(e) => return Err(e),
         };
         let now = self.ctx.clock.now();
         if let Some(usage) = reply.usage {

@@ -13,11 +13,38 @@ use super::lookup::Target;
 use super::{Pending, STALE_MATCH_CODES};
 use crate::ledger::Progress;
 
+/// Why an event was deliberately not synced: the delivery log's `code` for a skipped event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SkipCode {
+    /// No Contact (or Lead, by the match policy) has the email.
+    NoMatch,
+    /// The campaign is not enabled for Salesforce.
+    CampaignDisabled,
+    /// The campaign has activity sync turned off.
+    ActivitySyncOff,
+    /// The campaign has this kind of event turned off.
+    EventOff,
+    /// The tenant has no Salesforce connection.
+    NotConnected,
+}
+
+impl SkipCode {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::NoMatch => "no_match",
+            Self::CampaignDisabled => "campaign_disabled",
+            Self::ActivitySyncOff => "activity_sync_off",
+            Self::EventOff => "event_off",
+            Self::NotConnected => "not_connected",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum State {
     Open,
     Synced,
-    Skipped { code: &'static str, reason: String },
+    Skipped { code: SkipCode, reason: String },
     Failed { code: String, reason: String },
     Retry { reason: String },
     Parked,
@@ -79,7 +106,7 @@ impl Event {
             CallError::Session(SessionError::NotConnected(t)) => {
                 if matches!(self.state, State::Open | State::Retry { .. }) {
                     self.state = State::Skipped {
-                        code: "not_connected",
+                        code: SkipCode::NotConnected,
                         reason: format!(
                             "tenant {t} has no Salesforce connection (never connected, or disconnected); connect it with \
                              POST /v1/tenants/{t}/connect and send the event again"
@@ -87,7 +114,9 @@ impl Event {
                     };
                 }
             }
-            CallError::Session(SessionError::Transient(why)) => self.fail(ErrorClass::Transient, "SESSION_UNAVAILABLE", why),
+            CallError::Session(SessionError::Transient(why)) => {
+                self.fail(ErrorClass::Transient, "SESSION_UNAVAILABLE", &sfbridge_core::error::chain(why))
+            }
             CallError::Rest(r) => {
                 let class = if r.class == ErrorClass::RefreshSession { ErrorClass::Transient } else { r.class };
                 self.fail(class, &r.code, &r.message);
@@ -162,7 +191,7 @@ mod escalation {
     fn no_failure_undoes_a_final_state() {
         let finals = [
             State::Synced,
-            State::Skipped { code: "no_match", reason: "x".into() },
+            State::Skipped { code: SkipCode::NoMatch, reason: "x".into() },
             State::Duplicate,
             State::Busy,
             State::Parked,
@@ -183,7 +212,7 @@ mod escalation {
         assert_eq!(e.state, State::Parked);
         let mut e = open();
         e.fail_call(&CallError::Session(SessionError::NotConnected(tenant())));
-        assert!(matches!(e.state, State::Skipped { code: "not_connected", .. }), "{:?}", e.state);
+        assert!(matches!(e.state, State::Skipped { code: SkipCode::NotConnected, .. }), "{:?}", e.state);
         let mut e = open();
         e.fail_call(&CallError::Session(SessionError::Transient("token endpoint down".into())));
         assert!(matches!(e.state, State::Retry { .. }), "{:?}", e.state);

@@ -41,7 +41,7 @@ use sfbridge_core::store::{CampaignSettings, CreateMissing, TenantSettings};
 use sfbridge_salesforce::CallError;
 
 use self::calls::{budget_reason, Calls};
-use self::event::{Event, State};
+use self::event::{Event, SkipCode, State};
 use self::health::Observer;
 use super::command::ActivityCommand;
 use super::ledger::{self, Claim, Progress};
@@ -141,7 +141,7 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
     for e in events.iter_mut().filter(|e| e.is_open() && e.target.is_none()) {
         let looked_in = if settings.match_policy.matches_leads() { "Contact or Lead" } else { "Contact" };
         e.state = State::Skipped {
-            code: "no_match",
+            code: SkipCode::NoMatch,
             reason: format!("no {looked_in} has the email {}", e.pending.command.contact.email.as_str()),
         };
     }
@@ -195,16 +195,16 @@ fn apply_toggles(t: &TenantId, events: &mut [Event], campaigns: &HashMap<Campaig
         let Some(settings) = campaigns.get(&c.campaign_id) else { continue };
         let skip = if !settings.enabled {
             Some((
-                "campaign_disabled",
+                SkipCode::CampaignDisabled,
                 format!(
                     "campaign {} is not enabled for Salesforce; enable it with PUT /v1/tenants/{t}/campaigns/{} {{\"enabled\": true}}",
                     c.campaign_id, c.campaign_id
                 ),
             ))
         } else if !settings.sync_activity {
-            Some(("activity_sync_off", format!("campaign {} has activity sync turned off", c.campaign_id)))
+            Some((SkipCode::ActivitySyncOff, format!("campaign {} has activity sync turned off", c.campaign_id)))
         } else if !settings.events.get(c.activity) {
-            Some(("event_off", format!("{} events are turned off for campaign {}", c.activity.as_str(), c.campaign_id)))
+            Some((SkipCode::EventOff, format!("{} events are turned off for campaign {}", c.activity.as_str(), c.campaign_id)))
         } else {
             None
         };

@@ -66,7 +66,7 @@ async fn settle(ctx: &Worker, t: &TenantId, e: &Event) -> Disposition {
         }
         State::Synced => (LedgerStatus::Done, DeliveryOutcome::Synced, None, None, Disposition::Ack),
         State::Skipped { code, reason } => {
-            (LedgerStatus::Skipped, DeliveryOutcome::Skipped, Some(*code), Some(reason.clone()), Disposition::Ack)
+            (LedgerStatus::Skipped, DeliveryOutcome::Skipped, Some(code.as_str()), Some(reason.clone()), Disposition::Ack)
         }
         State::Failed { code, reason } => (
             LedgerStatus::Failed,
@@ -141,7 +141,7 @@ mod tests {
     fn outcomes_count_under_one_metric_each() {
         let failed = State::Failed { code: "X".into(), reason: "x".into() };
         let dead = Disposition::DeadLetter { code: "X".into(), reason: "x".into() };
-        let skipped = State::Skipped { code: "no_match", reason: "x".into() };
+        let skipped = State::Skipped { code: crate::tenant::event::SkipCode::NoMatch, reason: "x".into() };
         let cases = [
             (State::Synced, Disposition::Ack, Counter::EventsSynced),
             (skipped, Disposition::Ack, Counter::EventsSkipped),
