@@ -85,3 +85,45 @@ pub fn render(reply: WebhookReply) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::body::{Body, Bytes};
+    use axum::http::{Request, StatusCode};
+    use sfbridge_core::cipher::LocalCipher;
+    use sfbridge_core::clock::SystemClock;
+    use sfbridge_core::metrics::{Capture, Meter};
+    use sfbridge_core::queue::MemoryQueue;
+    use sfbridge_core::store::Store;
+    use sfbridge_inbound::Receiver;
+    use tower::ServiceExt as _;
+
+    fn receiver() -> Arc<Receiver> {
+        let clock = Arc::new(SystemClock);
+        let meter = Meter::new(clock.clone(), Arc::new(Capture::default()));
+        Arc::new(Receiver::new(Store::in_memory(), Arc::new(LocalCipher::random()), clock, Arc::new(MemoryQueue::default()), None, meter))
+    }
+
+    async fn post(body: Body) -> (StatusCode, serde_json::Value) {
+        let request = Request::post("/webhooks/salesforce/team_42").header("content-type", "application/json").body(body);
+        let request = request.unwrap_or_else(|e| unreachable!("{e}"));
+        let response = super::router(receiver()).oneshot(request).await.unwrap_or_else(|e| match e {});
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    /// The bug this fixed: every failure to read the body was answered 413 `body_too_large`.
+    #[tokio::test]
+    async fn a_body_that_breaks_off_is_400_and_only_an_oversized_one_is_413() {
+        let broken = futures::stream::iter([Ok(Bytes::from_static(b"{\"id\":")), Err(std::io::Error::other("connection reset"))]);
+        let (status, body) = post(Body::from_stream(broken)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("body_unreadable")), "{body}");
+
+        let oversized = vec![b' '; sfbridge_inbound::MAX_BODY_BYTES + 1];
+        let (status, body) = post(Body::from(oversized)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large")), "{body}");
+    }
+}

@@ -48,7 +48,7 @@ const RESERVED_FIELDS: &[&str] = &[
 
 /// The body of `PUT /v1/tenants/{t}/settings`. Every field is optional and an omitted one takes its
 /// default: the body replaces the whole document.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
     pub match_policy: Option<MatchPolicy>,
@@ -64,10 +64,47 @@ pub struct SettingsInput {
     pub webhook_auth: Option<WebhookAuth>,
     /// When given, the settings are replaced only if they are still at this version (0: none
     /// saved yet); otherwise 409 `version_conflict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// Saved settings as the body that would save them again: what a PATCH is merged into. Every
+/// field is named (no `..`), so a field added to `TenantSettings` does not compile here until it
+/// has its place in the input too; a PATCH can never meet a stored field the input refuses.
+impl From<&TenantSettings> for SettingsInput {
+    fn from(settings: &TenantSettings) -> Self {
+        let TenantSettings {
+            match_policy,
+            create_missing,
+            field_mapping,
+            task_external_id_field,
+            api_budget_percent,
+            trigger_mode,
+            sequence_id,
+            webhook_auth,
+        } = settings;
+        let FieldMapping { last_opened_at, click_count, opt_out_on_unsubscribe, mark_bounced } = field_mapping;
+        let name = |field: &Option<FieldName>| field.as_ref().map(|f| f.as_str().to_owned());
+        Self {
+            match_policy: Some(*match_policy),
+            create_missing: Some(*create_missing),
+            field_mapping: Some(FieldMappingInput {
+                last_opened_at: name(last_opened_at),
+                click_count: name(click_count),
+                opt_out_on_unsubscribe: Some(*opt_out_on_unsubscribe),
+                mark_bounced: name(mark_bounced),
+            }),
+            task_external_id_field: name(task_external_id_field),
+            api_budget_percent: Some(i64::from(*api_budget_percent)),
+            trigger_mode: Some(*trigger_mode),
+            sequence_id: sequence_id.as_ref().map(|s| s.as_str().to_owned()),
+            webhook_auth: Some(*webhook_auth),
+            version: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldMappingInput {
     pub last_opened_at: Option<String>,
@@ -444,7 +481,8 @@ pub async fn patch_settings(ctx: &Connector, t: &TenantId, patch: Value) -> Resu
     for _ in 0..PATCH_ATTEMPTS {
         let current = ctx.store.settings(t).await?;
         check_version("the settings are", expected, current.as_ref().map_or(0, |r| r.version))?;
-        let mut document = to_json(&current.as_ref().map(|r| r.settings.clone()).unwrap_or_default())?;
+        let saved = current.as_ref().map(|r| r.settings.clone()).unwrap_or_default();
+        let mut document = to_json(&SettingsInput::from(&saved))?;
         json_patch::merge(&mut document, &patch);
         let input: SettingsInput =
             serde_json::from_value(document).map_err(|e| ConnectError::Invalid(format!("the patch does not fit the settings: {e}")))?;
@@ -577,6 +615,23 @@ fn diff(old: &Value, new: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The PATCH base: any saved settings, as an input, validate back to themselves.
+    #[test]
+    fn saved_settings_round_trip_through_the_input() {
+        let full = settings(json!({
+            "match_policy": "lead_then_contact", "create_missing": "lead",
+            "field_mapping": {"last_opened_at": "Last_Opened__c", "click_count": "Clicks__c", "opt_out_on_unsubscribe": false, "mark_bounced": "Bounced__c"},
+            "task_external_id_field": "Sfbridge_Event_Id__c", "api_budget_percent": 55,
+            "trigger_mode": "both", "sequence_id": "seq_1", "webhook_auth": "signature"
+        }));
+        let Ok(full) = full else { unreachable!("{full:?}") };
+        for saved in [TenantSettings::default(), full] {
+            let document = to_json(&SettingsInput::from(&saved)).unwrap_or_else(|e| unreachable!("{e}"));
+            let input: SettingsInput = serde_json::from_value(document).unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(validate_settings(&input).ok(), Some(saved));
+        }
+    }
 
     fn settings(body: Value) -> Result<TenantSettings, String> {
         let input: SettingsInput = serde_json::from_value(body).map_err(|e| format!("serde: {e}"))?;

@@ -514,6 +514,69 @@ async fn publish(ctx: &Receiver, t: &TenantId, events: Vec<Outgoing>) -> Result<
 mod tests {
     use super::*;
 
+    /// A queue that answers for none of the messages it is given (an adapter bug, or a short
+    /// `SendMessageBatch` answer): nothing it was handed may be acknowledged.
+    #[derive(Debug)]
+    struct Mute;
+
+    #[async_trait::async_trait]
+    impl sfbridge_core::queue::Queue for Mute {
+        async fn send(&self, _: Vec<OutgoingMessage>) -> Vec<Result<(), QueueError>> {
+            Vec::new()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_queue_that_answers_for_fewer_messages_gets_no_ack() {
+        use std::sync::Arc;
+
+        use sfbridge_core::clock::{Clock, SystemClock};
+        use sfbridge_core::domain::{HostPolicy, InstanceUrl, LoginHost};
+        use sfbridge_core::metrics::{Capture, Meter};
+        use sfbridge_core::secrets::WebhookSecret;
+        use sfbridge_core::store::{ConnectionRecord, ConnectionStatus, Store};
+
+        let store = Store::in_memory();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let tenant = TenantId::parse("team_42").unwrap_or_else(|e| unreachable!("{e}"));
+        let now = clock.now();
+        let connection = ConnectionRecord {
+            status: ConnectionStatus::Connected,
+            organization_id: SalesforceId::parse("00D000000000001").unwrap_or_else(|e| unreachable!("{e}")),
+            user_id: SalesforceId::parse("005000000000001").unwrap_or_else(|e| unreachable!("{e}")),
+            username: None,
+            display_name: None,
+            instance_url: InstanceUrl::parse("https://unit.my.salesforce.com", HostPolicy::STRICT).unwrap_or_else(|e| unreachable!("{e}")),
+            login_host: LoginHost::parse("https://login.salesforce.com", HostPolicy::STRICT).unwrap_or_else(|e| unreachable!("{e}")),
+            refresh_token: None,
+            access_token: None,
+            access_token_issued_at: None,
+            scopes: vec![],
+            connected_at: now,
+            updated_at: now,
+            version: 1,
+            refresh_lease_until: None,
+        };
+        store.save_connection(&tenant, &connection, None).await.unwrap_or_else(|e| unreachable!("{e}"));
+        let secret = "global-secret-0123456789abcdef";
+        let meter = Meter::new(clock.clone(), Arc::new(Capture::default()));
+        let cipher = Arc::new(sfbridge_core::cipher::LocalCipher::random());
+        let receiver = crate::Receiver::new(store.clone(), cipher, clock, Arc::new(Mute), Some(WebhookSecret::new(secret)), meter);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+        headers.insert("x-webhook-secret", http::HeaderValue::from_static("global-secret-0123456789abcdef"));
+        let body = br#"[{"id": "c1", "sobject_type": "Task"}, {"id": "c2", "sobject_type": "Task"}]"#;
+        let request = WebhookRequest { tenant_id: "team_42", headers: &headers, query: None, body };
+        let reply = receiver.receive(request).await;
+        assert!(matches!(reply.outcome, Err(WebhookError::Unavailable(_))), "{:?}", reply.outcome);
+
+        // Nothing counts as published: the claims were released, so Salesforce's retry publishes.
+        let request = WebhookRequest { tenant_id: "team_42", headers: &headers, query: None, body };
+        let again = receiver.receive(request).await;
+        assert!(matches!(again.outcome, Err(WebhookError::Unavailable(_))), "not a duplicate: {:?}", again.outcome);
+    }
+
     #[test]
     fn query_secrets_keep_plus_signs_and_decode_escapes() {
         assert_eq!(query_secret(Some("token=whsec_a+b/c=")).as_deref(), Some("whsec_a+b/c="));
