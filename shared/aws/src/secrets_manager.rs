@@ -6,8 +6,8 @@
 use aws_sdk_secretsmanager::Client;
 use sfbridge_core::config::{Config, ConfigError};
 
-pub const ARN_VARIABLE: &str = "SALESFORCE_WEBHOOK_SECRET_ARN";
-pub const VARIABLE: &str = "SALESFORCE_WEBHOOK_SECRET";
+pub(crate) const ARN_VARIABLE: &str = "SALESFORCE_WEBHOOK_SECRET_ARN";
+pub(crate) const VARIABLE: &str = "SALESFORCE_WEBHOOK_SECRET";
 
 #[derive(Debug, thiserror::Error)]
 pub enum GlobalSecretError {

@@ -23,11 +23,11 @@ use aws_sdk_sqs::types::{BatchResultErrorEntry, MessageAttributeValue, SendMessa
 use sfbridge_core::queue::{validate, OutgoingMessage, Queue, QueueError, ATTRIBUTE_TYPE as STRING};
 
 /// SQS's limit on the entries of one `SendMessageBatch` call.
-pub const MAX_BATCH_ENTRIES: usize = 10;
+pub(crate) const MAX_BATCH_ENTRIES: usize = 10;
 /// The most one `SendMessageBatch` call may carry, all entries together.
-pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Tries per entry that SQS failed through no fault of ours (`SenderFault=false`), first included.
-pub const ATTEMPTS: u32 = 3;
+pub(crate) const ATTEMPTS: u32 = 3;
 /// Backoff before the second try; doubled before each further one, plus up to as much jitter.
 const BACKOFF: Duration = Duration::from_millis(50);
 

@@ -17,7 +17,7 @@ use crate::Connector;
 
 /// How long a connect URL and its OAuth state live. Salesforce's codes live 15 minutes; ten is
 /// enough for a sign-in with MFA and short enough that a leaked link goes stale.
-pub const FLOW_TTL_MINUTES: i64 = 10;
+pub(crate) const FLOW_TTL_MINUTES: i64 = 10;
 /// How long a finished flow stays pollable.
 const FINISHED_FLOW_RETENTION_MINUTES: i64 = 60;
 

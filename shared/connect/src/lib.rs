@@ -13,23 +13,12 @@ mod webhook_secrets;
 
 pub use logs::{audit_page, delivery_page};
 pub use callback::{complete_callback, CallbackParams, CallbackResult};
-pub use connection::{
-    connection_view, disconnect, health_view, ApiUsageView, ConnectionView, CredentialsSummary, DisconnectResult, HealthView,
-};
+pub use connection::{connection_view, disconnect, health_view};
 pub use credentials::{clear_credentials, save_credentials, CredentialsInput};
-pub use error::{ConflictCode, ConnectError};
-pub use flow::{
-    begin_connect, browser_cookie_name, flow_view, start_flow, ConnectStart, FlowView, StartRedirect, FLOW_TTL_MINUTES,
-};
-pub use settings::{
-    campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, validate_campaign, validate_settings,
-    CampaignInput, CampaignList, CampaignView, EventTogglesInput, FieldMappingInput, SettingsInput, SettingsView,
-    MAX_CAMPAIGN_PAGE,
-};
-pub use webhook_secrets::{
-    create_webhook_secret, is_webhook_secret_id, revoke_webhook_secret, webhook_secret_list, webhook_url,
-    CreatedWebhookSecret, WebhookSecretList, WebhookSecretSummary, MAX_WEBHOOK_SECRETS, WEBHOOK_SECRET_ID_PREFIX,
-};
+pub use error::ConnectError;
+pub use flow::{begin_connect, browser_cookie_name, flow_view, start_flow};
+pub use settings::{campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, CampaignInput, EventTogglesInput, SettingsInput};
+pub use webhook_secrets::{create_webhook_secret, revoke_webhook_secret, webhook_secret_list, webhook_url};
 
 use std::sync::Arc;
 
@@ -40,6 +29,7 @@ use sfbridge_core::config::Config;
 use sfbridge_core::queue::Queue;
 use sfbridge_core::store::Store;
 use sfbridge_salesforce::SalesforceOAuth;
+use error::ConflictCode;
 
 /// What the admin API and the OAuth callback run on, built once per process. Both functions are
 /// allowed the same things in template.yaml (the table's items, the key for the tenants' secrets,

@@ -9,7 +9,7 @@ use sfbridge_core::store::{AuditPage, DeliveryPage};
 use crate::{ConnectError, Connector};
 
 /// The delivery log's page sizes and cursors.
-pub const DELIVERY_PAGES: PageRules = PageRules { default_limit: 50, max_limit: 100, max_cursor_len: 160 };
+pub(crate) const DELIVERY_PAGES: PageRules = PageRules { default_limit: 50, max_limit: 100, max_cursor_len: 160 };
 
 pub async fn audit_page(ctx: &Connector, t: &TenantId, limit: Option<usize>, cursor: Option<&str>) -> Result<AuditPage, ConnectError> {
     let page = AUDIT_PAGES.check(limit, cursor)?;

@@ -26,7 +26,7 @@ use crate::Connector;
 const CAMPAIGN_KEY_PREFIX: &str = "701";
 /// Salesforce text fields hold at most 255 characters.
 const MAX_EXPERIMENT_KEY_LEN: usize = 255;
-pub const MAX_CAMPAIGN_PAGE: usize = 100;
+pub(crate) const MAX_CAMPAIGN_PAGE: usize = 100;
 const DEFAULT_CAMPAIGN_PAGE: usize = 50;
 
 /// Fields activity sync must never write through a mapping: matching and record identity
@@ -167,7 +167,7 @@ fn field_name(problems: &mut Problems, field: &str, value: Option<&str>) -> Opti
 }
 
 /// Checks a settings body and returns the document it describes. Reads nothing.
-pub fn validate_settings(input: &SettingsInput) -> Result<TenantSettings, ConnectError> {
+pub(crate) fn validate_settings(input: &SettingsInput) -> Result<TenantSettings, ConnectError> {
     let mut problems = Problems::default();
     let defaults = TenantSettings::default();
     let mapping = input.field_mapping.as_ref();
@@ -274,7 +274,7 @@ pub fn validate_settings(input: &SettingsInput) -> Result<TenantSettings, Connec
 }
 
 /// Checks a campaign body and returns the document it describes. Reads nothing.
-pub fn validate_campaign(input: &CampaignInput) -> Result<CampaignSettings, ConnectError> {
+pub(crate) fn validate_campaign(input: &CampaignInput) -> Result<CampaignSettings, ConnectError> {
     let mut problems = Problems::default();
     let defaults = CampaignSettings::default();
     let toggles = input.events.as_ref();

@@ -26,9 +26,9 @@ use sfbridge_core::store::{audit_kind, StoreError, WebhookSecretEntry, WebhookSe
 use crate::Connector;
 
 /// Active secrets per tenant: the current one and its replacement during a rotation.
-pub const MAX_WEBHOOK_SECRETS: usize = 2;
+pub(crate) const MAX_WEBHOOK_SECRETS: usize = 2;
 /// Secret ids are `whk_` and this many random lowercase letters and digits.
-pub const WEBHOOK_SECRET_ID_PREFIX: &str = "whk_";
+pub(crate) const WEBHOOK_SECRET_ID_PREFIX: &str = "whk_";
 const ID_RANDOM_LEN: usize = 16;
 const ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -43,7 +43,7 @@ fn new_secret_id() -> String {
 }
 
 /// Whether `id` has the shape of an id this API hands out.
-pub fn is_webhook_secret_id(id: &str) -> bool {
+pub(crate) fn is_webhook_secret_id(id: &str) -> bool {
     id.strip_prefix(WEBHOOK_SECRET_ID_PREFIX).is_some_and(|random| {
         random.len() == ID_RANDOM_LEN && random.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     })

@@ -37,7 +37,7 @@ pub struct Config {
 }
 
 /// A shared secret shorter than this is refused at start (192 bits of a random secret).
-pub const MIN_WEBHOOK_SECRET_LEN: usize = 24;
+pub(crate) const MIN_WEBHOOK_SECRET_LEN: usize = 24;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -124,7 +124,7 @@ impl Config {
 pub struct AppOrigins(Vec<String>);
 
 /// More would be a sign of a wildcard in disguise; every origin is a `postMessage` on the page.
-pub const MAX_APP_ORIGINS: usize = 10;
+pub(crate) const MAX_APP_ORIGINS: usize = 10;
 
 impl AppOrigins {
     fn parse(value: &str, insecure_dev: bool) -> Result<Self, ConfigError> {
@@ -157,7 +157,7 @@ impl AppOrigins {
 /// The REST API version every Salesforce call uses. The composite graph, collections and
 /// upsert-by-external-id calls sfbridge makes exist from v50.0 on; the simulator and the tests use
 /// the default.
-pub const DEFAULT_API_VERSION: u16 = 66;
+pub(crate) const DEFAULT_API_VERSION: u16 = 66;
 const MIN_API_VERSION: u16 = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

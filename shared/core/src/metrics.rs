@@ -47,11 +47,11 @@ use serde_json::{json, Value};
 use crate::clock::Clock;
 
 /// The CloudWatch namespace of every sfbridge metric.
-pub const NAMESPACE: &str = "sfbridge";
+pub(crate) const NAMESPACE: &str = "sfbridge";
 /// The one dimension: which function emitted the line.
-pub const DIMENSION: &str = "Function";
+pub(crate) const DIMENSION: &str = "Function";
 /// The `tracing` target EMF lines are logged under outside Lambda.
-pub const LOG_TARGET: &str = "sfbridge::emf";
+pub(crate) const LOG_TARGET: &str = "sfbridge::emf";
 
 /// The functions that emit metrics, by their `Function` dimension value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +224,7 @@ impl Metrics {
 
     /// The EMF document, as one line (no newline). Every counter of the function, then any other
     /// counter that is not zero, then the gauges read.
-    pub fn to_emf(&self, timestamp: DateTime<Utc>) -> String {
+    pub(crate) fn to_emf(&self, timestamp: DateTime<Utc>) -> String {
         let values = self.lock();
         let mut entries: Vec<(&'static str, &'static str, Value)> = Vec::new();
         let declared = self.function.counters();

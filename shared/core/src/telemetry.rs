@@ -12,7 +12,7 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 /// the spans around it, all at the top level. lambda_runtime wraps every invocation in a span with
 /// `requestId` (and `xrayTraceId` when traced), so every line of an invocation carries them. No
 /// timestamp: CloudWatch stamps every line.
-pub fn json_layer<W>(make_writer: W) -> impl Layer<Registry> + Send + Sync
+pub(crate) fn json_layer<W>(make_writer: W) -> impl Layer<Registry> + Send + Sync
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -42,7 +42,7 @@ pub fn init_local() {
 /// Writes each log line to stdout in one call on the locked handle, so a line never interleaves
 /// with an EMF metrics line (which `metrics` writes the same way) from another thread.
 #[derive(Debug, Clone, Copy)]
-pub struct LineWriter;
+pub(crate) struct LineWriter;
 
 impl Write for LineWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

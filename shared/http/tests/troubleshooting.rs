@@ -2,7 +2,7 @@
 //! renders from the error mappings the code uses. After changing a mapping or a row, regenerate it:
 //!
 //! ```sh
-//! SFBRIDGE_BLESS=1 cargo test -p sfbridge-http --test troubleshooting
+//! SFBRIDGE_BLESS=1 cargo test -p sfbridge-http --features connect --test troubleshooting
 //! ```
 //!
 //! (that rewrites only the block between the markers; review the diff and commit it).
@@ -16,7 +16,7 @@ use sfbridge_salesforce::troubleshooting::{
 use sfbridge_salesforce::OAuthFailure;
 
 const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
-const REGENERATE: &str = "SFBRIDGE_BLESS=1 cargo test -p sfbridge-http --test troubleshooting";
+const REGENERATE: &str = "SFBRIDGE_BLESS=1 cargo test -p sfbridge-http --features connect --test troubleshooting";
 
 /// The README's block, markers included, and where it starts.
 fn block(readme: &str) -> Option<(usize, &str)> {

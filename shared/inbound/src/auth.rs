@@ -30,13 +30,14 @@ use sfbridge_core::secrets::{constant_time_eq, WebhookSecret};
 /// Headers that may carry the secret, in the order they are looked at.
 pub const SECRET_HEADERS: [&str; 2] = ["x-salesforce-webhook-secret", "x-webhook-secret"];
 /// Query parameters that may carry the secret.
-pub const SECRET_QUERY_PARAMS: [&str; 2] = ["token", "secret"];
-pub const ID_HEADER: &str = "webhook-id";
-pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
-pub const SIGNATURE_HEADER: &str = "webhook-signature";
+pub(crate) const SECRET_QUERY_PARAMS: [&str; 2] = ["token", "secret"];
+pub(crate) const ID_HEADER: &str = "webhook-id";
+pub(crate) const TIMESTAMP_HEADER: &str = "webhook-timestamp";
+pub(crate) const SIGNATURE_HEADER: &str = "webhook-signature";
 /// How far a signed request's timestamp may be from now, either way.
 pub const TOLERANCE_SECONDS: i64 = 300;
-pub use sfbridge_core::secrets::{webhook_secret_digest as secret_digest, WEBHOOK_SECRET_PREFIX as SECRET_PREFIX};
+pub use sfbridge_core::secrets::webhook_secret_digest as secret_digest;
+use sfbridge_core::secrets::WEBHOOK_SECRET_PREFIX as SECRET_PREFIX;
 /// Longer ids are refused: the id becomes a deduplication key.
 const MAX_ID_LEN: usize = 255;
 
@@ -143,7 +144,7 @@ pub enum Accepted<'a> {
 
 /// Checks a plain secret against the accepted ones. Every stored hash is compared, so the time
 /// taken does not tell which one (if any) matched.
-pub fn check_secret(presented: Option<&str>, accepted: &Accepted<'_>) -> Result<(), AuthFailure> {
+pub(crate) fn check_secret(presented: Option<&str>, accepted: &Accepted<'_>) -> Result<(), AuthFailure> {
     let presented = presented.filter(|p| !p.is_empty()).ok_or(AuthFailure::MissingSecret)?;
     let matched = match accepted {
         Accepted::Nothing => return Err(AuthFailure::NotConfigured),
@@ -229,14 +230,14 @@ pub fn check_signature(request: &SignedRequest<'_>, body: &[u8], secrets: &[&str
 /// digest matches the stored one, so a digest names exactly one secret. Held in process memory
 /// only (zeroized when dropped), as the deployment-wide secret is; `Debug` shows the count.
 #[derive(Default)]
-pub struct OpenedSecrets {
+pub(crate) struct OpenedSecrets {
     by_digest: Mutex<HashMap<(TenantId, String), Zeroizing<String>>>,
 }
 
 impl OpenedSecrets {
     /// Far above the secrets one function instance sees (two per tenant); when full, the cache
     /// starts over rather than track recency.
-    pub const CAPACITY: usize = 4_096;
+    pub(crate) const CAPACITY: usize = 4_096;
 
     pub fn get(&self, t: &TenantId, digest: &str) -> Option<Zeroizing<String>> {
         self.lock().get(&(t.clone(), digest.to_owned())).cloned()
@@ -257,10 +258,6 @@ impl OpenedSecrets {
 
     pub fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<(TenantId, String), Zeroizing<String>>> {

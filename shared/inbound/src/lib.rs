@@ -135,7 +135,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub(crate) const ALL: [EventType; 9] = [
         Self::OpportunityClosedWon,
         Self::CampaignUpdated,
         Self::ContactCreated,
@@ -179,14 +179,14 @@ pub enum Source {
 /// Attached to Closed Won events when the tenant's trigger mode is `auto` or `both`: the product
 /// starts this sequence for the opportunity's contacts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Trigger {
+pub(crate) struct Trigger {
     pub mode: TriggerMode,
     pub sequence_id: SequenceId,
 }
 
 /// The message on the inbound queue (docs/architecture.md "Inbound events"), `"version": 1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InboundEvent {
+pub(crate) struct InboundEvent {
     pub version: u32,
     /// The same on every delivery of the same notification, so a consumer can deduplicate the
     /// rare second copy (see the README's delivery guarantee).

@@ -29,7 +29,7 @@ use serde_json::Value;
 use super::{EventType, Notification, Source};
 
 /// The custom field that links a Salesforce record to an experiment.
-pub const EXPERIMENT_KEY_FIELD: &str = "Experiment_Key__c";
+pub(crate) const EXPERIMENT_KEY_FIELD: &str = "Experiment_Key__c";
 
 pub fn event_type(n: &Notification, source: Source) -> EventType {
     if let Some(stated) = n.event_type {

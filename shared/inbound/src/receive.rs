@@ -38,10 +38,10 @@ use crate::Receiver;
 /// well under a megabyte, and Lambda cannot take more than 6 MB anyway.
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 /// Each event is one queue message.
-pub const MAX_EVENT_BYTES: usize = sfbridge_core::queue::MAX_MESSAGE_BYTES;
+pub(crate) const MAX_EVENT_BYTES: usize = sfbridge_core::queue::MAX_MESSAGE_BYTES;
 /// Longer than a request can take (the function's timeout is 30 s), so a claim left by a crashed
 /// request expires before Salesforce's next retry has long to wait.
-pub const CLAIM_LEASE: Duration = Duration::seconds(60);
+pub(crate) const CLAIM_LEASE: Duration = Duration::seconds(60);
 /// Dedupe entries claimed or marked at the same time.
 const STORE_CONCURRENCY: usize = 16;
 
@@ -119,7 +119,7 @@ pub enum WebhookError {
 impl WebhookError {
     /// Not the sender's fault: nothing was acknowledged and the same request may succeed later
     /// (`sfbridge_http` answers 503). Every other error is a refusal the sender must act on.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         matches!(self, Self::InProgress | Self::Unavailable(_))
     }
 

@@ -19,7 +19,7 @@ pub struct OAuthFailure {
 }
 
 /// The code of a failure on sfbridge's side (storage, key service, a bug), not Salesforce's answer.
-pub const INTERNAL_ERROR: &str = "internal_error";
+pub(crate) const INTERNAL_ERROR: &str = "internal_error";
 
 impl OAuthFailure {
     /// A failure on our side, worded for the admin in the popup (the detail goes to the log).
@@ -88,7 +88,7 @@ impl OAuthErrorRule {
 const ALL_STAGES: &[Stage] = &[Stage::Popup, Stage::ConnectApi, Stage::TokenRenewal];
 
 /// The text `{wait}` stands for.
-pub const WAIT_FOR_PROPAGATION: &str =
+pub(crate) const WAIT_FOR_PROPAGATION: &str =
     "If you created or changed the app in the last 10 minutes, wait for Salesforce to propagate it and try again.";
 
 /// Salesforce's OAuth errors, from the authorize redirect or the token endpoint. The first rule
@@ -305,7 +305,7 @@ pub static OAUTH_FALLBACK: OAuthErrorRule = OAuthErrorRule {
 
 /// The rule for Salesforce's `error` and (trimmed) `error_description`; `refresh` when it answers a
 /// refresh-token call.
-pub fn oauth_error_rule(error: &str, description: &str, refresh: bool) -> &'static OAuthErrorRule {
+pub(crate) fn oauth_error_rule(error: &str, description: &str, refresh: bool) -> &'static OAuthErrorRule {
     OAUTH_ERRORS.iter().find(|rule| rule.matches(error, description, refresh)).unwrap_or(&OAUTH_FALLBACK)
 }
 
@@ -321,7 +321,7 @@ impl OAuthFailure {
     }
 
     /// The same for the answer to a refresh-token call, where some errors mean something else.
-    pub fn from_refresh(error: &str, description: Option<&str>) -> Self {
+    pub(crate) fn from_refresh(error: &str, description: Option<&str>) -> Self {
         Self::mapped(error, description, "", true)
     }
 

@@ -12,11 +12,10 @@ pub mod troubleshooting;
 
 use std::time::Duration;
 
-pub use errors::{OAuthFailure, INTERNAL_ERROR};
-pub use oauth::{Identity, Issuer, SalesforceOAuth, TokenGrant};
+pub use errors::OAuthFailure;
+pub use oauth::{Issuer, SalesforceOAuth, TokenGrant};
 pub use rest::{SalesforceRest, Session};
-pub use sessions::{AppCredentials, CallError, SessionError, Sessions, StoredAppCredentials};
-pub use signature::verify_signature;
+pub use sessions::{CallError, SessionError, Sessions, StoredAppCredentials};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Well under the callback Lambda's timeout, so a slow Salesforce ends in an error page, not a

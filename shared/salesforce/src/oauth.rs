@@ -22,7 +22,7 @@ use sfbridge_core::domain::{HostPolicy, InstanceUrl, LoginHost, OAuthState, Sale
 use sfbridge_core::secrets::{AccessToken, AuthorizationCode, ConsumerSecret, PkceVerifier, RefreshToken};
 
 /// The least we need: REST access and a refresh token. Never `full`.
-pub const SCOPES: [&str; 3] = ["api", "refresh_token", "offline_access"];
+pub(crate) const SCOPES: [&str; 3] = ["api", "refresh_token", "offline_access"];
 
 
 /// Which authorization server a flow talks to. Stored with the OAuth state and used, unchanged,

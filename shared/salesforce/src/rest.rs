@@ -12,8 +12,6 @@ use sfbridge_core::config::ApiVersion;
 use sfbridge_core::domain::InstanceUrl;
 use sfbridge_core::secrets::AccessToken;
 
-/// Salesforce refuses request lines over 16,384 bytes (414). Queries are chunked to stay far below.
-pub const MAX_QUERY_URL_BYTES: usize = 8_000;
 /// sObject Collections take at most 200 records per call (and count as one API call).
 pub const MAX_COLLECTION_RECORDS: usize = 200;
 /// A Composite call (one API call) holds at most 5 query or sObject Collections subrequests.
@@ -55,7 +53,7 @@ impl RestError {
 
 /// Every code whose class is not `Permanent`, the default. Each has a row in the README's
 /// troubleshooting table ([`super::troubleshooting::REST_ERRORS`]; a test fails without one).
-pub const CODE_CLASSES: &[(&str, ErrorClass)] = &[
+pub(crate) const CODE_CLASSES: &[(&str, ErrorClass)] = &[
     ("INVALID_SESSION_ID", ErrorClass::RefreshSession),
     ("REQUEST_LIMIT_EXCEEDED", ErrorClass::Transient),
     ("SERVER_UNAVAILABLE", ErrorClass::Transient),
@@ -68,7 +66,7 @@ pub const CODE_CLASSES: &[(&str, ErrorClass)] = &[
 ];
 
 /// The class of a Salesforce `errorCode` / per-record `statusCode`.
-pub fn classify_code(code: &str) -> ErrorClass {
+pub(crate) fn classify_code(code: &str) -> ErrorClass {
     CODE_CLASSES.iter().find(|(known, _)| *known == code).map_or(ErrorClass::Permanent, |(_, class)| *class)
 }
 
@@ -353,7 +351,7 @@ impl SalesforceRest {
     }
 
     /// All records of a query whose first page is in hand: follows `nextRecordsUrl` to the end.
-    pub async fn rest_of_query(&self, session: &Session, first: Reply<QueryPage>) -> Result<Reply<Vec<Value>>, RestError> {
+    pub(crate) async fn rest_of_query(&self, session: &Session, first: Reply<QueryPage>) -> Result<Reply<Vec<Value>>, RestError> {
         let mut reply = first;
         let mut records = std::mem::take(&mut reply.value.records);
         let mut usage = reply.usage;

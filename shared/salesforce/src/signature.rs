@@ -9,7 +9,7 @@ use sfbridge_core::secrets::ConsumerSecret;
 
 /// Checks the signature in constant time (`verify_slice`). Standard base64 with padding, as
 /// Salesforce sends it, not base64url.
-pub fn verify_signature(secret: &ConsumerSecret, id: &str, issued_at: &str, signature: &str) -> bool {
+pub(crate) fn verify_signature(secret: &ConsumerSecret, id: &str, issued_at: &str, signature: &str) -> bool {
     let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(signature) else {
         return false;
     };

@@ -1,7 +1,7 @@
 //! Every Salesforce error sfbridge recognizes, in one table: where it shows up, what sfbridge does,
 //! the likely cause and the fix. The README's "Troubleshooting" section is [`readme_block`],
 //! rendered from it; `shared/http/tests/troubleshooting.rs` fails when the README differs, and
-//! `SFBRIDGE_BLESS=1 cargo test -p sfbridge-http --test troubleshooting` rewrites it.
+//! `SFBRIDGE_BLESS=1 cargo test -p sfbridge-http --features connect --test troubleshooting` rewrites it.
 //!
 //! - OAuth errors (connecting, token renewal) are [`OAUTH_ERRORS`]: the very rules
 //!   `OAuthFailure::from_salesforce` maps with, so the README's fix is the message admins see.
@@ -14,8 +14,10 @@
 //! than the code does.
 
 use super::errors::fill;
-pub use super::errors::{oauth_error_rule, OAuthErrorRule, Stage, OAUTH_ERRORS, OAUTH_FALLBACK, WAIT_FOR_PROPAGATION};
+pub use super::errors::{Stage, OAUTH_ERRORS, OAUTH_FALLBACK};
 use super::rest::ErrorClass;
+use super::errors::OAuthErrorRule;
+use super::errors::WAIT_FOR_PROPAGATION;
 
 /// How activity sync treats a REST error, when the class alone does not say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +220,7 @@ pub fn readme_block() -> String {
 }
 
 /// Both tables, in Markdown.
-pub fn markdown() -> String {
+pub(crate) fn markdown() -> String {
     let mut out = String::new();
     out.push_str("**Connecting, and renewing the token during sync** (Salesforce's OAuth `error`):\n\n");
     table(&mut out, OAUTH_ERRORS.iter().chain([&OAUTH_FALLBACK]).map(oauth_row));
@@ -322,6 +324,7 @@ mod tests {
 
     use super::*;
     use crate::rest::{classify_code, classify_response, CODE_CLASSES};
+    use crate::errors::oauth_error_rule;
     use crate::OAuthFailure;
 
     #[test]

@@ -72,7 +72,7 @@ pub fn task(
 }
 
 /// Whether an activity of this kind changes a mapped field.
-pub fn updates_fields(kind: ActivityKind, mapping: &FieldMapping) -> bool {
+pub(crate) fn updates_fields(kind: ActivityKind, mapping: &FieldMapping) -> bool {
     match kind {
         ActivityKind::EmailOpened => mapping.last_opened_at.is_some(),
         ActivityKind::EmailClicked => mapping.click_count.is_some(),
@@ -85,7 +85,7 @@ pub fn updates_fields(kind: ActivityKind, mapping: &FieldMapping) -> bool {
 /// The field values `activities` set on `target`, given its current values: the latest open
 /// (never moving backwards), the click counter plus the clicks, opt-out, bounced. `None` when
 /// nothing changes.
-pub fn field_update<'a>(
+pub(crate) fn field_update<'a>(
     target: &Target,
     mapping: &FieldMapping,
     activities: impl IntoIterator<Item = &'a ActivityCommand>,

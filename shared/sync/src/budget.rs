@@ -16,7 +16,7 @@ const OVER_BUDGET_BACKOFF: Duration = Duration::minutes(10);
 
 /// The latest usage each tenant's org reported to this process.
 #[derive(Debug, Default)]
-pub struct ApiUsageBook {
+pub(crate) struct ApiUsageBook {
     latest: Mutex<HashMap<TenantId, (ApiUsage, DateTime<Utc>)>>,
 }
 

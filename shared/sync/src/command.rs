@@ -9,13 +9,13 @@ use serde_json::Value;
 use sfbridge_core::domain::{CampaignId, Email, EventId, TenantId};
 use sfbridge_core::store::ActivityKind;
 
-pub const SUPPORTED_VERSION: u64 = 1;
+pub(crate) const SUPPORTED_VERSION: u64 = 1;
 /// Command types of the v1 schema that this release does not handle yet.
 const NOT_YET_HANDLED: &[&str] = &["field_update", "campaign_update", "record_upsert"];
 
 /// `"type": "activity"`: something happened to an email the product sent.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ActivityCommand {
+pub(crate) struct ActivityCommand {
     pub event_id: EventId,
     pub tenant_id: TenantId,
     pub campaign_id: CampaignId,
@@ -29,14 +29,14 @@ pub struct ActivityCommand {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub struct ContactRef {
+pub(crate) struct ContactRef {
     pub email: Email,
     #[serde(default)]
     pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct EmailContent {
+pub(crate) struct EmailContent {
     #[serde(default)]
     pub subject: Option<String>,
     #[serde(default)]
@@ -45,7 +45,7 @@ pub struct EmailContent {
 
 impl ActivityCommand {
     /// How the campaign is called in Task subjects: its name, else its id.
-    pub fn campaign_label(&self) -> &str {
+    pub(crate) fn campaign_label(&self) -> &str {
         self.campaign_name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(self.campaign_id.as_str())
     }
 }
@@ -53,7 +53,7 @@ impl ActivityCommand {
 /// Why a message is not a command this release can run. Never retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct CommandError {
+pub(crate) struct CommandError {
     /// `malformed_command` or `unsupported_command`.
     pub code: &'static str,
     pub message: String,
@@ -72,7 +72,7 @@ struct Envelope {
     event_id: Option<Value>,
 }
 
-pub fn parse_command(body: &str) -> Result<ActivityCommand, CommandError> {
+pub(crate) fn parse_command(body: &str) -> Result<ActivityCommand, CommandError> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| CommandError {
         code: "malformed_command",
         message: format!("the message body is not a JSON object: {e}"),

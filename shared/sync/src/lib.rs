@@ -30,11 +30,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::stream::{self, StreamExt};
 
 pub use activity::{subject, TASK_STATUS};
-pub use budget::ApiUsageBook;
-pub use command::{parse_command, ActivityCommand, CommandError};
-pub use ledger::LEASE as LEDGER_LEASE;
-pub use matching::MAX_SOQL_CHARS;
-pub use tenant::MAX_CONCURRENT_SALESFORCE_CALLS;
+
 
 use sfbridge_core::domain::{EventId, TenantId};
 use std::sync::Arc;
@@ -48,6 +44,9 @@ use sfbridge_salesforce::Sessions;
 use sfbridge_core::queue::OutgoingMessage;
 use sfbridge_core::store::{DeliveryOutcome, DeliveryRecord};
 use tenant::Pending;
+use command::parse_command;
+use command::CommandError;
+use budget::ApiUsageBook;
 
 /// The activity-sync worker, built once per process (per Lambda cold start). It holds what the
 /// function's IAM policy allows it and nothing more: the table, the key (to open the tenants'
@@ -94,7 +93,7 @@ impl Worker {
 }
 
 /// Tenants of one batch handled at the same time (each with its own Salesforce call limit).
-pub const MAX_CONCURRENT_TENANTS: usize = 8;
+pub(crate) const MAX_CONCURRENT_TENANTS: usize = 8;
 
 /// Message attributes on a dead-lettered command: why it was taken off the queue.
 pub const DLQ_CODE_ATTRIBUTE: &str = "sfbridge_error_code";
@@ -110,7 +109,7 @@ pub struct InboundMessage {
 
 /// What becomes of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disposition {
+pub(crate) enum Disposition {
     /// Handled for good (or handed on): delete it.
     Ack,
     /// Not now: leave it for SQS to deliver again.

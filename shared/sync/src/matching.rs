@@ -17,10 +17,10 @@ use sfbridge_core::store::MatchPolicy;
 
 /// SOQL statements may be 100,000 characters; chunks stay far below (and each travels in a
 /// Composite body, so the 16 KB URI limit of a GET query does not apply).
-pub const MAX_SOQL_CHARS: usize = 20_000;
+pub(crate) const MAX_SOQL_CHARS: usize = 20_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TargetKind {
+pub(crate) enum TargetKind {
     Contact,
     Lead,
 }
@@ -79,7 +79,7 @@ fn lookup_queries(emails: &[Email], policy: MatchPolicy, mapped: &[FieldName]) -
 }
 
 /// Contacts by id (for converted Leads whose Contact has another email).
-pub fn contacts_by_id_query(ids: &[SalesforceId], mapped: &[FieldName]) -> String {
+pub(crate) fn contacts_by_id_query(ids: &[SalesforceId], mapped: &[FieldName]) -> String {
     let extra: String = mapped.iter().map(|f| format!(", {f}")).collect();
     let list: Vec<String> = ids.iter().map(|id| soql_quote(id.as_str())).collect();
     format!("SELECT Id, Email, CreatedDate{extra} FROM Contact WHERE Id IN ({})", list.join(", "))
@@ -168,7 +168,7 @@ pub fn resolve(
 }
 
 /// Completes [`resolve`] with the Contacts of converted Leads, looked up by id.
-pub fn follow_conversions(
+pub(crate) fn follow_conversions(
     targets: &mut HashMap<Email, Target>,
     unresolved: HashMap<Email, SalesforceId>,
     contacts: &[Value],

@@ -60,7 +60,7 @@ impl SealContext {
 
     /// The context as AES-GCM associated data: a fixed, unambiguous encoding (tenant ids cannot
     /// contain `|` or `=`).
-    pub fn as_associated_data(&self) -> Vec<u8> {
+    pub(crate) fn as_associated_data(&self) -> Vec<u8> {
         format!("sfbridge/v1|tenant_id={}|purpose={}", self.tenant_id, self.purpose.as_str()).into_bytes()
     }
 }

@@ -12,7 +12,7 @@ pub struct Email(String);
 
 impl Email {
     /// Salesforce's Email fields hold at most 80 characters.
-    pub const MAX_LEN: usize = 80;
+    pub(crate) const MAX_LEN: usize = 80;
 
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
         let normalized = value.trim().to_lowercase();

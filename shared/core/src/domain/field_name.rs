@@ -18,7 +18,7 @@ const CUSTOM_SUFFIX: &str = "__c";
 
 impl FieldName {
     /// The longest name Salesforce allows, not counting `__c`.
-    pub const MAX_LEN: usize = 40;
+    pub(crate) const MAX_LEN: usize = 40;
 
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
         let trimmed = value.trim();

@@ -30,7 +30,7 @@ pub struct HostPolicy {
 
 impl HostPolicy {
     pub const STRICT: Self = Self { allow_insecure_loopback: false };
-    pub const INSECURE_DEV: Self = Self { allow_insecure_loopback: true };
+    pub(crate) const INSECURE_DEV: Self = Self { allow_insecure_loopback: true };
 }
 
 /// An `https://` origin on a Salesforce host (or a loopback origin in insecure-dev mode),

@@ -48,27 +48,27 @@ pub mod keys {
         format!("TENANT#{t}")
     }
     pub const CREDENTIALS: &str = "CREDENTIALS";
-    pub const CONNECTION: &str = "CONNECTION";
-    pub const AUDIT_PREFIX: &str = "AUDIT#";
+    pub(crate) const CONNECTION: &str = "CONNECTION";
+    pub(crate) const AUDIT_PREFIX: &str = "AUDIT#";
     pub fn flow(f: &FlowId) -> String {
         format!("FLOW#{f}")
     }
-    pub const FLOW: &str = "FLOW";
+    pub(crate) const FLOW: &str = "FLOW";
     pub fn state(s: &OAuthState) -> String {
         format!("STATE#{}", s.as_str())
     }
     pub const STATE: &str = "STATE";
     pub const SETTINGS: &str = "SETTINGS";
-    pub const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
+    pub(crate) const CAMPAIGN_PREFIX: &str = "CAMPAIGN#";
     pub fn campaign(c: &crate::domain::CampaignId) -> String {
         format!("{CAMPAIGN_PREFIX}{c}")
     }
     pub fn event(t: &TenantId, e: &crate::domain::EventId) -> String {
         format!("EVENT#{t}#{e}")
     }
-    pub const LEDGER: &str = "LEDGER";
-    pub const DELIVERY_PREFIX: &str = "DELIVERY#";
-    pub const PARKED_PREFIX: &str = "PARKED#";
+    pub(crate) const LEDGER: &str = "LEDGER";
+    pub(crate) const DELIVERY_PREFIX: &str = "DELIVERY#";
+    pub(crate) const PARKED_PREFIX: &str = "PARKED#";
     pub fn parked(e: &crate::domain::EventId) -> String {
         format!("{PARKED_PREFIX}{e}")
     }
@@ -87,9 +87,9 @@ const LEDGER_RETENTION_DAYS: i64 = 45;
 /// How long the webhook receiver remembers a notification: Salesforce retries an Outbound
 /// Message for at most 24 hours, a signed callout is refused after 5 minutes; three days
 /// outlasts both with room for clock trouble.
-pub const INBOUND_DEDUPE_RETENTION_HOURS: i64 = 72;
+pub(crate) const INBOUND_DEDUPE_RETENTION_HOURS: i64 = 72;
 /// How long the delivery log remembers an outcome.
-pub const DELIVERY_RETENTION_DAYS: i64 = 30;
+pub(crate) const DELIVERY_RETENTION_DAYS: i64 = 30;
 
 /// How long a best-effort health write may hold up its caller (the sync or a token refresh).
 const HEALTH_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

@@ -51,7 +51,7 @@ use crate::Worker;
 /// Salesforce calls one tenant's run makes at the same time. Each is short (well under the 20 s
 /// that would count against the org's 25 concurrent long-running requests), so a few in
 /// parallel cut wall time without crowding the org.
-pub const MAX_CONCURRENT_SALESFORCE_CALLS: usize = 4;
+pub(crate) const MAX_CONCURRENT_SALESFORCE_CALLS: usize = 4;
 /// Ledger and log writes in flight at once (DynamoDB).
 pub(super) const STORAGE_CONCURRENCY: usize = 16;
 /// Record-level errors that mean the match went stale between lookup and write (the Lead was
@@ -67,7 +67,7 @@ pub struct Pending {
 }
 
 /// Runs one tenant's events and says what to do with each message.
-pub async fn sync_tenant(ctx: &Worker, t: &TenantId, pending: Vec<Pending>) -> Vec<(Vec<String>, Disposition)> {
+pub(crate) async fn sync_tenant(ctx: &Worker, t: &TenantId, pending: Vec<Pending>) -> Vec<(Vec<String>, Disposition)> {
     let mut events: Vec<Event> = pending
         .into_iter()
         .map(|p| Event {
