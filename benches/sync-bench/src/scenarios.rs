@@ -1,14 +1,14 @@
 //! The scenarios (the real handler at one SQS batch size; the naive per-event baseline) and the
 //! correctness checks run after each one.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{json, Value};
 use sfbridge_salesforce::rest::soql_quote;
 use sfbridge_core::store::ActivityKind;
+use sfbridge_local::worker::{invoke, sqs_record};
 use sfbridge_sync::{subject, TASK_STATUS};
 
 use crate::env::{Env, CAMPAIGN_NAME};
@@ -54,8 +54,8 @@ pub async fn handler(env: &Env, events: &[Event], batch: usize) -> anyhow::Resul
     for chunk in events.chunks(batch.max(1)) {
         let mut pending: Vec<&Event> = chunk.iter().collect();
         for round in 0.. {
-            let response = sfbridge_activity_sync::handle(&env.ctx.worker, sqs_event(&pending)).await;
-            let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+            let records = pending.iter().map(|e| sqs_record(Some(e.message_id.clone()), Some(e.body.clone()))).collect();
+            let failed = invoke(&env.ctx.worker, records).await;
             if failed.is_empty() {
                 break;
             }
@@ -71,20 +71,6 @@ pub async fn handler(env: &Env, events: &[Event], batch: usize) -> anyhow::Resul
     let mut problems = check_tasks(env, events)?;
     problems.extend(check_handler_side_effects(env, events)?);
     Ok(Measured { name: format!("handler, batch {batch}"), events: events.len(), calls, wall, redelivered, problems })
-}
-
-fn sqs_event(events: &[&Event]) -> SqsEvent {
-    let mut sqs = SqsEvent::default();
-    sqs.records = events
-        .iter()
-        .map(|e| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(e.message_id.clone());
-            m.body = Some(e.body.clone());
-            m
-        })
-        .collect();
-    sqs
 }
 
 /// The naive integration: per event, one SOQL lookup of the email and one Task create, one

@@ -93,20 +93,11 @@ pub(crate) fn render(config: &Config, result: &CallbackResult, clear_cookie: Opt
 }
 
 /// HTML text escaping for the five significant characters (our messages are plain text; a
-/// template engine would be more than this page needs).
+/// template engine would be more than this page needs): quick-xml's `&`, `<`, `>`, `"`, `'`
+/// (and CR as `&#13;`), with `'` written `&#39;`, which HTML 4 also knows (`&apos;` is only
+/// XML and HTML5). `&apos;` can only have come from a `'`: a literal one in `text` is now `&amp;apos;`.
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
+    quick_xml::escape::escape(text).replace("&apos;", "&#39;")
 }
 
 /// JSON that can sit inside a `<script>` element: no `<`, `>` or `&` can end or confuse it.

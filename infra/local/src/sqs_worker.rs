@@ -10,19 +10,19 @@
 //! up to `MaximumConcurrency` of them), and it fills a batch from messages already waiting instead
 //! of waiting out a batching window.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use aws_lambda_events::encodings::Base64Data;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName};
 use sfbridge_sync::Worker;
 use tokio::task::JoinHandle;
 
-use crate::worker::BATCH_SIZE;
+use crate::worker::{self, invoke, BATCH_SIZE};
 
 /// The most one `ReceiveMessage` (and one `DeleteMessageBatch`) takes.
 pub const RECEIVE_MAX: usize = 10;
@@ -162,9 +162,8 @@ pub fn spawn_sqs_worker(ctx: Arc<Worker>, source: SqsSource) -> JoinHandle<()> {
 }
 
 async fn run_batch(ctx: &Worker, source: &SqsSource, batch: Vec<Message>) {
-    let event = sqs_event(source, &batch);
-    let response = sfbridge_activity_sync::handle(ctx, event).await;
-    let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    let records = batch.iter().map(|m| sqs_record(m, &source.queue_arn, source.region.as_deref())).collect();
+    let failed = invoke(ctx, records).await;
     let done: Vec<(String, String)> = batch
         .into_iter()
         .filter_map(|m| Some((m.message_id?, m.receipt_handle?)))
@@ -183,18 +182,10 @@ async fn run_batch(ctx: &Worker, source: &SqsSource, batch: Vec<Message>) {
     }
 }
 
-/// The event Lambda would pass for these messages.
-pub fn sqs_event(source: &SqsSource, batch: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = batch.iter().map(|m| sqs_record(m, &source.queue_arn, source.region.as_deref())).collect();
-    event
-}
-
+/// The record Lambda would pass for this message.
 fn sqs_record(message: &Message, queue_arn: &str, region: Option<&str>) -> SqsMessage {
-    let mut record = SqsMessage::default();
-    record.message_id = message.message_id.clone();
+    let mut record = worker::sqs_record(message.message_id.clone(), message.body.clone());
     record.receipt_handle = message.receipt_handle.clone();
-    record.body = message.body.clone();
     record.md5_of_body = message.md5_of_body.clone();
     record.md5_of_message_attributes = message.md5_of_message_attributes.clone();
     record.attributes = message
@@ -220,7 +211,6 @@ fn sqs_record(message: &Message, queue_arn: &str, region: Option<&str>) -> SqsMe
             (name.clone(), attribute)
         })
         .collect();
-    record.event_source = Some("aws:sqs".into());
     record.event_source_arn = Some(queue_arn.to_owned());
     record.aws_region = region.map(str::to_owned);
     record

@@ -2,6 +2,9 @@
 //! activity queue, calls the activity-sync function's `handle` exactly as Lambda would, and
 //! plays SQS's part for what it reports as failed: deliver again after a pause, and after
 //! [`MAX_RECEIVES`] receives move the message to the dead-letter queue (the redrive policy).
+//!
+//! [`invoke`] and [`sqs_record`], Lambda's part, are shared with the SQS poller
+//! ([`crate::sqs_worker`]); each source keeps its own receiving, redelivery and deleting.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -38,8 +41,8 @@ pub fn spawn_worker(ctx: Arc<Worker>, queue: MemoryQueue, dead_letter: MemoryQue
 }
 
 async fn run_batch(ctx: &Worker, queue: &MemoryQueue, dead_letter: &MemoryQueue, batch: Vec<QueuedMessage>) {
-    let response = sfbridge_activity_sync::handle(ctx, sqs_event(&batch)).await;
-    let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+    let records = batch.iter().map(|m| sqs_record(Some(m.message_id.clone()), Some(m.body.clone()))).collect();
+    let failed = invoke(ctx, records).await;
     for mut message in batch.into_iter().filter(|m| failed.contains(&m.message_id)) {
         message.receive_count += 1;
         if message.receive_count >= MAX_RECEIVES {
@@ -59,18 +62,21 @@ async fn run_batch(ctx: &Worker, queue: &MemoryQueue, dead_letter: &MemoryQueue,
     }
 }
 
-/// The event Lambda would pass for these messages.
-pub fn sqs_event(batch: &[QueuedMessage]) -> SqsEvent {
+/// Lambda's part for one batch: `records` as one `SqsEvent` through the activity-sync function's
+/// `handle`; returns the ids of the messages it reported as failed (`ReportBatchItemFailures`).
+pub async fn invoke(ctx: &Worker, records: Vec<SqsMessage>) -> HashSet<String> {
     let mut event = SqsEvent::default();
-    event.records = batch
-        .iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = Some(m.message_id.clone());
-            record.body = Some(m.body.clone());
-            record.event_source = Some("aws:sqs".into());
-            record
-        })
-        .collect();
-    event
+    event.records = records;
+    let response = sfbridge_activity_sync::handle(ctx, event).await;
+    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+}
+
+/// The record Lambda would pass for a message with this id and body (all `handle` reads); a
+/// source with more to say (receipt handle, attributes, queue ARN) sets it on the result.
+pub fn sqs_record(message_id: Option<String>, body: Option<String>) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = message_id;
+    record.body = body;
+    record.event_source = Some("aws:sqs".into());
+    record
 }

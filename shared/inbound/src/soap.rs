@@ -99,25 +99,11 @@ pub fn fault(message: &str) -> String {
         "   <faultcode>soapenv:Client</faultcode>\n",
         "   <faultstring>",
     ));
-    push_escaped(&mut out, message);
+    // Characters XML 1.0 cannot carry at all become U+FFFD so the fault itself always parses.
+    let message: String = message.chars().map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' }).collect();
+    out.push_str(&quick_xml::escape::escape(message.as_str()));
     out.push_str(concat!("</faultstring>\n", "  </soapenv:Fault>\n", " </soapenv:Body>\n", "</soapenv:Envelope>\n",));
     out
-}
-
-/// Escapes text content; characters XML 1.0 cannot carry at all become U+FFFD so the fault
-/// itself always parses.
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if is_xml_char(c) => out.push(c),
-            _ => out.push('\u{FFFD}'),
-        }
-    }
 }
 
 /// The XML 1.0 `Char` production.

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+// Also writes CR as `&#13;`: a literal CR would be normalized to LF by any XML parser.
+use quick_xml::escape::escape;
 use serde_json::{json, Map, Value};
 use sfbridge_core::domain::SalesforceId;
 use sfbridge_inbound::{callout, normalize, soap, EventType, InvalidPayload, Source, MAX_NOTIFICATIONS};
@@ -29,23 +31,6 @@ struct Gen {
     sobject_type: String,
     record_id: String,
     fields: BTreeMap<String, Option<String>>,
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // A literal CR would be normalized to LF by any XML parser.
-            '\r' => out.push_str("&#13;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn envelope(notifications: &[Gen]) -> String {

@@ -15,6 +15,8 @@
 // A benchmark binary: its report is its output.
 #![allow(clippy::print_stdout)]
 
+#[path = "../cli.rs"]
+mod cli;
 mod envelopes;
 mod hostile;
 mod scenarios;
@@ -59,39 +61,39 @@ struct Args {
     hostile_repeats: usize,
 }
 
-impl Args {
-    fn parse(raw: impl IntoIterator<Item = String>) -> anyhow::Result<Option<Self>> {
-        let mut args =
-            Self { envelopes: DEFAULT_ENVELOPES, per_envelope: DEFAULT_PER_ENVELOPE, hostile_repeats: DEFAULT_HOSTILE_REPEATS };
-        let mut raw = raw.into_iter();
-        while let Some(arg) = raw.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
-                None => (arg.clone(), None),
-            };
-            let mut value = || -> anyhow::Result<String> {
-                inline.clone().or_else(|| raw.next()).with_context(|| format!("{name} needs a value\n\n{USAGE}"))
-            };
-            match name.as_str() {
-                "-h" | "--help" => return Ok(None),
-                "--ci" => {
-                    args.envelopes = 20;
-                    args.hostile_repeats = 1;
-                }
-                "--envelopes" => args.envelopes = number(&name, &value()?)?,
-                "--notifications-per-envelope" => args.per_envelope = number(&name, &value()?)?,
-                other => bail!("unknown argument {other:?}\n\n{USAGE}"),
-            }
-        }
-        if args.envelopes == 0 {
-            bail!("--envelopes must be at least 1");
-        }
-        if !(1..=MAX_NOTIFICATIONS).contains(&args.per_envelope) {
-            bail!("--notifications-per-envelope must be between 1 and {MAX_NOTIFICATIONS} (an Outbound Message carries at most {MAX_NOTIFICATIONS})");
-        }
-        Ok(Some(args))
+impl cli::Options for Args {
+    const USAGE: &'static str = USAGE;
+
+    fn defaults() -> Self {
+        Self { envelopes: DEFAULT_ENVELOPES, per_envelope: DEFAULT_PER_ENVELOPE, hostile_repeats: DEFAULT_HOSTILE_REPEATS }
     }
 
+    fn ci(&mut self) {
+        self.envelopes = 20;
+        self.hostile_repeats = 1;
+    }
+
+    fn option(&mut self, name: &str, value: &mut cli::Value<'_>) -> anyhow::Result<bool> {
+        match name {
+            "--envelopes" => self.envelopes = value.number()?,
+            "--notifications-per-envelope" => self.per_envelope = value.number()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if self.envelopes == 0 {
+            bail!("--envelopes must be at least 1");
+        }
+        if !(1..=MAX_NOTIFICATIONS).contains(&self.per_envelope) {
+            bail!("--notifications-per-envelope must be between 1 and {MAX_NOTIFICATIONS} (an Outbound Message carries at most {MAX_NOTIFICATIONS})");
+        }
+        Ok(())
+    }
+}
+
+impl Args {
     fn notifications(&self) -> usize {
         self.envelopes * self.per_envelope
     }
@@ -101,15 +103,8 @@ impl Args {
     }
 }
 
-fn number<T: std::str::FromStr>(name: &str, text: &str) -> anyhow::Result<T> {
-    text.parse().ok().with_context(|| format!("{name}: {text:?} is not a whole number"))
-}
-
 fn main() -> anyhow::Result<()> {
-    let Some(args) = Args::parse(std::env::args().skip(1))? else {
-        println!("{USAGE}");
-        return Ok(());
-    };
+    let Some(args) = cli::from_env::<Args>()? else { return Ok(()) };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init().map_err(|e| anyhow::anyhow!(e))?;
     // One core, as one Lambda invocation has: everything runs on this thread.

@@ -1,14 +1,11 @@
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
 use super::InvalidValue;
 
-/// An email address, trimmed and lower-cased so that matching against Salesforce (which compares
-/// emails case-insensitively) is a plain string comparison.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Email(String);
+string_newtype! {
+    /// An email address, trimmed and lower-cased so that matching against Salesforce (which compares
+    /// emails case-insensitively) is a plain string comparison.
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub struct Email;
+}
 
 impl Email {
     /// Salesforce's Email fields hold at most 80 characters.
@@ -34,29 +31,6 @@ impl Email {
             )));
         }
         Ok(Self(normalized))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Email {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Email> for String {
-    fn from(value: Email) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

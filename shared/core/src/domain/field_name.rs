@@ -1,18 +1,15 @@
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
 use super::InvalidValue;
 
-/// The API name of a field on a Salesforce object (`HasOptedOutOfEmail`, `Total_Clicks__c`): what
-/// SOQL and the REST API take, not the label shown in the UI. Salesforce's rules: a letter first,
-/// then letters, digits and underscores, no two underscores in a row and no trailing underscore,
-/// at most 40 characters, plus `__c` for custom fields. Names in a managed package's namespace
-/// (`ns__Field__c`) are not accepted. The `__c` suffix is stored in lower case (Salesforce
-/// matches API names case-insensitively).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct FieldName(String);
+string_newtype! {
+    /// The API name of a field on a Salesforce object (`HasOptedOutOfEmail`, `Total_Clicks__c`): what
+    /// SOQL and the REST API take, not the label shown in the UI. Salesforce's rules: a letter first,
+    /// then letters, digits and underscores, no two underscores in a row and no trailing underscore,
+    /// at most 40 characters, plus `__c` for custom fields. Names in a managed package's namespace
+    /// (`ns__Field__c`) are not accepted. The `__c` suffix is stored in lower case (Salesforce
+    /// matches API names case-insensitively).
+    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    pub struct FieldName;
+}
 
 const CUSTOM_SUFFIX: &str = "__c";
 
@@ -58,10 +55,6 @@ impl FieldName {
             )));
         }
         Ok(Self(if custom { format!("{base}{CUSTOM_SUFFIX}") } else { base.to_owned() }))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// A custom field (`…__c`), as opposed to a standard one like `HasOptedOutOfEmail`.
@@ -117,25 +110,6 @@ fn suggestion(value: &str) -> String {
     }
     name.truncate(FieldName::MAX_LEN);
     format!("{}{CUSTOM_SUFFIX}", name.trim_end_matches('_'))
-}
-
-impl TryFrom<String> for FieldName {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<FieldName> for String {
-    fn from(value: FieldName) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for FieldName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 #[cfg(test)]

@@ -33,11 +33,15 @@ impl HostPolicy {
     pub(crate) const INSECURE_DEV: Self = Self { allow_insecure_loopback: true };
 }
 
-/// An `https://` origin on a Salesforce host (or a loopback origin in insecure-dev mode),
-/// normalized to `scheme://host[:port]` with no path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SalesforceUrl(String);
+string_newtype! {
+    /// An `https://` origin on a Salesforce host (or a loopback origin in insecure-dev mode),
+    /// normalized to `scheme://host[:port]` with no path.
+    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    pub struct SalesforceUrl;
+    /// Values read back from our own storage were checked when written; the stricter check is
+    /// repeated with the permissive policy only so that a dev-mode record stays readable.
+    try_from(value) = Self::parse(&value, HostPolicy::INSECURE_DEV);
+}
 
 impl SalesforceUrl {
     pub fn parse(value: &str, policy: HostPolicy) -> Result<Self, InvalidValue> {
@@ -89,10 +93,6 @@ impl SalesforceUrl {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// `self` + an absolute path such as `/services/oauth2/token`.
     pub fn join(&self, path: &str) -> String {
         format!("{}{}", self.0, path)
@@ -127,27 +127,6 @@ fn is_salesforce_host(host: &str) -> bool {
                 })
         })
     })
-}
-
-impl TryFrom<String> for SalesforceUrl {
-    type Error = InvalidValue;
-    /// Values read back from our own storage were checked when written; the stricter check is
-    /// repeated with the permissive policy only so that a dev-mode record stays readable.
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value, HostPolicy::INSECURE_DEV)
-    }
-}
-
-impl From<SalesforceUrl> for String {
-    fn from(value: SalesforceUrl) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for SalesforceUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// Distinct types over the same allowlist, so a login host can never be passed where an

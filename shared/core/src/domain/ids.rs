@@ -1,7 +1,6 @@
 use std::fmt;
 
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
 
@@ -13,18 +12,25 @@ pub(crate) fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn is_token_shaped(value: &str) -> bool {
-    value.len() == 43
+/// `value` if it has the shape of a [`random_token`], else `refusal`.
+fn parse_token(value: &str, refusal: &'static str) -> Result<String, InvalidValue> {
+    let token_shaped = value.len() == 43
         && value
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if token_shaped {
+        Ok(value.to_owned())
+    } else {
+        Err(InvalidValue::new(refusal))
+    }
 }
 
-/// One connect attempt. Public (it is in the connect URL and the opener polls it), so it only
-/// reveals a status, and it is unguessable so that status cannot be enumerated.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct FlowId(String);
+string_newtype! {
+    /// One connect attempt. Public (it is in the connect URL and the opener polls it), so it only
+    /// reveals a status, and it is unguessable so that status cannot be enumerated.
+    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    pub struct FlowId;
+}
 
 impl FlowId {
     pub fn random() -> Self {
@@ -32,36 +38,7 @@ impl FlowId {
     }
 
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
-        if is_token_shaped(value) {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(InvalidValue::new(
-                "flow id is not one we issued: start again from the connect URL",
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for FlowId {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<FlowId> for String {
-    fn from(value: FlowId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for FlowId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        parse_token(value, "flow id is not one we issued: start again from the connect URL").map(Self)
     }
 }
 
@@ -76,13 +53,7 @@ impl OAuthState {
     }
 
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
-        if is_token_shaped(value) {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(InvalidValue::new(
-                "the sign-in response carries a state we never issued",
-            ))
-        }
+        parse_token(value, "the sign-in response carries a state we never issued").map(Self)
     }
 
     pub fn as_str(&self) -> &str {

@@ -1,5 +1,75 @@
 //! Values that can only hold what they claim: parse at the edge, trust inside.
 
+/// Defines a `String` newtype whose only way in is its own `parse` (written next to it, with the
+/// type's rules): the struct itself, serialized as the plain string and deserialized through
+/// `parse`, plus `as_str`, `AsRef<str>`, `Display`, `TryFrom<String>` and `From<Name> for String`.
+///
+/// ```text
+/// string_newtype! {
+///     /// Doc comment of the type.
+///     #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///     pub struct Name;
+/// }
+/// impl Name {
+///     pub fn parse(value: &str) -> Result<Self, InvalidValue> { ... }
+/// }
+/// ```
+///
+/// `TryFrom<String>` calls `Self::parse(&value)`; a type whose `parse` takes more than the string
+/// says how instead, after the struct: `try_from(value) = Self::parse(&value, extra);`.
+macro_rules! string_newtype {
+    ($(#[$attr:meta])* $vis:vis struct $name:ident;) => {
+        $crate::domain::string_newtype! {
+            $(#[$attr])*
+            $vis struct $name;
+            try_from(value) = Self::parse(&value);
+        }
+    };
+    (
+        $(#[$attr:meta])* $vis:vis struct $name:ident;
+        $(#[$try_from_attr:meta])* try_from($value:ident) = $try_from:expr;
+    ) => {
+        $(#[$attr])*
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        $vis struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::domain::InvalidValue;
+            $(#[$try_from_attr])*
+            fn try_from($value: String) -> Result<Self, Self::Error> {
+                $try_from
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+pub(crate) use string_newtype;
+
 mod campaign_id;
 mod email;
 mod event_id;

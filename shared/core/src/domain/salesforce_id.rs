@@ -1,14 +1,11 @@
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
-
 use super::InvalidValue;
 
-/// A Salesforce record id: 15 case-sensitive or 18 case-insensitive-safe alphanumerics.
-/// Always held in its 18-character form so ids from different APIs compare equal.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SalesforceId(String);
+string_newtype! {
+    /// A Salesforce record id: 15 case-sensitive or 18 case-insensitive-safe alphanumerics.
+    /// Always held in its 18-character form so ids from different APIs compare equal.
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub struct SalesforceId;
+}
 
 const CHECKSUM_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
 
@@ -33,10 +30,6 @@ impl SalesforceId {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The three-character key prefix that names the object type (`00D` org, `005` user, ...).
     pub fn key_prefix(&self) -> &str {
         &self.0[..3]
@@ -57,25 +50,6 @@ fn checksum(id15: &str) -> String {
             char::from(CHECKSUM_ALPHABET[bits])
         })
         .collect()
-}
-
-impl TryFrom<String> for SalesforceId {
-    type Error = InvalidValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<SalesforceId> for String {
-    fn from(value: SalesforceId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for SalesforceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 #[cfg(test)]

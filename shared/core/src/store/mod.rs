@@ -94,6 +94,24 @@ pub(crate) const DELIVERY_RETENTION_DAYS: i64 = 30;
 /// How long a best-effort health write may hold up its caller (the sync or a token refresh).
 const HEALTH_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// One of a tenant's logs: entries under `{prefix}{at, to the microsecond}#{id}` in the tenant's
+/// partition, so they sort by time, read newest first; a page's cursor is the last key read
+/// without the prefix. Keys and cursors are stored and handed out: their format must not change.
+#[derive(Debug)]
+struct Log {
+    prefix: &'static str,
+    /// What a write requires of the entry's key.
+    condition: Condition,
+    /// How long an entry is kept (`expires_at`); `None`: for good.
+    retention_days: Option<i64>,
+}
+
+/// Never overwritten: an entry already at the key fails the write.
+const AUDIT_LOG: Log = Log { prefix: keys::AUDIT_PREFIX, condition: Condition::NotExists, retention_days: None };
+/// A second write of the same event at the same instant is the same entry.
+const DELIVERY_LOG: Log =
+    Log { prefix: keys::DELIVERY_PREFIX, condition: Condition::None, retention_days: Some(DELIVERY_RETENTION_DAYS) };
+
 /// One page of the delivery log, newest first.
 #[derive(Debug, Clone)]
 pub struct DeliveryPage {
@@ -211,21 +229,11 @@ impl Store {
     // --- audit ---------------------------------------------------------------------------------
 
     pub async fn append_audit(&self, t: &TenantId, event: &AuditEvent) -> Result<(), StoreError> {
-        let sk = format!("{}{}#{}", keys::AUDIT_PREFIX, event.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"), event.id);
-        let item = to_item(&keys::tenant(t), &sk, event, None)?;
-        Ok(self.table.put(item, Condition::NotExists).await?)
+        self.append_log(t, &AUDIT_LOG, event.at, &event.id, event).await
     }
 
     pub async fn audit(&self, t: &TenantId, limit: usize, before: Option<&str>) -> Result<AuditPage, StoreError> {
-        let before = before.map(|cursor| format!("{}{cursor}", keys::AUDIT_PREFIX));
-        let page = self
-            .table
-            .query_desc(&keys::tenant(t), keys::AUDIT_PREFIX, limit, before.as_deref())
-            .await?;
-        let events = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
-        let next_cursor = page
-            .last_sk
-            .and_then(|sk| sk.strip_prefix(keys::AUDIT_PREFIX).map(str::to_owned));
+        let (events, next_cursor) = self.log_page(t, &AUDIT_LOG, limit, before).await?;
         Ok(AuditPage { events, next_cursor })
     }
 
@@ -317,27 +325,11 @@ impl Store {
     }
 
     pub async fn append_delivery(&self, t: &TenantId, record: &DeliveryRecord) -> Result<(), StoreError> {
-        let sk = format!(
-            "{}{}#{}",
-            keys::DELIVERY_PREFIX,
-            record.at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
-            record.event_id
-        );
-        let expires_at = (record.at + chrono::Duration::days(DELIVERY_RETENTION_DAYS)).timestamp();
-        let item = to_item(&keys::tenant(t), &sk, record, Some(expires_at))?;
-        Ok(self.table.put(item, Condition::None).await?)
+        self.append_log(t, &DELIVERY_LOG, record.at, &record.event_id, record).await
     }
 
     pub async fn deliveries(&self, t: &TenantId, limit: usize, before: Option<&str>) -> Result<DeliveryPage, StoreError> {
-        let before = before.map(|cursor| format!("{}{cursor}", keys::DELIVERY_PREFIX));
-        let page = self
-            .table
-            .query_desc(&keys::tenant(t), keys::DELIVERY_PREFIX, limit, before.as_deref())
-            .await?;
-        let deliveries = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
-        let next_cursor = page
-            .last_sk
-            .and_then(|sk| sk.strip_prefix(keys::DELIVERY_PREFIX).map(str::to_owned));
+        let (deliveries, next_cursor) = self.log_page(t, &DELIVERY_LOG, limit, before).await?;
         Ok(DeliveryPage { deliveries, next_cursor })
     }
 
@@ -433,6 +425,37 @@ impl Store {
     async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StoreError> {
         self.table.get(pk, sk).await?.map(from_item).transpose()
     }
+
+    /// Writes `record` as the entry of `log` at `at` with `id`.
+    async fn append_log<T: Serialize>(
+        &self,
+        t: &TenantId,
+        log: &Log,
+        at: chrono::DateTime<chrono::Utc>,
+        id: &(dyn std::fmt::Display + Sync),
+        record: &T,
+    ) -> Result<(), StoreError> {
+        let sk = format!("{}{}#{id}", log.prefix, at.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+        let expires_at = log.retention_days.map(|days| (at + chrono::Duration::days(days)).timestamp());
+        let item = to_item(&keys::tenant(t), &sk, record, expires_at)?;
+        Ok(self.table.put(item, log.condition.clone()).await?)
+    }
+
+    /// Up to `limit` entries of `log`, newest first, older than the cursor `before`; and the
+    /// cursor of the next page.
+    async fn log_page<T: DeserializeOwned>(
+        &self,
+        t: &TenantId,
+        log: &Log,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<T>, Option<String>), StoreError> {
+        let before = before.map(|cursor| format!("{}{cursor}", log.prefix));
+        let page = self.table.query_desc(&keys::tenant(t), log.prefix, limit, before.as_deref()).await?;
+        let records = page.items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        let next_cursor = page.last_sk.and_then(|sk| sk.strip_prefix(log.prefix).map(str::to_owned));
+        Ok((records, next_cursor))
+    }
 }
 
 fn version_condition(expected: Option<u64>) -> Condition {
@@ -462,4 +485,61 @@ fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
     item.remove("pk");
     item.remove("sk");
     serde_json::from_value(Value::Object(item)).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+
+    /// Stored keys and the cursors the API hands out: their format must never change.
+    #[tokio::test]
+    async fn log_keys_and_cursors_keep_their_format() {
+        let table = Arc::new(MemoryTable::new());
+        let store = Store::new(table.clone());
+        let t = TenantId::parse("team_42").unwrap();
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap() + chrono::Duration::microseconds(120);
+        let event = AuditEvent { id: "a1".into(), kind: "k".into(), at, detail: json!({}) };
+        let older = AuditEvent { id: "a0".into(), at: at - chrono::Duration::seconds(1), ..event.clone() };
+        store.append_audit(&t, &older).await.unwrap();
+        store.append_audit(&t, &event).await.unwrap();
+        assert!(store.append_audit(&t, &event).await.is_err(), "an audit entry is never overwritten");
+        let record = DeliveryRecord {
+            event_id: EventId::parse("evt_1").unwrap(),
+            at,
+            outcome: DeliveryOutcome::Synced,
+            command_type: "activity".into(),
+            campaign_id: None,
+            activity: None,
+            email: None,
+            record_id: None,
+            task_id: None,
+            code: None,
+            reason: None,
+        };
+        let older_record = DeliveryRecord { event_id: EventId::parse("evt_0").unwrap(), ..record.clone() };
+        store.append_delivery(&t, &older_record).await.unwrap();
+        store.append_delivery(&t, &record).await.unwrap();
+        store.append_delivery(&t, &record).await.unwrap();
+
+        let audit = table.get("TENANT#team_42", "AUDIT#2026-01-02T03:04:05.000120Z#a1").await.unwrap().unwrap();
+        assert!(audit.get("expires_at").is_none());
+        let delivery = table.get("TENANT#team_42", "DELIVERY#2026-01-02T03:04:05.000120Z#evt_1").await.unwrap().unwrap();
+        assert_eq!(delivery["expires_at"], json!((at + chrono::Duration::days(DELIVERY_RETENTION_DAYS)).timestamp()));
+
+        let page = store.audit(&t, 1, None).await.unwrap();
+        assert_eq!(page.events, vec![event]);
+        assert_eq!(page.next_cursor.as_deref(), Some("2026-01-02T03:04:05.000120Z#a1"));
+        let page = store.audit(&t, 1, page.next_cursor.as_deref()).await.unwrap();
+        assert_eq!((page.events, page.next_cursor), (vec![older], None));
+
+        // Same instant: the event id orders them.
+        let page = store.deliveries(&t, 1, None).await.unwrap();
+        assert_eq!(page.deliveries, vec![record]);
+        assert_eq!(page.next_cursor.as_deref(), Some("2026-01-02T03:04:05.000120Z#evt_1"));
+        let page = store.deliveries(&t, 1, page.next_cursor.as_deref()).await.unwrap();
+        assert_eq!((page.deliveries, page.next_cursor), (vec![older_record], None));
+    }
 }
