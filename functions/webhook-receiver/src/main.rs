@@ -4,24 +4,23 @@ use std::sync::Arc;
 
 use sfbridge_aws::secrets_manager;
 use sfbridge_core::clock::{Clock, SystemClock};
-use sfbridge_core::config::{AwsResources, QueueUrls};
+use sfbridge_core::config::QueueUrls;
 use sfbridge_core::metrics::Meter;
 use sfbridge_inbound::Receiver;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     sfbridge_core::telemetry::init_lambda();
-    let aws = sfbridge_aws::sdk_config().await;
-    let secrets = aws_sdk_secretsmanager::Client::new(&aws);
+    let aws = sfbridge_aws::Aws::from_env().await?;
+    let secrets = aws_sdk_secretsmanager::Client::new(&aws.sdk);
     let config = secrets_manager::config_with_global_secret(&secrets, |name| std::env::var(name).ok()).await?;
-    let resources = AwsResources::from_env()?;
     let urls = QueueUrls::from_env()?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let receiver = Receiver::new(
-        sfbridge_aws::store(&aws, &resources),
-        sfbridge_aws::cipher(&aws, &resources),
+        aws.store(),
+        aws.cipher(),
         clock.clone(),
-        sfbridge_aws::queue(&aws, &urls.inbound),
+        aws.queue(&urls.inbound),
         config.webhook_secret,
         Meter::emf(clock),
     );

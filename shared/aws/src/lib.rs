@@ -21,9 +21,38 @@ pub use kms::KmsCipher;
 pub use sqs::SqsQueue;
 
 use sfbridge_core::cipher::Cipher;
-use sfbridge_core::config::AwsResources;
+use sfbridge_core::config::{AwsResources, ConfigError};
 use sfbridge_core::queue::Queue;
 use sfbridge_core::store::Store;
+
+/// A function's AWS side, read from its environment once at start: the SDK configuration
+/// (region, credentials, `AWS_ENDPOINT_URL`) and the table and key it names. The adapters a
+/// function builds from it are the ones its IAM policy allows; nothing is built unasked.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub sdk: aws_config::SdkConfig,
+    pub resources: AwsResources,
+}
+
+impl Aws {
+    /// `SFBRIDGE_TABLE`, `SFBRIDGE_KMS_KEY_ID` and the SDK's own variables.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let resources = AwsResources::from_env()?;
+        Ok(Self { sdk: sdk_config().await, resources })
+    }
+
+    pub fn store(&self) -> Store {
+        store(&self.sdk, &self.resources)
+    }
+
+    pub fn cipher(&self) -> Arc<dyn Cipher> {
+        cipher(&self.sdk, &self.resources)
+    }
+
+    pub fn queue(&self, url: &str) -> Arc<dyn Queue> {
+        queue(&self.sdk, url)
+    }
+}
 
 /// The SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn sdk_config() -> aws_config::SdkConfig {
