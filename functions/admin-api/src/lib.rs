@@ -136,13 +136,8 @@ async fn patch_settings(
     Ok(Json(connect::patch_settings(&ctx, &t, patch).await?))
 }
 
-async fn get_campaigns(
-    State(ctx): Ctx,
-    Tenant(t): Tenant,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let Query(page) =
-        query.map_err(|_| ApiError::bad_request("invalid_query", "limit must be a number from 1 to 100; cursor as returned"))?;
+async fn get_campaigns(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
+    let page = page_query(query)?;
     Ok(Json(connect::campaign_list(&ctx, &t, page.limit, page.cursor.as_deref()).await?))
 }
 

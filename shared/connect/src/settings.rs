@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use super::ConnectError;
 use crate::ConflictCode;
 use sfbridge_core::error::Cause;
+use sfbridge_core::paging::PageRules;
 use sfbridge_core::domain::{CampaignId, FieldName, SalesforceId, SequenceId, TenantId};
 use sfbridge_core::store::{
     audit_kind, CampaignRecord, CampaignSettings, CreateMissing, EventToggles, FieldMapping, MatchPolicy,
@@ -26,8 +27,8 @@ use crate::Connector;
 const CAMPAIGN_KEY_PREFIX: &str = "701";
 /// Salesforce text fields hold at most 255 characters.
 const MAX_EXPERIMENT_KEY_LEN: usize = 255;
-pub(crate) const MAX_CAMPAIGN_PAGE: usize = 100;
-const DEFAULT_CAMPAIGN_PAGE: usize = 50;
+/// The campaign matrix's page sizes; its cursor is a campaign id.
+const CAMPAIGN_PAGES: PageRules = PageRules { default_limit: 50, max_limit: 100, max_cursor_len: 128 };
 
 /// Fields activity sync must never write through a mapping: matching and record identity
 /// (`Id`, `Email`), the opt-out that `opt_out_on_unsubscribe` owns, and system fields.
@@ -538,14 +539,13 @@ pub async fn campaign_list(
     limit: Option<usize>,
     cursor: Option<&str>,
 ) -> Result<CampaignList, ConnectError> {
-    let limit = limit.unwrap_or(DEFAULT_CAMPAIGN_PAGE);
-    if limit == 0 || limit > MAX_CAMPAIGN_PAGE {
-        return Err(ConnectError::Invalid(format!("limit must be between 1 and {MAX_CAMPAIGN_PAGE}")));
-    }
-    let after = cursor
-        .map(|c| CampaignId::parse(c).map_err(|_| ConnectError::Invalid("cursor is not one this API returned".into())))
+    let page = CAMPAIGN_PAGES.check(limit, cursor)?;
+    // The cursor is the last campaign id of the previous page.
+    let after = page
+        .cursor
+        .map(|c| CampaignId::parse(&c).map_err(|_| ConnectError::Invalid("cursor is not one this API returned; pass next_cursor as is".into())))
         .transpose()?;
-    let page = ctx.store.campaigns(t, limit, after.as_ref()).await?;
+    let page = ctx.store.campaigns(t, page.limit, after.as_ref()).await?;
     Ok(CampaignList {
         campaigns: page.campaigns.into_iter().map(|r| CampaignView::saved(t, r)).collect(),
         next_cursor: page.next_cursor,

@@ -16,6 +16,9 @@ pub struct OAuthFailure {
     pub message: String,
     /// Whether trying again later, unchanged, may succeed.
     pub retryable: bool,
+    /// sfbridge's own failure (storage, key service, a bug), not Salesforce's answer: the popup
+    /// shows it as a 500. Set only by [`OAuthFailure::internal`].
+    internal: bool,
 }
 
 /// The code of a failure on sfbridge's side (storage, key service, a bug), not Salesforce's answer.
@@ -24,12 +27,13 @@ pub(crate) const INTERNAL_ERROR: &str = "internal_error";
 impl OAuthFailure {
     /// A failure on our side, worded for the admin in the popup (the detail goes to the log).
     pub fn internal() -> Self {
-        Self::new(INTERNAL_ERROR, "Something went wrong on our side. Close this window and click Connect again.", true)
+        let message = "Something went wrong on our side. Close this window and click Connect again.";
+        Self { internal: true, ..Self::new(INTERNAL_ERROR, message, true) }
     }
 
     /// Whether this is [`OAuthFailure::internal`] (a 500), not a refusal the admin can act on.
     pub fn is_internal(&self) -> bool {
-        self.code == INTERNAL_ERROR
+        self.internal
     }
 }
 
@@ -311,7 +315,7 @@ pub(crate) fn oauth_error_rule(error: &str, description: &str, refresh: bool) ->
 
 impl OAuthFailure {
     pub fn new(code: &str, message: impl Into<String>, retryable: bool) -> Self {
-        Self { code: code.to_owned(), message: message.into(), retryable }
+        Self { code: code.to_owned(), message: message.into(), retryable, internal: false }
     }
 
     /// Maps Salesforce's `error` (and `error_description`) from the authorize redirect or the
@@ -444,5 +448,19 @@ mod tests {
             let filled = fill(rule.message, &known);
             assert!(!filled.contains('{') && !filled.contains('}'), "{}: {}", rule.code, rule.message);
         }
+    }
+}
+
+#[cfg(test)]
+mod internal_failures {
+    use super::*;
+
+    /// The popup answers 500 only for our own failures: a code that merely reads `internal_error`
+    /// (Salesforce's, or anyone's) is a refusal the admin sees as 400.
+    #[test]
+    fn only_our_own_failure_is_internal() {
+        assert!(OAuthFailure::internal().is_internal());
+        assert!(!OAuthFailure::new(INTERNAL_ERROR, "look-alike", true).is_internal());
+        assert!(!OAuthFailure::from_salesforce("internal_error", Some("from Salesforce"), "https://x/cb").is_internal());
     }
 }

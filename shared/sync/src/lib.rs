@@ -23,7 +23,7 @@ mod budget;
 mod command;
 mod ledger;
 mod matching;
-mod tenant;
+pub(crate) mod tenant;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -239,5 +239,40 @@ async fn log_unrunnable(ctx: &Worker, e: &CommandError) {
     };
     if let Err(err) = ctx.store.append_delivery(t, &record).await {
         tracing::warn!(tenant_id = %t, error = %err, "could not write the delivery log");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sfbridge_core::queue::{OutgoingMessage, Queue, QueueError};
+
+    use super::*;
+    use crate::tenant::stub::{answer_all, fixture_with_dead_letter, StubApi};
+
+    /// A dead-letter queue that answers for none of the messages it is given.
+    #[derive(Debug)]
+    struct Mute;
+
+    #[async_trait::async_trait]
+    impl Queue for Mute {
+        async fn send(&self, _: Vec<OutgoingMessage>) -> Vec<Result<(), QueueError>> {
+            Vec::new()
+        }
+    }
+
+    /// The bug this fixed: answers were zipped with the messages, so a short answer list let a
+    /// message that never reached the dead-letter queue be acknowledged (deleted) as if it had.
+    #[tokio::test]
+    async fn a_message_the_dead_letter_queue_did_not_answer_for_is_left_to_sqs() {
+        let f = fixture_with_dead_letter(StubApi::new(answer_all), Arc::new(Mute)).await;
+        let messages = vec![
+            InboundMessage { message_id: "m1".into(), body: "not a sync command".into() },
+            InboundMessage { message_id: "m2".into(), body: "{}".into() },
+        ];
+        let mut retry = f.worker.handle_batch(messages).await;
+        retry.sort();
+        assert_eq!(retry, ["m1", "m2"]);
     }
 }

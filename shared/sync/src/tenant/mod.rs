@@ -31,7 +31,7 @@ mod lookup;
 mod plan;
 mod settle;
 #[cfg(test)]
-mod stub;
+pub(crate) mod stub;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;

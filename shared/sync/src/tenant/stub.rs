@@ -18,12 +18,12 @@ use super::Pending;
 use crate::command::parse_command;
 use crate::{Worker, WorkerQueues};
 
-pub(super) const TENANT: &str = "team_unit";
-pub(super) const CAMPAIGN: &str = "cmp_unit";
+pub(crate) const TENANT: &str = "team_unit";
+pub(crate) const CAMPAIGN: &str = "cmp_unit";
 
 /// One call the stub received.
 #[derive(Debug, Clone)]
-pub(super) enum Call {
+pub(crate) enum Call {
     Composite(Vec<SubRequest>),
     NextPage(String),
     CreateRecords(Vec<Value>),
@@ -34,7 +34,7 @@ type Script = dyn Fn(&Call) -> Result<Value, RestError> + Send + Sync;
 /// Answers each call with what `script` returns for it: a Composite call's `compositeResponse`
 /// array, a query page, or a Collections result array.
 #[derive(Clone)]
-pub(super) struct StubApi {
+pub(crate) struct StubApi {
     script: Arc<Script>,
     calls: Arc<Mutex<Vec<Call>>>,
 }
@@ -46,11 +46,11 @@ impl std::fmt::Debug for StubApi {
 }
 
 impl StubApi {
-    pub(super) fn new(script: impl Fn(&Call) -> Result<Value, RestError> + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(script: impl Fn(&Call) -> Result<Value, RestError> + Send + Sync + 'static) -> Self {
         Self { script: Arc::new(script), calls: Arc::default() }
     }
 
-    pub(super) fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -78,7 +78,7 @@ impl RecordsApi for StubApi {
 }
 
 /// The emails a lookup subrequest asks about (the SOQL's quoted literals).
-pub(super) fn queried_emails(sub: &SubRequest) -> Vec<String> {
+pub(crate) fn queried_emails(sub: &SubRequest) -> Vec<String> {
     let soql: String = url::form_urlencoded::parse(sub.path().split_once('?').map_or("", |(_, q)| q).as_bytes())
         .find(|(k, _)| k == "q")
         .map(|(_, v)| v.into_owned())
@@ -87,13 +87,13 @@ pub(super) fn queried_emails(sub: &SubRequest) -> Vec<String> {
 }
 
 /// A Contact id for an email (stable: the same email always gets the same id).
-pub(super) fn contact_id(email: &str) -> String {
+pub(crate) fn contact_id(email: &str) -> String {
     let n: u64 = email.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) % 1_000_000_000;
     format!("003{n:012}")
 }
 
 /// The usual answer: each queried email is one Contact; each Collections record succeeds.
-pub(super) fn answer_all(call: &Call) -> Result<Value, RestError> {
+pub(crate) fn answer_all(call: &Call) -> Result<Value, RestError> {
     match call {
         Call::Composite(subs) => Ok(Value::Array(subs.iter().map(found_or_written).collect())),
         Call::NextPage(_) => Ok(json!({"records": [], "done": true})),
@@ -102,7 +102,7 @@ pub(super) fn answer_all(call: &Call) -> Result<Value, RestError> {
 }
 
 /// One subrequest answered as [`answer_all`] answers it.
-pub(super) fn found_or_written(sub: &SubRequest) -> Value {
+pub(crate) fn found_or_written(sub: &SubRequest) -> Value {
     let body = if sub.method() == "GET" {
         let records: Vec<Value> = queried_emails(sub)
             .iter()
@@ -121,14 +121,19 @@ fn created(i: usize) -> Value {
 }
 
 /// A worker with a connected tenant whose campaign is enabled, on the embedded adapters.
-pub(super) struct Fixture {
+pub(crate) struct Fixture {
     pub worker: Worker,
     pub store: Store,
     pub tenant: TenantId,
     pub metrics: Capture,
 }
 
-pub(super) async fn fixture(api: StubApi) -> Fixture {
+pub(crate) async fn fixture(api: StubApi) -> Fixture {
+    fixture_with_dead_letter(api, Arc::new(MemoryQueue::default())).await
+}
+
+/// As [`fixture`], with `dead_letter` as the worker's dead-letter queue.
+pub(crate) async fn fixture_with_dead_letter(api: StubApi, dead_letter: Arc<dyn sfbridge_core::queue::Queue>) -> Fixture {
     let store = Store::in_memory();
     let cipher: Arc<dyn Cipher> = Arc::new(LocalCipher::random());
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::default());
@@ -165,14 +170,14 @@ pub(super) async fn fixture(api: StubApi) -> Fixture {
     let oauth = SalesforceOAuth::new(http, HostPolicy::STRICT);
     let credentials = Arc::new(StoredAppCredentials::new(store.clone(), cipher.clone()));
     let sessions = Sessions::new(store.clone(), cipher, clock.clone(), oauth, credentials);
-    let queues = WorkerQueues { activity: Arc::new(MemoryQueue::default()), dead_letter: Arc::new(MemoryQueue::default()) };
+    let queues = WorkerQueues { activity: Arc::new(MemoryQueue::default()), dead_letter };
     let metrics = Capture::default();
     let worker = Worker::new(store.clone(), clock.clone(), sessions, api, queues, Meter::new(clock, Arc::new(metrics.clone())));
     Fixture { worker, store, tenant, metrics }
 }
 
 /// An `email_opened` event for `email` (one message each).
-pub(super) fn pending(event_id: &str, email: &str) -> Pending {
+pub(crate) fn pending(event_id: &str, email: &str) -> Pending {
     let body = json!({"version": 1, "type": "activity", "event_id": event_id, "tenant_id": TENANT, "campaign_id": CAMPAIGN,
         "activity": "email_opened", "contact": {"email": email}, "occurred_at": "2026-11-20T10:00:00Z"})
     .to_string();
