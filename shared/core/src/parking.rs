@@ -11,7 +11,8 @@ use crate::store::{Store, StoreError};
 /// Parked commands moved back per round trip.
 const REPLAY_PAGE: usize = 100;
 
-/// Puts the tenant's parked commands back on the activity queue, oldest first, and forgets each
+/// Puts the tenant's parked commands back on the activity queue, in event-id order (not arrival
+/// order; the ledger makes order irrelevant to correctness), and forgets each
 /// one only once the queue has it. Returns how many were replayed.
 pub async fn replay_parked(store: &Store, activity: &dyn Queue, t: &TenantId) -> Result<usize, StoreError> {
     let mut replayed = 0;
