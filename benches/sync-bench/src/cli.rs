@@ -86,3 +86,19 @@ pub(crate) fn from_env<T: Options>() -> anyhow::Result<Option<T>> {
     }
     Ok(args)
 }
+
+/// The end of every run: the correctness verdict. `ok` is printed when there is no problem;
+/// otherwise each problem, and the run fails (its figures are not trustworthy).
+pub(crate) fn verdict(problems: &[String], ok: &[&str]) -> anyhow::Result<()> {
+    if problems.is_empty() {
+        for line in ok {
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    println!("correctness: FAILED");
+    for p in problems {
+        println!("  {p}");
+    }
+    bail!("{} correctness problem(s): the figures above are not trustworthy", problems.len())
+}

@@ -9,12 +9,9 @@ use reqwest::header::LOCATION;
 use reqwest::{Client, Method, Response, StatusCode};
 use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use serde_json::{json, Value};
-use sfbridge_core::cipher::LocalCipher;
-use sfbridge_core::clock::SystemClock;
 use sfbridge_core::domain::{FlowId, TenantId};
 use sfbridge_core::queue::MemoryQueue;
-use sfbridge_core::store::Store;
-use sfbridge_local::{Queues, Wiring};
+use sfbridge_local::Wiring;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -50,15 +47,9 @@ impl Env {
         let admin_token = format!("bench-admin-{}", FlowId::random());
         let config = sfbridge_local::local_config(&base_url, &admin_token, None)?;
         let redirect_uri = config.redirect_uri();
-        let (queues, memory) = Queues::in_memory();
+        let (ctx, memory) = Wiring::in_memory(config)?;
+        let ctx = Arc::new(ctx);
         let (activity_queue, dead_letter_queue) = (memory.activity, memory.dead_letter);
-        let ctx = Arc::new(Wiring::new(
-            config,
-            Store::in_memory(),
-            Arc::new(LocalCipher::random()),
-            queues,
-            Arc::new(SystemClock),
-        )?);
         let server = sfbridge_local::serve(listener, ctx.clone());
 
         let sim = SalesforceSim::start(SimConfig { auto_approve: true, ..SimConfig::default() })

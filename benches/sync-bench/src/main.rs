@@ -152,17 +152,13 @@ async fn main() -> anyhow::Result<()> {
         .flat_map(|m| m.problems.iter().map(move |p| format!("{}: {p}", m.name)))
         .collect();
     println!();
-    if problems.is_empty() {
-        println!("correctness: OK: every scenario wrote exactly one Task per event, on the event's contact;");
-        println!("  the handler also opted out every unsubscribed contact, dead-lettered and parked nothing");
-        Ok(())
-    } else {
-        println!("correctness: FAILED");
-        for p in &problems {
-            println!("  {p}");
-        }
-        bail!("{} correctness problem(s): the figures above are not trustworthy", problems.len())
-    }
+    cli::verdict(
+        &problems,
+        &[
+            "correctness: OK: every scenario wrote exactly one Task per event, on the event's contact;",
+            "  the handler also opted out every unsubscribed contact, dead-lettered and parked nothing",
+        ],
+    )
 }
 
 async fn setup(name: &str, contacts: usize, latency: Duration) -> anyhow::Result<Env> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use sfbridge_connect::Connector;
-use sfbridge_core::cipher::Cipher;
-use sfbridge_core::clock::Clock;
+use sfbridge_core::cipher::{Cipher, LocalCipher};
+use sfbridge_core::clock::{Clock, SystemClock};
 use sfbridge_core::config::{AwsResources, Config, QueueUrls};
 use sfbridge_core::metrics::{EmfOutput, Meter, MetricsSink};
 use sfbridge_core::queue::{MemoryQueue, Queue};
@@ -117,6 +117,14 @@ impl Wiring {
             worker: Arc::new(worker),
             receiver: Arc::new(receiver),
         })
+    }
+
+    /// Everything embedded and in memory (nothing persisted, a random key), with the system clock;
+    /// also returns the in-process queues to receive from.
+    pub fn in_memory(config: Config) -> anyhow::Result<(Self, MemoryQueues)> {
+        let (queues, memory) = Queues::in_memory();
+        let wiring = Self::new(config, Store::in_memory(), Arc::new(LocalCipher::random()), queues, Arc::new(SystemClock))?;
+        Ok((wiring, memory))
     }
 
     /// DynamoDB + KMS, with the given queues (SQS or in-process).

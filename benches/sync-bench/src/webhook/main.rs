@@ -185,18 +185,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     problems.extend(hostile_results.iter().flat_map(|h| h.problems.iter().map(move |p| format!("hostile {}: {p}", h.name))));
     println!();
     println!("run time: {} (including building the envelopes and the checks)", wall(started.elapsed()));
-    if problems.is_empty() {
-        println!("correctness: OK: every envelope got the exact ACK; exactly one event per notification was published");
-        println!("  (matched by notification id), none for the duplicates; every hostile case got a 4xx SOAP fault");
-        println!("  and published nothing");
-        Ok(())
-    } else {
-        println!("correctness: FAILED");
-        for p in &problems {
-            println!("  {p}");
-        }
-        bail!("{} correctness problem(s): the figures above are not trustworthy", problems.len())
-    }
+    cli::verdict(
+        &problems,
+        &[
+            "correctness: OK: every envelope got the exact ACK; exactly one event per notification was published",
+            "  (matched by notification id), none for the duplicates; every hostile case got a 4xx SOAP fault",
+            "  and published nothing",
+        ],
+    )
 }
 
 fn report(args: &Args, main: &Measured, others: &[&Measured]) {

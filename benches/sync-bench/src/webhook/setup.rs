@@ -9,13 +9,11 @@ use anyhow::Context as _;
 use axum::body::{Body, Bytes};
 use axum::http::{header, Method, Request};
 use axum::Router;
-use sfbridge_core::cipher::LocalCipher;
-use sfbridge_core::clock::SystemClock;
 use sfbridge_core::domain::{HostPolicy, InstanceUrl, LoginHost, SalesforceId, TenantId};
 use sfbridge_inbound::auth;
 use sfbridge_core::queue::MemoryQueue;
-use sfbridge_core::store::{ConnectionRecord, ConnectionStatus, Store};
-use sfbridge_local::{Queues, Wiring};
+use sfbridge_core::store::{ConnectionRecord, ConnectionStatus};
+use sfbridge_local::Wiring;
 
 pub const TENANT: &str = "bench_team";
 /// The connected org (its 15-character id); envelopes carry the 18-character form, as Salesforce
@@ -38,14 +36,8 @@ impl Bench {
     pub async fn start() -> anyhow::Result<Self> {
         // Port 1: nothing here makes an outbound call; the URL only has to parse.
         let config = sfbridge_local::local_config("http://127.0.0.1:1", "bench-admin-token-0123456789", None)?;
-        let (queues, memory) = Queues::in_memory();
-        let ctx = Arc::new(Wiring::new(
-            config,
-            Store::in_memory(),
-            Arc::new(LocalCipher::random()),
-            queues,
-            Arc::new(SystemClock),
-        )?);
+        let (ctx, memory) = Wiring::in_memory(config)?;
+        let ctx = Arc::new(ctx);
 
         let tenant = TenantId::parse(TENANT)?;
         let org = SalesforceId::parse(ORG15)?;
