@@ -9,7 +9,7 @@ use sfbridge_salesforce::rest::ErrorClass;
 use sfbridge_salesforce::rest::RestError;
 use sfbridge_salesforce::{CallError, SessionError};
 
-use super::lookup::Target;
+use crate::matching::Target;
 use super::{Pending, STALE_MATCH_CODES};
 use crate::ledger::Progress;
 

@@ -13,7 +13,7 @@ use sfbridge_salesforce::CallError;
 use super::calls::{expect_len, Calls};
 use super::event::Event;
 use super::{mapped_fields, MAX_CONCURRENT_SALESFORCE_CALLS};
-pub(super) use crate::matching::Target;
+use crate::matching::Target;
 use crate::matching::{contacts_by_id_query, follow_conversions, lookups, resolve, Lookup, TargetKind};
 use crate::bounded;
 
