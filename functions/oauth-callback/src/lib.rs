@@ -19,6 +19,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use sfbridge_connect::{self as connect, CallbackParams, CallbackResult};
+use sfbridge_core::config::Config;
 use sfbridge_core::domain::FlowId;
 use sfbridge_http::{ApiError, Flow};
 use sfbridge_salesforce::OAuthFailure;
@@ -48,20 +49,7 @@ async fn start(State(ctx): Ctx, query: Result<Query<StartQuery>, axum::extract::
     match connect::start_flow(&ctx, &flow_id).await {
         Ok(redirect) => {
             let cookie = page::binding_cookie(ctx.config(), &redirect.cookie_name, &redirect.cookie_value, redirect.max_age_seconds);
-            // A redirect without its Location goes nowhere, and one without the binding cookie
-            // fails at the callback: either is our bug, shown as one instead of a broken 302.
-            let (Ok(location), Ok(cookie)) = (HeaderValue::from_str(&redirect.authorize_url), HeaderValue::from_str(&cookie)) else {
-                tracing::error!(flow_id = %flow_id, "the authorize URL or the binding cookie is not a valid header value");
-                let failure = OAuthFailure::internal();
-                return page::render(ctx.config(), &CallbackResult { tenant_id: None, flow_id: Some(flow_id), outcome: Err(failure) }, None);
-            };
-            let mut response = StatusCode::FOUND.into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::LOCATION, location);
-            headers.insert(header::SET_COOKIE, cookie);
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-            response
+            to_salesforce(ctx.config(), &flow_id, &redirect.authorize_url, &cookie)
         }
         Err(failure) => page::render(
             ctx.config(),
@@ -69,6 +57,24 @@ async fn start(State(ctx): Ctx, query: Result<Query<StartQuery>, axum::extract::
             None,
         ),
     }
+}
+
+/// The 302 to Salesforce's authorize page, binding the flow to this browser. A redirect without
+/// its Location goes nowhere, and one without the binding cookie fails at the callback: either
+/// header failing to encode is our bug, shown as one (500 page, logged) instead of a broken 302.
+fn to_salesforce(config: &Config, flow_id: &FlowId, authorize_url: &str, cookie: &str) -> Response {
+    let (Ok(location), Ok(cookie)) = (HeaderValue::from_str(authorize_url), HeaderValue::from_str(cookie)) else {
+        tracing::error!(flow_id = %flow_id, "the authorize URL or the binding cookie is not a valid header value");
+        let result = CallbackResult { tenant_id: None, flow_id: Some(flow_id.clone()), outcome: Err(OAuthFailure::internal()) };
+        return page::render(config, &result, None);
+    };
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, location);
+    headers.insert(header::SET_COOKIE, cookie);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
 }
 
 async fn callback(
@@ -112,4 +118,31 @@ fn request_cookies(headers: &HeaderMap) -> HashMap<String, String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .map(|(name, value)| (name.trim().to_owned(), value.trim().trim_matches('"').to_owned()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let vars = [("SFBRIDGE_PUBLIC_URL", "https://api.example.com"), ("SFBRIDGE_APP_ORIGINS", "https://app.example.com")];
+        Config::from_lookup(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()))
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    /// The bug this fixed: a header that failed to encode was skipped, and a 302 went out without
+    /// it, with nothing logged.
+    #[test]
+    fn a_redirect_goes_out_whole_or_not_at_all() {
+        let flow = FlowId::random();
+        let whole = to_salesforce(&config(), &flow, "https://login.salesforce.com/services/oauth2/authorize?x=1", "sfb_flow=abc; HttpOnly");
+        assert_eq!(whole.status(), StatusCode::FOUND);
+        assert!(whole.headers().contains_key(header::LOCATION) && whole.headers().contains_key(header::SET_COOKIE));
+
+        for (location, cookie) in [("https://login.salesforce.com/\n", "ok"), ("https://login.salesforce.com/", "a\nb")] {
+            let broken = to_salesforce(&config(), &flow, location, cookie);
+            assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR, "{location:?} {cookie:?}");
+            assert!(!broken.headers().contains_key(header::LOCATION) && !broken.headers().contains_key(header::SET_COOKIE));
+        }
+    }
 }
