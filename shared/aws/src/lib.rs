@@ -5,12 +5,14 @@
 //! - [`DynamoTable`]: the `Table` under `Store` (conditional writes, queries, TTL)
 //! - [`KmsCipher`]: the `Cipher` (Encrypt/Decrypt with the encryption context)
 //! - [`SqsQueue`]: the `Queue` (`SendMessageBatch`, per-entry outcomes)
-//! - [`secrets_manager`]: the deployment-wide webhook secret, read once at start
+//! - `secrets_manager` (feature `secrets-manager`): the deployment-wide webhook secret, read once
+//!   at start
 //!
 //! The SDK honours `AWS_ENDPOINT_URL`, so the tests run these adapters against moto on loopback.
 
 mod dynamo;
 mod kms;
+#[cfg(feature = "secrets-manager")]
 pub mod secrets_manager;
 mod sqs;
 
