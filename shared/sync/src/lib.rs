@@ -21,6 +21,7 @@
 mod activity;
 mod budget;
 mod command;
+mod dead_letters;
 mod ledger;
 mod matching;
 pub(crate) mod tenant;
@@ -41,11 +42,8 @@ use sfbridge_core::queue::Queue;
 use sfbridge_core::store::Store;
 use sfbridge_salesforce::rest::RecordsApi;
 use sfbridge_salesforce::Sessions;
-use sfbridge_core::queue::OutgoingMessage;
-use sfbridge_core::store::{DeliveryOutcome, DeliveryRecord};
 use tenant::Pending;
 use command::parse_command;
-use command::CommandError;
 use budget::ApiUsageBook;
 
 /// The activity-sync worker, built once per process (per Lambda cold start). It holds what the
@@ -109,11 +107,16 @@ pub struct InboundMessage {
 
 /// What becomes of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(dead_code)] // `Defer` is being wired up (issue 12).
 pub(crate) enum Disposition {
     /// Handled for good (or handed on): delete it.
     Ack,
-    /// Not now: leave it for SQS to deliver again.
+    /// The event's own failure (a record refused for a reason that may pass): SQS delivers it
+    /// again, using one of its receives.
     Retry,
+    /// A condition of the whole tenant (API budget, request limit, Salesforce unavailable, a
+    /// refresh in progress), not of the event: it comes back after `after` without using a receive.
+    Defer { after: std::time::Duration, reason: String },
     /// Never runnable as is: move it to the dead-letter queue with the reason.
     DeadLetter { code: String, reason: String },
 }
@@ -147,7 +150,7 @@ async fn run_batch(ctx: &Worker, messages: Vec<InboundMessage>) -> Vec<String> {
             }
             Err(e) => {
                 tracing::warn!(message_id = %m.message_id, code = e.code, reason = %e.message, "unrunnable sync command");
-                log_unrunnable(ctx, &e).await;
+                dead_letters::log_unrunnable(ctx, &e).await;
                 metrics::add(Counter::EventsFailed, 1);
                 outcomes.push((vec![m.message_id], Disposition::DeadLetter { code: e.code.into(), reason: e.message }));
             }
@@ -166,11 +169,12 @@ async fn run_batch(ctx: &Worker, messages: Vec<InboundMessage>) -> Vec<String> {
     for (ids, disposition) in outcomes {
         match disposition {
             Disposition::Ack => {}
-            Disposition::Retry => retry.extend(ids),
+            // Until deferral has its own path, a deferred event is retried by SQS.
+            Disposition::Retry | Disposition::Defer { .. } => retry.extend(ids),
             Disposition::DeadLetter { code, reason } => dead.extend(ids.into_iter().map(|id| (id, code.clone(), reason.clone()))),
         }
     }
-    retry.extend(dead_letter(ctx, &bodies, dead).await);
+    retry.extend(dead_letters::dead_letter(ctx, &bodies, dead).await);
     tracing::info!(retry = retry.len(), "sync batch handled");
     retry
 }
@@ -179,67 +183,6 @@ async fn run_batch(ctx: &Worker, messages: Vec<InboundMessage>) -> Vec<String> {
 /// futures first keeps closures out of the stream's type, which lets the compiler see it is `Send`.)
 pub(crate) async fn bounded<F: std::future::Future>(futures: Vec<F>, limit: usize) -> Vec<F::Output> {
     stream::iter(futures).buffer_unordered(limit.max(1)).collect().await
-}
-
-/// Sends messages to the dead-letter queue with their reason; returns those it could not send
-/// (they stay on the source queue and reach the DLQ by its redrive policy at worst).
-async fn dead_letter(ctx: &Worker, bodies: &HashMap<String, String>, dead: Vec<(String, String, String)>) -> Vec<String> {
-    if dead.is_empty() {
-        return Vec::new();
-    }
-    let messages = dead
-        .iter()
-        .map(|(id, code, reason)| {
-            // SQS refuses empty bodies; keep the message recognisable as what arrived.
-            let body = bodies.get(id).filter(|b| !b.is_empty()).cloned().unwrap_or_else(|| "(empty message body)".to_owned());
-            OutgoingMessage::new(body)
-                .with_attribute(DLQ_CODE_ATTRIBUTE, attribute_text(code))
-                .with_attribute(DLQ_REASON_ATTRIBUTE, attribute_text(reason))
-                .with_attribute(DLQ_SOURCE_ATTRIBUTE, id.clone())
-        })
-        .collect();
-    let results = sfbridge_core::queue::one_answer_each(dead.len(), ctx.dead_letter.send(messages).await);
-    dead.into_iter()
-        .zip(results)
-        .filter_map(|((id, _, _), result)| {
-            result.err().map(|e| {
-                tracing::warn!(message_id = %id, error = %e, "could not dead-letter; SQS will redeliver");
-                id
-            })
-        })
-        .collect()
-}
-
-/// Message attributes must be non-empty, in SQS's character set, and small.
-fn attribute_text(text: &str) -> String {
-    const MAX_CHARS: usize = 1000;
-    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_CHARS).collect();
-    if clean.trim().is_empty() {
-        "unknown".to_owned()
-    } else {
-        clean
-    }
-}
-
-/// A command that cannot run still shows in its tenant's delivery log, when it names one.
-async fn log_unrunnable(ctx: &Worker, e: &CommandError) {
-    let (Some(t), Some(event_id)) = (&e.tenant_id, &e.event_id) else { return };
-    let record = DeliveryRecord {
-        event_id: event_id.clone(),
-        at: ctx.clock.now(),
-        outcome: DeliveryOutcome::Failed,
-        command_type: "unknown".into(),
-        campaign_id: None,
-        activity: None,
-        email: None,
-        record_id: None,
-        task_id: None,
-        code: Some(e.code.to_owned()),
-        reason: Some(e.message.clone()),
-    };
-    if let Err(err) = ctx.store.append_delivery(t, &record).await {
-        tracing::warn!(tenant_id = %t, error = %err, "could not write the delivery log");
-    }
 }
 
 #[cfg(test)]
