@@ -24,8 +24,8 @@ pub const LEASE: Duration = Duration::seconds(150);
 pub enum Claim {
     /// Ours until the lease ends; holds the progress of earlier attempts.
     Held(LedgerRecord),
-    /// Done or skipped before: acknowledge without writing anything.
-    Finished,
+    /// Done or skipped before: acknowledge without writing anything. The record says how it ended.
+    Finished(LedgerRecord),
     /// Another worker holds it right now: try again later.
     Busy,
 }
@@ -38,6 +38,8 @@ pub async fn claim(ctx: &Worker, t: &TenantId, e: &EventId) -> Result<Claim, Sto
         task_id: None,
         who_id: None,
         fields_applied: false,
+        task_unconfirmed_since: None,
+        counter_unconfirmed: None,
         attempts: 1,
         last_error: None,
         version: 1,
@@ -54,7 +56,7 @@ pub async fn claim(ctx: &Worker, t: &TenantId, e: &EventId) -> Result<Claim, Sto
         return Ok(Claim::Busy);
     };
     match existing.status {
-        LedgerStatus::Done | LedgerStatus::Skipped => return Ok(Claim::Finished),
+        LedgerStatus::Done | LedgerStatus::Skipped => return Ok(Claim::Finished(existing)),
         LedgerStatus::InProgress if existing.lease_until.is_some_and(|until| until > now) => return Ok(Claim::Busy),
         LedgerStatus::InProgress | LedgerStatus::Failed => {}
     }
@@ -82,12 +84,23 @@ pub async fn settle(
     status: LedgerStatus,
     progress: Progress,
 ) -> Result<(), StoreError> {
+    let task_id = progress.task_id.or_else(|| held.task_id.clone());
+    let fields_applied = held.fields_applied || progress.fields_applied;
     let record = LedgerRecord {
         status,
         lease_until: None,
-        task_id: progress.task_id.or_else(|| held.task_id.clone()),
+        // An unconfirmed write stays unconfirmed until a later attempt finds out what happened;
+        // the oldest sending time covers every attempt since.
+        task_unconfirmed_since: match (&task_id, progress.task_unconfirmed_since, held.task_unconfirmed_since) {
+            (Some(_), _, _) => None,
+            (None, Some(a), Some(b)) => Some(a.min(b)),
+            (None, a, b) => a.or(b),
+        },
+        // The latest value sent is the one to look for.
+        counter_unconfirmed: if fields_applied { None } else { progress.counter_unconfirmed.or(held.counter_unconfirmed) },
+        task_id,
         who_id: progress.who_id.or_else(|| held.who_id.clone()),
-        fields_applied: held.fields_applied || progress.fields_applied,
+        fields_applied,
         last_error: progress.error,
         version: held.version + 1,
         updated_at: ctx.clock.now(),
@@ -102,5 +115,9 @@ pub struct Progress {
     pub task_id: Option<sfbridge_core::domain::SalesforceId>,
     pub who_id: Option<sfbridge_core::domain::SalesforceId>,
     pub fields_applied: bool,
+    /// A Task write for this event was sent at this time and its answer never came.
+    pub task_unconfirmed_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// A counter update for this event set this value and its answer never came.
+    pub counter_unconfirmed: Option<i64>,
     pub error: Option<String>,
 }

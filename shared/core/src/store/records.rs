@@ -399,6 +399,15 @@ pub struct LedgerRecord {
     pub who_id: Option<SalesforceId>,
     /// Whether this event's field updates were confirmed (or it has none).
     pub fields_applied: bool,
+    /// When a write of this event's Task was sent whose answer never came (a timeout, a cut
+    /// connection, a 5xx): Salesforce may have applied it. The next attempt looks for the Task
+    /// (by the event id in its Description) before writing it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_unconfirmed_since: Option<DateTime<Utc>>,
+    /// The value a click-counter update carrying this event set, when its answer never came. The
+    /// next attempt reads the counter: at or above this value, the update was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_unconfirmed: Option<i64>,
     pub attempts: u32,
     pub last_error: Option<String>,
     pub version: u64,
@@ -413,6 +422,9 @@ pub enum DeliveryOutcome {
     Skipped,
     Failed,
     Parked,
+    /// Waiting on a condition of the whole tenant (its API budget, Salesforce's request limit or
+    /// availability); it comes back on its own.
+    Deferred,
 }
 
 /// `TENANT#{t}` / `DELIVERY#{ts}#{event_id}`: one outcome in the tenant's delivery log.

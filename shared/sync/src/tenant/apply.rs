@@ -106,14 +106,7 @@ mod tests {
 
     fn events(n: usize) -> Vec<Event> {
         (0..n)
-            .map(|i| Event {
-                pending: pending(&format!("evt_{i}"), &format!("p{i}@example.com")),
-                held: None,
-                target: None,
-                progress: Default::default(),
-                state: State::Open,
-                task_exists: false,
-            })
+            .map(|i| Event::new(pending(&format!("evt_{i}"), &format!("p{i}@example.com"))))
             .collect()
     }
 
@@ -196,7 +189,7 @@ mod tests {
     }
 
     /// Six Collections of 200 Tasks are two Composite calls; the second fails as a whole. Its
-    /// 200 events are retried, the other 1,000 are synced.
+    /// 200 events are deferred, the other 1,000 are synced.
     #[tokio::test]
     async fn a_failed_write_call_fails_only_the_events_it_carried() {
         let writes = Arc::new(AtomicUsize::new(0));
@@ -213,7 +206,7 @@ mod tests {
         let f = fixture(api).await;
         let pending: Vec<_> = (0..1200).map(|i| pending(&format!("evt_{i:04}"), &format!("p{i:04}@example.com"))).collect();
         let outcome = sync_tenant(&f.worker, &f.tenant, pending).await;
-        let retried: Vec<&String> = outcome.iter().filter(|(_, d)| *d == Disposition::Retry).flat_map(|(ids, _)| ids).collect();
+        let retried: Vec<&String> = outcome.iter().filter(|(_, d)| matches!(d, Disposition::Defer { .. })).flat_map(|(ids, _)| ids).collect();
         let acked = outcome.iter().filter(|(_, d)| *d == Disposition::Ack).count();
         assert_eq!((retried.len(), acked), (200, 1000));
         assert_eq!(writes.load(Ordering::SeqCst), 2);

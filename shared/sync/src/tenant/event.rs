@@ -2,6 +2,8 @@
 //! open event to retry, a permanent one fails it for good (dead letter), and nothing undoes a
 //! final state.
 
+use std::time::Duration;
+
 use sfbridge_core::domain::SalesforceId;
 use sfbridge_core::store::LedgerRecord;
 use sfbridge_salesforce::rest::ErrorClass;
@@ -46,7 +48,12 @@ pub(super) enum State {
     Synced,
     Skipped { code: SkipCode, reason: String },
     Failed { code: String, reason: String },
+    /// The event's own failure (a record refused for a reason that may pass): SQS delivers it
+    /// again and it uses one of its receives.
     Retry { reason: String },
+    /// A condition of the whole tenant (a failed call, the request limit, the API budget, the
+    /// session or storage unavailable): back after `after`, without using a receive.
+    Defer { code: String, reason: String, after: Duration },
     Parked,
     /// Finished by an earlier delivery.
     Duplicate,
@@ -61,6 +68,8 @@ pub(super) struct Event {
     pub(super) target: Option<Target>,
     pub(super) progress: Progress,
     pub(super) state: State,
+    /// How the ledger says an earlier delivery ended, for a [`State::Duplicate`].
+    pub(super) finished: Option<LedgerRecord>,
     /// An upsert found this event's Task already there (an earlier write whose answer was
     /// lost): `TaskSubtype` can only be set on create, so the Task is written again without it.
     pub(super) task_exists: bool,
@@ -70,7 +79,44 @@ pub(super) struct Event {
 /// field (`TaskSubtype`).
 pub(super) const CREATE_ONLY_FIELD: &str = "INVALID_FIELD_FOR_INSERT_UPDATE";
 
+/// How long a tenant-wide condition keeps its events away. SQS delays a message at most 15 minutes.
+pub(super) mod defer {
+    use std::time::Duration;
+
+    /// The tenant's own API budget: usage readings move slowly.
+    pub(crate) const BUDGET: Duration = Duration::from_secs(900);
+    /// `REQUEST_LIMIT_EXCEEDED`: the daily allocation (`TotalRequests`) frees up slowly, the
+    /// concurrency limit quickly.
+    pub(crate) const DAILY_LIMIT: Duration = Duration::from_secs(900);
+    pub(crate) const REQUEST_LIMIT: Duration = Duration::from_secs(120);
+    /// A call that failed (5xx, a timeout, a cut connection) or an unreadable answer.
+    pub(crate) const CALL_FAILED: Duration = Duration::from_secs(60);
+    /// The session (a refresh held elsewhere, the token endpoint) or our own storage.
+    pub(crate) const UNAVAILABLE: Duration = Duration::from_secs(30);
+    /// Another worker holds the event's ledger claim (a duplicate delivery in flight).
+    pub(crate) const BUSY: Duration = Duration::from_secs(60);
+}
+
 impl Event {
+    pub(super) fn new(pending: Pending) -> Self {
+        Self {
+            pending,
+            held: None,
+            target: None,
+            progress: Progress::default(),
+            state: State::Open,
+            finished: None,
+            task_exists: false,
+        }
+    }
+
+    /// Defers an open (or retrying) event for a condition of the tenant.
+    pub(super) fn defer(&mut self, code: &str, reason: &str, after: Duration) {
+        if matches!(self.state, State::Open | State::Retry { .. }) {
+            self.state = State::Defer { code: code.to_owned(), reason: reason.to_owned(), after };
+        }
+    }
+
     pub(super) fn is_open(&self) -> bool {
         self.state == State::Open
     }
@@ -83,12 +129,12 @@ impl Event {
         self.progress.fields_applied || self.held.as_ref().is_some_and(|h| h.fields_applied)
     }
 
-    /// Records a failure, keeping the more serious one (failed beats retry) and never undoing
-    /// a final state.
+    /// Records a failure of this event's own record, keeping the more serious one (failed beats
+    /// retry and deferral) and never undoing a final state.
     pub(super) fn fail(&mut self, class: ErrorClass, code: &str, message: &str) {
         let permanent = class == ErrorClass::Permanent && !STALE_MATCH_CODES.contains(&code);
         match (&self.state, permanent) {
-            (State::Open | State::Retry { .. }, true) => {
+            (State::Open | State::Retry { .. } | State::Defer { .. }, true) => {
                 self.state = State::Failed { code: code.to_owned(), reason: format!("Salesforce: {code}: {message}") }
             }
             (State::Open, false) => self.state = State::Retry { reason: format!("{code}: {message}") },
@@ -99,12 +145,12 @@ impl Event {
     pub(super) fn fail_call(&mut self, e: &CallError) {
         match e {
             CallError::Session(SessionError::ReauthRequired(_)) => {
-                if matches!(self.state, State::Open | State::Retry { .. }) {
+                if matches!(self.state, State::Open | State::Retry { .. } | State::Defer { .. }) {
                     self.state = State::Parked;
                 }
             }
             CallError::Session(SessionError::NotConnected(t)) => {
-                if matches!(self.state, State::Open | State::Retry { .. }) {
+                if matches!(self.state, State::Open | State::Retry { .. } | State::Defer { .. }) {
                     self.state = State::Skipped {
                         code: SkipCode::NotConnected,
                         reason: format!(
@@ -115,12 +161,19 @@ impl Event {
                 }
             }
             CallError::Session(SessionError::Transient(why)) => {
-                self.fail(ErrorClass::Transient, "SESSION_UNAVAILABLE", &sfbridge_core::error::chain(why))
+                self.defer("SESSION_UNAVAILABLE", &sfbridge_core::error::chain(why), defer::UNAVAILABLE)
             }
-            CallError::Rest(r) => {
-                let class = if r.class == ErrorClass::RefreshSession { ErrorClass::Transient } else { r.class };
-                self.fail(class, &r.code, &r.message);
+            // A whole call failed: that says something about the tenant's Salesforce, not this event.
+            CallError::Rest(r) if r.class != ErrorClass::Permanent => {
+                let after = match r.code.as_str() {
+                    "REQUEST_LIMIT_EXCEEDED" if r.message.contains("TotalRequests") => defer::DAILY_LIMIT,
+                    "REQUEST_LIMIT_EXCEEDED" => defer::REQUEST_LIMIT,
+                    "API_BUDGET" => defer::BUDGET,
+                    _ => defer::CALL_FAILED,
+                };
+                self.defer(&r.code, &format!("Salesforce: {}: {}", r.code, r.message), after);
             }
+            CallError::Rest(r) => self.fail(r.class, &r.code, &r.message),
         }
     }
 }
@@ -152,14 +205,7 @@ mod escalation {
     use crate::tenant::stub::pending;
 
     fn open() -> Event {
-        Event {
-            pending: pending("evt_1", "ada@example.com"),
-            held: None,
-            target: None,
-            progress: Progress::default(),
-            state: State::Open,
-            task_exists: false,
-        }
+        Event::new(pending("evt_1", "ada@example.com"))
     }
 
     fn tenant() -> TenantId {
@@ -215,7 +261,7 @@ mod escalation {
         assert!(matches!(e.state, State::Skipped { code: SkipCode::NotConnected, .. }), "{:?}", e.state);
         let mut e = open();
         e.fail_call(&CallError::Session(SessionError::Transient("token endpoint down".into())));
-        assert!(matches!(e.state, State::Retry { .. }), "{:?}", e.state);
+        assert!(matches!(e.state, State::Defer { after, .. } if after == defer::UNAVAILABLE), "{:?}", e.state);
     }
 
     #[test]
@@ -223,6 +269,27 @@ mod escalation {
         let mut e = open();
         let stale = RestError { class: ErrorClass::RefreshSession, status: Some(401), code: "INVALID_SESSION_ID".into(), message: "x".into() };
         e.fail_call(&CallError::Rest(stale));
+        assert!(matches!(e.state, State::Defer { .. }), "{:?}", e.state);
+    }
+
+    /// A failed call defers (the tenant's trouble); a refused record retries (the event's own).
+    #[test]
+    fn a_failed_call_defers_and_a_refused_record_retries() {
+        let call = |code: &str, message: &str| {
+            let mut e = open();
+            let error = RestError { class: ErrorClass::Transient, status: Some(403), code: code.into(), message: message.into() };
+            e.fail_call(&CallError::Rest(error));
+            e.state
+        };
+        assert!(matches!(call("SERVER_UNAVAILABLE", "503"), State::Defer { after, .. } if after == defer::CALL_FAILED));
+        assert!(matches!(call("REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."), State::Defer { after, .. } if after == defer::REQUEST_LIMIT));
+        assert!(matches!(call("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."), State::Defer { after, .. } if after == defer::DAILY_LIMIT));
+        let mut e = open();
+        e.fail(ErrorClass::Transient, "UNABLE_TO_LOCK_ROW", "locked");
         assert!(matches!(e.state, State::Retry { .. }), "{:?}", e.state);
+        e.fail_call(&CallError::Rest(RestError { class: ErrorClass::Transient, status: Some(503), code: "X".into(), message: "x".into() }));
+        assert!(matches!(e.state, State::Defer { .. }), "a later failed call defers it: {:?}", e.state);
+        e.fail(ErrorClass::Permanent, "INVALID_FIELD", "no");
+        assert!(matches!(e.state, State::Failed { .. }), "a permanent refusal still wins: {:?}", e.state);
     }
 }

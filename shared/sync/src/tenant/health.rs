@@ -66,11 +66,10 @@ impl Observer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::Progress;
     use crate::tenant::stub::pending;
 
     fn event(state: State) -> Event {
-        Event { pending: pending("evt_1", "ada@example.com"), held: None, target: None, progress: Progress::default(), state, task_exists: false }
+        Event { state, ..Event::new(pending("evt_1", "ada@example.com")) }
     }
 
     fn failed_call() -> RestError {

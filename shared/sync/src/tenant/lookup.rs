@@ -215,11 +215,12 @@ mod tests {
         f.store.save_settings(&f.tenant, &record, None).await.unwrap_or_else(|e| unreachable!("{e}"));
     }
 
-    /// The emails of the events SQS is asked to deliver again, and how many were acknowledged.
+    /// The emails of the events deferred (a failed call is the tenant's trouble, not theirs), and
+    /// how many were acknowledged.
     fn split(outcome: &[(Vec<String>, Disposition)]) -> (BTreeSet<String>, usize) {
         let retried = outcome
             .iter()
-            .filter(|(_, d)| *d == Disposition::Retry)
+            .filter(|(_, d)| matches!(d, Disposition::Defer { .. }))
             .flat_map(|(ids, _)| ids.iter().map(|id| id.trim_start_matches("m-evt_").to_owned()))
             .map(|n| format!("p{n}@example.com"))
             .collect();

@@ -35,16 +35,17 @@ pub(crate) mod stub;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use sfbridge_core::domain::{CampaignId, FieldName, TenantId};
 use sfbridge_core::store::{CampaignSettings, CreateMissing, TenantSettings};
 use sfbridge_salesforce::CallError;
 
 use self::calls::{budget_reason, Calls};
-use self::event::{Event, SkipCode, State};
+use self::event::{defer, Event, SkipCode, State};
 use self::health::Observer;
 use super::command::ActivityCommand;
-use super::ledger::{self, Claim, Progress};
+use super::ledger::{self, Claim};
 use super::{bounded, Disposition};
 use crate::Worker;
 
@@ -68,17 +69,7 @@ pub struct Pending {
 
 /// Runs one tenant's events and says what to do with each message.
 pub(crate) async fn sync_tenant(ctx: &Worker, t: &TenantId, pending: Vec<Pending>) -> Vec<(Vec<String>, Disposition)> {
-    let mut events: Vec<Event> = pending
-        .into_iter()
-        .map(|p| Event {
-            pending: p,
-            held: None,
-            target: None,
-            progress: Progress::default(),
-            state: State::Open,
-            task_exists: false,
-        })
-        .collect();
+    let mut events: Vec<Event> = pending.into_iter().map(Event::new).collect();
     let observer = Observer::default();
     run(ctx, t, &mut events, &observer).await;
     let health = observer.into_health(&events, ctx.clock.now());
@@ -90,20 +81,9 @@ pub(crate) async fn sync_tenant(ctx: &Worker, t: &TenantId, pending: Vec<Pending
 }
 
 async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observer) {
-    let session = match ctx.sessions.current(t).await {
-        Ok(s) => s,
-        Err(e) => {
-            let e = CallError::Session(e);
-            return events.iter_mut().for_each(|ev| ev.fail_call(&e));
-        }
-    };
-    if let Err(e) = sfbridge_core::parking::replay_parked(&ctx.store, ctx.activity.as_ref(), t).await {
-        tracing::warn!(tenant_id = %t, error = %e, "could not check for parked commands");
-    }
-
     let settings = match ctx.store.settings(t).await {
         Ok(s) => s.map(|r| r.settings).unwrap_or_default(),
-        Err(e) => return retry_all(events, &format!("settings unavailable: {e}")),
+        Err(e) => return defer_all(events, STORAGE_UNAVAILABLE, &format!("settings unavailable: {e}"), defer::UNAVAILABLE),
     };
     let mut campaigns: HashMap<CampaignId, CampaignSettings> = HashMap::new();
     let ids: BTreeSet<CampaignId> = events.iter().map(|e| e.pending.command.campaign_id.clone()).collect();
@@ -112,10 +92,13 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
             Ok(record) => {
                 campaigns.insert(c, record.map(|r| r.settings).unwrap_or_default());
             }
-            Err(e) => return retry_all(events, &format!("campaign settings unavailable: {e}")),
+            Err(e) => return defer_all(events, STORAGE_UNAVAILABLE, &format!("campaign settings unavailable: {e}"), defer::UNAVAILABLE),
         }
     }
 
+    // The ledger before the session: a delivery of an event that is already settled is
+    // acknowledged as the duplicate it is, whatever the connection's state now. (Parking it
+    // would leave its newest delivery entry saying `parked` for an event long synced.)
     claim_all(ctx, t, events).await;
     apply_toggles(t, events, &campaigns);
     for e in events.iter_mut().filter(|e| e.is_open()) {
@@ -128,10 +111,21 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
         return;
     }
 
+    let session = match ctx.sessions.current(t).await {
+        Ok(s) => s,
+        Err(e) => {
+            let e = CallError::Session(e);
+            return events.iter_mut().for_each(|ev| ev.fail_call(&e));
+        }
+    };
+    if let Err(e) = sfbridge_core::parking::replay_parked(&ctx.store, ctx.activity.as_ref(), t).await {
+        tracing::warn!(tenant_id = %t, error = %e, "could not check for parked commands");
+    }
+
     if let Some(usage) = ctx.api_usage.over_budget(t, settings.api_budget_percent, ctx.clock.now()) {
         let reason = budget_reason(usage, &settings);
         observer.deferred(&reason);
-        return retry_all(events, &reason);
+        return defer_all(events, API_BUDGET, &reason, defer::BUDGET);
     }
     let calls = Calls::new(ctx, t, session, observer);
     lookup::lookup(&calls, events, &settings).await;
@@ -148,7 +142,7 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
     if let Some(usage) = calls.over_budget(&settings) {
         let reason = budget_reason(usage, &settings);
         observer.deferred(&reason);
-        return retry_all(events, &reason);
+        return defer_all(events, API_BUDGET, &reason, defer::BUDGET);
     }
     apply::write(&calls, events, &settings, &campaigns).await;
     if events.iter().any(|e| e.is_open() && e.task_exists && e.task_id().is_none()) {
@@ -159,15 +153,19 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
             e.state = State::Synced;
         } else {
             // Not reached by any write (deferred by the budget guard between writes).
-            e.state = State::Retry { reason: "not written yet".into() };
+            e.defer(API_BUDGET, "not written yet: the API budget guard stopped the run between writes", defer::BUDGET);
         }
     }
     tracing::debug!(tenant_id = %t, salesforce_calls = calls.made.load(Ordering::Relaxed), "tenant run finished");
 }
 
-fn retry_all(events: &mut [Event], reason: &str) {
+/// Delivery-log codes of deferrals that are not Salesforce's own error codes.
+pub(crate) const API_BUDGET: &str = "API_BUDGET";
+pub(crate) const STORAGE_UNAVAILABLE: &str = "STORAGE_UNAVAILABLE";
+
+fn defer_all(events: &mut [Event], code: &str, reason: &str, after: Duration) {
     for e in events.iter_mut().filter(|e| e.is_open()) {
-        e.state = State::Retry { reason: reason.to_owned() };
+        e.defer(code, reason, after);
     }
 }
 
@@ -182,9 +180,12 @@ async fn claim_all(ctx: &Worker, t: &TenantId, events: &mut [Event]) {
         let e = &mut events[i];
         match claim {
             Ok(Claim::Held(record)) => e.held = Some(record),
-            Ok(Claim::Finished) => e.state = State::Duplicate,
+            Ok(Claim::Finished(record)) => {
+                e.finished = Some(record);
+                e.state = State::Duplicate;
+            }
             Ok(Claim::Busy) => e.state = State::Busy,
-            Err(err) => e.state = State::Retry { reason: format!("ledger unavailable: {err}") },
+            Err(err) => e.defer(STORAGE_UNAVAILABLE, &format!("ledger unavailable: {err}"), defer::UNAVAILABLE),
         }
     }
 }

@@ -106,14 +106,7 @@ mod tests {
 
     fn opened(i: usize, email: &str, contact: &str) -> Event {
         let id = SalesforceId::parse(contact).unwrap_or_else(|e| unreachable!("{e}"));
-        Event {
-            pending: pending(&format!("evt_{i}"), email),
-            held: None,
-            target: Some(Target { id, kind: TargetKind::Contact, fields: Default::default() }),
-            progress: Default::default(),
-            state: State::Open,
-            task_exists: false,
-        }
+        Event { target: Some(Target { id, kind: TargetKind::Contact, fields: Default::default() }), ..Event::new(pending(&format!("evt_{i}"), email)) }
     }
 
     fn field(name: &str) -> Option<FieldName> {

@@ -5,7 +5,7 @@ use sfbridge_core::domain::TenantId;
 use sfbridge_core::metrics::{self, Counter};
 use sfbridge_core::store::{DeliveryOutcome, DeliveryRecord, LedgerStatus, ParkedRecord};
 
-use super::event::{Event, State};
+use super::event::{defer, Event, State};
 use super::STORAGE_CONCURRENCY;
 use crate::ledger::{self, Progress};
 use crate::{bounded, Disposition, Worker};
@@ -34,21 +34,33 @@ fn outcome_counter(state: &State, disposition: &Disposition) -> Counter {
         State::Failed { .. } => Counter::EventsFailed,
         State::Duplicate => Counter::EventsDuplicate,
         State::Parked if *disposition == Disposition::Ack => Counter::EventsParked,
-        State::Parked | State::Open | State::Retry { .. } | State::Busy => Counter::EventsRetried,
+        State::Parked | State::Open | State::Retry { .. } | State::Defer { .. } | State::Busy => Counter::EventsRetried,
     }
 }
 
 async fn settle(ctx: &Worker, t: &TenantId, e: &Event) -> Disposition {
     let c = &e.pending.command;
     let (status, outcome, code, reason, disposition) = match &e.state {
-        State::Duplicate => return Disposition::Ack,
-        State::Busy => return Disposition::Retry,
+        State::Duplicate => {
+            restate_outcome(ctx, t, e).await;
+            return Disposition::Ack;
+        }
+        State::Busy => {
+            let reason = "another delivery of this event is being handled right now".to_owned();
+            return Disposition::Defer { after: defer::BUSY, reason };
+        }
+        State::Defer { code, reason, after } => {
+            tracing::info!(tenant_id = %t, event_id = %c.event_id, code = %code, after_s = after.as_secs(), "sync deferred");
+            release(ctx, t, e, Some(reason.clone())).await;
+            log_delivery(ctx, t, e, DeliveryOutcome::Deferred, Some(code), Some(reason.clone())).await;
+            return Disposition::Defer { after: *after, reason: reason.clone() };
+        }
         State::Open | State::Retry { .. } => {
             let reason = match &e.state {
                 State::Retry { reason } => reason.clone(),
                 _ => "not finished".to_owned(),
             };
-            tracing::info!(tenant_id = %t, event_id = %c.event_id, reason = %reason, "sync deferred; SQS will redeliver");
+            tracing::info!(tenant_id = %t, event_id = %c.event_id, reason = %reason, "sync failed for now; SQS will redeliver");
             release(ctx, t, e, Some(reason)).await;
             return Disposition::Retry;
         }
@@ -87,6 +99,33 @@ async fn settle(ctx: &Worker, t: &TenantId, e: &Event) -> Disposition {
     disposition
 }
 
+/// A delivery of an event the ledger already settled: acknowledged, and its real outcome
+/// written again so that it is the event's newest delivery entry (an earlier delivery may have
+/// been parked or deferred after the one that finished it).
+async fn restate_outcome(ctx: &Worker, t: &TenantId, e: &Event) {
+    let c = &e.pending.command;
+    let Some(finished) = &e.finished else { return };
+    let (outcome, reason) = match finished.status {
+        LedgerStatus::Done => (DeliveryOutcome::Synced, "delivered again; synced by an earlier delivery".to_owned()),
+        _ => (
+            DeliveryOutcome::Skipped,
+            format!("delivered again; skipped by an earlier delivery: {}", finished.last_error.as_deref().unwrap_or("no reason kept")),
+        ),
+    };
+    tracing::info!(tenant_id = %t, event_id = %c.event_id, "duplicate delivery of a settled event acknowledged");
+    let record = DeliveryRecord {
+        record_id: finished.who_id.clone(),
+        task_id: finished.task_id.clone(),
+        ..delivery_record(ctx, e, outcome, Some(DUPLICATE), Some(reason))
+    };
+    if let Err(err) = ctx.store.append_delivery(t, &record).await {
+        tracing::warn!(tenant_id = %t, event_id = %c.event_id, error = %err, "could not write the delivery log");
+    }
+}
+
+/// The delivery-log code of a repeated delivery of a settled event.
+pub(crate) const DUPLICATE: &str = "duplicate";
+
 async fn release(ctx: &Worker, t: &TenantId, e: &Event, error: Option<String>) {
     let Some(held) = &e.held else { return };
     let progress = Progress { error, ..e.progress.clone() };
@@ -104,19 +143,7 @@ async fn log_delivery(
     reason: Option<String>,
 ) {
     let c = &e.pending.command;
-    let record = DeliveryRecord {
-        event_id: c.event_id.clone(),
-        at: ctx.clock.now(),
-        outcome,
-        command_type: "activity".into(),
-        campaign_id: Some(c.campaign_id.clone()),
-        activity: Some(c.activity),
-        email: Some(c.contact.email.clone()),
-        record_id: e.progress.who_id.clone().or_else(|| e.held.as_ref().and_then(|h| h.who_id.clone())),
-        task_id: e.task_id().cloned(),
-        code: code.map(str::to_owned),
-        reason,
-    };
+    let record = delivery_record(ctx, e, outcome, code, reason);
     // One line per event outcome, with ids only: the address and Salesforce's reason (which can
     // quote field values) stay in the delivery log, which the admin API serves per tenant.
     tracing::info!(
@@ -130,6 +157,23 @@ async fn log_delivery(
     );
     if let Err(err) = ctx.store.append_delivery(t, &record).await {
         tracing::warn!(tenant_id = %t, event_id = %c.event_id, error = %err, "could not write the delivery log");
+    }
+}
+
+fn delivery_record(ctx: &Worker, e: &Event, outcome: DeliveryOutcome, code: Option<&str>, reason: Option<String>) -> DeliveryRecord {
+    let c = &e.pending.command;
+    DeliveryRecord {
+        event_id: c.event_id.clone(),
+        at: ctx.clock.now(),
+        outcome,
+        command_type: "activity".into(),
+        campaign_id: Some(c.campaign_id.clone()),
+        activity: Some(c.activity),
+        email: Some(c.contact.email.clone()),
+        record_id: e.progress.who_id.clone().or_else(|| e.held.as_ref().and_then(|h| h.who_id.clone())),
+        task_id: e.task_id().cloned(),
+        code: code.map(str::to_owned),
+        reason,
     }
 }
 
