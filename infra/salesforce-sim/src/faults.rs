@@ -57,11 +57,13 @@ pub(crate) struct FaultState {
     rng: StdRng,
     pub(crate) hang: Duration,
     pub(crate) injected: Vec<Fault>,
+    /// Write calls still to lose the answer of, whatever the rates ([`crate::SalesforceSim::lose_write_answers`]).
+    pub(crate) forced_lost_writes: u32,
 }
 
 impl Default for FaultState {
     fn default() -> Self {
-        Self { config: Faults::default(), rng: StdRng::seed_from_u64(0), hang: DEFAULT_HANG, injected: Vec::new() }
+        Self { config: Faults::default(), rng: StdRng::seed_from_u64(0), hang: DEFAULT_HANG, injected: Vec::new(), forced_lost_writes: 0 }
     }
 }
 
@@ -70,6 +72,16 @@ impl FaultState {
     pub(crate) fn configure(&mut self, faults: Faults) {
         self.config = faults;
         self.rng = StdRng::seed_from_u64(faults.seed);
+    }
+
+    /// Whether to lose the answer of this write call (one of those forced), counting it.
+    pub(crate) fn take_forced_lost_write(&mut self) -> bool {
+        if self.forced_lost_writes == 0 {
+            return false;
+        }
+        self.forced_lost_writes -= 1;
+        self.injected.push(Fault::LostResponse);
+        true
     }
 
     /// The fault for the next call, if any.

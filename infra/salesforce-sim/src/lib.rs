@@ -414,6 +414,14 @@ impl SalesforceSim {
         self.sim.lock().api.faults.configure(faults);
     }
 
+    /// Loses the answer of the next `n` REST calls that write (any method but GET; a Composite
+    /// call when one of its subrequests does): each is processed, then its connection closed
+    /// before the answer, as a [`Fault::LostResponse`] (and listed in [`Self::injected_faults`]).
+    /// On top of the random faults of [`Self::set_faults`], which a forced loss takes precedence over.
+    pub fn lose_write_answers(&self, n: u32) {
+        self.sim.lock().api.faults.forced_lost_writes = n;
+    }
+
     /// How long a [`Fault::Timeout`] hangs before closing the connection (default 10.5 minutes).
     pub fn set_timeout_hang(&self, hang: Duration) {
         self.sim.lock().api.faults.hang = hang;

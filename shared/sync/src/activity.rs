@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::command::ActivityCommand;
 use super::matching::{Target, TargetKind};
-use sfbridge_core::domain::{FieldName, SalesforceId};
+use sfbridge_core::domain::{EventId, FieldName, SalesforceId};
 use sfbridge_core::store::{ActivityKind, FieldMapping};
 
 /// Task.Subject holds 255 characters; Description 32,000.
@@ -44,18 +44,22 @@ pub fn task(
             description.push(s.trim().to_owned());
         }
     }
-    description.push(format!(
-        "Campaign: {} · {} at {} · event {}",
-        command.campaign_label(),
+    // The last line names the event, and no truncation may cut it: after a write whose answer
+    // was lost, it is how the next attempt finds out whether this Task was created.
+    let footer = format!(
+        "Campaign: {} · {} at {}{EVENT_MARKER}{}",
+        truncate(command.campaign_label(), MAX_SUBJECT),
         subject(command.activity, "").trim_end_matches(": "),
         command.occurred_at.format("%Y-%m-%d %H:%M:%S UTC"),
         command.event_id
-    ));
+    );
+    let body = truncate(&description.join("\n\n"), MAX_DESCRIPTION - footer.chars().count() - 2);
+    let description = if body.is_empty() { footer } else { format!("{body}\n\n{footer}") };
     let mut task = json!({
         "attributes": {"type": "Task"},
         "WhoId": target.id.as_str(),
         "Subject": subject(command.activity, command.campaign_label()),
-        "Description": truncate(&description.join("\n\n"), MAX_DESCRIPTION),
+        "Description": description,
         "ActivityDate": command.occurred_at.format("%Y-%m-%d").to_string(),
         "Status": TASK_STATUS,
         "TaskSubtype": "Email",
@@ -69,6 +73,16 @@ pub fn task(
         task[field.as_str()] = json!(command.event_id.as_str());
     }
     task
+}
+
+/// What precedes the event id at the end of every Task's Description.
+const EVENT_MARKER: &str = " · event ";
+
+/// The event a Task logs, read from the end of its Description (see [`task`]).
+pub(crate) fn event_of_description(description: &str) -> Option<EventId> {
+    let last_line = description.rsplit('\n').next()?;
+    let (_, id) = last_line.rsplit_once(EVENT_MARKER)?;
+    EventId::parse(id.trim()).ok()
 }
 
 /// Whether an activity of this kind changes a mapped field.
@@ -184,6 +198,21 @@ mod tests {
         assert_eq!(t["Sfbridge_Event_Id__c"], "evt_1");
         assert!(t["Description"].as_str().unwrap().starts_with("Subject: Hello\n\nHi Ada"));
         assert!(t.get("WhatId").is_none());
+    }
+
+    /// The event id ends the Description whatever precedes it, so a lost answer's Task can be
+    /// found: a snippet far over Description's 32,000 characters is cut, the marker is not.
+    #[test]
+    fn the_description_always_ends_with_its_event() {
+        let mut c = command("email_replied", "2026-11-20T10:00:00Z");
+        c.email.as_mut().unwrap().snippet = Some("x".repeat(40_000));
+        let t = task(&c, &target(json!({})), None, None);
+        let description = t["Description"].as_str().unwrap();
+        assert_eq!(description.chars().count(), MAX_DESCRIPTION);
+        assert_eq!(event_of_description(description).map(|e| e.as_str().to_owned()).as_deref(), Some("evt_1"));
+        let short = task(&command("email_sent", "2026-11-20T10:00:00Z"), &target(json!({})), None, None);
+        assert_eq!(event_of_description(short["Description"].as_str().unwrap()).map(|e| e.as_str().to_owned()).as_deref(), Some("evt_1"));
+        assert_eq!(event_of_description("a note someone typed"), None);
     }
 
     #[test]

@@ -115,11 +115,34 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
     }
 
     request.extensions_mut().insert(session);
+    // Only looked into while forced losses are pending: reading a Composite body costs time.
+    let pending = sim.lock().api.faults.forced_lost_writes > 0;
+    let (request, writes) = if pending { writes(request).await } else { (request, false) };
+    let forced = writes && sim.lock().api.faults.take_forced_lost_write();
     let response = next.run(request).await;
-    if fault == Some(Fault::LostResponse) {
+    if forced || fault == Some(Fault::LostResponse) {
         return cut(connection.as_ref(), Connection::close);
     }
     with_limit_info(&sim, json_405(response))
+}
+
+/// Whether a call writes (for forced lost answers): any method but GET, except a Composite
+/// call whose subrequests all GET. The body is read for that and put back as it was.
+async fn writes(request: Request) -> (Request, bool) {
+    if request.method() == axum::http::Method::GET {
+        return (request, false);
+    }
+    if !request.uri().path().ends_with("/composite") {
+        return (request, true);
+    }
+    let (parts, body) = request.into_parts();
+    // Composite bodies are limited well below this by the handler; a larger one is refused there.
+    let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
+    let writes = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["compositeRequest"].as_array().cloned())
+        .is_some_and(|subs| subs.iter().any(|s| s["method"].as_str().is_some_and(|m| !m.eq_ignore_ascii_case("GET"))));
+    (Request::from_parts(parts, axum::body::Body::from(bytes)), writes)
 }
 
 /// `v` + digits + `.` + digits, e.g. `v66.0`.

@@ -11,7 +11,8 @@ use sfbridge_salesforce::CallError;
 use super::calls::{budget_reason, expect_len, Calls};
 use super::event::{Event, CREATE_ONLY_FIELD};
 use super::plan::{member_events, plan_writes, Collection, Member};
-use super::MAX_CONCURRENT_SALESFORCE_CALLS;
+use super::{reconcile, MAX_CONCURRENT_SALESFORCE_CALLS};
+use chrono::{DateTime, Utc};
 use crate::bounded;
 
 pub(super) async fn write(
@@ -21,6 +22,7 @@ pub(super) async fn write(
     campaigns: &HashMap<CampaignId, CampaignSettings>,
 ) {
     let collections = plan_writes(events, settings, campaigns);
+    let sent_at = calls.ctx.clock.now();
     let rest = &calls.ctx.rest;
     let groups: Vec<Vec<Collection>> = collections.chunks(MAX_COMPOSITE_BULK_SUBREQUESTS).map(<[Collection]>::to_vec).collect();
     let mut writes = Vec::new();
@@ -51,7 +53,7 @@ pub(super) async fn write(
         let answers = match answers {
             Ok(a) => a,
             Err(e) => {
-                group.iter().flat_map(|c| c.members.iter()).for_each(|m| member_events(m).for_each(|i| events[i].fail_call(&e)));
+                group.iter().for_each(|c| fail_collection(events, c, &e, sent_at, settings));
                 continue;
             }
         };
@@ -59,10 +61,19 @@ pub(super) async fn write(
             let results = answer.into_result::<Vec<RecordResult>>().map_err(CallError::Rest);
             match results.and_then(|r| expect_len(r, collection.members.len())) {
                 Ok(results) => collection.members.iter().zip(results).for_each(|(m, r)| apply_result(events, m, &r)),
-                Err(e) => collection.members.iter().for_each(|m| member_events(m).for_each(|i| events[i].fail_call(&e))),
+                Err(e) => fail_collection(events, collection, &e, sent_at, settings),
             }
         }
     }
+}
+
+/// A Collections write that failed as a whole; if Salesforce may have applied it anyway, the
+/// next attempt checks before writing again ([`reconcile`]).
+fn fail_collection(events: &mut [Event], collection: &Collection, e: &CallError, sent_at: DateTime<Utc>, settings: &TenantSettings) {
+    if reconcile::may_have_applied(e) {
+        reconcile::mark_unconfirmed(events, collection, sent_at, settings);
+    }
+    collection.members.iter().for_each(|m| member_events(m).for_each(|i| events[i].fail_call(e)));
 }
 
 /// One record's result, onto the events it stands for.

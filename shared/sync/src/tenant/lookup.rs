@@ -20,7 +20,15 @@ use crate::bounded;
 /// Every open event's target, by one Composite call per 5 query chunks. A query that fails fails
 /// the open events whose emails it asked about, and only those; the others go on with what the
 /// other queries found.
-pub(super) async fn lookup(calls: &Calls<'_>, events: &mut [Event], settings: &TenantSettings) {
+///
+/// `extra` queries ride in the same Composite calls (the lost-answer checks of [`super::reconcile`]);
+/// their records, or why they failed, come back in order.
+pub(super) async fn lookup(
+    calls: &Calls<'_>,
+    events: &mut [Event],
+    settings: &TenantSettings,
+    extra: Vec<String>,
+) -> Vec<Result<Vec<Value>, CallError>> {
     let emails: Vec<Email> = events
         .iter()
         .filter(|e| e.is_open())
@@ -29,10 +37,10 @@ pub(super) async fn lookup(calls: &Calls<'_>, events: &mut [Event], settings: &T
         .into_iter()
         .collect();
     if emails.is_empty() {
-        return;
+        return query_all(calls, extra).await;
     }
     let mapped = mapped_fields(settings);
-    let found = run_queries(calls, lookups(&emails, settings.match_policy, &mapped)).await;
+    let (found, extra) = run_queries(calls, lookups(&emails, settings.match_policy, &mapped), extra).await;
     fail_open_events(events, &found.failed);
     let (mut targets, mut unresolved) = resolve(settings.match_policy, &found.contacts, &found.leads);
     unresolved.retain(|email, _| !found.failed.iter().any(|(emails, _)| emails.contains(email)));
@@ -48,7 +56,7 @@ pub(super) async fn lookup(calls: &Calls<'_>, events: &mut [Event], settings: &T
                 Lookup { kind: TargetKind::Contact, soql, emails: chunk.iter().map(|(_, email)| email.clone()).collect() }
             })
             .collect();
-        let converted = run_queries(calls, queries).await;
+        let (converted, _) = run_queries(calls, queries, Vec::new()).await;
         fail_open_events(events, &converted.failed);
         unresolved.retain(|email, _| !converted.failed.iter().any(|(emails, _)| emails.contains(email)));
         follow_conversions(&mut targets, unresolved, &converted.contacts);
@@ -60,6 +68,7 @@ pub(super) async fn lookup(calls: &Calls<'_>, events: &mut [Event], settings: &T
             e.target = targets.get(email).cloned();
         }
     }
+    extra
 }
 
 /// What a set of lookups found, and the emails of the queries that failed, with why.
@@ -79,32 +88,16 @@ fn fail_open_events(events: &mut [Event], failed: &[(BTreeSet<Email>, CallError)
     }
 }
 
-/// Runs queries inside Composite calls (5 a call) and gathers the Contacts and Leads found, all
-/// pages. A failed call fails its queries; a failed subrequest or page fails its own query.
-async fn run_queries(calls: &Calls<'_>, queries: Vec<Lookup>) -> Found {
-    let rest = &calls.ctx.rest;
-    let mut groups = Vec::new();
-    for group in queries.chunks(MAX_COMPOSITE_BULK_SUBREQUESTS) {
-        groups.push(async move {
-            let subs: Vec<SubRequest> =
-                group.iter().enumerate().map(|(i, l)| SubRequest::query(&format!("q{i}"), &l.soql)).collect();
-            let answers = calls
-                .run(|s| {
-                    let subs = subs.clone();
-                    async move { rest.composite(&s, subs).await }
-                })
-                .await;
-            match answers {
-                Ok(answers) => {
-                    group.iter().zip(answers).map(|(l, answer)| (l, answer.into_result::<QueryPage>().map_err(CallError::Rest))).collect()
-                }
-                Err(e) => group.iter().map(|l| (l, Err(e.clone()))).collect::<Vec<_>>(),
-            }
-        });
-    }
+/// Runs the lookups and the `extra` queries inside Composite calls (5 a call) and gathers the
+/// Contacts and Leads found; the extra queries' records come back as they are.
+async fn run_queries(calls: &Calls<'_>, queries: Vec<Lookup>, extra: Vec<String>) -> (Found, Vec<Result<Vec<Value>, CallError>>) {
+    let n = queries.len();
+    let soql = queries.iter().map(|l| l.soql.clone()).chain(extra).collect();
+    let mut results = query_all(calls, soql).await;
+    let extra = results.split_off(n);
     let mut found = Found::default();
-    for (lookup, page) in bounded(groups, MAX_CONCURRENT_SALESFORCE_CALLS).await.into_iter().flatten() {
-        match rest_of_pages(calls, page).await {
+    for (lookup, records) in queries.iter().zip(results) {
+        match records {
             Ok(mut records) => match lookup.kind {
                 TargetKind::Contact => found.contacts.append(&mut records),
                 TargetKind::Lead => found.leads.append(&mut records),
@@ -112,7 +105,47 @@ async fn run_queries(calls: &Calls<'_>, queries: Vec<Lookup>) -> Found {
             Err(e) => found.failed.push((lookup.emails.iter().cloned().collect(), e)),
         }
     }
-    found
+    (found, extra)
+}
+
+/// Every record of each query, in the order given: the queries go 5 to a Composite call, later
+/// pages follow. A failed call fails its queries; a failed subrequest or page fails its own query.
+pub(super) async fn query_all(calls: &Calls<'_>, queries: Vec<String>) -> Vec<Result<Vec<Value>, CallError>> {
+    let rest = &calls.ctx.rest;
+    let mut groups = Vec::new();
+    for (n, group) in queries.chunks(MAX_COMPOSITE_BULK_SUBREQUESTS).enumerate() {
+        groups.push(async move {
+            let subs: Vec<SubRequest> = group.iter().enumerate().map(|(i, q)| SubRequest::query(&format!("q{i}"), q)).collect();
+            let answers = calls
+                .run(|s| {
+                    let subs = subs.clone();
+                    async move { rest.composite(&s, subs).await }
+                })
+                .await;
+            let pages: Vec<Result<QueryPage, CallError>> = match answers {
+                Ok(answers) => answers.into_iter().map(|a| a.into_result::<QueryPage>().map_err(CallError::Rest)).collect(),
+                Err(e) => group.iter().map(|_| Err(e.clone())).collect(),
+            };
+            (n, pages)
+        });
+    }
+    let mut answered = bounded(groups, MAX_CONCURRENT_SALESFORCE_CALLS).await;
+    answered.sort_by_key(|(n, _)| *n);
+    let mut results = Vec::with_capacity(queries.len());
+    for page in answered.into_iter().flat_map(|(_, pages)| pages) {
+        results.push(rest_of_pages(calls, page).await);
+    }
+    // A Composite answer with fewer results than subrequests leaves the rest unanswered.
+    while results.len() < queries.len() {
+        results.push(Err(CallError::Rest(sfbridge_salesforce::rest::RestError {
+            class: ErrorClass::Transient,
+            status: Some(200),
+            code: "UNREADABLE_RESPONSE".into(),
+            message: "Salesforce answered fewer queries than were sent".into(),
+        })));
+    }
+    results.truncate(queries.len());
+    results
 }
 
 /// The records of a query whose first page is in hand, following `nextRecordsUrl` to the end.

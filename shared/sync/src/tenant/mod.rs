@@ -29,6 +29,7 @@ mod event;
 mod health;
 mod lookup;
 mod plan;
+mod reconcile;
 mod settle;
 #[cfg(test)]
 pub(crate) mod stub;
@@ -128,7 +129,10 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
         return defer_all(events, API_BUDGET, &reason, defer::BUDGET);
     }
     let calls = Calls::new(ctx, t, session, observer);
-    lookup::lookup(&calls, events, &settings).await;
+    let unconfirmed = reconcile::Unconfirmed::new(events, &settings);
+    let answers = lookup::lookup(&calls, events, &settings, unconfirmed.queries.clone()).await;
+    unconfirmed.settle_tasks(events, answers);
+    reconcile::settle_counters(events, &settings);
     if settings.create_missing == CreateMissing::Lead {
         lookup::create_missing_leads(&calls, events).await;
     }
