@@ -65,6 +65,7 @@ pub(super) async fn write(
             }
         }
     }
+    reconcile::recheck_counters(calls, events, settings).await;
 }
 
 /// A Collections write that failed as a whole; if Salesforce may have applied it anyway, the

@@ -30,12 +30,19 @@ use sfbridge_core::store::TenantSettings;
 use sfbridge_salesforce::rest::soql_quote;
 use sfbridge_salesforce::CallError;
 
+use super::calls::Calls;
 use super::event::Event;
+use super::lookup::query_all;
 use super::plan::{Collection, Member};
+use crate::matching::TargetKind;
 use crate::activity::event_of_description;
 
 /// Salesforce's clock and ours may disagree; look back this much further than the lost write.
 const CLOCK_MARGIN: Duration = Duration::minutes(10);
+/// The counter read right after a lost answer is tried this many times, pausing this long after
+/// each failure: the later the read, the likelier another event's update blurs the answer.
+const RECHECK_PAUSES: [std::time::Duration; 3] =
+    [std::time::Duration::from_millis(200), std::time::Duration::from_secs(1), std::time::Duration::ZERO];
 /// Ids per Task query: 18-character ids quoted and separated take 22 characters, so a chunk
 /// stays near 20,000 characters of SOQL (far below the 100,000 limit; it travels in a Composite
 /// body, so the URI limit does not apply).
@@ -138,6 +145,61 @@ impl Unconfirmed {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Right after a write that may have been applied failed: reads the counters it set, so the
+/// events know at once whether their clicks were added. (Left to the next attempt, the answer
+/// would be ambiguous if another event's update reached the same counter in between.) If the
+/// read fails too, the next attempt decides with what it reads then.
+pub(super) async fn recheck_counters(calls: &Calls<'_>, events: &mut [Event], settings: &TenantSettings) {
+    let Some(field) = &settings.field_mapping.click_count else { return };
+    let mut by_kind: HashMap<TargetKind, BTreeSet<SalesforceId>> = HashMap::new();
+    for e in events.iter().filter(|e| e.progress.counter_unconfirmed.is_some()) {
+        if let Some(target) = &e.target {
+            by_kind.entry(target.kind).or_default().insert(target.id.clone());
+        }
+    }
+    if by_kind.is_empty() {
+        return;
+    }
+    let mut queries = Vec::new();
+    let mut kinds = Vec::new();
+    for (kind, ids) in &by_kind {
+        for chunk in ids.iter().collect::<Vec<_>>().chunks(IDS_PER_QUERY) {
+            let list: Vec<String> = chunk.iter().map(|id| soql_quote(id.as_str())).collect();
+            queries.push(format!("SELECT Id, {field} FROM {} WHERE Id IN ({})", kind.sobject(), list.join(", ")));
+            kinds.push(*kind);
+        }
+    }
+    let mut current: HashMap<SalesforceId, i64> = HashMap::new();
+    for (attempt, pause) in RECHECK_PAUSES.iter().enumerate() {
+        let answers = query_all(calls, queries.clone()).await;
+        if answers.iter().any(Result::is_err) {
+            if attempt + 1 < RECHECK_PAUSES.len() {
+                tokio::time::sleep(*pause).await;
+            }
+            continue;
+        }
+        for record in answers.into_iter().flatten().flatten() {
+            let id = record["Id"].as_str().and_then(|id| SalesforceId::parse(id).ok());
+            if let (Some(id), Some(value)) = (id, counter_value(record.get(field.as_str()))) {
+                current.insert(id, value);
+            }
+        }
+        break;
+    }
+    for e in events.iter_mut() {
+        let (Some(sent), Some(target)) = (e.progress.counter_unconfirmed, &e.target) else { continue };
+        let Some(now) = current.get(&target.id) else { continue };
+        e.progress.counter_unconfirmed = None;
+        if let Some(held) = e.held.as_mut() {
+            held.counter_unconfirmed = None;
+        }
+        if *now >= sent {
+            tracing::info!(event_id = %e.pending.command.event_id, "a lost write had updated the counter; not adding the click again");
+            e.progress.fields_applied = true;
         }
     }
 }

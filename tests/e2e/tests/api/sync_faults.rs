@@ -20,6 +20,8 @@ use crate::helpers::{spawn_app, Backend, TestApp};
 use crate::sync::{activity, sqs_event, TENANT};
 
 const EXTERNAL_ID: &str = "Sfbridge_Event_Id__c";
+/// The Contact field the tenant maps its click counter to.
+const CLICKS: &str = "Clicks__c";
 const KINDS: [&str; 6] = ["email_sent", "email_opened", "email_clicked", "email_replied", "email_bounced", "unsubscribed"];
 /// SQS hands a Lambda at most this many messages (the function's configured batch size).
 const MAX_BATCH: usize = 200;
@@ -105,6 +107,8 @@ struct Scenario {
     seed: u64,
     /// Batches handled at the same time.
     parallel: usize,
+    /// Write calls whose answer is lost (applied by Salesforce, the answer never arrives).
+    lost_writes: u32,
     /// Fail unless every kind of fault was injected at least once: at 1 % a run of a few hundred
     /// calls may inject no lost response at all, and then proves nothing about them. With one
     /// batch at a time the faults follow the calls, so a seed either always does or never does.
@@ -117,18 +121,21 @@ struct Figures {
     lost_responses: usize,
 }
 
-/// `s.events` activity events, 10 % of them delivered twice, through a faulty Salesforce until
-/// the queue drains. Asserts none is lost and none is dead-lettered; with an external id, every
-/// event has exactly one Task; without, every duplicate Task is explained by a lost response.
+/// `s.events` activity events, 10 % of them delivered twice, through a faulty Salesforce (lost
+/// write answers included) until the queue drains. Asserts, with or without the external id:
+/// none is lost, none is dead-lettered, every event has exactly one Task, and every Contact's
+/// click counter equals its click events.
 async fn under_faults(s: Scenario) -> Figures {
     let started = Instant::now();
     let app = spawn_app(s.backend).await;
     insert_contacts(&app, s.contacts).await;
+    assert!(app.sim.add_custom_field("Contact", CLICKS, FieldSpec::new(FieldKind::Double)));
+    let mapping = json!({"click_count": CLICKS});
     if s.external_id {
         assert!(app.sim.add_custom_field("Task", EXTERNAL_ID, FieldSpec::unique_external_id(FieldKind::String)));
-        app.ready_tenant(json!({"task_external_id_field": EXTERNAL_ID})).await;
+        app.ready_tenant(json!({"task_external_id_field": EXTERNAL_ID, "field_mapping": mapping})).await;
     } else {
-        app.ready_tenant(json!({})).await;
+        app.ready_tenant(json!({"field_mapping": mapping})).await;
     }
 
     // The events, and their deliveries: each once, 10 % twice (half right behind the first, so
@@ -136,8 +143,13 @@ async fn under_faults(s: Scenario) -> Figures {
     let mut rng = Rng(s.seed);
     let event_ids: Vec<String> = (0..s.events).map(|i| format!("evt_{i:05}")).collect();
     let mut scheduled: Vec<(usize, String)> = Vec::new();
+    let mut clicks_of: HashMap<String, i64> = HashMap::new();
     for (i, id) in event_ids.iter().enumerate() {
-        let body = activity(id, KINDS[i % KINDS.len()], &email(rng.below(s.contacts))).to_string();
+        let to = email(rng.below(s.contacts));
+        if KINDS[i % KINDS.len()] == "email_clicked" {
+            *clicks_of.entry(to.clone()).or_insert(0) += 1;
+        }
+        let body = activity(id, KINDS[i % KINDS.len()], &to).to_string();
         if rng.chance(0.10) {
             let later = if rng.chance(0.5) { i } else { i + 200 + rng.below(800) };
             scheduled.push((later * 2 + 1, body.clone()));
@@ -150,14 +162,8 @@ async fn under_faults(s: Scenario) -> Figures {
     let messages = work.len();
 
     app.sim.set_timeout_hang(HANG);
-    app.sim.set_faults(Faults {
-        rate_503: 0.15,
-        rate_request_limit: 0.05,
-        rate_timeout: 0.02,
-        rate_lost_response: 0.01,
-        seed: s.seed,
-        ..Faults::default()
-    });
+    app.sim.set_faults(Faults { rate_503: 0.10, rate_request_limit: 0.05, rate_timeout: 0.02, seed: s.seed, ..Faults::default() });
+    app.sim.lose_write_answers(s.lost_writes);
     let calls_before = app.sim.rest_calls();
 
     let mut batches = 0;
@@ -216,24 +222,32 @@ async fn under_faults(s: Scenario) -> Figures {
     assert!(lost.is_empty(), "{} events have no Task: {:?}", lost.len(), &lost[..lost.len().min(10)]);
     let duplicates = tasks.len() - s.events;
 
-    // Every event's outcome: one `synced` record naming one of its Tasks; its ledger entry done.
+    // Every event's newest log record is `synced` and names one of its Tasks (earlier ones may say
+    // `deferred`, later ones restate `synced` for a duplicate delivery); its ledger entry is done.
     let log = all_deliveries(&app).await;
-    let mut log_of: HashMap<String, Vec<&DeliveryRecord>> = HashMap::new();
-    for record in &log {
-        log_of.entry(record.event_id.to_string()).or_default().push(record);
-    }
+    let latest = latest_outcomes(&app).await;
     let mut logged_tasks = HashSet::new();
     for id in &event_ids {
-        let records = log_of.get(id).map(Vec::as_slice).unwrap_or_default();
-        assert_eq!(records.len(), 1, "{id}: {records:?}");
-        assert_eq!(records[0].outcome, DeliveryOutcome::Synced, "{id}: {records:?}");
-        let task = records[0].task_id.as_ref().map(|t| t.as_str().to_owned()).unwrap_or_default();
+        let record = latest.get(id).unwrap_or_else(|| panic!("{id}: no delivery log record"));
+        assert_eq!(record.outcome, DeliveryOutcome::Synced, "{id}: {record:?}");
+        let task = record.task_id.as_ref().map(|t| t.as_str().to_owned()).unwrap_or_default();
         assert!(tasks_of[id].contains(&task), "{id}: logged Task {task} is not one of {:?}", tasks_of[id]);
         logged_tasks.insert(task);
         let ledger = app.ctx.store.ledger(&tenant(), &EventId::parse(id).unwrap()).await.unwrap().unwrap();
         assert_eq!(ledger.status, LedgerStatus::Done, "{id}: {ledger:?}");
     }
-    assert_eq!(log.len(), s.events, "one log record per event, whatever the deliveries");
+    let deferred = log.iter().filter(|r| r.outcome == DeliveryOutcome::Deferred).count();
+    let counted: HashMap<String, i64> = app
+        .sim
+        .records("Contact")
+        .iter()
+        .map(|c| (c["Email"].as_str().unwrap().to_owned(), c[CLICKS].as_f64().map_or(0, |n| n.round() as i64)))
+        .collect();
+    let miscounted: Vec<(String, i64, i64)> = counted
+        .iter()
+        .map(|(email, n)| (email.clone(), *n, clicks_of.get(email).copied().unwrap_or(0)))
+        .filter(|(_, n, clicks)| n != clicks)
+        .collect();
     let dead = app.queues.take(true).await;
     assert!(dead.is_empty(), "{} messages dead-lettered, e.g. {:?}", dead.len(), dead.first());
 
@@ -250,7 +264,7 @@ async fn under_faults(s: Scenario) -> Figures {
     eprintln!(
         "under_faults[{:?}, external id {}, {} at a time]: {} events, {} messages ({} duplicate deliveries), {} deliveries made in {} \
          batches, {} Salesforce calls, injected faults {:?}, duplicate Tasks {} (in {} runs; most Tasks for one event {}), \
-         Tasks rewritten {}, lost responses {}, {:.1?}",
+         Tasks rewritten {}, lost responses {}, deferrals logged {deferred}, click counters wrong {}, {:.1?}",
         s.backend,
         s.external_id,
         s.parallel,
@@ -266,22 +280,25 @@ async fn under_faults(s: Scenario) -> Figures {
         most_per_event,
         rewritten,
         lost_responses,
+        miscounted.len(),
         started.elapsed(),
     );
 
     assert_eq!(orphans, duplicates, "each event's log names exactly one of its Tasks");
-    if s.external_id {
-        assert_eq!(duplicates, 0, "an upsert on the event id never writes a second Task");
-        assert_eq!(most_per_event, 1);
-    } else {
-        // Without the external id, a write whose answer is lost is written again: at most one
-        // batch's Tasks (200) per lost response, and never a duplicate without one.
-        assert!(orphan_runs <= lost_responses, "{orphan_runs} runs of duplicates, {lost_responses} lost responses");
-        assert!(duplicates <= lost_responses * MAX_BATCH, "{duplicates} duplicates, {lost_responses} lost responses");
-        assert!(most_per_event <= 1 + lost_responses);
+    // With the external id an upsert never writes a second Task; without it, the attempt after a
+    // lost answer finds the Tasks it created and writes only the missing ones.
+    assert_eq!(duplicates, 0, "duplicate Tasks in {orphan_runs} runs, {lost_responses} lost responses");
+    assert_eq!(most_per_event, 1);
+    let over: Vec<&(String, i64, i64)> = miscounted.iter().filter(|(_, n, clicks)| n > clicks).collect();
+    assert!(over.is_empty(), "over-counted clicks (email, counted, clicks sent): {over:?}");
+    if s.parallel == 1 {
+        assert!(miscounted.is_empty(), "click counters (email, counted, clicks sent): {:?}", &miscounted[..miscounted.len().min(10)]);
     }
+    // Batches side by side may read the same counter before either writes it: a known limit of
+    // read-then-write counters (README, "Click counters"), shown here rather than hidden.
+    assert!(lost_responses >= s.lost_writes as usize, "{lost_responses} lost answers, {} forced", s.lost_writes);
     if s.every_fault_kind {
-        for kind in [Fault::ServiceUnavailable, Fault::RequestLimit, Fault::Timeout, Fault::LostResponse] {
+        for kind in [Fault::ServiceUnavailable, Fault::RequestLimit, Fault::Timeout] {
             assert!(injected.contains(&kind), "the run never injected {kind:?}; pick another seed: {injected:?}");
         }
     }
@@ -299,6 +316,7 @@ async fn under_faults_every_event_syncs_once() {
         external_id: true,
         seed: 1,
         parallel: 1,
+        lost_writes: 5,
         every_fault_kind: true,
     };
     under_faults(base).await;
@@ -321,10 +339,11 @@ async fn under_faults_every_event_syncs_once_on_moto() {
         external_id: true,
         seed: 39,
         parallel: 1,
+        lost_writes: 5,
         every_fault_kind: true,
     };
     under_faults(base).await;
-    under_faults(Scenario { external_id: false, ..base }).await;
+    under_faults(Scenario { external_id: false, events: 2_000, contacts: 200, ..base }).await;
 }
 
 /// Fifty handlers (fifty Lambdas) each get a batch while the tenant's access token has expired:
@@ -400,11 +419,16 @@ async fn latest_outcomes(app: &TestApp) -> HashMap<String, DeliveryRecord> {
 /// An admin revoked the app's access in Salesforce: the batch that finds out parks its events
 /// (acknowledged, held in the table), the connection turns `reauth_required` once, later batches
 /// park without asking Salesforce anything, and reconnecting replays them all, each synced once.
+/// Deliveries of events synced before the revocation are acknowledged as duplicates, never
+/// parked: every event's newest delivery entry stays its real outcome.
 async fn invalid_grant_parks_until_reconnect(backend: Backend) {
     let started = Instant::now();
     let app = spawn_app(backend).await;
     insert_contacts(&app, 10).await;
     app.ready_tenant(json!({})).await;
+    let synced: Vec<Value> = (0..5).map(|i| activity(&format!("evt_s{i:02}"), "email_sent", &email(i))).collect();
+    assert_eq!(app.sync(&synced).await, Vec::<String>::new());
+    app.clock.advance(chrono::Duration::seconds(1));
     let refresh_tokens = app.sim.issued_refresh_tokens();
     assert_eq!(refresh_tokens.len(), 1);
     assert!(app.sim.revoke_token(&refresh_tokens[0]));
@@ -413,7 +437,9 @@ async fn invalid_grant_parks_until_reconnect(backend: Backend) {
 
     let first: Vec<Value> = (0..20).map(|i| activity(&format!("evt_a{i:02}"), KINDS[i % KINDS.len()], &email(i % 10))).collect();
     let refreshes = app.refresh_requests();
-    assert_eq!(app.sync(&first).await, Vec::<String>::new(), "parked events are acknowledged");
+    let mut first_batch = first.clone();
+    first_batch.extend(synced.iter().cloned());
+    assert_eq!(app.sync(&first_batch).await, Vec::<String>::new(), "parked events and duplicates are acknowledged");
     assert_eq!(app.refresh_requests() - refreshes, 1, "one refresh attempt, refused");
     assert_eq!(app.connection(TENANT).await["status"], "reauth_required");
     assert_eq!(reauth_audits(app.audit_types(TENANT).await), 1);
@@ -422,21 +448,23 @@ async fn invalid_grant_parks_until_reconnect(backend: Backend) {
         let d = &latest[c["event_id"].as_str().unwrap()];
         assert_eq!((d.outcome, d.code.as_deref()), (DeliveryOutcome::Parked, Some("reauth_required")), "{d:?}");
     }
-    assert!(app.tasks().is_empty());
+    assert_eq!(app.tasks().len(), synced.len(), "only the events synced before");
     assert!(app.queues.take(true).await.is_empty(), "nothing dead-lettered");
 
     // Still disconnected: the next batch (new events and a redelivery) parks at once.
     app.clock.advance(chrono::Duration::seconds(1));
     let mut second: Vec<Value> = (0..10).map(|i| activity(&format!("evt_b{i:02}"), "email_sent", &email(i))).collect();
     second.push(first[0].clone());
+    let mut second_batch = second.clone();
+    second_batch.extend(synced.iter().cloned());
     let (token_calls, rest_calls) = (app.token_requests(), app.sim.rest_calls());
-    assert_eq!(app.sync(&second).await, Vec::<String>::new());
+    assert_eq!(app.sync(&second_batch).await, Vec::<String>::new());
     assert_eq!(app.token_requests(), token_calls, "no token call while reauth is required");
     assert_eq!(app.sim.rest_calls(), rest_calls, "no Salesforce call either");
     assert_eq!(reauth_audits(app.audit_types(TENANT).await), 1, "audited once");
     let latest = latest_outcomes(&app).await;
     assert!(second.iter().all(|c| latest[c["event_id"].as_str().unwrap()].outcome == DeliveryOutcome::Parked));
-    assert!(app.tasks().is_empty());
+    assert_eq!(app.tasks().len(), synced.len(), "only the events synced before");
     assert!(app.queues.take(true).await.is_empty());
     assert!(app.queues.take(false).await.is_empty(), "parked, not put back on the queue");
 
@@ -459,10 +487,18 @@ async fn invalid_grant_parks_until_reconnect(backend: Backend) {
     for task in app.tasks() {
         *per_event.entry(event_of_task(&task)).or_insert(0) += 1;
     }
-    assert_eq!(per_event.keys().cloned().collect::<HashSet<_>>(), all, "no event lost");
+    let expected: HashSet<String> = all.iter().cloned().chain(synced.iter().map(|c| c["event_id"].as_str().unwrap().to_owned())).collect();
+    assert_eq!(per_event.keys().cloned().collect::<HashSet<_>>(), expected, "no event lost");
     assert!(per_event.values().all(|n| *n == 1), "each synced once: {per_event:?}");
     let latest = latest_outcomes(&app).await;
     assert!(all.iter().all(|id| latest[id].outcome == DeliveryOutcome::Synced));
+    for c in &synced {
+        let id = c["event_id"].as_str().unwrap();
+        assert_eq!(per_event.get(id), Some(&1), "{id}: synced once, before the revocation");
+        let d = &latest[id];
+        assert_eq!((d.outcome, d.code.as_deref()), (DeliveryOutcome::Synced, Some("duplicate")), "{id}: {d:?}");
+        assert!(d.task_id.is_some(), "{d:?}");
+    }
     assert!(app.queues.take(true).await.is_empty());
     assert_eq!(reauth_audits(app.audit_types(TENANT).await), 1);
     eprintln!("invalid_grant[{backend:?}]: {} events parked and replayed, {:.1?}", all.len(), started.elapsed());
