@@ -101,7 +101,6 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
     // acknowledged as the duplicate it is, whatever the connection's state now. (Parking it
     // would leave its newest delivery entry saying `parked` for an event long synced.)
     claim_all(ctx, t, events).await;
-    apply_toggles(t, events, &campaigns);
     for e in events.iter_mut().filter(|e| e.is_open()) {
         // Both halves confirmed by an attempt that could not record them as done.
         if e.task_id().is_some() && e.fields_applied() {
@@ -121,6 +120,11 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
     };
     if let Err(e) = sfbridge_core::parking::replay_parked(&ctx.store, ctx.activity.as_ref(), t).await {
         tracing::warn!(tenant_id = %t, error = %e, "could not check for parked commands");
+    }
+    // After the session: a tenant that is not connected hears that first, whatever its campaigns say.
+    apply_toggles(t, events, &campaigns);
+    if !events.iter().any(Event::is_open) {
+        return;
     }
 
     if let Some(usage) = ctx.api_usage.over_budget(t, settings.api_budget_percent, ctx.clock.now()) {
