@@ -23,6 +23,7 @@ mod budget;
 mod command;
 mod dead_letters;
 mod ledger;
+mod match_cache;
 mod matching;
 pub(crate) mod tenant;
 
@@ -59,6 +60,8 @@ pub struct Worker {
     dead_letter: Arc<dyn Queue>,
     /// The org API usage each tenant's responses last reported (the sync budget guard).
     api_usage: Arc<ApiUsageBook>,
+    /// Recent email matches per tenant, so retries and follow-up batches skip their lookups.
+    matches: Arc<match_cache::MatchCache>,
     meter: Meter,
 }
 
@@ -81,7 +84,17 @@ impl Worker {
         meter: Meter,
     ) -> Self {
         let WorkerQueues { activity, dead_letter } = queues;
-        Self { store, clock, sessions, rest: Arc::new(rest), activity, dead_letter, api_usage: Arc::default(), meter }
+        Self {
+            store,
+            clock,
+            sessions,
+            rest: Arc::new(rest),
+            activity,
+            dead_letter,
+            api_usage: Arc::default(),
+            matches: Arc::default(),
+            meter,
+        }
     }
 
     /// Handles one batch; see [`handle_batch`].

@@ -2,11 +2,11 @@
 //! Leads followed to their Contact, and (with `create_missing: lead`) a Lead created per
 //! unmatched email. A failed call fails only the events whose emails it carried.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 use sfbridge_core::domain::{Email, SalesforceId};
-use sfbridge_core::store::TenantSettings;
+use sfbridge_core::store::{ActivityKind, TenantSettings};
 use sfbridge_salesforce::rest::{ErrorClass, QueryPage, SubRequest, MAX_COLLECTION_RECORDS, MAX_COMPOSITE_BULK_SUBREQUESTS};
 use sfbridge_salesforce::CallError;
 
@@ -29,13 +29,33 @@ pub(super) async fn lookup(
     settings: &TenantSettings,
     extra: Vec<String>,
 ) -> Vec<Result<Vec<Value>, CallError>> {
+    // Emails remembered from a recent lookup need no query, unless one of their events changes a
+    // field whose current value matters (a counter, the latest open).
+    let (ctx, t, now) = (calls.ctx, calls.t, calls.ctx.clock.now());
+    let fresh: BTreeSet<&Email> =
+        events.iter().filter(|e| e.is_open() && needs_current_values(e, settings)).map(|e| &e.pending.command.contact.email).collect();
+    let mut remembered: HashMap<Email, Target> = HashMap::new();
+    for e in events.iter().filter(|e| e.is_open()) {
+        let email = &e.pending.command.contact.email;
+        if !fresh.contains(email) && !remembered.contains_key(email) {
+            if let Some(target) = ctx.matches.get(t, settings.match_policy, email, now) {
+                remembered.insert(email.clone(), target);
+            }
+        }
+    }
     let emails: Vec<Email> = events
         .iter()
         .filter(|e| e.is_open())
         .map(|e| e.pending.command.contact.email.clone())
+        .filter(|email| !remembered.contains_key(email))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    for e in events.iter_mut().filter(|e| e.is_open()) {
+        if let Some(target) = remembered.get(&e.pending.command.contact.email) {
+            e.target = Some(target.clone());
+        }
+    }
     if emails.is_empty() {
         return query_all(calls, extra).await;
     }
@@ -62,13 +82,27 @@ pub(super) async fn lookup(
         follow_conversions(&mut targets, unresolved, &converted.contacts);
     }
     let failed: BTreeSet<&Email> = found.failed.iter().flat_map(|(emails, _)| emails.iter()).collect();
+    for (email, target) in &targets {
+        ctx.matches.put(t, settings.match_policy, email, target, now);
+    }
     for e in events.iter_mut().filter(|e| e.is_open()) {
         let email = &e.pending.command.contact.email;
-        if !failed.contains(email) {
+        if !failed.contains(email) && !remembered.contains_key(email) {
             e.target = targets.get(email).cloned();
         }
     }
     extra
+}
+
+/// Whether an event's write builds on a field's current value (so its target must be read now).
+fn needs_current_values(e: &Event, settings: &TenantSettings) -> bool {
+    let mapping = &settings.field_mapping;
+    let builds_on_current = match e.pending.command.activity {
+        ActivityKind::EmailOpened => mapping.last_opened_at.is_some(),
+        ActivityKind::EmailClicked => mapping.click_count.is_some(),
+        _ => false,
+    };
+    builds_on_current && !e.fields_applied() || e.held.as_ref().is_some_and(|h| h.counter_unconfirmed.is_some())
 }
 
 /// What a set of lookups found, and the emails of the queries that failed, with why.

@@ -156,6 +156,9 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
     if events.iter().any(|e| e.is_open() && e.task_exists && e.task_id().is_none()) {
         apply::write(&calls, events, &settings, &campaigns).await;
     }
+    for e in events.iter().filter(|e| matches!(&e.state, State::Retry { reason } if STALE_MATCH_CODES.iter().any(|c| reason.starts_with(c)))) {
+        ctx.matches.forget(t, &e.pending.command.contact.email);
+    }
     for e in events.iter_mut().filter(|e| e.is_open()) {
         if e.task_id().is_some() && e.fields_applied() {
             e.state = State::Synced;
