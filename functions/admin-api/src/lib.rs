@@ -1,7 +1,7 @@
 //! The admin API: how the product's backend manages a tenant's Salesforce app credentials,
 //! starts connect flows, inspects and ends connections (and checks their health), configures
 //! sync (settings and the campaign matrix), manages the webhook secrets Salesforce authenticates
-//! with, and reads the audit trail and the delivery log.
+//! with, reads the audit trail and the delivery log, and shows and replays dead letters.
 //!
 //! In AWS the routes are IAM-authorized at API Gateway; `SFBRIDGE_ADMIN_TOKEN`, when set, adds a
 //! bearer check here (and is the only check in the local stack).
@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use sfbridge_connect::{self as connect, CampaignInput, CredentialsInput, SettingsInput};
+use sfbridge_connect::{self as connect, CampaignInput, CredentialsInput, ReplayInput, SettingsInput};
 use sfbridge_http::{check_admin_token, ApiError, Campaign, JsonBody, Tenant};
 use sfbridge_connect::Connector;
 
@@ -33,6 +33,8 @@ pub fn router(ctx: Arc<Connector>) -> Router {
         .route("/v1/tenants/{tenant_id}/health", get(get_health))
         .route("/v1/tenants/{tenant_id}/audit", get(get_audit))
         .route("/v1/tenants/{tenant_id}/deliveries", get(get_deliveries))
+        .route("/v1/tenants/{tenant_id}/dead-letters", get(get_dead_letters))
+        .route("/v1/tenants/{tenant_id}/dead-letters/replay", post(post_dead_letter_replay))
         .route("/v1/tenants/{tenant_id}/settings", get(get_settings).put(put_settings).patch(patch_settings))
         .route("/v1/tenants/{tenant_id}/campaigns", get(get_campaigns))
         .route("/v1/tenants/{tenant_id}/campaigns/{campaign_id}", get(get_campaign).put(put_campaign))
@@ -114,6 +116,40 @@ async fn get_deliveries(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -
     let page = page_query(query)?;
     let log = connect::delivery_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
     Ok(Json(serde_json::json!({"deliveries": log.deliveries, "next_cursor": log.next_cursor})))
+}
+
+/// The tenant's dead letters: sync commands that could never run as they were, in event id order.
+async fn get_dead_letters(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
+    let page = page_query(query)?;
+    Ok(Json(connect::dead_letter_list(&ctx, &t, page.limit, page.cursor.as_deref()).await?))
+}
+
+/// Puts dead letters back on the activity queue (`{"all": true}` or `{"event_ids": [...]}`):
+/// 200 with what became of each; when the queue did not take some, the error shape with the same
+/// report, so the caller replays only those again.
+async fn post_dead_letter_replay(
+    State(ctx): Ctx,
+    Tenant(t): Tenant,
+    JsonBody(input): JsonBody<ReplayInput>,
+) -> Result<Response, ApiError> {
+    let report = connect::replay_dead_letters(&ctx, &t, input).await?;
+    if report.failed.is_empty() {
+        return Ok(Json(report).into_response());
+    }
+    let retryable = report.failed.iter().any(|f| f.code == "queue_unavailable");
+    let message = format!(
+        "{} dead letter(s) could not be put on the activity queue and are still dead letters (see failed); {} were replayed \
+         (see replayed) and must not be replayed again.{}",
+        report.failed.len(),
+        report.replayed.len(),
+        if retryable { " Replay the failed ones again shortly." } else { "" }
+    );
+    let error = if retryable {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "replay_incomplete", message)
+    } else {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "replay_refused", message)
+    };
+    Ok(error.with_report(serde_json::to_value(&report).unwrap_or_default()))
 }
 
 async fn get_settings(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {

@@ -32,7 +32,8 @@ use sfbridge_core::cipher::{Cipher, LocalCipher};
 use sfbridge_core::clock::SystemClock;
 use sfbridge_core::config::{AwsResources, Config, QueueUrls};
 use sfbridge_http::{check_admin_token, ApiError};
-use sfbridge_core::queue::{MemoryQueue, OutgoingMessage};
+use sfbridge_core::domain::EventId;
+use sfbridge_core::queue::{MemoryQueue, OutgoingMessage, QueueError, MAX_MESSAGE_BYTES};
 use sfbridge_core::store::{MemoryTable, Store};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -140,11 +141,37 @@ const MAX_ENQUEUE_BYTES: usize = 1024 * 1024;
 
 /// `POST /local/activity`: puts sync commands (one JSON object, or an array of them) on the
 /// activity queue (in-process, or SQS), as the product's backend puts them on SQS. They are not checked
-/// here, so bad ones take the same path as in AWS (dead-letter queue + delivery log).
-async fn enqueue_activity(State(ctx): State<Arc<Wiring>>, headers: HeaderMap, body: Bytes) -> Response {
+/// here, so bad ones take the same path as in AWS (dead letters + delivery log).
+///
+/// What the queue cannot take is answered as SQS answers the product's backend, per command: 202
+/// when all were queued; otherwise the JSON error shape plus `enqueued`, `queued` (the indexes
+/// taken) and `not_queued` (index, `event_id` when it has a valid one, `code`, `message`,
+/// `retryable`), so the caller sends only those again. A command over the queue's message limit
+/// (256 KiB) can never be queued: 413 `command_too_large` names it and the limit; another refusal
+/// for good is 422 `command_refused`; when the queue only failed for now, 503 `queue_unavailable`.
+async fn enqueue_activity(
+    State(ctx): State<Arc<Wiring>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     if let Err(refused) = check_admin_token(&ctx.config, &headers) {
         return refused.into_response();
     }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the body is larger than {MAX_ENQUEUE_BYTES} bytes (1 MiB), the most POST /local/activity takes; send the \
+                     commands in several requests (each command at most {MAX_MESSAGE_BYTES} bytes)"
+                ),
+            )
+            .into_response()
+        }
+        Err(_) => return ApiError::bad_request("invalid_body", "the body could not be read").into_response(),
+    };
     let commands = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(serde_json::Value::Array(items)) => items,
         Ok(one @ serde_json::Value::Object(_)) => vec![one],
@@ -154,13 +181,76 @@ async fn enqueue_activity(State(ctx): State<Arc<Wiring>>, headers: HeaderMap, bo
         }
     };
     let count = commands.len();
-    let messages = commands.iter().map(|c| OutgoingMessage::new(c.to_string())).collect();
-    let failed = ctx.queues.activity.send(messages).await.iter().filter(|r| r.is_err()).count();
-    if failed > 0 {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", "the activity queue refused some commands; send them again")
-            .into_response();
+    let bodies: Vec<String> = commands.iter().map(serde_json::Value::to_string).collect();
+    // Too large for any queue: not sent at all, named in the answer.
+    let mut outcomes: Vec<Option<NotQueued>> = bodies
+        .iter()
+        .map(|b| {
+            (b.len() > MAX_MESSAGE_BYTES).then(|| NotQueued {
+                code: "command_too_large",
+                message: format!("{} bytes; a sync command may be at most {MAX_MESSAGE_BYTES} bytes (256 KiB, the queue's message limit)", b.len()),
+                retryable: false,
+            })
+        })
+        .collect();
+    let sendable: Vec<usize> = (0..count).filter(|i| outcomes[*i].is_none()).collect();
+    let messages = sendable.iter().map(|i| OutgoingMessage::new(bodies[*i].clone())).collect();
+    let results = sfbridge_core::queue::one_answer_each(sendable.len(), ctx.queues.activity.send(messages).await);
+    for (i, result) in sendable.into_iter().zip(results) {
+        outcomes[i] = match result {
+            Ok(()) => None,
+            Err(QueueError::Rejected(why)) => Some(NotQueued { code: "command_refused", message: format!("the queue refused it: {why}"), retryable: false }),
+            Err(QueueError::Unavailable(why)) => {
+                tracing::warn!(error = %why, "the activity queue did not take a command");
+                Some(NotQueued { code: "queue_unavailable", message: "the activity queue did not take it; send it again".into(), retryable: true })
+            }
+        };
     }
-    (StatusCode::ACCEPTED, Json(serde_json::json!({"enqueued": count}))).into_response()
+    let queued: Vec<usize> = (0..count).filter(|i| outcomes[*i].is_none()).collect();
+    let not_queued: Vec<(usize, NotQueued)> = outcomes.into_iter().enumerate().filter_map(|(i, o)| o.map(|o| (i, o))).collect();
+    if not_queued.is_empty() {
+        return (StatusCode::ACCEPTED, Json(serde_json::json!({"enqueued": count}))).into_response();
+    }
+    let name = |i: usize| match commands[i].get("event_id").and_then(serde_json::Value::as_str).filter(|e| EventId::parse(e).is_ok()) {
+        Some(event_id) => format!("command {i} (event_id {event_id})"),
+        None => format!("command {i}"),
+    };
+    let permanent: Vec<&(usize, NotQueued)> = not_queued.iter().filter(|(_, n)| !n.retryable).collect();
+    let (status, code) = match permanent.first() {
+        None => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
+        Some(_) if permanent.iter().all(|(_, n)| n.code == "command_too_large") => (StatusCode::PAYLOAD_TOO_LARGE, "command_too_large"),
+        Some(_) => (StatusCode::UNPROCESSABLE_ENTITY, "command_refused"),
+    };
+    let first = permanent.first().copied().unwrap_or(&not_queued[0]);
+    let mut message = format!("{} is not queued: {}.", name(first.0), first.1.message);
+    if not_queued.len() > 1 {
+        message.push_str(&format!(" {} commands in all are not queued (see not_queued).", not_queued.len()));
+    }
+    message.push_str(&match queued.len() {
+        0 => " None was queued.".to_owned(),
+        n => format!(" {n} of {count} were queued (see queued): send only the others again."),
+    });
+    let report = serde_json::json!({
+        "enqueued": queued.len(),
+        "queued": queued,
+        "not_queued": not_queued.iter().map(|(i, n)| {
+            let event_id = commands[*i].get("event_id").and_then(serde_json::Value::as_str).filter(|e| EventId::parse(e).is_ok());
+            serde_json::json!({"index": i, "event_id": event_id, "code": n.code, "message": n.message, "retryable": n.retryable})
+        }).collect::<Vec<_>>(),
+    });
+    let mut response = ApiError::new(status, code, message).with_report(report);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+/// Why one command of a `POST /local/activity` is not on the queue.
+#[derive(Debug)]
+struct NotQueued {
+    code: &'static str,
+    message: String,
+    retryable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -219,6 +309,7 @@ async fn index() -> impl IntoResponse {
      \x20 GET        /v1/tenants/{tenant}/health\n\
      \x20 GET/PUT    /v1/tenants/{tenant}/settings, /v1/tenants/{tenant}/campaigns/{campaign}\n\
      \x20 GET        /v1/tenants/{tenant}/deliveries, /v1/tenants/{tenant}/audit\n\
+     \x20 GET        /v1/tenants/{tenant}/dead-letters, POST /v1/tenants/{tenant}/dead-letters/replay\n\
      \x20 POST/GET   /v1/tenants/{tenant}/webhook-secrets, DELETE /v1/tenants/{tenant}/webhook-secrets/{id}\n\
      webhooks (Salesforce; webhook secret): POST /webhooks/salesforce/{tenant}\n\
      local only: POST /local/activity (enqueue sync commands), GET /local/inbound-events (published inbound events),\n\

@@ -362,9 +362,11 @@ fn verdict(
                     (_, true) => {
                         "Sync retries on its own; if this persists, check Salesforce's status and the org's API limits.".to_owned()
                     }
-                    (_, false) => "The event was not synced: fix the cause in Salesforce (or the field mapping), then \
-                                   redrive the activity dead-letter queue. The delivery log lists the events."
-                        .to_owned(),
+                    (_, false) => format!(
+                        "The event was not synced and is held as a dead letter: fix the cause in Salesforce (or the \
+                         field mapping), then replay it (POST /v1/tenants/{t}/dead-letters/replay). GET \
+                         /v1/tenants/{t}/dead-letters lists the events held."
+                    ),
                 };
                 return ("degraded", format!("{} {next}", sentence(&e.message)));
             }
@@ -426,7 +428,7 @@ mod tests {
         let (verdict, summary) = connected(&same_batch, 6);
         assert_eq!(verdict, "degraded");
         assert_eq!(summary.split(". ").next(), Some("Something broke"), "{summary}");
-        assert!(summary.contains("redrive"), "{summary}");
+        assert!(summary.contains("POST /v1/tenants/team_42/dead-letters/replay"), "{summary}");
         let later = HealthRecord { last_sync_at: Some(at(6)), ..same_batch.clone() };
         assert_eq!(connected(&later, 7).0, "healthy");
         // A refresh clears a token error, not an API error.

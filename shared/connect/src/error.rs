@@ -40,6 +40,8 @@ pub enum ConflictCode {
     CredentialsMissing,
     /// Two webhook secrets are active already.
     TooManySecrets,
+    /// The tenant has no Salesforce connection, so what needs one would be skipped for good.
+    NotConnected,
 }
 
 impl ConflictCode {
@@ -49,6 +51,7 @@ impl ConflictCode {
             Self::VersionConflict => "version_conflict",
             Self::CredentialsMissing => "credentials_missing",
             Self::TooManySecrets => "too_many_secrets",
+            Self::NotConnected => "not_connected",
         }
     }
 }

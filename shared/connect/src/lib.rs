@@ -1,10 +1,11 @@
 //! What the admin API and the OAuth callback do, without HTTP: save and clear a tenant's app
 //! credentials, run a connect flow, show and end a connection, keep the tenant's sync settings,
-//! campaign matrix and webhook secrets, audit every change.
+//! campaign matrix and webhook secrets, show and replay its dead letters, audit every change.
 
 mod callback;
 mod connection;
 mod credentials;
+mod dead_letters;
 mod error;
 mod flow;
 mod settings;
@@ -15,6 +16,10 @@ pub use logs::{audit_page, delivery_page};
 pub use callback::{complete_callback, CallbackParams, CallbackResult};
 pub use connection::{connection_view, disconnect, health_view};
 pub use credentials::{clear_credentials, save_credentials, CredentialsInput};
+pub use dead_letters::{
+    dead_letter_list, replay_dead_letters, DeadLetterList, DeadLetterView, ReplayFailure, ReplayInput, ReplayReport,
+    DEAD_LETTER_PAGES, MAX_REPLAY_ALL, MAX_REPLAY_IDS,
+};
 pub use error::ConnectError;
 pub use flow::{begin_connect, browser_cookie_name, flow_view, start_flow};
 pub use settings::{campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, CampaignInput, EventTogglesInput, SettingsInput};
@@ -41,7 +46,8 @@ pub struct Connector {
     cipher: Arc<dyn Cipher>,
     clock: Arc<dyn Clock>,
     oauth: SalesforceOAuth,
-    /// Parked sync commands go back onto it when a tenant reconnects.
+    /// Parked sync commands go back onto it when a tenant reconnects, and dead letters when an
+    /// admin replays them.
     activity: Arc<dyn Queue>,
     audit: AuditLog,
 }

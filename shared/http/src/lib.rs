@@ -46,6 +46,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// This error in the usual shape, with the fields of `report` (a JSON object) beside `error`:
+    /// for a request that did part of its work, so the caller learns which part and sends only
+    /// the rest again.
+    pub fn with_report(self, report: serde_json::Value) -> Response {
+        let mut body = match report {
+            serde_json::Value::Object(fields) => fields,
+            _ => serde_json::Map::new(),
+        };
+        body.insert("error".into(), json!({"code": self.code, "message": self.message}));
+        let mut response = (self.status, axum::Json(serde_json::Value::Object(body))).into_response();
+        response
+            .headers_mut()
+            .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
 #[cfg(feature = "connect")]
 impl From<ConnectError> for ApiError {
     fn from(e: ConnectError) -> Self {

@@ -72,6 +72,10 @@ pub mod keys {
     pub fn parked(e: &crate::domain::EventId) -> String {
         format!("{PARKED_PREFIX}{e}")
     }
+    pub(crate) const DEAD_LETTER_PREFIX: &str = "DEAD_LETTER#";
+    pub fn dead_letter(e: &crate::domain::EventId) -> String {
+        format!("{DEAD_LETTER_PREFIX}{e}")
+    }
     pub const WEBHOOK_SECRETS: &str = "WEBHOOK_SECRETS";
     /// `key` is a digest of the sender's notification id, so any id fits the key size.
     pub fn inbound(t: &TenantId, key: &str) -> String {
@@ -90,6 +94,11 @@ const LEDGER_RETENTION_DAYS: i64 = 45;
 pub(crate) const INBOUND_DEDUPE_RETENTION_HOURS: i64 = 72;
 /// How long the delivery log remembers an outcome.
 pub(crate) const DELIVERY_RETENTION_DAYS: i64 = 30;
+/// How long a dead letter waits for a replay: as long as its delivery-log entry. It must end well
+/// before the event's ledger entry (45 days), even with DynamoDB's TTL deleting up to two days
+/// late, so a replay always finds the progress an earlier attempt made (a Task already logged).
+pub const DEAD_LETTER_RETENTION_DAYS: i64 = 30;
+const _: () = assert!(DEAD_LETTER_RETENTION_DAYS + 2 < LEDGER_RETENTION_DAYS);
 
 /// How long a best-effort health write may hold up its caller (the sync or a token refresh).
 const HEALTH_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -126,6 +135,14 @@ pub struct AuditPage {
     pub events: Vec<AuditEvent>,
     /// Pass back as `before` for the next page.
     pub next_cursor: Option<String>,
+}
+
+/// One page of a tenant's dead letters, in event id order.
+#[derive(Debug, Clone)]
+pub struct DeadLetterPage {
+    pub dead_letters: Vec<DeadLetterRecord>,
+    /// Pass back as `after` for the next page; `None` on the last page.
+    pub next_cursor: Option<EventId>,
 }
 
 /// One page of saved campaigns, in campaign id order.
@@ -278,23 +295,8 @@ impl Store {
         limit: usize,
         after: Option<&CampaignId>,
     ) -> Result<CampaignPage, StoreError> {
-        let limit = limit.max(1);
         let after = after.map(keys::campaign);
-        // One more than asked, so the last page carries no cursor on either adapter (DynamoDB
-        // returns a LastEvaluatedKey whenever it stops at the limit).
-        let page = self
-            .table
-            .query_asc(&keys::tenant(t), keys::CAMPAIGN_PREFIX, limit + 1, after.as_deref())
-            .await?;
-        let more = page.items.len() > limit;
-        let mut items = page.items;
-        items.truncate(limit);
-        let last_sk = if more {
-            items.last().and_then(|i| i.get("sk")).and_then(Value::as_str).map(str::to_owned)
-        } else {
-            // Fewer than asked but a cursor anyway: DynamoDB stopped at its 1 MB page size.
-            page.last_sk
-        };
+        let (items, last_sk) = self.page_asc(t, keys::CAMPAIGN_PREFIX, limit, after.as_deref()).await?;
         let next_cursor = last_sk
             .as_deref()
             .and_then(|sk| sk.strip_prefix(keys::CAMPAIGN_PREFIX))
@@ -348,6 +350,45 @@ impl Store {
     pub async fn unpark(&self, t: &TenantId, e: &EventId) -> Result<(), StoreError> {
         self.table.delete(&keys::tenant(t), &keys::parked(e), Condition::None).await?;
         Ok(())
+    }
+
+    // --- dead letters ---------------------------------------------------------------------------
+
+    /// Holds a command that can never run as it is, under its tenant, until a replay (or its
+    /// retention) ends it. A later dead letter of the same event replaces it.
+    pub async fn put_dead_letter(&self, t: &TenantId, record: &DeadLetterRecord) -> Result<(), StoreError> {
+        let expires_at = (record.dead_lettered_at + chrono::Duration::days(DEAD_LETTER_RETENTION_DAYS)).timestamp();
+        let item = to_item(&keys::tenant(t), &keys::dead_letter(&record.event_id), record, Some(expires_at))?;
+        Ok(self.table.put(item, Condition::None).await?)
+    }
+
+    pub async fn dead_letter(&self, t: &TenantId, e: &EventId) -> Result<Option<DeadLetterRecord>, StoreError> {
+        self.get(&keys::tenant(t), &keys::dead_letter(e)).await
+    }
+
+    /// The tenant's dead letters in event id order, `limit` at a time, continuing after `after`.
+    pub async fn dead_letters(&self, t: &TenantId, limit: usize, after: Option<&EventId>) -> Result<DeadLetterPage, StoreError> {
+        let after = after.map(keys::dead_letter);
+        let (items, last_sk) = self.page_asc(t, keys::DEAD_LETTER_PREFIX, limit, after.as_deref()).await?;
+        let next_cursor = last_sk
+            .as_deref()
+            .and_then(|sk| sk.strip_prefix(keys::DEAD_LETTER_PREFIX))
+            .map(|e| EventId::parse(e).map_err(|e| StoreError::Corrupt(format!("dead-letter key: {e}"))))
+            .transpose()?;
+        let dead_letters = items.into_iter().map(from_item).collect::<Result<_, _>>()?;
+        Ok(DeadLetterPage { dead_letters, next_cursor })
+    }
+
+    /// Removes the dead letter of `e` if it still came from the message `source_message_id`.
+    /// Returns whether it did: `false` when it is gone, or was replaced by a newer dead letter of
+    /// the same event (which must stay).
+    pub async fn remove_dead_letter(&self, t: &TenantId, e: &EventId, source_message_id: &str) -> Result<bool, StoreError> {
+        let condition = Condition::AttributeEquals { attribute: "source_message_id", value: json!(source_message_id) };
+        match self.table.delete(&keys::tenant(t), &keys::dead_letter(e), condition).await {
+            Ok(_) => Ok(true),
+            Err(TableError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     // --- webhook receiver: secrets and deduplication -----------------------------------------
@@ -420,6 +461,31 @@ impl Store {
             Ok(Err(e)) => tracing::warn!(tenant_id = %t, error = %e, "could not record the connection's health"),
             Err(_) => tracing::warn!(tenant_id = %t, "recording the connection's health timed out; skipped"),
         }
+    }
+
+    /// Up to `limit` items of the tenant's partition under `prefix` in key order, after the key
+    /// `after`; and the key to continue after, `None` on the last page.
+    async fn page_asc(
+        &self,
+        t: &TenantId,
+        prefix: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let limit = limit.max(1);
+        // One more than asked, so the last page carries no cursor on either adapter (DynamoDB
+        // returns a LastEvaluatedKey whenever it stops at the limit).
+        let page = self.table.query_asc(&keys::tenant(t), prefix, limit + 1, after).await?;
+        let more = page.items.len() > limit;
+        let mut items = page.items;
+        items.truncate(limit);
+        let last_sk = if more {
+            items.last().and_then(|i| i.get("sk")).and_then(Value::as_str).map(str::to_owned)
+        } else {
+            // Fewer than asked but a cursor anyway: DynamoDB stopped at its 1 MB page size.
+            page.last_sk
+        };
+        Ok((items, last_sk))
     }
 
     async fn get<T: DeserializeOwned>(&self, pk: &str, sk: &str) -> Result<Option<T>, StoreError> {
@@ -541,5 +607,52 @@ mod tests {
         assert_eq!(page.next_cursor.as_deref(), Some("2026-01-02T03:04:05.000120Z#evt_1"));
         let page = store.deliveries(&t, 1, page.next_cursor.as_deref()).await.unwrap();
         assert_eq!((page.deliveries, page.next_cursor), (vec![older_record], None));
+    }
+
+    fn dead(event: &str, source: &str) -> DeadLetterRecord {
+        DeadLetterRecord {
+            event_id: EventId::parse(event).unwrap(),
+            body: format!("{{\"event_id\":\"{event}\"}}"),
+            code: "INVALID_FIELD".into(),
+            reason: "No such column".into(),
+            dead_lettered_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            source_message_id: source.into(),
+            command_type: "activity".into(),
+            campaign_id: None,
+            activity: Some(ActivityKind::EmailClicked),
+            email: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn dead_letters_page_in_event_order_and_go_only_while_unchanged() {
+        let table = Arc::new(MemoryTable::new());
+        let store = Store::new(table.clone());
+        let (t, other) = (TenantId::parse("team_42").unwrap(), TenantId::parse("team_43").unwrap());
+        for e in ["e3", "e1", "e2"] {
+            store.put_dead_letter(&t, &dead(e, "m1")).await.unwrap();
+        }
+        store.put_dead_letter(&other, &dead("e0", "m1")).await.unwrap();
+        let item = table.get("TENANT#team_42", "DEAD_LETTER#e1").await.unwrap().unwrap();
+        let expires = dead("e1", "m1").dead_lettered_at + chrono::Duration::days(DEAD_LETTER_RETENTION_DAYS);
+        assert_eq!(item["expires_at"], json!(expires.timestamp()));
+
+        let first = store.dead_letters(&t, 2, None).await.unwrap();
+        let ids = |p: &DeadLetterPage| p.dead_letters.iter().map(|d| d.event_id.to_string()).collect::<Vec<_>>();
+        assert_eq!(ids(&first), ["e1", "e2"]);
+        assert_eq!(first.next_cursor.as_ref().map(ToString::to_string).as_deref(), Some("e2"));
+        let rest = store.dead_letters(&t, 2, first.next_cursor.as_ref()).await.unwrap();
+        assert_eq!((ids(&rest), rest.next_cursor), (vec!["e3".to_owned()], None));
+        // Exactly a page left: no cursor.
+        assert_eq!(store.dead_letters(&t, 3, None).await.unwrap().next_cursor, None);
+
+        // A newer dead letter of the same event (another message) replaces it and must stay.
+        store.put_dead_letter(&t, &dead("e1", "m2")).await.unwrap();
+        assert!(!store.remove_dead_letter(&t, &EventId::parse("e1").unwrap(), "m1").await.unwrap());
+        assert_eq!(store.dead_letter(&t, &EventId::parse("e1").unwrap()).await.unwrap(), Some(dead("e1", "m2")));
+        assert!(store.remove_dead_letter(&t, &EventId::parse("e1").unwrap(), "m2").await.unwrap());
+        assert!(!store.remove_dead_letter(&t, &EventId::parse("e1").unwrap(), "m2").await.unwrap(), "gone");
+        assert_eq!(store.dead_letter(&t, &EventId::parse("e1").unwrap()).await.unwrap(), None);
+        assert_eq!(ids(&store.dead_letters(&other, 10, None).await.unwrap()), ["e0"], "each tenant its own");
     }
 }

@@ -129,6 +129,7 @@ pub mod audit_kind {
     pub const CAMPAIGN_UPDATED: &str = "campaign.updated";
     pub const WEBHOOK_SECRET_CREATED: &str = "webhook.secret_created";
     pub const WEBHOOK_SECRET_REVOKED: &str = "webhook.secret_revoked";
+    pub const DEAD_LETTERS_REPLAYED: &str = "dead_letters.replayed";
 }
 
 /// Which Salesforce records an activity's email address is matched against, in order.
@@ -425,6 +426,9 @@ pub enum DeliveryOutcome {
     /// Waiting on a condition of the whole tenant (its API budget, Salesforce's request limit or
     /// availability); it comes back on its own.
     Deferred,
+    /// Never runnable as it is: held as one of the tenant's dead letters (or, when that could not
+    /// be stored, on the dead-letter queue) until someone fixes the cause and replays it.
+    DeadLettered,
 }
 
 /// `TENANT#{t}` / `DELIVERY#{ts}#{event_id}`: one outcome in the tenant's delivery log.
@@ -455,6 +459,32 @@ pub struct ParkedRecord {
     /// The command exactly as it arrived.
     pub body: String,
     pub parked_at: DateTime<Utc>,
+}
+
+/// `TENANT#{t}` / `DEAD_LETTER#{event_id}`: a sync command activity sync could never run (a
+/// permanent Salesforce refusal, or a command this release cannot run), held for the tenant's
+/// admin to see and replay once the cause is fixed. One per event: a later dead letter of the same
+/// event replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetterRecord {
+    pub event_id: EventId,
+    /// The command exactly as it arrived; a replay sends it again as is.
+    pub body: String,
+    /// Why: a Salesforce error code (`INVALID_FIELD`, ...) or `malformed_command` /
+    /// `unsupported_command`.
+    pub code: String,
+    /// What happened, worded for the admin (Salesforce's message, or what is wrong with the command).
+    pub reason: String,
+    pub dead_lettered_at: DateTime<Utc>,
+    /// The queue message it arrived in. A replay removes the record only while it still names
+    /// this message, so a dead letter the replayed copy becomes again is never lost.
+    pub source_message_id: String,
+    /// What the body says of itself, for the list (the body is not shown there).
+    #[serde(rename = "type")]
+    pub command_type: String,
+    pub campaign_id: Option<CampaignId>,
+    pub activity: Option<ActivityKind>,
+    pub email: Option<Email>,
 }
 
 /// `TENANT#{t}` / `WEBHOOK_SECRETS`: the secrets Salesforce authenticates webhooks with. At most

@@ -228,7 +228,7 @@ async fn an_event_salesforce_refuses_is_the_last_error_until_a_clean_sync() {
     assert_eq!(time(&error["at"]), app.now());
     assert_eq!(time(&degraded["last_sync_at"]), app.now(), "the same batch also synced");
     assert!(summary(&degraded).contains("are locked. The event was not synced"), "{degraded}");
-    assert!(summary(&degraded).contains("dead-letter queue"), "{degraded}");
+    assert!(summary(&degraded).contains("held as a dead letter"), "{degraded}");
 
     app.clock.advance(Duration::minutes(1));
     assert!(app.sync(&[activity("s_ok2", "email_opened", "ada@example.com")]).await.is_empty());

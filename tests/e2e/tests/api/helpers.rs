@@ -69,6 +69,9 @@ pub struct TestApp {
     pub queues: TestQueues,
     /// Makes the inbound queue refuse some entries.
     pub inbound_faults: QueueFaults,
+    /// Makes the activity queue refuse some entries (what the admin API and `/local/activity`
+    /// send to it; the test's own reads go around it).
+    pub activity_faults: QueueFaults,
     /// Every `open` the app asked of its cipher (KMS Decrypt calls on moto).
     pub cipher_opens: Arc<AtomicUsize>,
     /// An admin's browser: keeps cookies, follows no redirects (tests follow them by hand).
@@ -204,7 +207,12 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let cipher_opens = Arc::new(AtomicUsize::new(0));
     let cipher = Arc::new(CountingCipher { inner: cipher, opens: cipher_opens.clone() });
     let inbound_faults = QueueFaults::default();
-    let queues = Queues { inbound: Arc::new(FlakyQueue::new(queues.inbound, inbound_faults.clone())), ..queues };
+    let activity_faults = QueueFaults::default();
+    let queues = Queues {
+        inbound: Arc::new(FlakyQueue::new(queues.inbound, inbound_faults.clone())),
+        activity: Arc::new(FlakyQueue::new(queues.activity, activity_faults.clone())),
+        ..queues
+    };
     let clock = ManualClock::default();
     let metrics = Capture::default();
     let ctx = Arc::new(AppContext::with_metrics(config, store, cipher, queues, Arc::new(clock.clone()), Arc::new(metrics.clone())).unwrap());
@@ -230,6 +238,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         raw,
         queues: test_queues,
         inbound_faults,
+        activity_faults,
         cipher_opens,
         browser: new_browser(),
         api: Client::new(),

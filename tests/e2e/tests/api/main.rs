@@ -6,9 +6,11 @@
 
 mod admin_api;
 mod connect_flow;
+mod dead_letters;
 mod global_secret;
 mod health;
 mod helpers;
+mod local_activity;
 mod local_on_moto;
 mod metrics;
 mod negative;
