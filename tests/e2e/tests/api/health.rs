@@ -260,7 +260,10 @@ async fn usage_over_the_budget_is_over_budget_until_it_falls() {
     let (_, max) = app.sim.api_usage();
     app.sim.set_api_usage(max * 6 / 10);
     app.clock.advance(Duration::minutes(1));
-    let event = activity("s_1", "email_sent", "ada@example.com");
+    // An email not looked up before (Ada's match is remembered, and would need no call before
+    // the write): the lookup's usage reading is what the guard acts on.
+    app.sim.insert_contact("grace@example.com", "Grace", "Hopper");
+    let event = activity("s_1", "email_sent", "grace@example.com");
     assert_eq!(app.sync(std::slice::from_ref(&event)).await, ["m0"], "deferred");
 
     let over = app.health(TENANT).await;
