@@ -120,14 +120,14 @@ pub static REST_ERRORS: &[RestErrorRow] = &[
         cause: "A field that can be set only on create (`TaskSubtype`) was sent to a Task that already existed (an \
                 earlier write whose answer was lost), or a `field_mapping` field cannot be written (a formula, say).",
         fix:
-            "For Tasks nothing. Otherwise map a writable field (`PUT /v1/tenants/{t}/settings`), then redrive the DLQ.",
+            "For Tasks nothing. Otherwise map a writable field (`PUT /v1/tenants/{t}/settings`), then replay it (`POST /v1/tenants/{t}/dead-letters/replay`).",
     },
     rest(
         &["INVALID_FIELD"],
         ErrorClass::Permanent,
         "A field in `field_mapping` or `task_external_id_field` does not exist on the object, or the connected user \
          cannot see it (field-level security).",
-        "Use the field's API name (`Total_Clicks__c`) and give the connected user access to it, then redrive the DLQ.",
+        "Use the field's API name (`Total_Clicks__c`) and give the connected user access to it, then replay it (`POST /v1/tenants/{t}/dead-letters/replay`).",
     ),
     rest(
         &["INVALID_TYPE"],
@@ -141,7 +141,7 @@ pub static REST_ERRORS: &[RestErrorRow] = &[
         "The connected user cannot edit the record (sharing, or a field it cannot write), or cannot see the record \
          a Task points to (the Contact, Lead or Campaign).",
         "Give the connected user edit access to those records (sharing rules, or connect as an integration user who \
-         has it), then redrive the DLQ.",
+         has it), then replay it (`POST /v1/tenants/{t}/dead-letters/replay`).",
     ),
     rest(
         &["API_DISABLED_FOR_ORG", "API_CURRENTLY_DISABLED"],
@@ -153,19 +153,19 @@ pub static REST_ERRORS: &[RestErrorRow] = &[
         &["FIELD_CUSTOM_VALIDATION_EXCEPTION"],
         ErrorClass::Permanent,
         "A validation rule on Task, Contact or Lead refused the write; the reason is the rule's error message.",
-        "Change the rule, or exempt the connected user in its formula, then redrive the DLQ.",
+        "Change the rule, or exempt the connected user in its formula, then replay it (`POST /v1/tenants/{t}/dead-letters/replay`).",
     ),
     rest(
         &["CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"],
         ErrorClass::Permanent,
         "An Apex trigger or a record-triggered Flow failed while saving; the reason names it.",
-        "Fix the automation (or skip it for the connected user), then redrive the DLQ.",
+        "Fix the automation (or skip it for the connected user), then replay it (`POST /v1/tenants/{t}/dead-letters/replay`).",
     ),
     rest(
         &["REQUIRED_FIELD_MISSING"],
         ErrorClass::Permanent,
         "The org made a field required on Task or Lead that sfbridge does not set.",
-        "Give the field a default value, or require it on page layouts only, then redrive the DLQ.",
+        "Give the field a default value, or require it on page layouts only, then replay it (`POST /v1/tenants/{t}/dead-letters/replay`).",
     ),
     rest(
         &["DUPLICATES_DETECTED"],
@@ -177,7 +177,7 @@ pub static REST_ERRORS: &[RestErrorRow] = &[
         &["DUPLICATE_VALUE"],
         ErrorClass::Permanent,
         "A Unique field already holds this value on another record (the reason names it).",
-        "Resolve the duplicate in Salesforce, then redrive the DLQ.",
+        "Resolve the duplicate in Salesforce, then replay it (`POST /v1/tenants/{t}/dead-letters/replay`).",
     ),
     rest(
         &["STRING_TOO_LONG", "INVALID_EMAIL_ADDRESS"],
@@ -197,7 +197,7 @@ pub static REST_ERRORS: &[RestErrorRow] = &[
         ErrorClass::Permanent,
         "Salesforce refused the call or the record for a reason without a row here; the reason is Salesforce's \
          message.",
-        "Act on the reason, then redrive the DLQ.",
+        "Act on the reason, then replay it (`POST /v1/tenants/{t}/dead-letters/replay`).",
     ),
 ];
 
@@ -296,18 +296,22 @@ fn oauth_row(rule: &OAuthErrorRule) -> [String; 5] {
 }
 
 fn rest_row(row: &RestErrorRow) -> [String; 5] {
-    let retried_where = "function logs (`sync deferred`), metric `EventsRetried`";
-    let failed_where = "delivery log: `failed` with this code; DLQ attribute `sfbridge_error_code`";
+    let retried_where = "delivery log: `deferred` with this code (a failed call); function logs (a refused record); metric `EventsRetried`";
+    let failed_where = "delivery log: `dead_lettered` with this code; `GET /v1/tenants/{t}/dead-letters`";
     let (seen, does) = match (row.handling, row.class) {
         (SyncHandling::ByClass, ErrorClass::RefreshSession) => (
             "nowhere (metric `TokenRefreshes`)",
             "refresh and retry: one token refresh per connection, then the call again",
         ),
         (SyncHandling::ByClass, ErrorClass::Transient) => {
-            (retried_where, "retried: SQS delivers the event again (to the DLQ after 5 receives)")
+            (
+                retried_where,
+                "a failed call defers the tenant's events (back after a delay, using none of their receives); a refused \
+                 record is retried after growing delays, and held as a dead letter after 5 receives",
+            )
         }
         (SyncHandling::ByClass, ErrorClass::Permanent) => {
-            (failed_where, "failed: not retried, the event goes to the DLQ")
+            (failed_where, "failed: not retried, held as a dead letter until replayed")
         }
         (SyncHandling::LookUpAgain, _) => (retried_where, "retried: the email is looked up again"),
         (SyncHandling::RewriteTaskWithoutSubtype, _) => {
