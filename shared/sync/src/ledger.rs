@@ -60,9 +60,19 @@ pub async fn claim(ctx: &Worker, t: &TenantId, e: &EventId) -> Result<Claim, Sto
         LedgerStatus::InProgress if existing.lease_until.is_some_and(|until| until > now) => return Ok(Claim::Busy),
         LedgerStatus::InProgress | LedgerStatus::Failed => {}
     }
+    // A claim whose lease ran out without a release: its worker died (a Lambda timeout, a crash),
+    // perhaps after sending a write. Its Task is looked for before writing again, as after a lost
+    // answer; the claim was taken just before that worker's writes, so they were created after it.
+    let abandoned = existing.status == LedgerStatus::InProgress && existing.lease_until.is_some() && existing.task_id.is_none();
+    let task_unconfirmed_since = match (abandoned, existing.task_unconfirmed_since) {
+        (true, Some(since)) => Some(since.min(existing.updated_at)),
+        (true, None) => Some(existing.updated_at),
+        (false, since) => since,
+    };
     let held = LedgerRecord {
         status: LedgerStatus::InProgress,
         lease_until: Some(now + LEASE),
+        task_unconfirmed_since,
         attempts: existing.attempts + 1,
         version: existing.version + 1,
         updated_at: now,
@@ -120,4 +130,44 @@ pub struct Progress {
     /// A counter update for this event set this value and its answer never came.
     pub counter_unconfirmed: Option<i64>,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::stub::{answer_all, fixture, StubApi};
+
+    /// A claim whose worker died mid-flight (the lease ran out, nothing released it) may have
+    /// written its Task: whoever takes it over looks for that Task first. A released claim does not.
+    #[tokio::test]
+    async fn an_abandoned_claim_is_taken_over_as_possibly_written() {
+        let f = fixture(StubApi::new(answer_all)).await;
+        let now = f.worker.clock.now();
+        let started = now - Duration::minutes(10);
+        let (abandoned, released) = (EventId::parse("evt_abandoned").unwrap_or_else(|e| unreachable!("{e}")), EventId::parse("evt_released").unwrap_or_else(|e| unreachable!("{e}")));
+        let record = |lease_until| LedgerRecord {
+            status: LedgerStatus::InProgress,
+            lease_until,
+            task_id: None,
+            who_id: None,
+            fields_applied: false,
+            task_unconfirmed_since: None,
+            counter_unconfirmed: None,
+            attempts: 1,
+            last_error: None,
+            version: 1,
+            updated_at: started,
+        };
+        let save = |e: &EventId, r: LedgerRecord| {
+            let (store, t, e) = (f.store.clone(), f.tenant.clone(), e.clone());
+            async move { store.save_ledger(&t, &e, &r, None).await.unwrap_or_else(|e| unreachable!("{e}")) }
+        };
+        save(&abandoned, record(Some(started + LEASE))).await;
+        save(&released, record(None)).await;
+
+        let Ok(Claim::Held(taken)) = claim(&f.worker, &f.tenant, &abandoned).await else { unreachable!("the lease ran out") };
+        assert_eq!(taken.task_unconfirmed_since, Some(started));
+        let Ok(Claim::Held(taken)) = claim(&f.worker, &f.tenant, &released).await else { unreachable!("released") };
+        assert_eq!(taken.task_unconfirmed_since, None);
+    }
 }
