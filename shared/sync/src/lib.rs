@@ -247,7 +247,7 @@ mod tests {
     use sfbridge_salesforce::rest::{ErrorClass, RestError};
 
     use super::*;
-    use crate::tenant::stub::{answer_all, fixture_with_dead_letter, pending, Call, StubApi};
+    use crate::tenant::stub::{answer_all, fixture_with_dead_letter, found_or_written, pending, Call, StubApi};
 
     /// A dead-letter queue that answers for none of the messages it is given.
     #[derive(Debug)]
@@ -313,14 +313,32 @@ mod tests {
         m.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    /// Salesforce down for every call: the tenant code retries each event (its own failure).
+    /// Every record written is refused as locked (`UNABLE_TO_LOCK_ROW`): each event's own
+    /// transient failure, which the tenant code retries.
+    fn locked(call: &Call) -> Result<serde_json::Value, RestError> {
+        let Call::Composite(subs) = call else { return answer_all(call) };
+        let answers = subs
+            .iter()
+            .map(|sub| {
+                if sub.method() == "GET" {
+                    return found_or_written(sub);
+                }
+                let records = sub.body().and_then(|b| b["records"].as_array()).map_or(0, Vec::len);
+                let refused = serde_json::json!({"success": false, "errors": [{"statusCode": "UNABLE_TO_LOCK_ROW", "message": "unable to obtain exclusive access to this record", "fields": []}]});
+                serde_json::json!({"httpStatusCode": 200, "referenceId": sub.reference_id(), "body": vec![refused; records]})
+            })
+            .collect();
+        Ok(serde_json::Value::Array(answers))
+    }
+
+    /// Salesforce down for every call: a condition of the tenant, which the tenant code defers.
     fn unavailable(_: &Call) -> Result<serde_json::Value, RestError> {
         Err(RestError { class: ErrorClass::Transient, status: Some(503), code: "SERVER_UNAVAILABLE".into(), message: "down".into() })
     }
 
     #[tokio::test]
     async fn a_retry_comes_back_after_growing_delays_and_is_dead_lettered_on_the_last_receive() {
-        let rig = rig(StubApi::new(unavailable)).await;
+        let rig = rig(StubApi::new(locked)).await;
         let mut message = on_the_queue(&rig, "evt_retry").await;
         let mut waited = Vec::new();
         for receive in 1..=4 {
@@ -345,7 +363,7 @@ mod tests {
         assert_eq!(dead.len(), 1);
         assert_eq!(attribute(&dead[0], DLQ_CODE_ATTRIBUTE), Some(MAX_RECEIVES_CODE));
         let reason = attribute(&dead[0], DLQ_REASON_ATTRIBUTE).unwrap();
-        assert!(reason.contains("SERVER_UNAVAILABLE") || reason.contains("down"), "the last failure, not a generic text: {reason}");
+        assert!(reason.contains("UNABLE_TO_LOCK_ROW"), "the last failure, not a generic text: {reason}");
         assert_eq!(attribute(&dead[0], DLQ_SOURCE_ATTRIBUTE), Some(message.message_id.as_str()));
     }
 
@@ -380,6 +398,40 @@ mod tests {
         assert_eq!(m.deferrals, 7);
         assert!(rig.worker.handle_batch(vec![m]).await.is_empty());
         let ledger = rig.store.ledger(&TenantId::parse(crate::tenant::stub::TENANT).unwrap(), &EventId::parse("evt_defer").unwrap()).await;
+        assert_eq!(ledger.unwrap().unwrap().status, sfbridge_core::store::LedgerStatus::Done);
+    }
+
+    /// Through the tenant code: Salesforce is down for the tenant's first 7 runs (a failed call
+    /// defers the tenant's events), more runs than the receives allowed; the event syncs on the
+    /// 8th delivery and never reaches the dead-letter queue.
+    #[tokio::test(start_paused = true)]
+    async fn a_tenant_deferred_more_often_than_the_receives_allowed_still_syncs() {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = calls.clone();
+        let api = StubApi::new(move |call| {
+            if counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 7 {
+                unavailable(call)
+            } else {
+                answer_all(call)
+            }
+        });
+        let rig = rig(api).await;
+        let mut message = on_the_queue(&rig, "evt_down").await;
+        for deferral in 0..7u32 {
+            let m = inbound(&message);
+            assert_eq!((m.receive_count, m.deferrals), (1, deferral), "a new message each time");
+            assert!(rig.worker.handle_batch(vec![m.clone()]).await.is_empty(), "acknowledged, not retried");
+            assert!(rig.activity.delete(m.receipt_handle.as_deref().unwrap()));
+            let started = tokio::time::Instant::now();
+            message = rig.activity.lease(1, Duration::from_secs(3600), Duration::from_secs(3600)).await.remove(0);
+            assert!(started.elapsed() >= Duration::from_secs(1), "delayed: back after {:?}", started.elapsed());
+            assert_eq!(message.group_id.as_deref(), Some(crate::tenant::stub::TENANT));
+        }
+        assert_eq!(inbound(&message).deferrals, 7);
+        assert!(rig.worker.handle_batch(vec![inbound(&message)]).await.is_empty());
+        assert!(rig.dead_letter.is_empty(), "never dead-lettered");
+        assert_eq!(rig.activity.len(), 1, "only the last delivery, which the event source mapping now deletes");
+        let ledger = rig.store.ledger(&TenantId::parse(crate::tenant::stub::TENANT).unwrap(), &EventId::parse("evt_down").unwrap()).await;
         assert_eq!(ledger.unwrap().unwrap().status, sfbridge_core::store::LedgerStatus::Done);
     }
 
