@@ -105,6 +105,7 @@ fn validate_attribute_name(name: &str) -> Result<(), &'static str> {
 
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
