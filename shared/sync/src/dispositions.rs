@@ -7,7 +7,8 @@
 //!   [`RetryPolicy::max_receives`] it is dead-lettered instead, with code `max_receives` and the
 //!   last reason the ledger recorded.
 //! - `Defer` (a condition of the whole tenant): it must not use up receives. The body is sent
-//!   again to the activity queue with `DelaySeconds` = the deferral (at most 15 min), the tenant as
+//!   again to the activity queue with `DelaySeconds` = the deferral (at most
+//!   [`RetryPolicy::max_deferral`], itself at most 15 min), the tenant as
 //!   `MessageGroupId` and the attribute [`DEFERRALS_ATTRIBUTE`] counting deferrals, and the
 //!   original is acknowledged. A fresh message starts at receive 1. If the send fails, it is
 //!   retried as `Retry` (no sooner than the deferral asked).
@@ -25,8 +26,9 @@ use crate::{dead_letters, Disposition, Worker, DEFERRALS_ATTRIBUTE};
 /// Dead-letter code of an event still failing on its last allowed receive.
 pub const MAX_RECEIVES_CODE: &str = "max_receives";
 
-/// How activity sync spaces the retries of an event's own failures, and when it gives up on one.
-/// The production schedule is [`RetryPolicy::default`]; the local stack and tests use shorter ones.
+/// How activity sync spaces the retries of an event's own failures, when it gives up on one, and
+/// how long a deferral may last. The production schedule is [`RetryPolicy::default`]; the local
+/// stack and tests use shorter ones.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// The wait before the next delivery after receive n failed (n = 1, 2, ...): entry n - 1,
@@ -39,6 +41,9 @@ pub struct RetryPolicy {
     /// Up to this fraction of each delay is added, spread by message id, so that events that
     /// failed together do not all come back together.
     pub jitter: f64,
+    /// The longest a deferred command waits before it is delivered again, whatever the tenant
+    /// code asked: at most SQS's 15-minute `DelaySeconds`.
+    pub max_deferral: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -50,15 +55,27 @@ impl Default for RetryPolicy {
             delays: [30, 120, 480, 1800].map(Duration::from_secs).to_vec(),
             max_receives: 5,
             jitter: 0.2,
+            max_deferral: MAX_DELAY,
         }
     }
 }
 
 impl RetryPolicy {
     /// The same shape, in seconds instead of minutes, for the local stack (SQS counts whole
-    /// seconds, so it works on moto too): 1 s, 2 s, 4 s, 8 s, dead-lettered on the 5th receive.
+    /// seconds, so it works on moto too): 1 s, 2 s, 4 s, 8 s, dead-lettered on the 5th receive;
+    /// deferrals of at most 10 s.
     pub fn local() -> Self {
-        Self { delays: [1, 2, 4, 8].map(Duration::from_secs).to_vec(), max_receives: 5, jitter: 0.0 }
+        Self {
+            delays: [1, 2, 4, 8].map(Duration::from_secs).to_vec(),
+            max_receives: 5,
+            jitter: 0.0,
+            max_deferral: Duration::from_secs(10),
+        }
+    }
+
+    /// How long a deferral the tenant code asked for `after` lasts.
+    pub fn deferral(&self, after: Duration) -> Duration {
+        after.min(self.max_deferral).min(MAX_DELAY)
     }
 
     /// How long after failed receive `receive_count` the message with this id comes back.
@@ -166,11 +183,12 @@ async fn defer(ctx: &Worker, received: &HashMap<String, Received>, deferrals: Ve
             continue;
         };
         let count = ids.iter().filter_map(|id| received.get(id)).map(|r| r.deferrals).max().unwrap_or(0).saturating_add(1);
+        let delay = ctx.retry.deferral(after);
         let message = OutgoingMessage::new(r.body.clone())
             .with_group_id(tenant.as_str())
-            .with_delay(after.min(MAX_DELAY))
+            .with_delay(delay)
             .with_attribute(DEFERRALS_ATTRIBUTE, count.to_string());
-        tracing::info!(tenant_id = %tenant, event_id = %event_id, deferrals = count, after_s = after.min(MAX_DELAY).as_secs(), reason = %reason, "sync deferred: sent again with a delay");
+        tracing::info!(tenant_id = %tenant, event_id = %event_id, deferrals = count, delay_ms = delay.as_millis(), reason = %reason, "sync deferred: sent again with a delay");
         sends.push((ids, after, message));
     }
     if sends.is_empty() {
@@ -227,7 +245,18 @@ mod tests {
 
     #[test]
     fn a_delay_never_exceeds_the_visibility_limit() {
-        let policy = RetryPolicy { delays: vec![Duration::from_secs(20 * 3600)], max_receives: 3, jitter: 1.0 };
+        let policy = RetryPolicy { delays: vec![Duration::from_secs(20 * 3600)], max_receives: 3, jitter: 1.0, max_deferral: MAX_DELAY };
         assert_eq!(policy.delay(1, "m"), MAX_VISIBILITY);
+    }
+
+    #[test]
+    fn deferrals_last_at_most_the_cap_and_fifteen_minutes() {
+        let production = RetryPolicy::default();
+        assert_eq!(production.deferral(Duration::from_secs(60)), Duration::from_secs(60));
+        assert_eq!(production.deferral(Duration::from_secs(3600)), MAX_DELAY);
+        let local = RetryPolicy::local();
+        assert_eq!(local.deferral(Duration::from_secs(60)), Duration::from_secs(10));
+        let odd = RetryPolicy { max_deferral: Duration::from_secs(5000), ..RetryPolicy::default() };
+        assert_eq!(odd.deferral(Duration::from_secs(3600)), MAX_DELAY);
     }
 }

@@ -273,7 +273,12 @@ mod tests {
 
     /// Delays short enough for a test, the production shape otherwise.
     fn quick() -> RetryPolicy {
-        RetryPolicy { delays: [100, 200, 400, 800].map(Duration::from_millis).to_vec(), max_receives: 5, jitter: 0.0 }
+        RetryPolicy {
+            delays: [100, 200, 400, 800].map(Duration::from_millis).to_vec(),
+            max_receives: 5,
+            jitter: 0.0,
+            max_deferral: Duration::from_secs(900),
+        }
     }
 
     /// A worker on the stub whose activity queue and dead-letter queue the test can read.
