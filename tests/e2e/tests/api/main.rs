@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_api;
+mod backoff;
 mod connect_flow;
+mod fairness;
 mod global_secret;
 mod health;
 mod helpers;
