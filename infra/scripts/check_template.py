@@ -10,7 +10,11 @@ reliability checklist (docs/reliability.md, Q2-Q4, Q7, F17):
              is >= 6 x the function's Timeout, reports partial batch failures
              (FunctionResponseTypes: [ReportBatchItemFailures]), and, with a ScalingConfig, has a
              MaximumConcurrency of 2..1000 and <= the function's ReservedConcurrentExecutions
-             when that is set; the queue has a RedrivePolicy.
+             when that is set; the queue has a RedrivePolicy. Its BatchSize (default 10) is 1..10000,
+             and above 10 it has a MaximumBatchingWindowInSeconds of at least 1 (Lambda refuses
+             the mapping otherwise). The function may sqs:ChangeMessageVisibility on the queue: it
+             spaces out its own retries (shared/sync dispositions); without the grant each retry
+             would silently come back at the visibility timeout instead.
   redrive    every queue with a RedrivePolicy has maxReceiveCount >= 5 and a dead-letter queue of
              this template that keeps messages strictly longer than the source (a dead-lettered
              message keeps its original enqueue time).
@@ -71,6 +75,9 @@ import yaml
 
 MIN_VISIBILITY_FACTOR = 6
 MIN_MAX_RECEIVE_COUNT = 5
+DEFAULT_BATCH_SIZE = 10
+MAX_BATCH_SIZE = 10000
+CHANGE_VISIBILITY = "sqs:changemessagevisibility"
 DEFAULT_FUNCTION_TIMEOUT = 3
 DEFAULT_VISIBILITY_TIMEOUT = 30
 DEFAULT_RETENTION = 345600
@@ -376,6 +383,23 @@ def check_consumer(template: dict, c: Consumer, report: Report) -> None:
     if "RedrivePolicy" not in qprops:
         report.fail(f"{queue}: consumed by {c.function} but has no RedrivePolicy: a poison message would be retried until it expires")
 
+    try:
+        batch = number(template, c.props.get("BatchSize", DEFAULT_BATCH_SIZE), f"{c.where}.BatchSize")
+        window = number(template, c.props.get("MaximumBatchingWindowInSeconds", 0), f"{c.where}.MaximumBatchingWindowInSeconds")
+    except Unresolvable as e:
+        report.fail(f"{c.where}: {e}")
+    else:
+        if not 1 <= batch <= MAX_BATCH_SIZE:
+            report.fail(f"{c.where}: BatchSize {batch} is outside 1..{MAX_BATCH_SIZE}")
+        elif batch > DEFAULT_BATCH_SIZE and window < 1:
+            report.fail(f"{c.where}: BatchSize {batch} needs MaximumBatchingWindowInSeconds of at least 1 (it is {window}); Lambda refuses the mapping")
+
+    if not may_change_visibility(template, c.function, queue, report):
+        report.fail(
+            f"{c.where}: {c.function} is not allowed sqs:ChangeMessageVisibility on {queue}: it spaces out its own retries, "
+            "and without the grant every retry would come back at the visibility timeout instead"
+        )
+
     scaling = c.props.get("ScalingConfig")
     if scaling is not None:
         try:
@@ -397,6 +421,19 @@ def check_consumer(template: dict, c: Consumer, report: Report) -> None:
                     f"{c.where}: ScalingConfig.MaximumConcurrency {maximum} exceeds {c.function}'s ReservedConcurrentExecutions "
                     f"{reserved_n}: the event source mapping would be throttled"
                 )
+
+
+def may_change_visibility(template: dict, fn_id: str, queue: str, report: Report) -> bool:
+    """Whether one of the function's own Allow statements grants sqs:ChangeMessageVisibility on `queue`."""
+    for _, stmt in function_statements(template, fn_id, report):
+        if stmt.get("Effect") != "Allow":
+            continue
+        actions = [a.lower() for action in leaves(stmt.get("Action")) for a in strings(template, action)]
+        if not any(a in (CHANGE_VISIBILITY, CHANGE_VISIBILITY + "*") for a in actions):
+            continue
+        if any(resource_ref(r, "Arn") == queue for r in leaves(stmt.get("Resource"))):
+            return True
+    return False
 
 
 def check_queue(template: dict, qid: str, report: Report) -> None:
@@ -1019,6 +1056,19 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
             add_resource(t, f"SelfTest{metric}", ALARM, {
                 "Namespace": "AWS/Lambda", "MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "SelfTestFunction"}}]})
 
+    def change_visibility_statement(t):
+        for policy in fn(t).get("Policies") or []:
+            for st in (policy.get("Statement") or []) if isinstance(policy, dict) else []:
+                if isinstance(st, dict) and CHANGE_VISIBILITY in [a.lower() for a in leaves(st.get("Action")) if isinstance(a, str)]:
+                    return st
+        raise SystemExit(f"self-test: {fn_id} has no sqs:ChangeMessageVisibility statement to break")
+
+    def drop_change_visibility(t):
+        target = change_visibility_statement(t)
+        for policy in fn(t)["Policies"]:
+            if isinstance(policy, dict) and target in (policy.get("Statement") or []):
+                policy["Statement"].remove(target)
+
     cases = [
         ("visibility timeout one second short", "VisibilityTimeout", lambda t: queue(t).__setitem__("VisibilityTimeout", 6 * timeout - 1)),
         ("visibility timeout as a string, short", "VisibilityTimeout", lambda t: queue(t).__setitem__("VisibilityTimeout", str(timeout))),
@@ -1043,6 +1093,12 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
         ("MaximumConcurrency above reserved concurrency", "ReservedConcurrentExecutions",
          lambda t: (event(t).__setitem__("ScalingConfig", {"MaximumConcurrency": 5}), fn(t).__setitem__("ReservedConcurrentExecutions", 3))),
         ("MaximumConcurrency 1", "outside 2..1000", lambda t: event(t).__setitem__("ScalingConfig", {"MaximumConcurrency": 1})),
+        ("BatchSize 200 without a batching window", "MaximumBatchingWindowInSeconds",
+         lambda t: event(t).pop("MaximumBatchingWindowInSeconds")),
+        ("BatchSize 10001", "outside 1..10000", lambda t: event(t).__setitem__("BatchSize", 10001)),
+        ("the consumer's ChangeMessageVisibility grant removed", "sqs:ChangeMessageVisibility", drop_change_visibility),
+        ("ChangeMessageVisibility on another queue", "sqs:ChangeMessageVisibility",
+         lambda t: change_visibility_statement(t).__setitem__("Resource", {"Fn::GetAtt": [dlq_id, "Arn"]})),
         ("SQS event on a queue outside the template", "not `!GetAtt",
          lambda t: event(t).__setitem__("Queue", "arn:aws:sqs:us-east-1:123456789012:other")),
         ("queue without encryption at rest", "encrypted at rest", lambda t: queue(t).pop("SqsManagedSseEnabled", None)),
@@ -1129,6 +1185,8 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
         ("no config source at all", "found no", None),
     ]
     harmless = [
+        ("BatchSize 10 without a batching window",
+         lambda t: (event(t).__setitem__("BatchSize", 10), event(t).pop("MaximumBatchingWindowInSeconds"))),
         ('Deny sqs:* on "*"', lambda t: add_statement(t, {"Effect": "Deny", "Action": "sqs:*", "Resource": "*"})),
         ("Allow on a log group ARN ending in :*", lambda t: add_statement(t, allow(
             {"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/x:*"}, "logs:PutLogEvents"))),

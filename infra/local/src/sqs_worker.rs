@@ -1,10 +1,11 @@
 //! The local stand-in for Lambda's SQS event source mapping when the activity queue is a real SQS
 //! queue (moto, or AWS): long-polls the queue, hands each batch to the activity-sync function's
-//! `handle` as the `SqsEvent` Lambda would build, deletes what it did not report as failed
+//! `handle` as the `SqsEvent` Lambda would build (receipt handles, `ApproximateReceiveCount`,
+//! `MessageGroupId`, message attributes), deletes what it did not report as failed
 //! (`ReportBatchItemFailures`), and leaves the failures on the queue. SQS itself then does the
-//! rest, as in AWS: a failure comes back after the queue's visibility timeout (360 s in
-//! template.yaml), and after `maxReceiveCount` receives the redrive policy moves it to the
-//! dead-letter queue.
+//! rest, as in AWS: a failure comes back when its visibility ends (the function sets it with
+//! `ChangeMessageVisibility`; otherwise the queue's visibility timeout, 360 s in template.yaml),
+//! and after `maxReceiveCount` receives the redrive policy moves it to the dead-letter queue.
 //!
 //! Unlike the mapping it polls with one consumer, so batches run one at a time (the mapping runs
 //! up to `MaximumConcurrency` of them), and it fills a batch from messages already waiting instead
@@ -176,7 +177,7 @@ async fn run_batch(ctx: &Worker, source: &SqsSource, batch: Vec<Message>) {
     if !failed.is_empty() {
         tracing::info!(
             failed = failed.len(),
-            "messages reported as failed stay on the queue: SQS delivers them again after its visibility timeout, and moves them \
+            "messages reported as failed stay on the queue: SQS delivers them again when their visibility ends, and moves them \
              to the dead-letter queue after maxReceiveCount receives"
         );
     }

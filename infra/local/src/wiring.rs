@@ -14,7 +14,7 @@ use sfbridge_core::queue::{MemoryQueue, Queue};
 use sfbridge_core::store::Store;
 use sfbridge_inbound::Receiver;
 use sfbridge_salesforce::{SalesforceOAuth, SalesforceRest, Sessions, StoredAppCredentials};
-use sfbridge_sync::{Worker, WorkerQueues};
+use sfbridge_sync::{RetryPolicy, Worker, WorkerQueues};
 
 /// The queues the functions send to.
 #[derive(Debug, Clone)]
@@ -96,7 +96,9 @@ impl Wiring {
         let connector =
             Connector::new(config.clone(), store.clone(), cipher.clone(), clock.clone(), oauth, queues.activity.clone());
         let worker_queues = WorkerQueues { activity: queues.activity.clone(), dead_letter: queues.dead_letter.clone() };
-        let worker = Worker::new(store.clone(), clock.clone(), sessions.clone(), rest.clone(), worker_queues, meter.clone());
+        // Retries spaced in seconds instead of minutes, so trying out a failure stays quick.
+        let worker = Worker::new(store.clone(), clock.clone(), sessions.clone(), rest.clone(), worker_queues, meter.clone())
+            .with_retry_policy(RetryPolicy::local());
         let receiver = Receiver::new(
             store.clone(),
             cipher.clone(),

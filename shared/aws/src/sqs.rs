@@ -11,6 +11,13 @@
 //! message of that batch; the other batches are still sent. `Ok` only for entries SQS listed as
 //! successful: an entry missing from both lists is `Unavailable`, never assumed stored.
 //!
+//! A message's group id goes out as `MessageGroupId` (a standard queue with group ids is an SQS
+//! *fair queue*) and its delay as `DelaySeconds`, rounded up to whole seconds.
+//!
+//! [`Queue::retry_after`] is `ChangeMessageVisibilityBatch`, 10 entries a call, the delay rounded
+//! up to whole seconds; an entry SQS fails is reported, not retried (the message then simply comes
+//! back when its visibility timeout ends).
+//!
 //! Bodies are never logged (they hold contacts' emails): only counts, entry ids, error codes.
 
 use std::collections::HashSet;
@@ -18,9 +25,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_sqs::types::{BatchResultErrorEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry,
+};
 
-use sfbridge_core::queue::{validate, OutgoingMessage, Queue, QueueError, ATTRIBUTE_TYPE as STRING};
+use sfbridge_core::queue::{validate, OutgoingMessage, Queue, QueueError, RetryAfter, ATTRIBUTE_TYPE as STRING, MAX_VISIBILITY};
 
 /// SQS's limit on the entries of one `SendMessageBatch` call.
 pub(crate) const MAX_BATCH_ENTRIES: usize = 10;
@@ -32,7 +41,7 @@ pub(crate) const ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(50);
 
 
-/// Sends to one SQS queue (standard; no group or deduplication ids).
+/// Sends to one SQS queue (standard; group ids make it a fair queue; no deduplication ids).
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -169,6 +178,80 @@ impl Queue for SqsQueue {
             .map(|r| r.unwrap_or_else(|| Err(QueueError::Unavailable("the message was not sent".into()))))
             .collect()
     }
+
+    async fn retry_after(&self, messages: Vec<RetryAfter>) -> Vec<Result<(), QueueError>> {
+        let mut results: Vec<Option<Result<(), QueueError>>> = vec![None; messages.len()];
+        let mut valid = Vec::with_capacity(messages.len());
+        for (index, m) in messages.iter().enumerate() {
+            if m.delay > MAX_VISIBILITY {
+                results[index] = Some(Err(QueueError::Rejected(format!("a visibility of {} s is over 12 hours", m.delay.as_secs()))));
+            } else {
+                valid.push(index);
+            }
+        }
+        for chunk in valid.chunks(MAX_BATCH_ENTRIES) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, &index)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&messages[index].receipt_handle)
+                        .visibility_timeout(whole_seconds(messages[index].delay))
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>();
+            let output = match entries {
+                Ok(entries) => self
+                    .client
+                    .change_message_visibility_batch()
+                    .queue_url(&self.queue_url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| describe_sdk_error(&e)),
+                Err(e) => Err(e.to_string()),
+            };
+            let output = match output {
+                Ok(output) => output,
+                Err(reason) => {
+                    tracing::warn!(queue_url = %self.queue_url, messages = chunk.len(), error = %reason, "SQS ChangeMessageVisibilityBatch failed");
+                    for &index in chunk {
+                        results[index] = Some(Err(QueueError::Unavailable(reason.clone())));
+                    }
+                    continue;
+                }
+            };
+            let succeeded: HashSet<&str> = output.successful().iter().map(|s| s.id()).collect();
+            for (i, &index) in chunk.iter().enumerate() {
+                let id = i.to_string();
+                results[index] = Some(if succeeded.contains(id.as_str()) {
+                    Ok(())
+                } else {
+                    match output.failed().iter().find(|f| f.id() == id) {
+                        Some(f) if f.sender_fault() => Err(QueueError::Rejected(describe_entry_error(f))),
+                        Some(f) => Err(QueueError::Unavailable(describe_entry_error(f))),
+                        None => Err(QueueError::Unavailable("SQS returned no result for the message".into())),
+                    }
+                });
+            }
+            let failed = chunk.len() - succeeded.len().min(chunk.len());
+            if failed > 0 {
+                tracing::warn!(queue_url = %self.queue_url, failed, "SQS did not change the visibility of some messages; they come back at the visibility timeout");
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(QueueError::Unavailable("the visibility was not changed".into()))))
+            .collect()
+    }
+}
+
+/// SQS counts delays and visibility timeouts in whole seconds: round up, so a message never comes
+/// back sooner than asked.
+fn whole_seconds(d: Duration) -> i32 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    i32::try_from(secs).unwrap_or(i32::MAX)
 }
 
 /// Groups message indices, in order, into batches of at most [`MAX_BATCH_ENTRIES`] entries and
@@ -192,7 +275,11 @@ fn batches(sizes: &[(usize, usize)]) -> Vec<Vec<usize>> {
 }
 
 fn entry(id: &str, message: &OutgoingMessage) -> Result<SendMessageBatchRequestEntry, String> {
-    let mut entry = SendMessageBatchRequestEntry::builder().id(id).message_body(&message.body);
+    let mut entry = SendMessageBatchRequestEntry::builder()
+        .id(id)
+        .message_body(&message.body)
+        .set_message_group_id(message.group_id.clone())
+        .set_delay_seconds(message.delay.map(whole_seconds));
     for (name, value) in &message.attributes {
         let value = MessageAttributeValue::builder()
             .data_type(STRING)
@@ -389,6 +476,52 @@ mod tests {
             "{results:?}"
         );
         assert_eq!(script.calls.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn group_ids_and_delays_go_out_with_each_entry() {
+        let (queue, script) = scripted(vec![(StatusCode::OK, json!({"Successful": ok(&["0", "1"]), "Failed": []}))]).await;
+        let results = queue
+            .send(vec![
+                message("a").with_group_id("team_42").with_delay(Duration::from_millis(1500)),
+                message("b"),
+            ])
+            .await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let calls = script.calls.lock().unwrap();
+        assert_eq!(calls[0]["Entries"][0]["MessageGroupId"], "team_42");
+        assert_eq!(calls[0]["Entries"][0]["DelaySeconds"], 2, "rounded up to whole seconds");
+        assert!(calls[0]["Entries"][1].get("MessageGroupId").is_none() && calls[0]["Entries"][1].get("DelaySeconds").is_none());
+    }
+
+    #[tokio::test]
+    async fn retry_after_changes_visibility_in_batches_of_ten_with_one_result_each() {
+        let ids: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        let all_ten: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let (queue, script) = scripted(vec![
+            (StatusCode::OK, json!({"Successful": all_ten.iter().map(|id| json!({"Id": id})).collect::<Vec<_>>(), "Failed": []})),
+            (
+                StatusCode::OK,
+                json!({"Successful": [{"Id": "0"}], "Failed": [
+                    {"Id": "1", "SenderFault": true, "Code": "ReceiptHandleIsInvalid", "Message": "stale"},
+                ]}),
+            ),
+        ])
+        .await;
+        let mut retries: Vec<RetryAfter> =
+            (0..12).map(|i| RetryAfter { receipt_handle: format!("rh-{i}"), delay: Duration::from_secs(30 * (i + 1)) }).collect();
+        retries.push(RetryAfter { receipt_handle: "rh-long".into(), delay: Duration::from_secs(13 * 3600) });
+        let results = queue.retry_after(retries).await;
+        assert_eq!(results.len(), 13);
+        assert!(results[..11].iter().all(Result::is_ok), "{results:?}");
+        assert!(matches!(&results[11], Err(QueueError::Rejected(r)) if r.contains("ReceiptHandleIsInvalid")), "{results:?}");
+        assert!(matches!(&results[12], Err(QueueError::Rejected(r)) if r.contains("12 hours")), "{results:?}");
+
+        let calls = script.calls.lock().unwrap();
+        assert_eq!(calls.len(), 2, "the over-long one is refused without a call");
+        assert_eq!(calls[0]["Entries"].as_array().unwrap().len(), 10);
+        assert_eq!(calls[0]["Entries"][0], json!({"Id": "0", "ReceiptHandle": "rh-0", "VisibilityTimeout": 30}));
+        assert_eq!(calls[1]["Entries"][1], json!({"Id": "1", "ReceiptHandle": "rh-11", "VisibilityTimeout": 360}));
     }
 
     #[tokio::test]

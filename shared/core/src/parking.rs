@@ -21,7 +21,8 @@ pub async fn replay_parked(store: &Store, activity: &dyn Queue, t: &TenantId) ->
         if parked.is_empty() {
             return Ok(replayed);
         }
-        let messages = parked.iter().map(|p| OutgoingMessage::new(p.body.clone())).collect();
+        // The tenant is the message group: the activity queue keeps tenants fair (SQS fair queues).
+        let messages = parked.iter().map(|p| OutgoingMessage::new(p.body.clone()).with_group_id(t.as_str())).collect();
         let results = crate::queue::one_answer_each(parked.len(), activity.send(messages).await);
         let mut sent_all = true;
         for (p, result) in parked.iter().zip(results) {

@@ -163,7 +163,8 @@ async fn the_local_stack_on_moto_syncs_through_the_templates_queues() {
     assert_eq!(activity_queue["VisibilityTimeout"], "360");
     assert_eq!(activity_queue["MessageRetentionPeriod"], "345600");
     assert_eq!(activity_queue["MaximumMessageSize"], "262144");
-    assert_eq!(redrive(&activity_queue), (dead_letter["QueueArn"].clone(), 5));
+    let max_receive_count = u64::from(sfbridge_local::worker::MAX_RECEIVE_COUNT);
+    assert_eq!(redrive(&activity_queue), (dead_letter["QueueArn"].clone(), max_receive_count));
     assert_eq!(dead_letter["MessageRetentionPeriod"], "1209600");
     wait_until_empty(&sqs, &variables["SFBRIDGE_ACTIVITY_QUEUE_URL"]).await;
     let inbound_queue = queue_attributes(&sqs, &variables["SFBRIDGE_INBOUND_QUEUE_URL"]).await;

@@ -5,8 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_api;
+mod backoff;
 mod connect_flow;
 mod dead_letters;
+mod fairness;
 mod global_secret;
 mod health;
 mod helpers;

@@ -312,6 +312,21 @@ async fn partial_batch_on_moto() {
     partial_batch(Backend::Moto).await;
 }
 
+/// The commands deferred so far: sent again to the activity queue, delayed, in the tenant's group,
+/// with their deferral count.
+fn deferred_copies(app: &TestApp) -> Vec<(String, Option<String>)> {
+    let crate::helpers::TestQueues::Memory { activity, .. } = &app.queues else { unreachable!("in-process queues") };
+    activity
+        .peek_all()
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.group_id.as_deref(), Some(TENANT));
+            let deferrals = m.attributes.iter().find(|(k, _)| k == "sfbridge_deferrals").map(|(_, v)| v.clone());
+            (serde_json::from_str::<Value>(&m.body).unwrap()["event_id"].as_str().unwrap().to_owned(), deferrals)
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn transient_failures_are_retried_by_sqs_and_the_budget_guard_defers() {
     let app = spawn_app(Backend::Memory).await;
@@ -319,17 +334,22 @@ async fn transient_failures_are_retried_by_sqs_and_the_budget_guard_defers() {
     app.ready_tenant(json!({"api_budget_percent": 50})).await;
     app.sim.set_faults(salesforce_sim::Faults { rate_503: 1.0, seed: 7, ..Default::default() });
     let retry = app.sync(&[activity("e1", "email_sent", "ada@example.com")]).await;
-    assert_eq!(retry, vec!["m0".to_owned()], "a 503 is transient: back to SQS");
+    // Salesforce unavailable is the tenant's condition, not the event's: deferred (sent again
+    // with a delay, using no receive), not retried.
+    assert!(retry.is_empty(), "{retry:?}");
+    assert_eq!(deferred_copies(&app), [("e1".to_owned(), Some("1".to_owned()))], "a 503 defers the event");
     app.sim.set_faults(salesforce_sim::Faults::default());
 
     // The org is at 60 % of its daily limit; the tenant allows sync 50 %.
     let (_, max) = app.sim.api_usage();
     app.sim.set_api_usage(max * 6 / 10);
     let retry = app.sync(&[activity("e1", "email_sent", "ada@example.com")]).await;
-    assert_eq!(retry, vec!["m0".to_owned()], "over budget: deferred");
+    assert!(retry.is_empty(), "{retry:?}");
+    assert_eq!(deferred_copies(&app).len(), 2, "over budget: deferred");
     assert!(app.tasks().is_empty(), "nothing written over budget");
     let calls = app.sim.rest_calls();
-    assert_eq!(app.sync(&[activity("e1", "email_sent", "ada@example.com")]).await.len(), 1);
+    assert!(app.sync(&[activity("e1", "email_sent", "ada@example.com")]).await.is_empty());
+    assert_eq!(deferred_copies(&app).len(), 3, "deferred again");
     assert_eq!(app.sim.rest_calls(), calls, "a recent reading over budget spends no call at all");
 
     app.put_json(&format!("/v1/tenants/{TENANT}/settings"), json!({"api_budget_percent": 90})).await;
