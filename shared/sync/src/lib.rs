@@ -300,6 +300,12 @@ mod tests {
         Rig { worker, store: f.store, activity, dead_letter }
     }
 
+    /// The stub tenant's dead letters, as the admin API would list them.
+    async fn tenant_dead_letters(rig: &Rig) -> Vec<sfbridge_core::store::DeadLetterRecord> {
+        let t = sfbridge_core::domain::TenantId::parse("team_unit").unwrap_or_else(|e| unreachable!("{e}"));
+        rig.store.dead_letters(&t, 100, None).await.unwrap_or_else(|e| unreachable!("{e}")).dead_letters
+    }
+
     /// A command of the stub's tenant on the activity queue, received once (as Lambda passes it).
     async fn on_the_queue(rig: &Rig, event_id: &str) -> QueuedMessage {
         let body = pending(event_id, "ada@example.com").body;
@@ -367,13 +373,13 @@ mod tests {
         // The 5th receive fails too: dead-lettered, with the reason the last attempt recorded.
         assert_eq!(message.receive_count, 5);
         let retry = rig.worker.handle_batch(vec![inbound(&message)]).await;
-        assert!(retry.is_empty(), "handed to the dead-letter queue: {retry:?}");
-        let dead = rig.dead_letter.peek_all();
+        assert!(retry.is_empty(), "held as the tenant's dead letter: {retry:?}");
+        assert!(rig.dead_letter.is_empty(), "it names its tenant: not for the operator's queue");
+        let dead = tenant_dead_letters(&rig).await;
         assert_eq!(dead.len(), 1);
-        assert_eq!(attribute(&dead[0], DLQ_CODE_ATTRIBUTE), Some(MAX_RECEIVES_CODE));
-        let reason = attribute(&dead[0], DLQ_REASON_ATTRIBUTE).unwrap();
-        assert!(reason.contains("UNABLE_TO_LOCK_ROW"), "the last failure, not a generic text: {reason}");
-        assert_eq!(attribute(&dead[0], DLQ_SOURCE_ATTRIBUTE), Some(message.message_id.as_str()));
+        assert_eq!(dead[0].code, MAX_RECEIVES_CODE);
+        assert!(dead[0].reason.contains("UNABLE_TO_LOCK_ROW"), "the last failure, not a generic text: {}", dead[0].reason);
+        assert_eq!(dead[0].source_message_id, message.message_id);
     }
 
     #[tokio::test]
@@ -509,8 +515,8 @@ mod tests {
         all.extend(received(&last));
         let outcome = vec![(vec!["m-1".to_owned()], Disposition::Retry), (vec!["m-2".to_owned()], Disposition::Retry)];
         assert_eq!(dispositions::dispose(&rig.worker, &all, outcome).await, ["m-1"]);
-        let dead = rig.dead_letter.peek_all();
-        assert_eq!(attribute(&dead[0], DLQ_REASON_ATTRIBUTE), Some("still failing after 5 receives"));
+        let dead = tenant_dead_letters(&rig).await;
+        assert_eq!(dead.iter().map(|d| d.reason.as_str()).collect::<Vec<_>>(), ["still failing after 5 receives"]);
     }
 
     #[tokio::test]

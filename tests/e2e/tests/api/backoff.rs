@@ -128,8 +128,9 @@ async fn retries_back_off_then_dead_letter_with_the_reason(backend: Backend) {
 
     enqueue(&app, activity("e_locked", "email_opened", "ada@example.com")).await;
     let deadline = Instant::now() + unit * 6 + Duration::from_secs(20);
+    let t = sfbridge_core::domain::TenantId::parse(TENANT).unwrap();
     let dead = loop {
-        let dead = app.queues.take(true).await;
+        let dead = app.ctx.store.dead_letters(&t, 100, None).await.unwrap().dead_letters;
         if !dead.is_empty() {
             break dead;
         }
@@ -149,10 +150,10 @@ async fn retries_back_off_then_dead_letter_with_the_reason(backend: Backend) {
         assert!(*gap + Duration::from_millis(50) >= *expected && *gap <= *expected + slack, "gaps {gaps:?}, delays {:?}", policy.delays);
     }
     assert!(gaps[2] > gaps[0], "the delays grow: {gaps:?}");
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].attributes.get(DLQ_CODE_ATTRIBUTE).map(String::as_str), Some(MAX_RECEIVES_CODE));
-    let reason = &dead[0].attributes[DLQ_REASON_ATTRIBUTE];
-    assert!(reason.contains("UNABLE_TO_LOCK_ROW"), "the last failure as the reason: {reason}");
+    assert_eq!(dead.len(), 1, "the tenant's dead letter");
+    assert_eq!(dead[0].code, MAX_RECEIVES_CODE);
+    assert!(dead[0].reason.contains("UNABLE_TO_LOCK_ROW"), "the last failure as the reason: {}", dead[0].reason);
+    assert!(app.queues.take(true).await.is_empty(), "it names its tenant: not on the operator's dead-letter queue");
     assert!(app.queues.take(false).await.is_empty(), "nothing left on the activity queue");
     assert!(app.tasks().is_empty());
 }

@@ -337,6 +337,12 @@ impl Queue for FlakyQueue {
             .map(|r| if *r { Err(QueueError::Unavailable("injected fault".into())) } else { results.next().unwrap() })
             .collect()
     }
+
+    /// Faults are for sends only; spacing retries is passed through (the trait's default would
+    /// refuse it, as for a queue that cannot).
+    async fn retry_after(&self, messages: Vec<sfbridge_core::queue::RetryAfter>) -> Vec<Result<(), QueueError>> {
+        self.inner.retry_after(messages).await
+    }
 }
 
 impl TestQueues {

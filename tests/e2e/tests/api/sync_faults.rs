@@ -165,6 +165,8 @@ async fn under_faults(s: Scenario) -> Figures {
     app.sim.set_faults(Faults { rate_503: 0.10, rate_request_limit: 0.05, rate_timeout: 0.02, seed: s.seed, ..Faults::default() });
     app.sim.lose_write_answers(s.lost_writes);
     let calls_before = app.sim.rest_calls();
+    let worker = prompt_worker(&app);
+    let mut deferred_again = 0;
 
     let mut batches = 0;
     let mut deliveries = 0;
@@ -181,10 +183,10 @@ async fn under_faults(s: Scenario) -> Figures {
             }
             batches += 1;
             deliveries += batch.len();
-            let ctx = app.ctx.clone();
+            let worker = worker.clone();
             running.spawn(async move {
                 let bodies: Vec<String> = batch.iter().map(|(_, body)| body.clone()).collect();
-                let response = sfbridge_activity_sync::handle(&ctx.worker, sqs_event(&bodies)).await;
+                let response = sfbridge_activity_sync::handle(&worker, sqs_event(&bodies)).await;
                 (batch, response.batch_item_failures)
             });
         }
@@ -197,6 +199,11 @@ async fn under_faults(s: Scenario) -> Figures {
                 .collect();
             assert!(retry.iter().all(|i| *i < batch.len()), "{retry:?}");
             work.extend(batch.into_iter().enumerate().filter(|(i, _)| retry.contains(i)).map(|(_, m)| m));
+        }
+        // Deferred commands were sent again (at once: the worker's deferrals are not delayed here).
+        for m in app.queues.take(false).await {
+            work.push_back((format!("r{deferred_again}"), m.body));
+            deferred_again += 1;
         }
         // Each round's outcomes get their own timestamp in the delivery log.
         app.clock.advance(chrono::Duration::milliseconds(1));
@@ -405,6 +412,16 @@ async fn fifty_concurrent_handlers_on_an_expired_token_refresh_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_handlers_on_an_expired_token_refresh_once_on_moto() {
     fifty_handlers_refresh_once(Backend::Moto).await;
+}
+
+/// The app's activity-sync worker, with deferrals sent again undelayed and retries never spaced
+/// or dead-lettered by receive count: this file plays SQS with a work list, so time stands still.
+fn prompt_worker(app: &TestApp) -> Arc<sfbridge_sync::Worker> {
+    let queues = sfbridge_sync::WorkerQueues { activity: app.ctx.queues.activity.clone(), dead_letter: app.ctx.queues.dead_letter.clone() };
+    let meter = sfbridge_core::metrics::Meter::new(app.ctx.clock.clone(), Arc::new(sfbridge_core::metrics::Capture::default()));
+    let policy = sfbridge_sync::RetryPolicy { delays: vec![Duration::ZERO], max_receives: u32::MAX, jitter: 0.0, max_deferral: Duration::ZERO };
+    let worker = sfbridge_sync::Worker::new(app.ctx.store.clone(), app.ctx.clock.clone(), app.ctx.sessions.clone(), app.ctx.rest.clone(), queues, meter);
+    Arc::new(worker.with_retry_policy(policy))
 }
 
 /// The newest log record of each event.
