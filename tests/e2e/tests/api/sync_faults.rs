@@ -13,6 +13,7 @@ use salesforce_sim::{Fault, Faults, FieldKind, FieldSpec};
 use serde_json::{json, Value};
 use sfbridge_core::domain::{EventId, TenantId};
 use sfbridge_core::store::{DeliveryOutcome, DeliveryRecord, LedgerStatus};
+use sfbridge_sync::RetryPolicy;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
@@ -166,8 +167,12 @@ async fn under_faults(s: Scenario) -> Figures {
     app.sim.lose_write_answers(s.lost_writes);
     let calls_before = app.sim.rest_calls();
 
+    // Deferred commands come back at once (no delay), as new messages the loop takes off the
+    // activity queue: the fault rates here would otherwise make it wait for minutes.
+    let worker = Arc::new((*app.ctx.worker).clone().with_retry_policy(RetryPolicy { max_deferral: Duration::ZERO, ..RetryPolicy::local() }));
     let mut batches = 0;
     let mut deliveries = 0;
+    let mut resent = 0;
     while !work.is_empty() && batches < MAX_BATCHES {
         // `s.parallel` batches at a time (Lambda runs several pollers). SQS hands over what it
         // has within the batching window: a full batch now and then, mostly a few messages
@@ -181,10 +186,10 @@ async fn under_faults(s: Scenario) -> Figures {
             }
             batches += 1;
             deliveries += batch.len();
-            let ctx = app.ctx.clone();
+            let worker = worker.clone();
             running.spawn(async move {
                 let bodies: Vec<String> = batch.iter().map(|(_, body)| body.clone()).collect();
-                let response = sfbridge_activity_sync::handle(&ctx.worker, sqs_event(&bodies)).await;
+                let response = sfbridge_activity_sync::handle(&worker, sqs_event(&bodies)).await;
                 (batch, response.batch_item_failures)
             });
         }
@@ -197,6 +202,10 @@ async fn under_faults(s: Scenario) -> Figures {
                 .collect();
             assert!(retry.iter().all(|i| *i < batch.len()), "{retry:?}");
             work.extend(batch.into_iter().enumerate().filter(|(i, _)| retry.contains(i)).map(|(_, m)| m));
+        }
+        for copy in app.queues.take(false).await {
+            resent += 1;
+            work.push_back((format!("r{resent}"), copy.body));
         }
         // Each round's outcomes get their own timestamp in the delivery log.
         app.clock.advance(chrono::Duration::milliseconds(1));
