@@ -178,28 +178,28 @@ async fn defer(ctx: &Worker, received: &HashMap<String, Received>, deferrals: Ve
     for (ids, after, reason) in deferrals {
         // One copy, whatever number of messages carried the event.
         let first = ids.iter().find_map(|id| received.get(id));
+        let delay = ctx.retry.deferral(after);
         let Some((r, (tenant, event_id))) = first.and_then(|r| r.event.as_ref().map(|e| (r, e))) else {
-            retries.extend(ids.into_iter().map(|id| (id, after)));
+            retries.extend(ids.into_iter().map(|id| (id, delay)));
             continue;
         };
         let count = ids.iter().filter_map(|id| received.get(id)).map(|r| r.deferrals).max().unwrap_or(0).saturating_add(1);
-        let delay = ctx.retry.deferral(after);
         let message = OutgoingMessage::new(r.body.clone())
             .with_group_id(tenant.as_str())
             .with_delay(delay)
             .with_attribute(DEFERRALS_ATTRIBUTE, count.to_string());
         tracing::info!(tenant_id = %tenant, event_id = %event_id, deferrals = count, delay_ms = delay.as_millis(), reason = %reason, "sync deferred: sent again with a delay");
-        sends.push((ids, after, message));
+        sends.push((ids, delay, message));
     }
     if sends.is_empty() {
         return retries;
     }
     let messages = sends.iter().map(|(_, _, m)| m.clone()).collect();
     let results = sfbridge_core::queue::one_answer_each(sends.len(), ctx.activity.send(messages).await);
-    for ((ids, after, _), result) in sends.into_iter().zip(results) {
+    for ((ids, delay, _), result) in sends.into_iter().zip(results) {
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not send a deferred command again; retried instead");
-            retries.extend(ids.into_iter().map(|id| (id, after)));
+            retries.extend(ids.into_iter().map(|id| (id, delay)));
         }
     }
     retries

@@ -154,7 +154,6 @@ impl InboundMessage {
 
 /// What becomes of a message ([`dispositions`] carries it out).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // The tenant code does not defer yet.
 pub(crate) enum Disposition {
     /// Handled for good (or handed on): delete it.
     Ack,
@@ -228,7 +227,7 @@ tokio::task_local! {
 
 /// How many times the command carried by these messages (one event's) was deferred before: the
 /// most among them, 0 outside a batch. For the tenant code, to make repeated deferrals longer.
-#[allow(dead_code)] // The tenant code does not defer yet.
+#[allow(dead_code)] // Not read by the tenant code yet.
 pub(crate) fn deferrals(message_ids: &[String]) -> u32 {
     DEFERRALS
         .try_with(|counts| message_ids.iter().filter_map(|id| counts.get(id)).copied().max().unwrap_or(0))

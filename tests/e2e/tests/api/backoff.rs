@@ -22,7 +22,7 @@ use sfbridge_local::sqs_worker::{spawn_sqs_worker, SqsSource};
 use sfbridge_local::worker::{spawn_worker_with, EventSourceMapping};
 use sfbridge_salesforce::rest::{QueryPage, RecordResult, RecordsApi, Reply, RestError, SubRequest, SubResponse};
 use sfbridge_salesforce::Session;
-use sfbridge_sync::{RetryPolicy, Worker, WorkerQueues, DLQ_CODE_ATTRIBUTE, DLQ_REASON_ATTRIBUTE, MAX_RECEIVES_CODE};
+use sfbridge_sync::{RetryPolicy, Worker, WorkerQueues, MAX_RECEIVES_CODE};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 

@@ -15,7 +15,7 @@ use sfbridge_aws::DynamoTable;
 use sfbridge_core::store::{HealthArea, HealthError, HealthRecord, Store, UsageReading};
 
 use crate::helpers::{moto_config, spawn_app, Backend, TestApp, MARKER};
-use crate::sync::{activity, CAMPAIGN, TENANT};
+use crate::sync::{activity, deferred_copies, CAMPAIGN, TENANT};
 
 fn health_path(tenant: &str) -> String {
     format!("/v1/tenants/{tenant}/health")
@@ -187,7 +187,9 @@ async fn a_transient_refresh_failure_is_retryable_and_clears_with_the_next_refre
     app.sim.fail_token_requests(1);
     app.clock.advance(Duration::minutes(1));
     let event = activity("s_1", "email_sent", "ada@example.com");
-    assert!(app.sync(std::slice::from_ref(&event)).await.is_empty(), "deferred: sent again with a delay, using no receive");
+    // The token endpoint failing is the tenant's condition: deferred (sent again, delayed).
+    assert!(app.sync(std::slice::from_ref(&event)).await.is_empty());
+    assert_eq!(deferred_copies(&app).len(), 1, "deferred");
 
     let degraded = app.health(TENANT).await;
     assert_eq!((degraded["status"].as_str(), verdict(&degraded)), (Some("connected"), "degraded"), "{degraded}");
@@ -240,7 +242,8 @@ async fn a_failed_call_is_a_retryable_api_error() {
     let app = synced_once().await;
     app.sim.set_faults(salesforce_sim::Faults { rate_503: 1.0, seed: 3, ..Default::default() });
     app.clock.advance(Duration::minutes(1));
-    assert!(app.sync(&[activity("s_1", "email_sent", "ada@example.com")]).await.is_empty(), "deferred, not retried");
+    assert!(app.sync(&[activity("s_1", "email_sent", "ada@example.com")]).await.is_empty());
+    assert_eq!(deferred_copies(&app).len(), 1, "deferred");
     let degraded = app.health(TENANT).await;
     assert_eq!(verdict(&degraded), "degraded", "{degraded}");
     let error = &degraded["last_error"];
@@ -264,7 +267,8 @@ async fn usage_over_the_budget_is_over_budget_until_it_falls() {
     // the write): the lookup's usage reading is what the guard acts on.
     app.sim.insert_contact("grace@example.com", "Grace", "Hopper");
     let event = activity("s_1", "email_sent", "grace@example.com");
-    assert!(app.sync(std::slice::from_ref(&event)).await.is_empty(), "deferred: sent again with a delay");
+    assert!(app.sync(std::slice::from_ref(&event)).await.is_empty());
+    assert_eq!(deferred_copies(&app).len(), 1, "deferred");
 
     let over = app.health(TENANT).await;
     assert_eq!(verdict(&over), "over_budget", "{over}");

@@ -313,8 +313,8 @@ async fn partial_batch_on_moto() {
 }
 
 /// The commands deferred so far: sent again to the activity queue, delayed, in the tenant's group,
-/// with their deferral count.
-fn deferred_copies(app: &TestApp) -> Vec<(String, Option<String>)> {
+/// with their deferral count (in-process queues).
+pub fn deferred_copies(app: &TestApp) -> Vec<(String, Option<String>)> {
     let crate::helpers::TestQueues::Memory { activity, .. } = &app.queues else { unreachable!("in-process queues") };
     activity
         .peek_all()

@@ -13,6 +13,7 @@ use salesforce_sim::{Fault, Faults, FieldKind, FieldSpec};
 use serde_json::{json, Value};
 use sfbridge_core::domain::{EventId, TenantId};
 use sfbridge_core::store::{DeliveryOutcome, DeliveryRecord, LedgerStatus};
+use sfbridge_sync::RetryPolicy;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
@@ -165,11 +166,13 @@ async fn under_faults(s: Scenario) -> Figures {
     app.sim.set_faults(Faults { rate_503: 0.10, rate_request_limit: 0.05, rate_timeout: 0.02, seed: s.seed, ..Faults::default() });
     app.sim.lose_write_answers(s.lost_writes);
     let calls_before = app.sim.rest_calls();
-    let worker = prompt_worker(&app);
-    let mut deferred_again = 0;
 
+    // Deferred commands come back at once (no delay), as new messages the loop takes off the
+    // activity queue: the fault rates here would otherwise make it wait for minutes.
+    let worker = Arc::new((*app.ctx.worker).clone().with_retry_policy(RetryPolicy { max_deferral: Duration::ZERO, ..RetryPolicy::local() }));
     let mut batches = 0;
     let mut deliveries = 0;
+    let mut resent = 0;
     while !work.is_empty() && batches < MAX_BATCHES {
         // `s.parallel` batches at a time (Lambda runs several pollers). SQS hands over what it
         // has within the batching window: a full batch now and then, mostly a few messages
@@ -200,10 +203,9 @@ async fn under_faults(s: Scenario) -> Figures {
             assert!(retry.iter().all(|i| *i < batch.len()), "{retry:?}");
             work.extend(batch.into_iter().enumerate().filter(|(i, _)| retry.contains(i)).map(|(_, m)| m));
         }
-        // Deferred commands were sent again (at once: the worker's deferrals are not delayed here).
-        for m in app.queues.take(false).await {
-            work.push_back((format!("r{deferred_again}"), m.body));
-            deferred_again += 1;
+        for copy in app.queues.take(false).await {
+            resent += 1;
+            work.push_back((format!("r{resent}"), copy.body));
         }
         // Each round's outcomes get their own timestamp in the delivery log.
         app.clock.advance(chrono::Duration::milliseconds(1));
@@ -412,16 +414,6 @@ async fn fifty_concurrent_handlers_on_an_expired_token_refresh_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_handlers_on_an_expired_token_refresh_once_on_moto() {
     fifty_handlers_refresh_once(Backend::Moto).await;
-}
-
-/// The app's activity-sync worker, with deferrals sent again undelayed and retries never spaced
-/// or dead-lettered by receive count: this file plays SQS with a work list, so time stands still.
-fn prompt_worker(app: &TestApp) -> Arc<sfbridge_sync::Worker> {
-    let queues = sfbridge_sync::WorkerQueues { activity: app.ctx.queues.activity.clone(), dead_letter: app.ctx.queues.dead_letter.clone() };
-    let meter = sfbridge_core::metrics::Meter::new(app.ctx.clock.clone(), Arc::new(sfbridge_core::metrics::Capture::default()));
-    let policy = sfbridge_sync::RetryPolicy { delays: vec![Duration::ZERO], max_receives: u32::MAX, jitter: 0.0, max_deferral: Duration::ZERO };
-    let worker = sfbridge_sync::Worker::new(app.ctx.store.clone(), app.ctx.clock.clone(), app.ctx.sessions.clone(), app.ctx.rest.clone(), queues, meter);
-    Arc::new(worker.with_retry_policy(policy))
 }
 
 /// The newest log record of each event.
