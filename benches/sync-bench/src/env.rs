@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use reqwest::header::LOCATION;
 use reqwest::{Client, Method, Response, StatusCode};
-use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
+use salesforce_sim::{FieldKind, FieldSpec, SalesforceSim, SimApp, SimConfig};
 use serde_json::{json, Value};
 use sfbridge_core::domain::{FlowId, TenantId};
 use sfbridge_core::queue::MemoryQueue;
@@ -18,6 +18,9 @@ use tokio::task::JoinHandle;
 pub const TENANT: &str = "bench_team";
 pub const CAMPAIGN: &str = "cmp_bench";
 pub const CAMPAIGN_NAME: &str = "Q1 Outreach";
+/// The Contact fields the bench tenant maps its last open and click counter to.
+pub const LAST_OPENED: &str = "Last_Email_Opened__c";
+pub const CLICKS: &str = "Total_Clicks__c";
 
 /// The email of contact `i`.
 pub fn contact_email(i: usize) -> String {
@@ -61,6 +64,9 @@ impl Env {
         for i in 0..contacts {
             sim.insert_contact(&contact_email(i), "Person", &format!("Number{i}"));
         }
+        // The fields a product maps: opens and clicks then update the contact as well.
+        sim.add_custom_field("Contact", LAST_OPENED, FieldSpec::new(FieldKind::DateTime));
+        sim.add_custom_field("Contact", CLICKS, FieldSpec::new(FieldKind::Double));
 
         let tenant = TenantId::parse(TENANT)?;
         let env = Self { sim, ctx, tenant, activity_queue, dead_letter_queue, server };
@@ -69,6 +75,8 @@ impl Env {
         admin
             .call(Method::PUT, &format!("/v1/tenants/{TENANT}/campaigns/{CAMPAIGN}"), Some(json!({"enabled": true})), StatusCode::OK)
             .await?;
+        let mapping = json!({"field_mapping": {"last_opened_at": LAST_OPENED, "click_count": CLICKS}});
+        admin.call(Method::PATCH, &format!("/v1/tenants/{TENANT}/settings"), Some(mapping), StatusCode::OK).await?;
         Ok(env)
     }
 }

@@ -22,27 +22,37 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use env::Env;
+use salesforce_sim::Faults;
 use scenarios::Measured;
 
 /// The issue's configuration; the goals are stated for it.
 const DEFAULT_EVENTS: usize = 1000;
 const DEFAULT_CONTACTS: usize = 200;
 const DEFAULT_LATENCY_MS: u64 = 50;
-const DEFAULT_BATCHES: &[usize] = &[200, 10];
-/// Goals, for the largest batch size.
-const GOAL_CALLS_PER_1000: f64 = 10.0;
+/// The deployed batch size (template.yaml's event source mapping, which the local worker plays),
+/// then the batch size of the release before.
+const DEFAULT_BATCHES: &[usize] = &[sfbridge_local::worker::BATCH_SIZE, 200];
+const DEFAULT_FAULT_RATE: f64 = 0.10;
+/// The fault generator's seed: the same faults for the same calls in every run.
+const FAULT_SEED: u64 = 12;
+/// Goals, for the largest batch size: calls per 1,000 mixed events without faults, the call count
+/// under 503s against the fault-free one, and wall time against the naive integration.
+const GOAL_CALLS_PER_1000: f64 = 4.0;
+const GOAL_FAULT_RATIO: f64 = 1.5;
 const GOAL_SPEEDUP: f64 = 100.0;
 
 const USAGE: &str = "\
-usage: sync-bench [--events N] [--contacts N] [--latency-ms N] [--baseline-events N] [--batches 200,10] [--ci]
+usage: sync-bench [--events N] [--contacts N] [--latency-ms N] [--baseline-events N] [--batches A,B] [--fault-rate R] [--ci]
 
   --events N           activity events per scenario (default 1000)
   --contacts N         contacts in the org, person0..person{N-1}@example.com (default 200)
   --latency-ms N       latency the simulator adds to every REST call (default 50)
   --baseline-events N  run the naive baseline on the first N events only and extrapolate
                        (default: all events; the baseline takes ~2 x latency per event)
-  --batches A,B,...    SQS batch sizes for the handler (default 200,10)
-  --ci                 a quick run: 400 events, 100 contacts, 5 ms, baseline on 20 events
+  --batches A,B,...    SQS batch sizes for the handler (default: the deployed one, then 200)
+  --fault-rate R       each batch size also runs with this share of REST calls answering 503
+                       (default 0.10; 0 skips the faulty runs)
+  --ci                 a quick run: 2000 events, 400 contacts, 5 ms, baseline on 20 events
                        (options after --ci override these)";
 
 #[derive(Debug, Clone)]
@@ -52,6 +62,7 @@ struct Args {
     latency_ms: u64,
     baseline_events: Option<usize>,
     batches: Vec<usize>,
+    fault_rate: f64,
 }
 
 impl cli::Options for Args {
@@ -64,14 +75,15 @@ impl cli::Options for Args {
             latency_ms: DEFAULT_LATENCY_MS,
             baseline_events: None,
             batches: DEFAULT_BATCHES.to_vec(),
+            fault_rate: DEFAULT_FAULT_RATE,
         }
     }
 
-    // Two full batches of 200, so calls per 1,000 events (which latency does not change) come
-    // out as in the full run; the time figures mean little at 5 ms.
+    // Two full batches at the deployed size, so calls per 1,000 events (which latency does not
+    // change) come out as in a long run; the time figures mean little at 5 ms.
     fn ci(&mut self) {
-        self.events = 400;
-        self.contacts = 100;
+        self.events = 2000;
+        self.contacts = 400;
         self.latency_ms = 5;
         self.baseline_events = Some(20);
     }
@@ -82,6 +94,9 @@ impl cli::Options for Args {
             "--contacts" => self.contacts = value.number()?,
             "--latency-ms" => self.latency_ms = value.number()?,
             "--baseline-events" => self.baseline_events = Some(value.number()?),
+            "--fault-rate" => {
+                self.fault_rate = value.text()?.parse().map_err(|_| anyhow::anyhow!("--fault-rate takes a number from 0 to 1"))?
+            }
             "--batches" => {
                 self.batches = value.text()?.split(',').map(|b| cli::number(name, b.trim())).collect::<anyhow::Result<_>>()?
             }
@@ -93,6 +108,9 @@ impl cli::Options for Args {
     fn check(&self) -> anyhow::Result<()> {
         if self.events == 0 || self.contacts == 0 || self.batches.is_empty() || self.batches.contains(&0) {
             bail!("--events, --contacts and every batch size must be at least 1");
+        }
+        if !(0.0..=1.0).contains(&self.fault_rate) {
+            bail!("--fault-rate must be between 0 and 1");
         }
         if self.baseline_events.is_some_and(|n| n == 0 || n > self.events) {
             bail!("--baseline-events must be between 1 and --events ({})", self.events);
@@ -134,20 +152,30 @@ async fn main() -> anyhow::Result<()> {
     println!();
 
     let mut results: Vec<Measured> = Vec::new();
+    let mut faulty: Vec<Option<Measured>> = Vec::new();
     for &batch in &args.batches {
         let name = format!("handler, batch {batch}");
         let env = setup(&name, args.contacts, latency).await?;
-        results.push(scenarios::handler(&env, &events, batch).await.with_context(|| name.clone())?);
+        results.push(scenarios::handler(&env, &events, batch, None).await.with_context(|| name.clone())?);
+        if args.fault_rate > 0.0 {
+            let name = format!("handler, batch {batch}, {:.0} % 503", args.fault_rate * 100.0);
+            let env = setup(&name, args.contacts, latency).await?;
+            let faults = Faults { rate_503: args.fault_rate, seed: FAULT_SEED, ..Faults::default() };
+            faulty.push(Some(scenarios::handler(&env, &events, batch, Some(faults)).await.with_context(|| name.clone())?));
+        } else {
+            faulty.push(None);
+        }
     }
     let baseline_events = &events[..args.baseline_events()];
     let env = setup("naive baseline", args.contacts, latency).await?;
     let baseline = scenarios::baseline(&env, baseline_events).await.context("naive baseline")?;
     drop(env);
 
-    report(&args, &results, &baseline);
+    report(&args, &results, &faulty, &baseline);
 
     let problems: Vec<String> = results
         .iter()
+        .chain(faulty.iter().flatten())
         .chain(std::iter::once(&baseline))
         .flat_map(|m| m.problems.iter().map(move |p| format!("{}: {p}", m.name)))
         .collect();
@@ -168,14 +196,14 @@ async fn setup(name: &str, contacts: usize, latency: Duration) -> anyhow::Result
     Ok(env)
 }
 
-fn report(args: &Args, results: &[Measured], baseline: &Measured) {
+fn report(args: &Args, results: &[Measured], faulty: &[Option<Measured>], baseline: &Measured) {
     let extrapolated = baseline.events < args.events;
     let base_spe = baseline.seconds_per_event();
     println!(
         "{:<31} {:>7} {:>9} {:>12} {:>11} {:>10} {:>12} {:>15}",
         "scenario", "events", "SF calls", "calls/1k ev", "wall time", "events/s", "redelivered", "baseline/this"
     );
-    for m in results {
+    for m in results.iter().chain(faulty.iter().flatten()) {
         println!(
             "{:<31} {:>7} {:>9} {:>12.1} {:>11} {:>10.1} {:>12} {:>14.1}x",
             m.name,
@@ -236,10 +264,22 @@ fn report(args: &Args, results: &[Measured], baseline: &Measured) {
     let speedup = base_spe / largest.seconds_per_event().max(f64::MIN_POSITIVE);
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     println!(
-        "  <= {GOAL_CALLS_PER_1000:.0} Salesforce calls per 1,000 events at {}: {calls:.1}: {}",
+        "  <= {GOAL_CALLS_PER_1000:.0} Salesforce calls per 1,000 mixed events at {}: {calls:.1}: {}",
         largest.name,
         verdict(calls <= GOAL_CALLS_PER_1000)
     );
+    for (clean, faulty) in results.iter().zip(faulty) {
+        let Some(faulty) = faulty else { continue };
+        let ratio = faulty.calls as f64 / clean.calls.max(1) as f64;
+        println!(
+            "  <= {GOAL_FAULT_RATIO:.1}x the fault-free calls under {} ({} injected): {} against {} calls, {ratio:.2}x: {}",
+            faulty.name.rsplit(", ").next().unwrap_or_default(),
+            faulty.injected,
+            faulty.calls,
+            clean.calls,
+            verdict(ratio <= GOAL_FAULT_RATIO)
+        );
+    }
     println!(
         "  >= {GOAL_SPEEDUP:.0}x less wall time than the naive baseline at {}: {speedup:.1}x{}: {}",
         largest.name,

@@ -1,7 +1,7 @@
 //! The scenarios (the real handler at one SQS batch size; the naive per-event baseline) and the
 //! correctness checks run after each one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -9,14 +9,14 @@ use serde_json::{json, Value};
 use sfbridge_salesforce::rest::soql_quote;
 use sfbridge_core::store::ActivityKind;
 use sfbridge_local::worker::{invoke, sqs_record};
-use sfbridge_sync::{subject, TASK_STATUS};
+use salesforce_sim::Faults;
+use sfbridge_sync::{subject, RetryPolicy, TASK_STATUS};
 
-use crate::env::{Env, CAMPAIGN_NAME};
+use crate::env::{Env, CAMPAIGN_NAME, CLICKS};
 use crate::events::Event;
 
-/// Redeliveries of one batch's failed messages before the bench gives up (none are expected:
-/// the simulator injects no faults here).
-const MAX_REDELIVERY_ROUNDS: usize = 5;
+/// Handler invocations before the bench gives up on a run that does not settle.
+const MAX_INVOCATIONS: usize = 10_000;
 
 #[derive(Debug)]
 pub struct Measured {
@@ -25,8 +25,10 @@ pub struct Measured {
     /// REST calls the simulator received during the run.
     pub calls: usize,
     pub wall: Duration,
-    /// Messages the handler returned as batchItemFailures and the bench fed again.
+    /// Messages the handler returned as batchItemFailures or sent again (deferred), fed again.
     pub redelivered: usize,
+    /// Faults the simulator injected.
+    pub injected: usize,
     /// Correctness problems found after the run (empty when all is well).
     pub problems: Vec<String>,
 }
@@ -45,32 +47,47 @@ impl Measured {
     }
 }
 
-/// Feeds `events` to `sfbridge_activity_sync::handle` in SQS batches of `batch`, one batch at a
-/// time (one poller), feeding each batch's failures back until none are left.
-pub async fn handler(env: &Env, events: &[Event], batch: usize) -> anyhow::Result<Measured> {
+/// Plays one SQS poller at `batch` messages an invocation: every event is waiting at the start,
+/// each invocation takes up to `batch` of what waits (oldest first), and what it reports as failed
+/// or sends again (a deferral) waits at the back. With `faults`, the simulator injects them into
+/// every REST call. The worker's retries and deferrals are not delayed: time is not measured under
+/// faults, calls are.
+pub async fn handler(env: &Env, events: &[Event], batch: usize, faults: Option<Faults>) -> anyhow::Result<Measured> {
+    let worker = (*env.ctx.worker).clone().with_retry_policy(RetryPolicy { max_deferral: Duration::ZERO, ..RetryPolicy::local() });
+    if let Some(faults) = faults {
+        env.sim.set_faults(faults);
+    }
     let calls_before = env.sim.rest_calls();
     let started = Instant::now();
-    let mut redelivered = 0;
-    for chunk in events.chunks(batch.max(1)) {
-        let mut pending: Vec<&Event> = chunk.iter().collect();
-        for round in 0.. {
-            let records = pending.iter().map(|e| sqs_record(Some(e.message_id.clone()), Some(e.body.clone()))).collect();
-            let failed = invoke(&env.ctx.worker, records).await;
-            if failed.is_empty() {
-                break;
-            }
-            if round == MAX_REDELIVERY_ROUNDS {
-                bail!("{} messages still failing after {MAX_REDELIVERY_ROUNDS} redeliveries (RUST_LOG=warn shows why)", failed.len());
-            }
-            redelivered += failed.len();
-            pending.retain(|e| failed.contains(&e.message_id));
+    let mut waiting: VecDeque<(String, String)> = events.iter().map(|e| (e.message_id.clone(), e.body.clone())).collect();
+    let (mut redelivered, mut invocations, mut resent) = (0, 0, 0);
+    while !waiting.is_empty() {
+        invocations += 1;
+        if invocations > MAX_INVOCATIONS {
+            bail!("{} messages still waiting after {MAX_INVOCATIONS} invocations (RUST_LOG=warn shows why)", waiting.len());
+        }
+        let taken: Vec<(String, String)> = waiting.drain(..batch.min(waiting.len())).collect();
+        let records = taken.iter().map(|(id, body)| sqs_record(Some(id.clone()), Some(body.clone()))).collect();
+        let failed = invoke(&worker, records).await;
+        redelivered += failed.len();
+        waiting.extend(taken.into_iter().filter(|(id, _)| failed.contains(id)));
+        for copy in env.activity_queue.receive(usize::MAX, Duration::ZERO).await {
+            resent += 1;
+            redelivered += 1;
+            waiting.push_back((format!("resent-{resent}"), copy.body));
         }
     }
     let wall = started.elapsed();
     let calls = env.sim.rest_calls() - calls_before;
+    let injected = env.sim.injected_faults().len();
+    env.sim.set_faults(Faults::default());
     let mut problems = check_tasks(env, events)?;
-    problems.extend(check_handler_side_effects(env, events)?);
-    Ok(Measured { name: format!("handler, batch {batch}"), events: events.len(), calls, wall, redelivered, problems })
+    problems.extend(check_handler_side_effects(env, events).await?);
+    let name = match faults {
+        Some(f) => format!("handler, batch {batch}, {:.0} % 503", f.rate_503 * 100.0),
+        None => format!("handler, batch {batch}"),
+    };
+    Ok(Measured { name, events: events.len(), calls, wall, redelivered, injected, problems })
 }
 
 /// The naive integration: per event, one SOQL lookup of the email and one Task create, one
@@ -108,7 +125,7 @@ pub async fn baseline(env: &Env, events: &[Event]) -> anyhow::Result<Measured> {
     let wall = started.elapsed();
     let calls = env.sim.rest_calls() - calls_before;
     let problems = check_tasks(env, events)?;
-    Ok(Measured { name: "naive baseline".into(), events: events.len(), calls, wall, redelivered: 0, problems })
+    Ok(Measured { name: "naive baseline".into(), events: events.len(), calls, wall, redelivered: 0, injected: 0, problems })
 }
 
 async fn success_json(response: reqwest::Response, what: &str) -> anyhow::Result<Value> {
@@ -155,9 +172,9 @@ fn check_tasks(env: &Env, events: &[Event]) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
-/// What the handler does besides Tasks: opt-out on unsubscribe (on by default), and nothing
-/// dead-lettered, parked or left on the queues.
-fn check_handler_side_effects(env: &Env, events: &[Event]) -> anyhow::Result<Vec<String>> {
+/// What the handler does besides Tasks: opt-out on unsubscribe (on by default), each contact's
+/// click counter equal to its clicks, and nothing dead-lettered, parked or left on the queues.
+async fn check_handler_side_effects(env: &Env, events: &[Event]) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let unsubscribed: BTreeSet<usize> = events.iter().filter(|e| e.kind == "unsubscribed").map(|e| e.contact).collect();
     let opted_out: BTreeSet<usize> = env
@@ -173,6 +190,24 @@ fn check_handler_side_effects(env: &Env, events: &[Event]) -> anyhow::Result<Vec
             unsubscribed.len(),
             opted_out.len()
         ));
+    }
+    let mut clicks: HashMap<usize, i64> = HashMap::new();
+    for e in events.iter().filter(|e| e.kind == "email_clicked") {
+        *clicks.entry(e.contact).or_default() += 1;
+    }
+    let miscounted = env
+        .sim
+        .records("Contact")
+        .iter()
+        .filter_map(|c| Some((contact_index(c["Email"].as_str()?)?, c[CLICKS].as_f64().map_or(0, |n| n.round() as i64))))
+        .filter(|(i, n)| clicks.get(i).copied().unwrap_or(0) != *n)
+        .count();
+    if miscounted > 0 {
+        problems.push(format!("{miscounted} contacts' click counters differ from their clicks"));
+    }
+    let dead = env.ctx.store.dead_letters(&env.tenant, 100, None).await?.dead_letters.len();
+    if dead > 0 {
+        problems.push(format!("{dead} of the tenant's commands were dead-lettered"));
     }
     if !env.dead_letter_queue.is_empty() {
         problems.push(format!("{} messages were dead-lettered", env.dead_letter_queue.len()));

@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 /// template.yaml's `ActivitySyncFunction` SQS event (`BatchSize`).
-pub const BATCH_SIZE: usize = 200;
+pub const BATCH_SIZE: usize = 1000;
 /// template.yaml's `MaximumBatchingWindowInSeconds`.
 pub const BATCHING_WINDOW: Duration = Duration::from_secs(5);
 /// template.yaml's `ScalingConfig.MaximumConcurrency`.

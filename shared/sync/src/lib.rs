@@ -123,6 +123,9 @@ impl Worker {
     }
 }
 
+/// Tenants of one batch synced at the same time (a batch holds up to 1,000 messages).
+pub(crate) const MAX_CONCURRENT_TENANTS: usize = 100;
+
 /// Message attributes on a dead-lettered command: why it was taken off the queue.
 pub const DLQ_CODE_ATTRIBUTE: &str = "sfbridge_error_code";
 pub const DLQ_REASON_ATTRIBUTE: &str = "sfbridge_error_reason";
@@ -209,12 +212,12 @@ async fn run_batch(ctx: &Worker, messages: Vec<InboundMessage>) -> Vec<String> {
         }
     }
 
-    // Every tenant at once: each run limits its own Salesforce calls (and storage writes), and a
-    // batch holds at most BatchSize (200) tenants, so the sockets stay far below Lambda's 1,024
-    // file descriptors (README "Activity sync").
-    let runs = tenants.into_iter().map(|(t, pending)| async move { tenant::sync_tenant(ctx, &t, pending).await });
+    // Tenants side by side, none waiting on another's Salesforce calls: each run limits its own
+    // calls (and storage writes). At most MAX_CONCURRENT_TENANTS at once keeps the sockets
+    // (a Salesforce connection per org, DynamoDB's pool) far below Lambda's 1,024 file descriptors.
+    let runs: Vec<_> = tenants.into_iter().map(|(t, pending)| async move { tenant::sync_tenant(ctx, &t, pending).await }).collect();
     let deferrals: HashMap<String, u32> = received.iter().map(|(id, r)| (id.clone(), r.deferrals)).collect();
-    let runs = DEFERRALS.scope(Arc::new(deferrals), futures::future::join_all(runs)).await;
+    let runs = DEFERRALS.scope(Arc::new(deferrals), bounded(runs, MAX_CONCURRENT_TENANTS)).await;
     outcomes.extend(runs.into_iter().flatten());
 
     dispositions::dispose(ctx, &received, outcomes).await
