@@ -230,7 +230,6 @@ tokio::task_local! {
 
 /// How many times the command carried by these messages (one event's) was deferred before: the
 /// most among them, 0 outside a batch. For the tenant code, to make repeated deferrals longer.
-#[allow(dead_code)] // Not read by the tenant code yet.
 pub(crate) fn deferrals(message_ids: &[String]) -> u32 {
     DEFERRALS
         .try_with(|counts| message_ids.iter().filter_map(|id| counts.get(id)).copied().max().unwrap_or(0))

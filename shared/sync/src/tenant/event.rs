@@ -95,6 +95,14 @@ pub(super) mod defer {
     pub(crate) const UNAVAILABLE: Duration = Duration::from_secs(30);
     /// Another worker holds the event's ledger claim (a duplicate delivery in flight).
     pub(crate) const BUSY: Duration = Duration::from_secs(60);
+    /// SQS delays a message at most this long.
+    pub(crate) const MAX: Duration = Duration::from_secs(900);
+
+    /// A condition that outlasted earlier deferrals is given longer: the delay doubles with each
+    /// deferral of the event so far, up to [`MAX`] (an outage of hours costs few receives and sends).
+    pub(crate) fn growing(base: Duration, deferrals: u32) -> Duration {
+        base.saturating_mul(1 << deferrals.min(10)).min(MAX)
+    }
 }
 
 impl Event {
@@ -291,5 +299,19 @@ mod escalation {
         assert!(matches!(e.state, State::Defer { .. }), "a later failed call defers it: {:?}", e.state);
         e.fail(ErrorClass::Permanent, "INVALID_FIELD", "no");
         assert!(matches!(e.state, State::Failed { .. }), "a permanent refusal still wins: {:?}", e.state);
+    }
+}
+
+#[cfg(test)]
+mod deferral {
+    use super::defer::{growing, MAX};
+    use std::time::Duration;
+
+    #[test]
+    fn repeated_deferrals_wait_longer_up_to_sqs_limit() {
+        let minute = Duration::from_secs(60);
+        let waits: Vec<u64> = (0..6).map(|n| growing(minute, n).as_secs()).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 900, 900]);
+        assert_eq!(growing(minute, u32::MAX), MAX, "no overflow");
     }
 }

@@ -50,10 +50,13 @@ async fn settle(ctx: &Worker, t: &TenantId, e: &Event) -> Disposition {
             return Disposition::Defer { after: defer::BUSY, reason };
         }
         State::Defer { code, reason, after } => {
+            let after = defer::growing(*after, crate::deferrals(&e.pending.message_ids)).min(ctx.retry.max_deferral);
+            let resumes = ctx.clock.now() + chrono::Duration::from_std(after).unwrap_or_default();
             tracing::info!(tenant_id = %t, event_id = %c.event_id, code = %code, after_s = after.as_secs(), "sync deferred");
             release(ctx, t, e, Some(reason.clone())).await;
-            log_delivery(ctx, t, e, DeliveryOutcome::Deferred, Some(code), Some(reason.clone())).await;
-            return Disposition::Defer { after: *after, reason: reason.clone() };
+            let logged = format!("{reason}; tried again at {}", resumes.format("%Y-%m-%dT%H:%M:%SZ"));
+            log_delivery(ctx, t, e, DeliveryOutcome::Deferred, Some(code), Some(logged)).await;
+            return Disposition::Defer { after, reason: reason.clone() };
         }
         State::Open | State::Retry { .. } => {
             let reason = match &e.state {
