@@ -66,7 +66,7 @@ impl RecordsApi for LockedRecords {
 }
 
 /// The app's activity-sync worker with another Salesforce client and retry policy.
-fn worker_with(app: &TestApp, rest: impl RecordsApi + 'static, policy: RetryPolicy) -> Arc<Worker> {
+pub(crate) fn worker_with(app: &TestApp, rest: impl RecordsApi + 'static, policy: RetryPolicy) -> Arc<Worker> {
     let queues = WorkerQueues { activity: app.ctx.queues.activity.clone(), dead_letter: app.ctx.queues.dead_letter.clone() };
     let meter = Meter::new(app.ctx.clock.clone(), Arc::new(Capture::default()));
     Arc::new(Worker::new(app.ctx.store.clone(), app.ctx.clock.clone(), app.ctx.sessions.clone(), rest, queues, meter).with_retry_policy(policy))
@@ -75,7 +75,7 @@ fn worker_with(app: &TestApp, rest: impl RecordsApi + 'static, policy: RetryPoli
 /// Plays the event source mapping for `worker` on the app's activity queue: the local worker on
 /// the in-process queue; on moto the SQS poller, with the queue given a redrive policy to the
 /// dead-letter queue after 8 receives, as template.yaml's.
-async fn consume(app: &TestApp, worker: Arc<Worker>) -> JoinHandle<()> {
+pub(crate) async fn consume(app: &TestApp, worker: Arc<Worker>) -> JoinHandle<()> {
     match &app.queues {
         TestQueues::Memory { activity, dead_letter, .. } => {
             spawn_worker_with(worker, activity.clone(), dead_letter.clone(), EventSourceMapping::LOCAL)
@@ -109,7 +109,7 @@ async fn enqueue(app: &TestApp, command: Value) {
 }
 
 /// Whole seconds on SQS, which counts no less; milliseconds in process.
-fn unit(backend: Backend) -> Duration {
+pub(crate) fn unit(backend: Backend) -> Duration {
     match backend {
         Backend::Memory => Duration::from_millis(150),
         Backend::Moto => Duration::from_secs(1),

@@ -13,6 +13,7 @@ mod global_secret;
 mod health;
 mod helpers;
 mod local_activity;
+mod outage;
 mod local_on_moto;
 mod metrics;
 mod negative;
