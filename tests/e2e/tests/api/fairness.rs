@@ -46,7 +46,10 @@ fn commands(tenant: &str, prefix: &str, n: usize, grouped: bool) -> Vec<Outgoing
 }
 
 /// Two connected tenants with the campaign enabled, and the local worker consuming the in-process
-/// activity queue.
+/// activity queue with template.yaml's batch size and batching window, one batch at a time. In
+/// AWS each of the 5 concurrent batches is its own Lambda instance with its own CPU; here they
+/// would share the test's one thread, and a quiet tenant's batch would wait on the CPU the
+/// backlog's four other batches use, which measures this process, not the queue.
 async fn two_tenants() -> (TestApp, tokio::task::JoinHandle<()>) {
     let app = spawn_app(Backend::Memory).await;
     app.sim.insert_contact("ada@example.com", "Ada", "Lovelace");
@@ -54,7 +57,8 @@ async fn two_tenants() -> (TestApp, tokio::task::JoinHandle<()>) {
     app.connect_tenant(QUIET_TENANT).await;
     app.put_json(&format!("/v1/tenants/{QUIET_TENANT}/campaigns/{CAMPAIGN}"), json!({"enabled": true})).await;
     let TestQueues::Memory { activity, dead_letter, .. } = &app.queues else { unreachable!("in-process queues") };
-    let worker = spawn_worker_with(app.ctx.worker.clone(), activity.clone(), dead_letter.clone(), EventSourceMapping::LOCAL);
+    let esm = EventSourceMapping { max_concurrency: 1, ..EventSourceMapping::LOCAL };
+    let worker = spawn_worker_with(app.ctx.worker.clone(), activity.clone(), dead_letter.clone(), esm);
     (app, worker)
 }
 
@@ -100,6 +104,11 @@ async fn a_tenants_backlog_does_not_delay_another_tenant() {
     );
     assert_eq!(progress.get("b"), Some(&QUIET), "{progress:?}");
     assert!(backlog_done < BACKLOG / 2, "B waited for half of A's backlog: {backlog_done} of {BACKLOG} done");
+    // B's commands go into the first batch after they were sent, so A's done by then are the
+    // batch that was running and the rest of B's (at most 2 batches), plus at most one more
+    // started before this check looked.
+    let batch = EventSourceMapping::LOCAL.batch_size;
+    assert!(backlog_done <= 3 * batch, "B's commands waited behind more than one batch of A's: {backlog_done} done, batch {batch}");
 }
 
 /// Without group ids nothing is fair, but everything still syncs: a message without one is a
