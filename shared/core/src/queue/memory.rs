@@ -340,14 +340,22 @@ impl MemoryQueue {
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, messages: Vec<OutgoingMessage>) -> Vec<Result<(), QueueError>> {
-        let mut results = Vec::with_capacity(messages.len());
+        // Refuse what SQS would refuse, so the local stack and the tests fail as AWS does
+        // (checked before taking the lock: receivers need not wait for a large send's checks).
+        let checked: Vec<(OutgoingMessage, Result<(), QueueError>)> = messages
+            .into_iter()
+            .map(|m| {
+                let verdict = super::validate(&m).map(|_| ()).map_err(QueueError::Rejected);
+                (m, verdict)
+            })
+            .collect();
+        let mut results = Vec::with_capacity(checked.len());
         let now = Instant::now();
         {
             let mut state = self.lock();
-            for message in messages {
-                // Refuse what SQS would refuse, so the local stack and the tests fail as AWS does.
-                if let Err(why) = super::validate(&message) {
-                    results.push(Err(QueueError::Rejected(why)));
+            for (message, verdict) in checked {
+                if let Err(refused) = verdict {
+                    results.push(Err(refused));
                     continue;
                 }
                 let delay = message.delay.unwrap_or_default();
