@@ -194,7 +194,19 @@ async fn enqueue_activity(
         })
         .collect();
     let sendable: Vec<usize> = (0..count).filter(|i| outcomes[*i].is_none()).collect();
-    let messages = sendable.iter().map(|i| OutgoingMessage::new(bodies[*i].clone())).collect();
+    // The command's tenant as message group, as the README asks of producers (fair turns per
+    // tenant); a command without a valid one goes without and is refused by the worker anyway.
+    let messages = sendable
+        .iter()
+        .map(|i| {
+            let message = OutgoingMessage::new(bodies[*i].clone());
+            let tenant = commands[*i]["tenant_id"].as_str().and_then(|t| sfbridge_core::domain::TenantId::parse(t).ok());
+            match tenant {
+                Some(t) => message.with_group_id(t.as_str()),
+                None => message,
+            }
+        })
+        .collect();
     let results = sfbridge_core::queue::one_answer_each(sendable.len(), ctx.queues.activity.send(messages).await);
     for (i, result) in sendable.into_iter().zip(results) {
         outcomes[i] = match result {

@@ -230,7 +230,8 @@ async fn send(ctx: &Connector, t: &TenantId, dead_letters: Vec<DeadLetterRecord>
     if dead_letters.is_empty() {
         return;
     }
-    let messages = dead_letters.iter().map(|d| OutgoingMessage::new(d.body.clone())).collect();
+    // The tenant as message group, as every producer does: a big replay waits its turn fairly.
+    let messages = dead_letters.iter().map(|d| OutgoingMessage::new(d.body.clone()).with_group_id(t.as_str())).collect();
     let results = sfbridge_core::queue::one_answer_each(dead_letters.len(), ctx.activity.send(messages).await);
     for (d, result) in dead_letters.into_iter().zip(results) {
         match result {
