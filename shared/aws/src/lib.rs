@@ -68,9 +68,22 @@ impl Aws {
 
 /// The SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`), on
 /// [`http_client`] with the roots `SFBRIDGE_TLS_NATIVE_ROOTS` asks for.
+///
+/// Credentials: in Lambda the execution role's are in `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, which the SDK's default chain would take first
+/// anyway. When they are set, only they are read: building the default chain also builds the
+/// providers behind them (an STS client with its endpoint tables, IMDS, ECS, profiles), none of
+/// which would ever be asked, at every cold start. Without them, the default chain as usual.
 pub async fn sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
     let native_roots = native_roots_from_env()?;
-    Ok(aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client(native_roots)).load().await)
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client(native_roots));
+    let set = |name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let loader = if set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY") {
+        loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    };
+    Ok(loader.load().await)
 }
 
 /// `SFBRIDGE_TLS_NATIVE_ROOTS=true`: trust the system's certificate store as well as the
