@@ -5,7 +5,8 @@ usage: python3 infra/scripts/measure-lambdas.py [--runs N] [--bin-dir DIR] [--he
 
 For each function it takes the release `bootstrap` of this machine's architecture, from
 target/lambda-zips/<arch>/<function>.zip (infra/scripts/build-lambdas.sh; unpacked into a temporary
-task directory, as Lambda does) or else target/release/<function> (plain `cargo build --release`),
+task directory, as Lambda does) or else target/release/<function> (plain `cargo build --release`;
+target/ is CARGO_TARGET_DIR when that is set, as for cargo and build-lambdas.sh),
 or from --bin-dir DIR/<function>. It starts the binary N times (default 20) with the environment
 Lambda and shared/core/src/config.rs need (dummy values) and AWS_LAMBDA_RUNTIME_API pointing at a stub
 served here on a random loopback port, and measures the time from spawn to the runtime's first
@@ -53,6 +54,8 @@ import time
 import zipfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# Where cargo (and so build-lambdas.sh) puts what it builds.
+TARGET_DIR = os.path.abspath(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"))
 FUNCTIONS = ["admin-api", "oauth-callback", "activity-sync", "webhook-receiver"]
 GOAL_INIT_MS = 30.0
 GOAL_SIZE_MB = 10.0  # MB = 10^6 bytes
@@ -161,6 +164,12 @@ def elf_info(path):
     return machine, ".symtab" not in names
 
 
+def shown(path):
+    """A path as printed: relative to the checkout when inside it."""
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
 def unpack(zip_path, task_root):
     """The bootstrap of a Lambda zip, unpacked into task_root (as Lambda does into /var/task)."""
     os.makedirs(task_root, exist_ok=True)
@@ -175,23 +184,23 @@ def find_bootstraps(args, workdir):
     """{(function, arch): (binary, where it came from, zip bytes or None)}: this machine's
     architecture, then the zips of any other architecture in target/lambda-zips/."""
     found = {}
-    base = os.path.join(ROOT, "target", "lambda-zips")
+    base = os.path.join(TARGET_DIR, "lambda-zips")
     for name in FUNCTIONS:
         if args.bin_dir:
             candidates = [os.path.join(args.bin_dir, name)]
         else:
-            candidates = [os.path.join(base, HOST_ARCH or "?", f"{name}.zip"), os.path.join(ROOT, "target", "release", name)]
+            candidates = [os.path.join(base, HOST_ARCH or "?", f"{name}.zip"), os.path.join(TARGET_DIR, "release", name)]
         for path in candidates:
             if os.path.isfile(path):
                 is_zip = path.endswith(".zip")
                 binary = unpack(path, os.path.join(workdir, HOST_ARCH or "?", name)) if is_zip else path
-                found[(name, HOST_ARCH)] = (binary, os.path.relpath(path, ROOT), os.path.getsize(path) if is_zip else None)
+                found[(name, HOST_ARCH)] = (binary, shown(path), os.path.getsize(path) if is_zip else None)
                 break
     for arch in sorted(os.listdir(base)) if os.path.isdir(base) and not args.bin_dir else []:
         for name in FUNCTIONS if arch != HOST_ARCH else []:
             path = os.path.join(base, arch, f"{name}.zip")
             if os.path.isfile(path):
-                found[(name, arch)] = (unpack(path, os.path.join(workdir, arch, name)), os.path.relpath(path, ROOT), os.path.getsize(path))
+                found[(name, arch)] = (unpack(path, os.path.join(workdir, arch, name)), shown(path), os.path.getsize(path))
     return found
 
 
@@ -312,8 +321,7 @@ def build_hello():
     command = ["cargo", "build", "--release", "--locked", "-p", HELLO]
     print(f"building the yardstick: {' '.join(command)}", flush=True)
     subprocess.run(command, cwd=ROOT, check=True)
-    target_dir = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
-    return os.path.join(os.path.abspath(target_dir), "release", HELLO), " ".join(command)
+    return os.path.join(TARGET_DIR, "release", HELLO), " ".join(command)
 
 
 def spawn_floor(runs):
@@ -362,7 +370,7 @@ def main():
         hello, hello_how = build_hello()
     with tempfile.TemporaryDirectory(prefix="sfbridge-measure.") as workdir:
         bootstraps = find_bootstraps(args, workdir)
-        bootstraps[(HELLO, HOST_ARCH)] = (hello, os.path.relpath(hello, ROOT) if hello.startswith(ROOT + os.sep) else hello, None)
+        bootstraps[(HELLO, HOST_ARCH)] = (hello, shown(hello), None)
         print(f"Runtime API stub on 127.0.0.1:{runtime_port}, AWS_ENDPOINT_URL -> 127.0.0.1:{sentinel.port} (counts connections), {args.runs} starts per function, host {HOST_ARCH}")
         for name in FUNCTIONS:
             if (name, HOST_ARCH) not in bootstraps:
