@@ -18,9 +18,9 @@
 # SHA256SUMS file, and prints function, arch, sizes and sha256.
 #
 # Reproducible: same commit + same toolchain (Rust, cargo-lambda, zig) = same bytes.
-# - Paths: --remap-path-prefix (Rust) and -ffile-prefix-map (C code built through zig: ring,
-#   aws-lc-sys) replace the cargo home and the checkout path, so panic locations and C __FILE__
-#   strings do not depend on who built where.
+# - Paths: --remap-path-prefix (Rust) and -ffile-prefix-map (C code built through zig: ring, the
+#   functions' one crypto provider) replace the cargo home and the checkout path, so panic
+#   locations and C __FILE__ strings do not depend on who built where.
 # - Zips: cargo-lambda's own bootstrap.zip stores the binary's mtime and mode, so it changes on
 #   every build. Ours stores SOURCE_DATE_EPOCH (default: the commit time), mode 0755, and nothing
 #   else from the file system.

@@ -1,24 +1,35 @@
 #!/usr/bin/env python3
 """Size and cold-start init of the four Lambda bootstraps, against a local Runtime API stub.
 
-usage: python3 infra/scripts/measure-lambdas.py [--runs N] [--bin-dir DIR] [--env NAME=VALUE] [--no-strace]
+usage: python3 infra/scripts/measure-lambdas.py [--runs N] [--bin-dir DIR] [--hello PATH] [--env NAME=VALUE] [--no-strace]
 
 For each function it takes the release `bootstrap` of this machine's architecture, from
 target/lambda-zips/<arch>/<function>.zip (infra/scripts/build-lambdas.sh; unpacked into a temporary
-task directory, as Lambda does) or else target/release/<function> (plain `cargo build --release`),
+task directory, as Lambda does) or else target/release/<function> (plain `cargo build --release`;
+target/ is CARGO_TARGET_DIR when that is set, as for cargo and build-lambdas.sh),
 or from --bin-dir DIR/<function>. It starts the binary N times (default 20) with the environment
 Lambda and shared/core/src/config.rs need (dummy values) and AWS_LAMBDA_RUNTIME_API pointing at a stub
 served here on a random loopback port, and measures the time from spawn to the runtime's first
 `GET /2018-06-01/runtime/invocation/next`: init done, ready for the first event. The process is
 killed there; no event is served.
 
+The yardstick: in the same run it builds infra/hello-lambda (a lambda_runtime function that only echoes
+its event) with `cargo build --release --locked -p hello-lambda`, the workspace's release profile
+(CARGO_TARGET_DIR is honoured), or takes --hello PATH, or DIR/hello-lambda with --bin-dir; it starts
+it round-robin with the functions and prints each function's init median beside the hello-world's,
+with the ratio (goal <= 1.5x). Whatever a function does at start beyond lambda_runtime (configuration,
+SDK and HTTP clients, TLS setup, a bigger binary to map) shows in that ratio.
+
 AWS_ENDPOINT_URL points at a loopback listener that counts connections: init must not call AWS
 (the SDK clients connect lazily). With strace on PATH, one extra run per function also lists every
 connect() made during init: an IP address (DNS, instance metadata, anything) fails the run; a local
-socket (e.g. glibc asking nscd) is only listed.
+socket (e.g. glibc asking nscd) is only listed. The same run counts the files opened under the
+system trust store's directories (/etc/ssl, /etc/pki, /usr/lib/ssl, /usr/share/ca-certificates):
+the functions use compiled-in roots, so any is printed as a regression (not a failure: the
+SFBRIDGE_TLS_NATIVE_ROOTS=true opt-in reads the store, though on first use, not at init).
 
 Prints a table: binary size (stripped), zip size, init median / p90 / max, against the goals
-(<= 10 MB, <= 30 ms init), plus the cost of spawning /bin/true as the floor. Bootstraps of another
+(<= 10 MB, <= 30 ms init, <= 1.5x the hello-world's init median), plus the cost of spawning /bin/true as the floor. Bootstraps of another
 architecture found in target/lambda-zips/ are started under qemu-user when it is installed with
 that architecture's glibc (Debian: apt-get install qemu-user libc6-arm64-cross), which shows they
 start (emulated times say nothing about Lambda's), and are listed by size only otherwise. Exit
@@ -43,9 +54,15 @@ import time
 import zipfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# Where cargo (and so build-lambdas.sh) puts what it builds.
+TARGET_DIR = os.path.abspath(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"))
 FUNCTIONS = ["admin-api", "oauth-callback", "activity-sync", "webhook-receiver"]
 GOAL_INIT_MS = 30.0
 GOAL_SIZE_MB = 10.0  # MB = 10^6 bytes
+GOAL_RATIO = 1.5  # init median against the hello-world lambda_runtime binary's, same run
+HELLO = "hello-lambda"  # package and binary: infra/hello-lambda
+# Where a process reads the system trust store (Debian/Ubuntu, Amazon Linux/RHEL, OpenSSL's default).
+TRUST_STORE_DIRS = ("/etc/ssl/", "/etc/pki/", "/usr/lib/ssl/", "/usr/share/ca-certificates/")
 NEXT_PATH = "/2018-06-01/runtime/invocation/next"
 INIT_TIMEOUT_S = 10.0
 ELF_MACHINE = {62: "x86_64", 183: "arm64"}
@@ -147,6 +164,12 @@ def elf_info(path):
     return machine, ".symtab" not in names
 
 
+def shown(path):
+    """A path as printed: relative to the checkout when inside it."""
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
 def unpack(zip_path, task_root):
     """The bootstrap of a Lambda zip, unpacked into task_root (as Lambda does into /var/task)."""
     os.makedirs(task_root, exist_ok=True)
@@ -161,23 +184,23 @@ def find_bootstraps(args, workdir):
     """{(function, arch): (binary, where it came from, zip bytes or None)}: this machine's
     architecture, then the zips of any other architecture in target/lambda-zips/."""
     found = {}
-    base = os.path.join(ROOT, "target", "lambda-zips")
+    base = os.path.join(TARGET_DIR, "lambda-zips")
     for name in FUNCTIONS:
         if args.bin_dir:
             candidates = [os.path.join(args.bin_dir, name)]
         else:
-            candidates = [os.path.join(base, HOST_ARCH or "?", f"{name}.zip"), os.path.join(ROOT, "target", "release", name)]
+            candidates = [os.path.join(base, HOST_ARCH or "?", f"{name}.zip"), os.path.join(TARGET_DIR, "release", name)]
         for path in candidates:
             if os.path.isfile(path):
                 is_zip = path.endswith(".zip")
                 binary = unpack(path, os.path.join(workdir, HOST_ARCH or "?", name)) if is_zip else path
-                found[(name, HOST_ARCH)] = (binary, os.path.relpath(path, ROOT), os.path.getsize(path) if is_zip else None)
+                found[(name, HOST_ARCH)] = (binary, shown(path), os.path.getsize(path) if is_zip else None)
                 break
     for arch in sorted(os.listdir(base)) if os.path.isdir(base) and not args.bin_dir else []:
         for name in FUNCTIONS if arch != HOST_ARCH else []:
             path = os.path.join(base, arch, f"{name}.zip")
             if os.path.isfile(path):
-                found[(name, arch)] = (unpack(path, os.path.join(workdir, arch, name)), os.path.relpath(path, ROOT), os.path.getsize(path))
+                found[(name, arch)] = (unpack(path, os.path.join(workdir, arch, name)), shown(path), os.path.getsize(path))
     return found
 
 
@@ -261,15 +284,22 @@ def start_once(stub, binary, env, prefix=()):
     return result
 
 
-def connects_during_init(stub, binary, env, runtime_port):
-    """connect() calls other than to the Runtime API, from one run under strace."""
+def traced_init(stub, binary, env, runtime_port):
+    """From one run under strace: connect() calls other than to the Runtime API, and the files
+    opened under the trust store directories. ([why it failed], None) if the run failed."""
     with tempfile.NamedTemporaryFile(suffix=".strace") as trace:
-        _, failure = start_once(stub, binary, env, prefix=("strace", "-f", "-qq", "-e", "trace=connect", "-o", trace.name))
+        _, failure = start_once(stub, binary, env, prefix=("strace", "-f", "-qq", "-e", "trace=connect,openat,open", "-o", trace.name))
         if failure:
-            return [f"(strace run failed: {failure.splitlines()[0]})"]
+            return [f"(strace run failed: {failure.splitlines()[0]})"], None
         text = open(trace.name, encoding="utf-8", errors="replace").read()
     found = []
+    trust_files = set()
     for line in text.splitlines():
+        opened = re.search(r'open(?:at)?\((?:AT_FDCWD, )?"([^"]+)"', line)
+        if opened:
+            if opened.group(1).startswith(TRUST_STORE_DIRS):
+                trust_files.add(opened.group(1))
+            continue
         if "connect(" not in line:
             continue
         port = re.search(r"sin6?_port=htons\((\d+)\)", line)
@@ -283,7 +313,15 @@ def connects_during_init(stub, binary, env, runtime_port):
             found.append(path.group(1))
         else:
             found.append(line.split("connect(", 1)[1][:80])
-    return sorted(set(found))
+    return sorted(set(found)), sorted(trust_files)
+
+
+def build_hello():
+    """Build infra/hello-lambda with the release profile; (path of the binary, how it was built)."""
+    command = ["cargo", "build", "--release", "--locked", "-p", HELLO]
+    print(f"building the yardstick: {' '.join(command)}", flush=True)
+    subprocess.run(command, cwd=ROOT, check=True)
+    return os.path.join(TARGET_DIR, "release", HELLO), " ".join(command)
 
 
 def spawn_floor(runs):
@@ -304,7 +342,8 @@ def percentile(values, p):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="starts per function (default 20)")
-    parser.add_argument("--bin-dir", help="take DIR/<function> instead of target/lambda-zips or target/release")
+    parser.add_argument("--bin-dir", help="take DIR/<function> (and DIR/hello-lambda) instead of target/lambda-zips or target/release")
+    parser.add_argument("--hello", metavar="PATH", help="the hello-world binary to compare with, instead of building infra/hello-lambda")
     parser.add_argument("--no-strace", action="store_true", help="skip the strace run that lists connect() calls during init")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="add or override a variable of the functions' environment (repeatable)")
     args = parser.parse_args()
@@ -323,8 +362,15 @@ def main():
     failed = False
     rows = []
     emulated = set()
+    if args.hello:
+        hello, hello_how = os.path.abspath(args.hello), "given with --hello"
+    elif args.bin_dir and os.path.isfile(os.path.join(args.bin_dir, HELLO)):
+        hello, hello_how = os.path.abspath(os.path.join(args.bin_dir, HELLO)), "from --bin-dir"
+    else:
+        hello, hello_how = build_hello()
     with tempfile.TemporaryDirectory(prefix="sfbridge-measure.") as workdir:
         bootstraps = find_bootstraps(args, workdir)
+        bootstraps[(HELLO, HOST_ARCH)] = (hello, shown(hello), None)
         print(f"Runtime API stub on 127.0.0.1:{runtime_port}, AWS_ENDPOINT_URL -> 127.0.0.1:{sentinel.port} (counts connections), {args.runs} starts per function, host {HOST_ARCH}")
         for name in FUNCTIONS:
             if (name, HOST_ARCH) not in bootstraps:
@@ -357,10 +403,13 @@ def main():
         for (name, _), m in plan.items():
             prefix, times, errors = m["prefix"], m["times"], m["errors"]
             traced = use_strace and not errors and not prefix
-            connects = connects_during_init(stub, m["binary"], m["env"], runtime_port) if traced else []
+            connects, trust_files = traced_init(stub, m["binary"], m["env"], runtime_port) if traced else ([], None)
             network = [c for c in connects if re.fullmatch(r"[0-9a-fA-F.:]+:\d+", c)]
             print(f"  {name}: {m['source']} ({m['machine']}{', under ' + prefix[0] if prefix else ''}{'' if m['stripped'] else ', NOT stripped'}), {len(times)}/{args.runs} started"
-                  + (f", connect() during init besides the Runtime API: {', '.join(connects) or 'none'}" if traced else ""))
+                  + (f", connect() during init besides the Runtime API: {', '.join(connects) or 'none'}" if traced else "")
+                  + (f", trust store files opened: {len(trust_files)}" if trust_files is not None else ""))
+            if trust_files:
+                print(f"    init read the system trust store ({len(trust_files)} files, e.g. {trust_files[0]}): the roots should be compiled in", file=sys.stderr)
             if errors:
                 failed = True
                 print(f"    FAILED to start: {errors[0]}", file=sys.stderr)
@@ -372,26 +421,36 @@ def main():
             rows.append((name, m["machine"] + ("*" if prefix else ""), os.path.getsize(m["binary"]), m["stripped"], m["zip_size"], times))
         floor = spawn_floor(max(args.runs, 20))
 
-    rows.sort(key=lambda r: (not r[1].startswith(HOST_ARCH or "?"), r[1], FUNCTIONS.index(r[0])))
+    order = [HELLO, *FUNCTIONS]
+    rows.sort(key=lambda r: (not r[1].startswith(HOST_ARCH or "?"), r[1], order.index(r[0])))
+    hello_times = next((t for n, a, *_, t in rows if n == HELLO and a == HOST_ARCH and t), None)
+    hello_median = statistics.median(hello_times) if hello_times else None
     print()
-    header = f"{'function':<17} {'arch':<7} {'bytes':>10} {'MB':>6} {'zip MB':>6} {'<=10MB':>6}  {'init median':>11} {'p90':>7} {'max':>7} {'<=30ms':>6}"
+    header = (f"{'function':<17} {'arch':<7} {'bytes':>10} {'MB':>6} {'zip MB':>6} {'<=10MB':>6}  {'init median':>11} {'p90':>7} {'max':>7} {'<=30ms':>6}"
+              f"  {'hello median':>12} {'ratio':>6} {'<=' + format(GOAL_RATIO, 'g') + 'x':>6}")
     print(header)
     print("-" * len(header))
     for name, arch, size, stripped, zip_size, times in rows:
         mb = size / 1e6
         zip_mb = f"{zip_size / 1e6:6.2f}" if zip_size else f"{'-':>6}"
-        size_ok = "yes" if mb <= GOAL_SIZE_MB else "NO"
+        size_ok = "-" if name == HELLO else "yes" if mb <= GOAL_SIZE_MB else "NO"
         if times:
             median, p90 = statistics.median(times), percentile(times, 90)
-            goal = "-" if arch.endswith("*") else "yes" if p90 <= GOAL_INIT_MS else "NO"
+            goal = "-" if arch.endswith("*") or name == HELLO else "yes" if p90 <= GOAL_INIT_MS else "NO"
             init = f"{median:9.1f}ms {p90:5.1f}ms {max(times):5.1f}ms {goal:>6}"
+            # The ratio only against the hello-world started in this run, on this machine, natively.
+            if hello_median and arch == HOST_ARCH and name != HELLO:
+                ratio = median / hello_median
+                init += f"  {hello_median:10.1f}ms {ratio:5.2f}x {'yes' if ratio <= GOAL_RATIO else 'NO':>6}"
         elif times is None:
             init = f"{'not run':>11}"
         else:
             init = f"{'failed':>11}"
         print(f"{name:<17} {arch:<7} {size:>10} {mb:6.2f} {zip_mb} {size_ok:>6}  {init}" + ("" if stripped else "  (not stripped)"))
     print()
-    print(f"goals: stripped bootstrap <= {GOAL_SIZE_MB:.0f} MB (10^6 bytes), init p90 <= {GOAL_INIT_MS:.0f} ms (spawn to first /next)")
+    print(f"goals: stripped bootstrap <= {GOAL_SIZE_MB:.0f} MB (10^6 bytes), init p90 <= {GOAL_INIT_MS:.0f} ms (spawn to first /next), "
+          f"init median <= {GOAL_RATIO:g}x the hello-world's")
+    print(f"{HELLO}: infra/hello-lambda, lambda_runtime and nothing of ours, {hello_how}; started round-robin with the functions in this run")
     for arch in sorted(emulated):
         print(f"{arch}*: under qemu-user emulation on {HOST_ARCH}: proves the bootstraps start; the times are emulation's, not Lambda's")
     print(f"floor: spawning and reaping /bin/true takes {floor:.1f} ms (median) on this machine; it is part of every init figure")

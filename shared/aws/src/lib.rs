@@ -9,6 +9,9 @@
 //!   at start
 //!
 //! The SDK honours `AWS_ENDPOINT_URL`, so the tests run these adapters against moto on loopback.
+//!
+//! Every SDK client built from [`sdk_config`] talks through [`http_client`]: rustls on ring, the
+//! functions' one crypto provider, with Mozilla's root certificates compiled in.
 
 mod dynamo;
 mod kms;
@@ -16,7 +19,13 @@ mod kms;
 pub mod secrets_manager;
 mod sqs;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use base64::Engine as _;
 
 pub use dynamo::DynamoTable;
 pub use kms::KmsCipher;
@@ -37,10 +46,11 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// `SFBRIDGE_TABLE`, `SFBRIDGE_KMS_KEY_ID` and the SDK's own variables.
+    /// `SFBRIDGE_TABLE`, `SFBRIDGE_KMS_KEY_ID`, `SFBRIDGE_TLS_NATIVE_ROOTS` and the SDK's own
+    /// variables.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let resources = AwsResources::from_env()?;
-        Ok(Self { sdk: sdk_config().await, resources })
+        Ok(Self { sdk: sdk_config().await?, resources })
     }
 
     pub fn store(&self) -> Store {
@@ -56,9 +66,114 @@ impl Aws {
     }
 }
 
-/// The SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+/// The SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`), on
+/// [`http_client`] with the roots `SFBRIDGE_TLS_NATIVE_ROOTS` asks for.
+///
+/// Credentials: in Lambda the execution role's are in `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, which the SDK's default chain would take first
+/// anyway. When they are set, only they are read: building the default chain also builds the
+/// providers behind them (an STS client with its endpoint tables, IMDS, ECS, profiles), none of
+/// which would ever be asked, at every cold start. Without them, the default chain as usual.
+pub async fn sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
+    let native_roots = native_roots_from_env()?;
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client(native_roots));
+    let set = |name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let loader = if set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY") {
+        loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+    } else {
+        loader
+    };
+    Ok(loader.load().await)
+}
+
+/// `SFBRIDGE_TLS_NATIVE_ROOTS=true`: trust the system's certificate store as well as the
+/// compiled-in Mozilla roots. For a network whose proxy re-signs TLS with a private CA; the store
+/// is found as OpenSSL finds it (`SSL_CERT_FILE`, `SSL_CERT_DIR`, then the usual paths) and read
+/// on the first AWS call. The Salesforce client reads the same variable
+/// (`sfbridge_salesforce::http_client`).
+pub const NATIVE_ROOTS_VARIABLE: &str = "SFBRIDGE_TLS_NATIVE_ROOTS";
+
+fn native_roots_from_env() -> Result<bool, ConfigError> {
+    parse_native_roots(std::env::var(NATIVE_ROOTS_VARIABLE).ok().as_deref())
+}
+
+/// As `SFBRIDGE_INSECURE_DEV` is read: unset, empty, `false` or `0`; `true` or `1`; anything else
+/// stops the function at start.
+fn parse_native_roots(value: Option<&str>) -> Result<bool, ConfigError> {
+    match value.map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid { name: NATIVE_ROOTS_VARIABLE, why: format!("{other:?} is not true or false") }),
+    }
+}
+
+/// The HTTP client for the SDK: rustls on ring, trusting Mozilla's root certificates (compiled in,
+/// `webpki-root-certs`) and, with `native_roots`, the system's store too.
+///
+/// Ring because reqwest (Salesforce, OAuth) uses ring: the SDK's default client would link
+/// aws-lc-rs as a second provider, the larger of the two. What it costs: no post-quantum key
+/// exchange (X25519MLKEM768) with AWS endpoints, which only aws-lc offers; classical ECDHE stays.
+///
+/// Compiled-in roots because the SDK's default reads and parses the system store when each SDK
+/// client is constructed, which was most of a cold start's init. They are Mozilla's set, which is
+/// what Amazon Linux's store is made from, so the same endpoints are trusted, from any image and in
+/// any environment; they are updated with the crate (`cargo update -p webpki-root-certs`), and a
+/// private CA needs `SFBRIDGE_TLS_NATIVE_ROOTS=true`.
+///
+/// Nothing is set up until the first request: the certificates are turned into a root store then,
+/// once per process (the client is shared by all SDK clients of the configuration).
+pub fn http_client(native_roots: bool) -> SharedHttpClient {
+    SharedHttpClient::new(OnFirstUse { native_roots, client: OnceLock::new() })
+}
+
+/// An `HttpClient` that builds the real one on the first request. The SDK's hyper client builds a
+/// connector, root store included, in `validate_base_client_config`, that is when an SDK client is
+/// constructed ("so that native certs load at client initialization time"); this type leaves that
+/// hook at its default (nothing), so a function's init does no TLS work at all.
+#[derive(Debug)]
+struct OnFirstUse {
+    native_roots: bool,
+    client: OnceLock<SharedHttpClient>,
+}
+
+impl OnFirstUse {
+    fn client(&self) -> &SharedHttpClient {
+        self.client.get_or_init(|| {
+            let trust_store = TrustStore::empty()
+                .with_native_roots(self.native_roots)
+                .with_pem_certificate(mozilla_roots_pem());
+            let tls = TlsContext::builder().with_trust_store(trust_store).build();
+            // build() only moves the trust store into the context (aws-smithy-http-client 1.x); were
+            // it to fail, the first AWS call panics, which lambda_runtime reports as a function error.
+            #[allow(clippy::expect_used)]
+            let tls = tls.expect("a TLS context from a trust store");
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .tls_context(tls)
+                .build_https()
+        })
+    }
+}
+
+impl HttpClient for OnFirstUse {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.client().http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.client().connector_metadata()
+    }
+}
+
+/// Mozilla's root certificates as one PEM bundle, the form the SDK's trust store takes.
+fn mozilla_roots_pem() -> Vec<u8> {
+    let mut pem = Vec::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2048);
+    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        pem.extend_from_slice(base64::engine::general_purpose::STANDARD.encode(cert.as_ref()).as_bytes());
+        pem.extend_from_slice(b"\n-----END CERTIFICATE-----\n");
+    }
+    pem
 }
 
 /// The store on the table `resources` names.
@@ -74,4 +189,96 @@ pub fn cipher(aws: &aws_config::SdkConfig, resources: &AwsResources) -> Arc<dyn 
 /// The SQS queue at `url`.
 pub fn queue(aws: &aws_config::SdkConfig, url: &str) -> Arc<dyn Queue> {
     Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url.to_owned()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    use base64::Engine as _;
+
+    use super::*;
+
+    fn sqs(endpoint: String) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(endpoint)
+            .http_client(http_client(false))
+            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    #[test]
+    fn the_pem_bundle_holds_every_mozilla_root_unchanged() {
+        let pem = String::from_utf8(mozilla_roots_pem()).unwrap();
+        let decoded: Vec<Vec<u8>> = pem
+            .split("-----BEGIN CERTIFICATE-----\n")
+            .skip(1)
+            .map(|block| {
+                let body = block.strip_suffix("\n-----END CERTIFICATE-----\n").unwrap();
+                base64::engine::general_purpose::STANDARD.decode(body).unwrap()
+            })
+            .collect();
+        let expected: Vec<&[u8]> = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().map(|c| c.as_ref()).collect();
+        assert!(expected.len() > 100, "Mozilla's set has well over 100 roots");
+        assert_eq!(decoded, expected);
+    }
+
+    #[test]
+    fn native_roots_are_opt_in_and_a_typo_is_refused() {
+        for off in [None, Some(""), Some("false"), Some("0"), Some(" false ")] {
+            assert!(!parse_native_roots(off).unwrap(), "{off:?}");
+        }
+        for on in [Some("true"), Some("1"), Some(" true")] {
+            assert!(parse_native_roots(on).unwrap(), "{on:?}");
+        }
+        let err = parse_native_roots(Some("yes")).unwrap_err().to_string();
+        assert!(err.contains(NATIVE_ROOTS_VARIABLE) && err.contains("yes"), "{err}");
+    }
+
+    /// Constructing SDK clients does no TLS work: the real client is built by the first request.
+    #[tokio::test]
+    async fn the_client_is_built_on_the_first_request_and_serves_it() {
+        let app = axum::Router::new().fallback(|| async {
+            ([("content-type", "application/x-amz-json-1.0")], r#"{"QueueUrls":["http://queue.test/123/q"]}"#)
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+        let http = http_client(false);
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(url)
+            .http_client(http.clone())
+            .build();
+        let client = aws_sdk_sqs::Client::from_conf(config);
+        let first_use = |http: &SharedHttpClient| format!("{http:?}").contains("OnceLock(<uninit>)");
+        assert!(first_use(&http), "constructing an SDK client built the HTTP client: {http:?}");
+
+        let queues = client.list_queues().send().await.unwrap();
+        assert_eq!(queues.queue_urls(), ["http://queue.test/123/q"]);
+        assert!(!first_use(&http), "the request did not go through this client: {http:?}");
+    }
+
+    /// Over https the trust store is built from the PEM bundle (the SDK panics on a certificate it
+    /// cannot parse): a server that hangs up during the handshake gives an error, not a panic.
+    #[tokio::test]
+    async fn an_https_call_builds_the_root_store_and_fails_cleanly_without_a_server() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                drop(socket);
+            }
+        });
+        let err = sqs(format!("https://127.0.0.1:{port}")).list_queues().send().await.unwrap_err();
+        let err = aws_sdk_sqs::error::DisplayErrorContext(&err).to_string();
+        assert!(err.contains("dispatch failure") || err.contains("io error") || err.contains("connection"), "{err}");
+    }
 }
