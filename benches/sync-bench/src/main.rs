@@ -16,6 +16,7 @@ mod cli;
 mod env;
 mod events;
 mod scenarios;
+mod timeline;
 
 use std::time::Duration;
 
@@ -192,11 +193,20 @@ async fn main() -> anyhow::Result<()> {
     let baseline = scenarios::baseline(&env, baseline_events).await.context("naive baseline")?;
     drop(env);
 
+    let mut over_time = Vec::new();
+    for timeline in timelines() {
+        let env = setup(&timeline.name, args.contacts, latency).await?;
+        let batch = sfbridge_local::worker::BATCH_SIZE;
+        over_time.push(timeline::run(&env, &events, batch, &timeline).await.with_context(|| timeline.name.clone())?);
+    }
+
     report(&args, &results, &faulty, &baseline);
+    report_over_time(&over_time);
 
     let problems: Vec<String> = results
         .iter()
         .chain(faulty.iter().flatten())
+        .chain(over_time.iter().map(|o| &o.measured))
         .chain(std::iter::once(&baseline))
         .flat_map(|m| m.problems.iter().map(move |p| format!("{}: {p}", m.name)))
         .collect();
@@ -208,6 +218,52 @@ async fn main() -> anyhow::Result<()> {
             "  the handler also opted out every unsubscribed contact, dead-lettered and parked nothing",
         ],
     )
+}
+
+/// The issue's scenario over time, with and without its faults: the events in 10 waves a minute
+/// apart; 10 % 503 and 5 % `REQUEST_LIMIT_EXCEEDED` throughout, and from the fourth minute a
+/// 10-minute outage (every call 503).
+fn timelines() -> [timeline::Timeline; 2] {
+    let minute = Duration::from_secs(60);
+    let calm = timeline::Timeline { name: "over time, fault-free".into(), waves: 10, wave_gap: minute, faults: Faults::default(), outage: None };
+    let stormy = timeline::Timeline {
+        name: "over time, 10 % 503 + 5 % limit + 10-min outage".into(),
+        faults: Faults { rate_503: 0.10, rate_request_limit: 0.05, seed: 17, ..Faults::default() },
+        outage: Some((minute * 4, minute * 10)),
+        ..calm.clone()
+    };
+    [calm, stormy]
+}
+
+fn report_over_time(runs: &[timeline::OverTime]) {
+    let [calm, stormy] = runs else { return };
+    println!();
+    println!("over time (virtual clock; SQS as deployed: batch {}, 5 s window, 360 s visibility, maxReceiveCount {};", sfbridge_local::worker::BATCH_SIZE, sfbridge_local::worker::MAX_RECEIVE_COUNT);
+    println!("  the production retry policy; the events in 10 waves a minute apart):");
+    println!("{:<50} {:>7} {:>9} {:>12} {:>13} {:>15} {:>13}", "scenario", "events", "SF calls", "calls/1k ev", "max receives", "deferral sends", "settled after");
+    for run in runs {
+        let m = &run.measured;
+        println!(
+            "{:<50} {:>7} {:>9} {:>12.1} {:>13} {:>15} {:>11.1} m",
+            m.name,
+            m.events,
+            m.calls,
+            m.calls_per_1000(),
+            run.max_receives,
+            run.deferral_sends,
+            run.settled_after.as_secs_f64() / 60.0
+        );
+    }
+    let ratio = stormy.measured.calls_per_1000() / calm.measured.calls_per_1000().max(f64::MIN_POSITIVE);
+    println!(
+        "  under the faults and the outage: {:.1} Salesforce calls per 1,000 events against {:.1} fault-free ({ratio:.2}x), {} faults injected; \
+         no message past receive {} of the {} allowed",
+        stormy.measured.calls_per_1000(),
+        calm.measured.calls_per_1000(),
+        stormy.measured.injected,
+        stormy.max_receives,
+        sfbridge_local::worker::MAX_RECEIVE_COUNT
+    );
 }
 
 async fn setup(name: &str, contacts: usize, latency: Duration) -> anyhow::Result<Env> {

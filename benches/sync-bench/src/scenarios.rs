@@ -138,7 +138,7 @@ async fn success_json(response: reqwest::Response, what: &str) -> anyhow::Result
 }
 
 /// One Task per event, on the event's contact.
-fn check_tasks(env: &Env, events: &[Event]) -> anyhow::Result<Vec<String>> {
+pub(crate) fn check_tasks(env: &Env, events: &[Event]) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let tasks = env.sim.records("Task");
     if tasks.len() != events.len() {
@@ -174,7 +174,7 @@ fn check_tasks(env: &Env, events: &[Event]) -> anyhow::Result<Vec<String>> {
 
 /// What the handler does besides Tasks: opt-out on unsubscribe (on by default), each contact's
 /// click counter equal to its clicks, and nothing dead-lettered, parked or left on the queues.
-async fn check_handler_side_effects(env: &Env, events: &[Event]) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn check_handler_side_effects(env: &Env, events: &[Event]) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let unsubscribed: BTreeSet<usize> = events.iter().filter(|e| e.kind == "unsubscribed").map(|e| e.contact).collect();
     let opted_out: BTreeSet<usize> = env

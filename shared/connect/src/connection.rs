@@ -346,22 +346,37 @@ fn verdict(
                     format!(
                         "The org has used {:.1}% of its daily API requests ({}/{}), at or over this tenant's sync budget \
                          of {budget_percent}%: sync defers activity until usage falls below it (Salesforce counts a rolling \
-                         24 hours). To let sync use more, raise api_budget_percent in the settings.",
-                        usage.percent, usage.used, usage.max
+                         24 hours).{} To let sync use more, raise api_budget_percent in the settings.",
+                        usage.percent,
+                        usage.used,
+                        usage.max,
+                        resuming(health.last_error.as_ref(), now)
                     ),
                 );
             }
             if let Some(e) = health.last_error.as_ref().filter(|e| is_current(e, connected_at, health)) {
                 let next = match (e.area, e.retryable) {
-                    (HealthArea::Budget, _) => "Sync retries on its own once usage falls below the budget.".to_owned(),
+                    (HealthArea::Budget, _) => {
+                        format!("Sync retries on its own once usage falls below the budget.{}", resuming(Some(e), now))
+                    }
+                    (HealthArea::SalesforceApi, true) if e.code == DAILY_LIMIT_CODE && e.message.contains("TotalRequests") => {
+                        format!(
+                            "The org is over its daily API request allocation, which all of its integrations share \
+                             (Salesforce counts a rolling 24 hours).{} Activity waits and syncs once Salesforce accepts \
+                             calls again; nothing is lost. To resume sooner, lower the org's other API use or raise its \
+                             allocation with Salesforce.",
+                            resuming(Some(e), now)
+                        )
+                    }
                     (HealthArea::Oauth, true) => {
                         "Sync retries the token refresh on its own; nothing to do unless this persists.".to_owned()
                     }
                     // A refusal the connection outlived only by a race with a reconnect.
                     (HealthArea::Oauth, false) => format!("If sync keeps failing, reconnect in the popup ({connect})."),
-                    (_, true) => {
-                        "Sync retries on its own; if this persists, check Salesforce's status and the org's API limits.".to_owned()
-                    }
+                    (_, true) => format!(
+                        "Sync retries on its own.{} If this persists, check Salesforce's status and the org's API limits.",
+                        resuming(Some(e), now)
+                    ),
                     (_, false) => format!(
                         "The event was not synced and is held as a dead letter: fix the cause in Salesforce (or the \
                          field mapping), then replay it (POST /v1/tenants/{t}/dead-letters/replay). GET \
@@ -376,6 +391,18 @@ fn verdict(
             };
             ("healthy", summary)
         }
+    }
+}
+
+/// Salesforce's error code for both request limits (the daily allocation says `TotalRequests`).
+const DAILY_LIMIT_CODE: &str = "REQUEST_LIMIT_EXCEEDED";
+
+/// " Deferred activity is tried again at …." when the error held activity back and that time is
+/// still ahead; empty otherwise.
+fn resuming(e: Option<&HealthError>, now: DateTime<Utc>) -> String {
+    match e.and_then(|e| e.resumes_at).filter(|at| *at > now) {
+        Some(at) => format!(" Deferred activity is tried again at {}.", at.format("%Y-%m-%dT%H:%M:%SZ")),
+        None => String::new(),
     }
 }
 
@@ -413,7 +440,7 @@ mod tests {
     }
 
     fn error(area: HealthArea, retryable: bool, minutes: i64) -> HealthError {
-        HealthError { area, code: "X".into(), message: "Something broke".into(), retryable, at: at(minutes) }
+        HealthError { area, code: "X".into(), message: "Something broke".into(), retryable, at: at(minutes), resumes_at: None }
     }
 
     fn connected(health: &HealthRecord, now: i64) -> (&'static str, String) {
@@ -455,6 +482,37 @@ mod tests {
         // No allocation reported reads as full, like the sync's guard.
         let zero = HealthRecord { api_usage: Some(UsageReading { used: 0, max: 0, at: at(0) }), ..HealthRecord::default() };
         assert_eq!(connected(&zero, 1).0, "over_budget");
+    }
+
+    #[test]
+    fn held_activity_says_when_it_is_tried_again_while_that_is_ahead() {
+        let over_limit = HealthError {
+            code: "REQUEST_LIMIT_EXCEEDED".into(),
+            message: "Salesforce: REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.".into(),
+            resumes_at: Some(at(20)),
+            ..error(HealthArea::SalesforceApi, true, 5)
+        };
+        let health = HealthRecord { last_error: Some(over_limit), ..HealthRecord::default() };
+        let (verdict, summary) = connected(&health, 6);
+        assert_eq!(verdict, "degraded");
+        let when = at(20).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        assert!(summary.contains(&format!("Deferred activity is tried again at {when}.")), "{summary}");
+        assert!(summary.contains("over its daily API request allocation") && summary.contains("nothing is lost"), "{summary}");
+        // Past that time the summary no longer promises it (the next attempt says what it saw).
+        assert!(!connected(&health, 21).1.contains("tried again at"));
+
+        let down = HealthError { resumes_at: Some(at(7)), ..error(HealthArea::SalesforceApi, true, 5) };
+        let summary = connected(&HealthRecord { last_error: Some(down), ..HealthRecord::default() }, 6).1;
+        assert!(summary.starts_with("Something broke. Sync retries on its own. Deferred activity is tried again at"), "{summary}");
+
+        let over = HealthRecord {
+            api_usage: Some(UsageReading { used: 90, max: 100, at: at(5) }),
+            last_error: Some(HealthError { resumes_at: Some(at(20)), ..error(HealthArea::Budget, true, 5) }),
+            ..HealthRecord::default()
+        };
+        let (verdict, summary) = connected(&over, 6);
+        assert_eq!(verdict, "over_budget");
+        assert!(summary.contains(&format!("24 hours). Deferred activity is tried again at {when}. To let")), "{summary}");
     }
 
     #[test]

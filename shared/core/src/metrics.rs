@@ -160,18 +160,24 @@ pub enum Gauge {
     /// The share of the org's daily API allocation used, from `Sforce-Limit-Info` (percent; with
     /// several tenants in a batch, the fullest org's).
     ApiUsagePercent,
+    /// The highest receive count (SQS `ApproximateReceiveCount`) among the batch's messages: an
+    /// event's own failures raise it toward the dead-letter queue; deferrals never do (each is a
+    /// new message). Worth an alarm at the receive before the last.
+    MaxReceiveCount,
 }
 
 impl Gauge {
     pub fn name(self) -> &'static str {
         match self {
             Self::ApiUsagePercent => "ApiUsagePercent",
+            Self::MaxReceiveCount => "MaxReceiveCount",
         }
     }
 
     pub fn unit(self) -> &'static str {
         match self {
             Self::ApiUsagePercent => "Percent",
+            Self::MaxReceiveCount => "Count",
         }
     }
 }
@@ -235,8 +241,11 @@ impl Metrics {
             entries.push((counter.name(), "Count", json!(count)));
         }
         for (gauge, value) in &values.gauges {
-            // Two decimals are plenty for a percentage, and keep the line short.
-            entries.push((gauge.name(), gauge.unit(), json!((value * 100.0).round() / 100.0)));
+            // Two decimals are plenty for a percentage, and keep the line short; a count stays a
+            // whole number.
+            let value = (value * 100.0).round() / 100.0;
+            let value = if value.fract() == 0.0 && value.abs() < 1e15 { json!(value as i64) } else { json!(value) };
+            entries.push((gauge.name(), gauge.unit(), value));
         }
         drop(values);
         let line = EmfLine { timestamp_ms: timestamp.timestamp_millis(), function: self.function.name(), entries };

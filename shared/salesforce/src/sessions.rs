@@ -262,7 +262,7 @@ async fn refresh_holding_lease(ctx: &Sessions, t: &TenantId, held: ConnectionRec
 /// The refresh's failure as the connection's last error (best-effort).
 async fn note_refresh_error(ctx: &Sessions, t: &TenantId, code: &str, message: String, retryable: bool) {
     let now = ctx.clock.now();
-    let error = HealthError { area: HealthArea::Oauth, code: code.to_owned(), message, retryable, at: now };
+    let error = HealthError { area: HealthArea::Oauth, code: code.to_owned(), message, retryable, at: now, resumes_at: None };
     ctx.store.note_health(t, &HealthRecord { last_error: Some(error), updated_at: Some(now), ..HealthRecord::default() }).await;
 }
 

@@ -43,7 +43,7 @@ use sfbridge_core::domain::{EventId, TenantId};
 use std::sync::Arc;
 
 use sfbridge_core::clock::Clock;
-use sfbridge_core::metrics::{self, Counter, Function, Meter};
+use sfbridge_core::metrics::{self, Counter, Function, Gauge, Meter};
 use sfbridge_core::queue::Queue;
 use sfbridge_core::store::Store;
 use sfbridge_salesforce::rest::RecordsApi;
@@ -188,6 +188,7 @@ async fn run_batch(ctx: &Worker, messages: Vec<InboundMessage>) -> Vec<String> {
     for m in messages {
         let parsed = parse_command(&m.body);
         let event = parsed.as_ref().ok().map(|c| (c.tenant_id.clone(), c.event_id.clone()));
+        metrics::record_max(Gauge::MaxReceiveCount, f64::from(m.receive_count));
         let r = Received { body: m.body.clone(), receipt_handle: m.receipt_handle, receive_count: m.receive_count, deferrals: m.deferrals, event };
         received.insert(m.message_id.clone(), r);
         match parsed {

@@ -554,6 +554,9 @@ pub struct HealthError {
     /// Whether it clears on its own (sync retries), or needs someone to act.
     pub retryable: bool,
     pub at: DateTime<Utc>,
+    /// For a condition that held activity back (deferred): when sync tries that activity again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumes_at: Option<DateTime<Utc>>,
 }
 
 /// The org's daily API request usage as a Salesforce response reported it (`Sforce-Limit-Info`).

@@ -98,10 +98,17 @@ pub(super) mod defer {
     /// SQS delays a message at most this long.
     pub(crate) const MAX: Duration = Duration::from_secs(900);
 
+    /// The longest a short condition's delay grows to. Longer would spare little (one send and
+    /// one receive per event, one call per batch, each time) and would keep events away long
+    /// after the condition ended: with 15 minutes, the 10-minute outage took 65 minutes
+    /// to settle in the benchmark's timeline (sync-bench), with 5 minutes 23.
+    pub(crate) const GROWN: Duration = Duration::from_secs(300);
+
     /// A condition that outlasted earlier deferrals is given longer: the delay doubles with each
-    /// deferral of the event so far, up to [`MAX`] (an outage of hours costs few receives and sends).
+    /// deferral of the event so far, up to [`GROWN`] (or the condition's own delay when that is
+    /// longer, as for the daily limit; never over [`MAX`]).
     pub(crate) fn growing(base: Duration, deferrals: u32) -> Duration {
-        base.saturating_mul(1 << deferrals.min(10)).min(MAX)
+        base.saturating_mul(1 << deferrals.min(10)).min(GROWN.max(base)).min(MAX)
     }
 }
 
@@ -127,6 +134,13 @@ impl Event {
 
     pub(super) fn is_open(&self) -> bool {
         self.state == State::Open
+    }
+
+    /// How long this deferred event stays away: its condition's delay, doubled by the event's
+    /// earlier deferrals, at most `max` (the worker's [`crate::RetryPolicy::max_deferral`]).
+    pub(super) fn deferral(&self, max: Duration) -> Option<Duration> {
+        let State::Defer { after, .. } = &self.state else { return None };
+        Some(defer::growing(*after, crate::deferrals(&self.pending.message_ids)).min(max))
     }
 
     pub(super) fn task_id(&self) -> Option<&SalesforceId> {
@@ -304,14 +318,16 @@ mod escalation {
 
 #[cfg(test)]
 mod deferral {
-    use super::defer::{growing, MAX};
+    use super::defer::{growing, GROWN, MAX};
     use std::time::Duration;
 
     #[test]
-    fn repeated_deferrals_wait_longer_up_to_sqs_limit() {
+    fn repeated_deferrals_wait_longer_up_to_five_minutes_or_the_condition_s_own_delay() {
         let minute = Duration::from_secs(60);
         let waits: Vec<u64> = (0..6).map(|n| growing(minute, n).as_secs()).collect();
-        assert_eq!(waits, [60, 120, 240, 480, 900, 900]);
-        assert_eq!(growing(minute, u32::MAX), MAX, "no overflow");
+        assert_eq!(waits, [60, 120, 240, 300, 300, 300]);
+        assert_eq!(growing(minute, u32::MAX), GROWN, "no overflow");
+        assert_eq!(growing(Duration::from_secs(900), 3), MAX, "the daily limit waits its own 15 minutes");
+        assert_eq!(growing(Duration::from_secs(3600), 0), MAX, "never over SQS's limit");
     }
 }

@@ -35,21 +35,24 @@ impl Observer {
     }
 
     /// The fields to merge into the health record, if the run saw anything worth keeping.
-    pub(super) fn into_health(self, events: &[Event], at: DateTime<Utc>) -> Option<HealthRecord> {
+    /// `resumes_at`: when the first of the events the run deferred is tried again, told with a
+    /// condition that clears on its own.
+    pub(super) fn into_health(self, events: &[Event], at: DateTime<Utc>, resumes_at: Option<DateTime<Utc>>) -> Option<HealthRecord> {
         let seen = self.0.into_inner().unwrap_or_else(|e| e.into_inner());
         let refused = events.iter().find_map(|e| match &e.state {
             State::Failed { code, reason } => Some((code.clone(), reason.clone())),
             _ => None,
         });
         let last_error = if let Some((code, message)) = refused {
-            Some(HealthError { area: HealthArea::SalesforceApi, code, message, retryable: false, at })
+            Some(HealthError { area: HealthArea::SalesforceApi, code, message, retryable: false, at, resumes_at: None })
         } else if let Some(e) = seen.failed_call {
             let retryable = e.class != ErrorClass::Permanent;
             let message = format!("Salesforce: {}: {}", e.code, e.message);
-            Some(HealthError { area: HealthArea::SalesforceApi, code: e.code, message, retryable, at })
+            let resumes_at = resumes_at.filter(|_| retryable);
+            Some(HealthError { area: HealthArea::SalesforceApi, code: e.code, message, retryable, at, resumes_at })
         } else {
             let code = "api_budget".to_owned();
-            seen.deferred.map(|message| HealthError { area: HealthArea::Budget, code, message, retryable: true, at })
+            seen.deferred.map(|message| HealthError { area: HealthArea::Budget, code, message, retryable: true, at, resumes_at })
         };
         let health = HealthRecord {
             last_token_refresh_at: None,
@@ -83,28 +86,28 @@ mod tests {
         observer.note(|o| o.failed_call = Some(failed_call()));
         observer.deferred("over budget");
         let refused = State::Failed { code: "INVALID_FIELD".into(), reason: "Salesforce: INVALID_FIELD: x".into() };
-        let health = observer.into_health(&[event(refused)], at);
+        let health = observer.into_health(&[event(refused)], at, None);
         let error = health.and_then(|h| h.last_error);
         assert_eq!(error.map(|e| (e.code, e.retryable)), Some(("INVALID_FIELD".to_owned(), false)));
 
         let observer = Observer::default();
         observer.note(|o| o.failed_call = Some(failed_call()));
         observer.deferred("over budget");
-        let error = observer.into_health(&[event(State::Synced)], at).and_then(|h| h.last_error);
+        let error = observer.into_health(&[event(State::Synced)], at, None).and_then(|h| h.last_error);
         assert_eq!(error.map(|e| (e.code, e.retryable)), Some(("SERVER_UNAVAILABLE".to_owned(), true)));
 
         let observer = Observer::default();
         observer.deferred("over budget");
-        let error = observer.into_health(&[], at).and_then(|h| h.last_error);
+        let error = observer.into_health(&[], at, None).and_then(|h| h.last_error);
         assert_eq!(error.map(|e| (e.area, e.code)), Some((HealthArea::Budget, "api_budget".to_owned())));
     }
 
     #[test]
     fn a_run_that_saw_nothing_writes_nothing() {
-        assert!(Observer::default().into_health(&[event(State::Synced)], Utc::now()).is_none());
+        assert!(Observer::default().into_health(&[event(State::Synced)], Utc::now(), None).is_none());
         let observer = Observer::default();
         observer.note(|o| o.answered = true);
-        let health = observer.into_health(&[], Utc::now());
+        let health = observer.into_health(&[], Utc::now(), None);
         assert!(health.is_some_and(|h| h.last_sync_at.is_some() && h.last_error.is_none()));
     }
 }

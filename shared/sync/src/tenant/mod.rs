@@ -73,7 +73,13 @@ pub(crate) async fn sync_tenant(ctx: &Worker, t: &TenantId, pending: Vec<Pending
     let mut events: Vec<Event> = pending.into_iter().map(Event::new).collect();
     let observer = Observer::default();
     run(ctx, t, &mut events, &observer).await;
-    let health = observer.into_health(&events, ctx.clock.now());
+    let now = ctx.clock.now();
+    let resumes_at = events
+        .iter()
+        .filter_map(|e| e.deferral(ctx.retry.max_deferral))
+        .min()
+        .map(|after| now + chrono::Duration::from_std(after).unwrap_or_default());
+    let health = observer.into_health(&events, now, resumes_at);
     let dispositions = settle::settle_all(ctx, t, events).await;
     if let Some(health) = health {
         ctx.store.note_health(t, &health).await;

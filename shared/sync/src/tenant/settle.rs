@@ -49,8 +49,8 @@ async fn settle(ctx: &Worker, t: &TenantId, e: &Event) -> Disposition {
             let reason = "another delivery of this event is being handled right now".to_owned();
             return Disposition::Defer { after: defer::BUSY, reason };
         }
-        State::Defer { code, reason, after } => {
-            let after = defer::growing(*after, crate::deferrals(&e.pending.message_ids)).min(ctx.retry.max_deferral);
+        State::Defer { code, reason, .. } => {
+            let after = e.deferral(ctx.retry.max_deferral).unwrap_or_default();
             let resumes = ctx.clock.now() + chrono::Duration::from_std(after).unwrap_or_default();
             tracing::info!(tenant_id = %t, event_id = %c.event_id, code = %code, after_s = after.as_secs(), "sync deferred");
             release(ctx, t, e, Some(reason.clone())).await;

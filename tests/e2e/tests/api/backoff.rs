@@ -67,9 +67,21 @@ impl RecordsApi for LockedRecords {
 
 /// The app's activity-sync worker with another Salesforce client and retry policy.
 pub(crate) fn worker_with(app: &TestApp, rest: impl RecordsApi + 'static, policy: RetryPolicy) -> Arc<Worker> {
+    measured_worker_with(app, rest, policy).0
+}
+
+/// [`worker_with`], and the metrics lines it writes (one per batch).
+pub(crate) fn measured_worker_with(app: &TestApp, rest: impl RecordsApi + 'static, policy: RetryPolicy) -> (Arc<Worker>, Capture) {
     let queues = WorkerQueues { activity: app.ctx.queues.activity.clone(), dead_letter: app.ctx.queues.dead_letter.clone() };
-    let meter = Meter::new(app.ctx.clock.clone(), Arc::new(Capture::default()));
-    Arc::new(Worker::new(app.ctx.store.clone(), app.ctx.clock.clone(), app.ctx.sessions.clone(), rest, queues, meter).with_retry_policy(policy))
+    let capture = Capture::default();
+    let meter = Meter::new(app.ctx.clock.clone(), Arc::new(capture.clone()));
+    let worker = Worker::new(app.ctx.store.clone(), app.ctx.clock.clone(), app.ctx.sessions.clone(), rest, queues, meter);
+    (Arc::new(worker.with_retry_policy(policy)), capture)
+}
+
+/// The highest receive count any batch of the worker saw (its `MaxReceiveCount` metric).
+pub(crate) fn max_receive_count(capture: &Capture) -> u64 {
+    capture.documents().iter().filter_map(|d| d["MaxReceiveCount"].as_u64()).max().unwrap_or(0)
 }
 
 /// Plays the event source mapping for `worker` on the app's activity queue: the local worker on

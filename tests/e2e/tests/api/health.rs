@@ -23,7 +23,7 @@ fn health_path(tenant: &str) -> String {
 
 impl TestApp {
     /// `GET /health`, expecting 200; the body, checked to hold no secret.
-    async fn health(&self, tenant: &str) -> Value {
+    pub(crate) async fn health(&self, tenant: &str) -> Value {
         let response = self.admin(Method::GET, &health_path(tenant), None).await;
         assert_eq!(response.status(), StatusCode::OK);
         let text = response.text().await.unwrap();
@@ -361,6 +361,7 @@ async fn health_fields_merge(store: Store) {
                     message: "Salesforce: HTTP_503: Salesforce answered without an error body".into(),
                     retryable: true,
                     at: at(10 + i),
+                    resumes_at: Some(at(11 + i)),
                 };
                 HealthRecord { last_error: Some(error), ..HealthRecord::default() }
             };
@@ -372,7 +373,9 @@ async fn health_fields_merge(store: Store) {
     }
     let after = store.health(&t).await.unwrap().unwrap();
     assert!(after.last_token_refresh_at.is_some_and(|a| a >= at(10)), "{after:?}");
-    assert!(after.last_error.as_ref().is_some_and(|e| e.area == HealthArea::SalesforceApi && e.at >= at(10)), "{after:?}");
+    let error = after.last_error.as_ref();
+    assert!(error.is_some_and(|e| e.area == HealthArea::SalesforceApi && e.at >= at(10)), "{after:?}");
+    assert_eq!(error.and_then(|e| e.resumes_at), error.map(|e| e.at + Duration::minutes(1)), "kept whole: {after:?}");
     assert_eq!((after.last_sync_at, after.api_usage), (Some(at(2)), Some(usage)), "untouched by either");
     // Another tenant's record is another item.
     assert_eq!(store.health(&TenantId::parse("someone_else").unwrap()).await.unwrap(), None);

@@ -71,6 +71,7 @@ async fn a_sync_batch_writes_one_line_with_its_outcomes_calls_usage_and_refreshe
     assert_eq!(counts(&doc, &["SalesforceApiCalls", "TokenRefreshes", "TokenRefreshFailures"]), [made, 0, 0]);
     let usage = doc["ApiUsagePercent"].as_f64().unwrap();
     assert!((10.0..10.1).contains(&usage), "the org's reading after the calls: {usage}");
+    assert_eq!(doc["MaxReceiveCount"], 1, "every message on its first receive: {doc}");
     let line = values_text(&doc);
     for private in [TENANT, "ada@example.com", "m_sent", "Lovelace"] {
         assert!(!line.contains(private), "no tenant, address or event id in a metrics line: {line}");

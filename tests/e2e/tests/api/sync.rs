@@ -82,7 +82,7 @@ impl TestApp {
     }
 }
 
-fn outcome_of<'a>(deliveries: &'a [Value], event_id: &str) -> &'a Value {
+pub(crate) fn outcome_of<'a>(deliveries: &'a [Value], event_id: &str) -> &'a Value {
     deliveries.iter().find(|d| d["event_id"] == event_id).unwrap_or_else(|| panic!("no delivery for {event_id}"))
 }
 
