@@ -111,22 +111,18 @@ pub async fn run(env: &Env, events: &[Event], batch: usize, timeline: &Timeline)
     injected += env.sim.injected_faults().len();
     env.sim.set_faults(Faults::default());
 
-    let state = sqs.lock();
+    let (dead_lettered, redelivered, max_receives, deferral_sends, settled_after) = {
+        let state = sqs.lock();
+        (state.dead_lettered, state.receives.saturating_sub(state.sent), state.max_receives, state.deferral_sends, state.now)
+    };
     let mut problems = scenarios::check_tasks(env, events)?;
     problems.extend(scenarios::check_handler_side_effects(env, events).await?);
-    if state.dead_lettered > 0 {
-        problems.push(format!("SQS moved {} messages to the dead-letter queue (over {MAX_RECEIVE_COUNT} receives)", state.dead_lettered));
+    if dead_lettered > 0 {
+        problems.push(format!("SQS moved {dead_lettered} messages to the dead-letter queue (over {MAX_RECEIVE_COUNT} receives)"));
     }
-    let measured = Measured {
-        name: timeline.name.clone(),
-        events: events.len(),
-        calls: env.sim.rest_calls() - calls_before,
-        wall,
-        redelivered: state.receives - state.sent.min(state.receives),
-        injected,
-        problems,
-    };
-    Ok(OverTime { measured, max_receives: state.max_receives, deferral_sends: state.deferral_sends, settled_after: state.now })
+    let calls = env.sim.rest_calls() - calls_before;
+    let measured = Measured { name: timeline.name.clone(), events: events.len(), calls, wall, redelivered, injected, problems };
+    Ok(OverTime { measured, max_receives, deferral_sends, settled_after })
 }
 
 /// SQS as the worker and the poller see it, on the virtual clock: sends (with a delay),
