@@ -4,6 +4,7 @@
 //! with exactly one refresher at a time.
 
 mod errors;
+pub mod fields;
 mod oauth;
 pub mod rest;
 mod sessions;
