@@ -84,7 +84,7 @@ mod tenant_id;
 pub use campaign_id::CampaignId;
 pub use email::Email;
 pub use event_id::EventId;
-pub use field_name::FieldName;
+pub use field_name::{FieldName, ObjectName};
 pub use host::{HostPolicy, InstanceUrl, LoginHost, SalesforceUrl};
 pub use ids::{FlowId, OAuthState};
 pub use salesforce_id::SalesforceId;

@@ -327,7 +327,7 @@ async fn bad_input_names_the_field_and_changes_nothing() {
     let cases = [
         (settings, json!({"field_mapping": {"click_count": "Total Clicks"}}), StatusCode::BAD_REQUEST, "invalid_request",
          "field_mapping.click_count: \"Total Clicks\" is not a Salesforce field API name; use the API name from Setup → Object Manager, e.g. Total_Clicks__c"),
-        (settings, json!({"field_mapping": {"last_opened_at": "pi__last_open__c"}}), StatusCode::BAD_REQUEST, "invalid_request", "field_mapping.last_opened_at: "),
+        (settings, json!({"field_mapping": {"last_opened_at": "pi__last__open__c"}}), StatusCode::BAD_REQUEST, "invalid_request", "field_mapping.last_opened_at: "),
         (settings, json!({"field_mapping": {"mark_bounced": "HasOptedOutOfEmail"}}), StatusCode::BAD_REQUEST, "invalid_request", "field_mapping.mark_bounced: "),
         (settings, json!({"field_mapping": {"last_opened_at": "Opened__c", "click_count": "opened__c"}}), StatusCode::BAD_REQUEST, "invalid_request", "field_mapping.click_count: "),
         (settings, json!({"api_budget_percent": 150}), StatusCode::BAD_REQUEST, "invalid_request", "api_budget_percent: 150 is out of range"),
