@@ -8,6 +8,8 @@
 //! (turning `webhook_auth: signature` back to `secret`, say). Both are checked before anything is
 //! written, and audit what changed.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -16,10 +18,12 @@ use super::ConnectError;
 use crate::ConflictCode;
 use sfbridge_core::error::Cause;
 use sfbridge_core::paging::PageRules;
-use sfbridge_core::domain::{CampaignId, FieldName, SalesforceId, SequenceId, TenantId};
+use sfbridge_core::domain::{
+    ApexPath, AttributeName, CampaignId, EndpointName, FieldName, ProductState, SalesforceId, SequenceId, TenantId,
+};
 use sfbridge_core::store::{
-    audit_kind, CampaignRecord, CampaignSettings, CreateMissing, EventToggles, FieldMapping, MatchPolicy,
-    SettingsRecord, StoreError, TenantSettings, TriggerMode, WebhookAuth,
+    audit_kind, default_campaign_statuses, AttributeKind, AttributeMapping, CampaignRecord, CampaignSettings, CreateMissing,
+    EventToggles, FieldMapping, MatchPolicy, SettingsRecord, StoreError, TenantSettings, TriggerMode, WebhookAuth,
 };
 use crate::Connector;
 
@@ -27,6 +31,19 @@ use crate::Connector;
 const CAMPAIGN_KEY_PREFIX: &str = "701";
 /// Salesforce text fields hold at most 255 characters.
 const MAX_EXPERIMENT_KEY_LEN: usize = 255;
+/// Attributes a tenant may map, and Apex REST endpoints it may allow.
+const MAX_ATTRIBUTES: usize = 100;
+const MAX_APEX_ENDPOINTS: usize = 20;
+/// A Campaign Status value: a picklist value, at most 255 characters.
+const MAX_STATUS_LEN: usize = 255;
+/// Attributes the products send under these names; they need no `kind`.
+pub const WELL_KNOWN_ATTRIBUTES: &[(&str, AttributeKind)] = &[
+    ("nps_score", AttributeKind::Number),
+    ("csat_score", AttributeKind::Number),
+    ("lead_score", AttributeKind::Number),
+    ("total_opens", AttributeKind::Number),
+    ("last_survey_at", AttributeKind::Datetime),
+];
 /// The campaign matrix's page sizes; its cursor is a campaign id.
 const CAMPAIGN_PAGES: PageRules = PageRules { default_limit: 50, max_limit: 100, max_cursor_len: 128 };
 
@@ -63,6 +80,18 @@ pub struct SettingsInput {
     pub sequence_id: Option<String>,
     /// `secret` (default) or `signature`: how JSON callouts must authenticate.
     pub webhook_auth: Option<WebhookAuth>,
+    /// `{"nps_score": {"contact": "NPS_Score__c", "lead": "NPS__c"}}`: where `field_update`
+    /// values land; `kind` (`number`, `text`, `date`, `datetime`, `boolean`) is required for an
+    /// attribute that is not well known.
+    pub attribute_mapping: Option<BTreeMap<String, AttributeMappingInput>>,
+    /// `{"completed": "Completed", "rolled_back": "Paused"}`: the Campaign Status each product state
+    /// sets; absent: the defaults (planned, running, completed, rolled_back, aborted).
+    pub campaign_statuses: Option<BTreeMap<String, String>>,
+    /// A custom External ID field on Campaign holding the product's experiment key.
+    pub campaign_experiment_key_field: Option<String>,
+    /// `{"engagement": "/services/apexrest/Sfbridge/events"}`: the Apex REST endpoints
+    /// `record_upsert` commands may name (`"destination": "apex:engagement"`).
+    pub apex_endpoints: Option<BTreeMap<String, String>>,
     /// When given, the settings are replaced only if they are still at this version (0: none
     /// saved yet); otherwise 409 `version_conflict`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,6 +112,10 @@ impl From<&TenantSettings> for SettingsInput {
             trigger_mode,
             sequence_id,
             webhook_auth,
+            attribute_mapping,
+            campaign_statuses,
+            campaign_experiment_key_field,
+            apex_endpoints,
         } = settings;
         let FieldMapping { last_opened_at, click_count, opt_out_on_unsubscribe, mark_bounced } = field_mapping;
         let name = |field: &Option<FieldName>| field.as_ref().map(|f| f.as_str().to_owned());
@@ -100,9 +133,29 @@ impl From<&TenantSettings> for SettingsInput {
             trigger_mode: Some(*trigger_mode),
             sequence_id: sequence_id.as_ref().map(|s| s.as_str().to_owned()),
             webhook_auth: Some(*webhook_auth),
+            attribute_mapping: Some(
+                attribute_mapping
+                    .iter()
+                    .map(|(a, m)| {
+                        let input = AttributeMappingInput { kind: Some(m.kind), contact: name(&m.contact), lead: name(&m.lead) };
+                        (a.as_str().to_owned(), input)
+                    })
+                    .collect(),
+            ),
+            campaign_statuses: Some(campaign_statuses.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()),
+            campaign_experiment_key_field: name(campaign_experiment_key_field),
+            apex_endpoints: Some(apex_endpoints.iter().map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned())).collect()),
             version: None,
         }
     }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeMappingInput {
+    pub kind: Option<AttributeKind>,
+    pub contact: Option<String>,
+    pub lead: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -262,6 +315,18 @@ pub(crate) fn validate_settings(input: &SettingsInput) -> Result<TenantSettings,
         },
     };
 
+    let attribute_mapping = attribute_mapping(&mut problems, input.attribute_mapping.as_ref(), &field_mapping);
+    let campaign_statuses = campaign_statuses(&mut problems, input.campaign_statuses.as_ref());
+    let campaign_experiment_key_field =
+        field_name(&mut problems, "campaign_experiment_key_field", input.campaign_experiment_key_field.as_deref());
+    if let Some(name) = campaign_experiment_key_field.as_ref().filter(|n| !n.is_custom()) {
+        problems.add(
+            "campaign_experiment_key_field",
+            format!("{name} is a standard field; give a custom Text field on Campaign marked External ID, e.g. Experiment_Key__c"),
+        );
+    }
+    let apex_endpoints = apex_endpoints(&mut problems, input.apex_endpoints.as_ref());
+
     problems.into_result(TenantSettings {
         match_policy,
         create_missing,
@@ -271,7 +336,114 @@ pub(crate) fn validate_settings(input: &SettingsInput) -> Result<TenantSettings,
         trigger_mode,
         sequence_id,
         webhook_auth: input.webhook_auth.unwrap_or_default(),
+        attribute_mapping,
+        campaign_statuses,
+        campaign_experiment_key_field,
+        apex_endpoints,
     })
+}
+
+/// The attribute mapping: names, kinds, fields; no field mapped twice on one object, nor one
+/// that activity sync's `field_mapping` or sync itself owns.
+fn attribute_mapping(
+    problems: &mut Problems,
+    input: Option<&BTreeMap<String, AttributeMappingInput>>,
+    activity: &FieldMapping,
+) -> BTreeMap<AttributeName, AttributeMapping> {
+    let mut mapping = BTreeMap::new();
+    let Some(input) = input else { return mapping };
+    if input.len() > MAX_ATTRIBUTES {
+        problems.add("attribute_mapping", format!("{} attributes; at most {MAX_ATTRIBUTES}", input.len()));
+        return mapping;
+    }
+    let activity_fields: Vec<(&str, &FieldName)> = [
+        ("field_mapping.last_opened_at", &activity.last_opened_at),
+        ("field_mapping.click_count", &activity.click_count),
+        ("field_mapping.mark_bounced", &activity.mark_bounced),
+    ]
+    .into_iter()
+    .filter_map(|(k, f)| Some((k, f.as_ref()?)))
+    .collect();
+    let mut taken: Vec<(String, &'static str, FieldName)> = Vec::new();
+    for (raw, m) in input {
+        let at = format!("attribute_mapping.{}", raw.chars().take(64).collect::<String>());
+        let name = match AttributeName::parse(raw) {
+            Ok(name) => name,
+            Err(e) => {
+                problems.add(&at, format!("{e}, e.g. nps_score"));
+                continue;
+            }
+        };
+        let well_known = WELL_KNOWN_ATTRIBUTES.iter().find(|(n, _)| *n == name.as_str()).map(|(_, k)| *k);
+        let Some(kind) = m.kind.or(well_known) else {
+            problems.add(&format!("{at}.kind"), "is required for an attribute that is not well known: number, text, date, datetime or boolean");
+            continue;
+        };
+        let contact = field_name(problems, &format!("{at}.contact"), m.contact.as_deref());
+        let lead = field_name(problems, &format!("{at}.lead"), m.lead.as_deref());
+        let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+        if blank(&m.contact) && blank(&m.lead) {
+            problems.add(&at, "maps to no field; give \"contact\", \"lead\" or both (the field's API name on that object)");
+        }
+        for (object, field) in [("contact", &contact), ("lead", &lead)] {
+            let Some(field) = field else { continue };
+            let path = format!("{at}.{object}");
+            if let Some(reserved) = RESERVED_FIELDS.iter().find(|r| field.as_str().eq_ignore_ascii_case(r)) {
+                problems.add(&path, format!("{reserved} is a field sync must not overwrite; map a custom field instead"));
+            }
+            if let Some((by, _)) = activity_fields.iter().find(|(_, f)| f.same_field(field)) {
+                problems.add(&path, format!("{field} is already mapped by {by}; each field can hold only one value"));
+            }
+            if let Some((by, _, _)) = taken.iter().find(|(_, o, f)| *o == object && f.same_field(field)) {
+                problems.add(&path, format!("{field} is already mapped by {by}; each field can hold only one value"));
+            }
+            taken.push((path, object, field.clone()));
+        }
+        mapping.insert(name, AttributeMapping { kind, contact, lead });
+    }
+    mapping
+}
+
+fn campaign_statuses(problems: &mut Problems, input: Option<&BTreeMap<String, String>>) -> BTreeMap<ProductState, String> {
+    let Some(input) = input else { return default_campaign_statuses() };
+    let mut statuses = BTreeMap::new();
+    for (state, status) in input {
+        let at = format!("campaign_statuses.{}", state.chars().take(64).collect::<String>());
+        let state = match ProductState::parse(state) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.add(&at, format!("{e}, e.g. completed"));
+                continue;
+            }
+        };
+        let status = status.trim();
+        if status.is_empty() || status.chars().count() > MAX_STATUS_LEN {
+            problems.add(&at, format!("give the Campaign Status value it sets (1 to {MAX_STATUS_LEN} characters), e.g. \"Completed\""));
+            continue;
+        }
+        statuses.insert(state, status.to_owned());
+    }
+    statuses
+}
+
+fn apex_endpoints(problems: &mut Problems, input: Option<&BTreeMap<String, String>>) -> BTreeMap<EndpointName, ApexPath> {
+    let mut endpoints = BTreeMap::new();
+    let Some(input) = input else { return endpoints };
+    if input.len() > MAX_APEX_ENDPOINTS {
+        problems.add("apex_endpoints", format!("{} endpoints; at most {MAX_APEX_ENDPOINTS}", input.len()));
+        return endpoints;
+    }
+    for (name, path) in input {
+        let at = format!("apex_endpoints.{}", name.chars().take(64).collect::<String>());
+        match (EndpointName::parse(name), ApexPath::parse(path.trim())) {
+            (Ok(name), Ok(path)) => {
+                endpoints.insert(name, path);
+            }
+            (Err(e), _) => problems.add(&at, format!("{e}, e.g. engagement")),
+            (_, Err(e)) => problems.add(&at, e),
+        }
+    }
+    endpoints
 }
 
 /// Checks a campaign body and returns the document it describes. Reads nothing.
@@ -707,6 +879,59 @@ mod tests {
         let both = message(json!({"api_budget_percent": 0, "field_mapping": {"click_count": "a b"}}));
         assert!(both.contains("field_mapping.click_count:") && both.contains("api_budget_percent:"), "{both}");
         assert!(message(json!({"field_mapping": {"clicks": "X__c"}})).starts_with("serde: unknown field `clicks`"));
+    }
+
+    #[test]
+    fn push_settings_are_checked_and_kept() {
+        let saved = settings(json!({
+            "attribute_mapping": {
+                "nps_score": {"contact": "NPS_Score__c", "lead": "pi__NPS__c"},
+                "plan": {"kind": "text", "contact": "Plan__c"}
+            },
+            "campaign_statuses": {"completed": "Completed", "rolled_back": "Paused"},
+            "campaign_experiment_key_field": "Experiment_Key__c",
+            "apex_endpoints": {"engagement": "/services/apexrest/Sfbridge/events"}
+        }))
+        .unwrap();
+        let nps = &saved.attribute_mapping[&AttributeName::parse("nps_score").unwrap()];
+        assert_eq!(nps.kind, AttributeKind::Number, "a well-known attribute needs no kind");
+        assert_eq!(nps.lead.as_ref().map(FieldName::as_str), Some("pi__NPS__c"));
+        assert_eq!(saved.campaign_statuses.len(), 2, "given statuses replace the defaults");
+        assert_eq!(saved.apex_endpoints.len(), 1);
+        assert_eq!(settings(json!({})).unwrap().campaign_statuses, default_campaign_statuses());
+        // Round trip through the input a PATCH merges into.
+        let again = validate_settings(&SettingsInput::from(&saved)).unwrap();
+        assert_eq!(again, saved);
+
+        let problems = settings(json!({
+            "field_mapping": {"click_count": "Clicks__c"},
+            "attribute_mapping": {
+                "plan": {"contact": "Plan__c"},
+                "seats": {"kind": "number"},
+                "bad name": {"kind": "text", "contact": "X__c"},
+                "total_opens": {"contact": "clicks__c"},
+                "csat_score": {"contact": "Email"},
+                "lead_score": {"lead": "Score__c"},
+                "nps_score": {"lead": "score__c"}
+            },
+            "campaign_statuses": {"completed": " "},
+            "campaign_experiment_key_field": "Name",
+            "apex_endpoints": {"engagement": "https://example.com/x"}
+        }))
+        .unwrap_err();
+        for expected in [
+            "attribute_mapping.plan.kind: is required",
+            "attribute_mapping.seats: maps to no field",
+            "attribute_mapping.bad name: an attribute name must be",
+            "attribute_mapping.total_opens.contact: clicks__c is already mapped by field_mapping.click_count",
+            "attribute_mapping.csat_score.contact: Email is a field sync must not overwrite",
+            "attribute_mapping.nps_score.lead: score__c is already mapped by attribute_mapping.lead_score.lead",
+            "campaign_statuses.completed: give the Campaign Status value",
+            "campaign_experiment_key_field: Name is a standard field",
+            "apex_endpoints.engagement: an Apex REST path starts with /services/apexrest/",
+        ] {
+            assert!(problems.contains(expected), "{expected:?} in {problems}");
+        }
     }
 
     #[test]

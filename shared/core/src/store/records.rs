@@ -1,12 +1,15 @@
 //! What the single table holds (docs/architecture.md "Data: the single table"). Every record is an item with string `pk`/`sk`
 //! and, where it should disappear on its own, a numeric `expires_at` (DynamoDB TTL, epoch seconds).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::cipher::Sealed;
 use crate::domain::{
-    CampaignId, Email, EventId, FieldName, FlowId, InstanceUrl, LoginHost, SalesforceId, SequenceId, TenantId,
+    ApexPath, AttributeName, CampaignId, Email, EndpointName, EventId, FieldName, FlowId, InstanceUrl, LoginHost, ProductState,
+    SalesforceId, SequenceId, TenantId,
 };
 
 /// How the tenant's app authenticates us.
@@ -203,6 +206,52 @@ pub struct TenantSettings {
     /// How JSON callouts must authenticate.
     #[serde(default)]
     pub webhook_auth: WebhookAuth,
+    /// Where the product's attributes land (`field_update` commands), per attribute.
+    #[serde(default)]
+    pub attribute_mapping: BTreeMap<AttributeName, AttributeMapping>,
+    /// Which Campaign Status each product campaign state sets (`campaign_update` commands).
+    #[serde(default = "default_campaign_statuses")]
+    pub campaign_statuses: BTreeMap<ProductState, String>,
+    /// A custom External ID field on Campaign that holds the product's experiment key, so a
+    /// `campaign_update` naming only the key finds its Campaign with a query.
+    #[serde(default)]
+    pub campaign_experiment_key_field: Option<FieldName>,
+    /// The Apex REST endpoints `record_upsert` commands may post to, by the name they use.
+    #[serde(default)]
+    pub apex_endpoints: BTreeMap<EndpointName, ApexPath>,
+}
+
+/// Where one product attribute lands, and what kind of value the product sends for it (Test
+/// Fields checks each mapped field against it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributeMapping {
+    pub kind: AttributeKind,
+    /// The field on Contacts; `None`: a matched Contact does not get this attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<FieldName>,
+    /// The field on Leads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<FieldName>,
+}
+
+/// What kind of value the product sends for an attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttributeKind {
+    Number,
+    Text,
+    Date,
+    Datetime,
+    Boolean,
+}
+
+/// The product's campaign states and the standard Campaign Status values they set (Salesforce's
+/// defaults are Planned, In Progress, Completed and Aborted).
+pub fn default_campaign_statuses() -> BTreeMap<ProductState, String> {
+    [("planned", "Planned"), ("running", "In Progress"), ("completed", "Completed"), ("rolled_back", "Aborted"), ("aborted", "Aborted")]
+        .into_iter()
+        .filter_map(|(state, status)| Some((ProductState::parse(state).ok()?, status.to_owned())))
+        .collect()
 }
 
 /// When the product starts a sequence for a Salesforce contact (the demeterrr trigger modes).
@@ -253,6 +302,10 @@ impl Default for TenantSettings {
             trigger_mode: TriggerMode::default(),
             sequence_id: None,
             webhook_auth: WebhookAuth::default(),
+            attribute_mapping: BTreeMap::new(),
+            campaign_statuses: default_campaign_statuses(),
+            campaign_experiment_key_field: None,
+            apex_endpoints: BTreeMap::new(),
         }
     }
 }

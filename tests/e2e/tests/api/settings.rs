@@ -48,6 +48,11 @@ fn default_settings(tenant: &str) -> Value {
         "trigger_mode": "manual",
         "sequence_id": null,
         "webhook_auth": "secret",
+        "attribute_mapping": {},
+        "campaign_statuses": {"aborted": "Aborted", "completed": "Completed", "planned": "Planned", "rolled_back": "Aborted",
+                              "running": "In Progress"},
+        "campaign_experiment_key_field": null,
+        "apex_endpoints": {},
         "version": 0,
         "updated_at": null,
     })
