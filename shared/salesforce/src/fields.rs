@@ -12,6 +12,10 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sfbridge_core::domain::{ObjectName, TenantId};
+use sfbridge_core::store::{DescribeRecord, Store};
+
+use crate::rest::{SubRequest, SubResponse};
 
 /// A field's type, as describe's `type` names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +145,122 @@ impl ObjectFields {
 
     pub fn field(&self, name: &str) -> Option<&FieldInfo> {
         self.fields.get(&name.to_ascii_lowercase())
+    }
+}
+
+/// How long a cached describe stands without asking Salesforce. Past it, the next use asks with
+/// `If-Modified-Since` (usually a 304 with no body).
+pub const DESCRIBE_FRESH_FOR: chrono::Duration = chrono::Duration::hours(1);
+
+/// The describes one run needs, from the tenant's cache, and what to ask Salesforce for the rest.
+/// A run loads it, sends [`Catalog::requests`] inside a Composite call it makes anyway (sync: the
+/// lookup call; Test Fields: its only call), and hands the answers to [`Catalog::absorb`].
+#[derive(Debug, Default)]
+pub struct Catalog {
+    entries: BTreeMap<String, Entry>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    object: ObjectName,
+    cached: Option<(ObjectFields, DateTime<Utc>)>,
+    /// The org has no such object, or the connected user cannot see it (404 `NOT_FOUND`).
+    missing: bool,
+    /// Asked in this run, answered or not.
+    asked: bool,
+}
+
+/// The reference ids of describe subrequests start with this.
+const DESCRIBE_REFERENCE: &str = "describe_";
+
+impl Catalog {
+    /// What the tenant's cache holds for `objects` in the org `org_id`. A cache that cannot be
+    /// read only costs a describe.
+    pub async fn load(store: &Store, t: &TenantId, org_id: &str, objects: impl IntoIterator<Item = ObjectName>) -> Self {
+        let mut entries = BTreeMap::new();
+        for object in objects {
+            let key = object.as_str().to_ascii_lowercase();
+            if entries.contains_key(&key) {
+                continue;
+            }
+            let cached = match store.describe(t, org_id, &object).await {
+                Ok(record) => record.and_then(|r| Some((serde_json::from_value::<ObjectFields>(r.fields).ok()?, r.fetched_at))),
+                Err(e) => {
+                    tracing::warn!(tenant_id = %t, object = %object, error = %e, "could not read the cached describe");
+                    None
+                }
+            };
+            entries.insert(key, Entry { object, cached, missing: false, asked: false });
+        }
+        Self { entries }
+    }
+
+    /// Describe subrequests for every object not cached, or cached longer than
+    /// [`DESCRIBE_FRESH_FOR`] (all of them with `revalidate`), conditional on the cached time.
+    pub fn requests(&mut self, now: DateTime<Utc>, revalidate: bool) -> Vec<SubRequest> {
+        let mut requests = Vec::new();
+        for (key, entry) in &mut self.entries {
+            let fresh = entry.cached.as_ref().is_some_and(|(_, at)| now - *at < DESCRIBE_FRESH_FOR);
+            if fresh && !revalidate {
+                continue;
+            }
+            entry.asked = true;
+            let since = entry.cached.as_ref().map(|(_, at)| *at);
+            requests.push(SubRequest::describe(&format!("{DESCRIBE_REFERENCE}{key}"), entry.object.as_str(), since));
+        }
+        requests
+    }
+
+    /// Whether a subrequest is one of this catalog's.
+    pub fn is_describe(reference_id: &str) -> bool {
+        reference_id.starts_with(DESCRIBE_REFERENCE)
+    }
+
+    /// Takes in the answers to [`Catalog::requests`] (others are ignored) and caches what
+    /// changed. A failed or unreadable answer leaves the cached fields in use, if any.
+    pub async fn absorb(&mut self, store: &Store, t: &TenantId, org_id: &str, answers: &[SubResponse], now: DateTime<Utc>) {
+        for answer in answers {
+            let Some(key) = answer.reference_id.strip_prefix(DESCRIBE_REFERENCE) else { continue };
+            let Some(entry) = self.entries.get_mut(key) else { continue };
+            let fields = match answer.status {
+                200 => match ObjectFields::from_describe(entry.object.as_str(), &answer.body) {
+                    Ok(fields) => fields,
+                    Err(e) => {
+                        tracing::warn!(tenant_id = %t, error = %e, "unreadable describe");
+                        continue;
+                    }
+                },
+                304 => match &entry.cached {
+                    Some((fields, _)) => fields.clone(),
+                    None => continue,
+                },
+                404 => {
+                    entry.missing = true;
+                    entry.cached = None;
+                    continue;
+                }
+                status => {
+                    tracing::warn!(tenant_id = %t, object = %entry.object, status, "describe failed");
+                    continue;
+                }
+            };
+            let record = DescribeRecord { fields: serde_json::to_value(&fields).unwrap_or_default(), fetched_at: now };
+            if let Err(e) = store.save_describe(t, org_id, &entry.object, &record).await {
+                tracing::warn!(tenant_id = %t, object = %entry.object, error = %e, "could not cache the describe");
+            }
+            entry.cached = Some((fields, now));
+            entry.missing = false;
+        }
+    }
+
+    /// The fields of `object`, if known.
+    pub fn fields(&self, object: &str) -> Option<&ObjectFields> {
+        self.entries.get(&object.to_ascii_lowercase()).and_then(|e| e.cached.as_ref().map(|(f, _)| f))
+    }
+
+    /// Whether Salesforce said the object does not exist (or is hidden from the connected user).
+    pub fn is_missing(&self, object: &str) -> bool {
+        self.entries.get(&object.to_ascii_lowercase()).is_some_and(|e| e.missing)
     }
 }
 
@@ -398,6 +518,46 @@ mod tests {
         assert_eq!(put("Promoter__c", json!("TRUE")).unwrap(), json!(true));
         assert!(put("Promoter__c", json!(null)).unwrap_err().reason.contains("required"));
         assert_eq!(put("Title", Value::Null).unwrap(), Value::Null);
+    }
+
+    #[tokio::test]
+    async fn the_catalog_asks_only_for_what_is_not_fresh_and_keeps_what_did_not_change() {
+        let store = Store::in_memory();
+        let t = TenantId::parse("team_42").unwrap();
+        let org = "00D000000000001";
+        let objects = || ["Contact", "Campaign", "Nope__c"].map(|o| ObjectName::parse(o).unwrap());
+        let now = DateTime::parse_from_rfc3339("2026-12-05T10:00:00Z").unwrap().with_timezone(&Utc);
+
+        let mut catalog = Catalog::load(&store, &t, org, objects()).await;
+        let requests = catalog.requests(now, false);
+        assert_eq!(requests.len(), 3, "nothing cached: all asked");
+        assert!(requests.iter().all(|r| r.path().ends_with("/describe") && Catalog::is_describe(r.reference_id())));
+        let contact = json!({"name": "Contact", "fields": [{"name": "Title", "type": "string", "length": 128, "updateable": true, "createable": true}]});
+        let answer = |reference: &str, status: u16, body: Value| SubResponse { body, status, reference_id: reference.to_owned() };
+        let answers = [
+            answer(requests[2].reference_id(), 404, json!([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}])),
+            answer(requests[1].reference_id(), 200, contact.clone()),
+            answer(requests[0].reference_id(), 503, Value::Null),
+            answer("lookup0", 200, json!({"records": []})),
+        ];
+        catalog.absorb(&store, &t, org, &answers, now).await;
+        assert_eq!(catalog.fields("CONTACT").and_then(|f| f.field("title")).and_then(|f| f.length), Some(128));
+        assert!(catalog.is_missing("Nope__c") && catalog.fields("Campaign").is_none() && !catalog.is_missing("Campaign"));
+
+        // Within the hour only the object that failed is asked again; later, the cached one
+        // conditionally, and a 304 keeps it.
+        let mut again = Catalog::load(&store, &t, org, objects()).await;
+        let asked: Vec<String> = again.requests(now + chrono::Duration::minutes(30), false).iter().map(|r| r.path().to_owned()).collect();
+        assert_eq!(asked, ["/sobjects/Campaign/describe", "/sobjects/Nope__c/describe"]);
+        let mut later = Catalog::load(&store, &t, org, objects()).await;
+        let requests = later.requests(now + chrono::Duration::hours(2), false);
+        let conditional = serde_json::to_value(requests.iter().find(|r| r.path().contains("Contact")).unwrap()).unwrap();
+        assert_eq!(conditional["httpHeaders"]["If-Modified-Since"], "Sat, 05 Dec 2026 10:00:00 GMT");
+        let reference = requests.iter().find(|r| r.path().contains("Contact")).unwrap().reference_id().to_owned();
+        later.absorb(&store, &t, org, &[answer(&reference, 304, Value::Null)], now + chrono::Duration::hours(2)).await;
+        assert!(later.fields("Contact").is_some());
+        let refreshed = store.describe(&t, org, &ObjectName::parse("Contact").unwrap()).await.unwrap().unwrap();
+        assert_eq!(refreshed.fetched_at, now + chrono::Duration::hours(2), "a 304 renews the cached time");
     }
 
     #[test]

@@ -187,12 +187,27 @@ pub struct SubRequest {
     reference_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<Value>,
+    /// Conditional headers (`If-Modified-Since`), which Composite passes on per subrequest.
+    #[serde(rename = "httpHeaders", skip_serializing_if = "Option::is_none")]
+    http_headers: Option<serde_json::Map<String, Value>>,
 }
 
 impl SubRequest {
     fn new(method: &'static str, path: &str, reference_id: &str, body: Option<Value>) -> Self {
         // The version is prefixed when the Composite call is sent, with the client's.
-        Self { method, url: path.to_owned(), reference_id: reference_id.to_owned(), body }
+        Self { method, url: path.to_owned(), reference_id: reference_id.to_owned(), body, http_headers: None }
+    }
+
+    /// An object's describe; with `if_modified_since`, Salesforce answers 304 (no body) when the
+    /// object's metadata has not changed since then (salesforce.md §8.5).
+    pub fn describe(reference_id: &str, sobject: &str, if_modified_since: Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        let mut request = Self::new("GET", &format!("/sobjects/{sobject}/describe"), reference_id, None);
+        if let Some(since) = if_modified_since {
+            let mut headers = serde_json::Map::new();
+            headers.insert("If-Modified-Since".into(), Value::String(http_date(since)));
+            request.http_headers = Some(headers);
+        }
+        request
     }
 
     /// A SOQL query. Inside Composite the query travels in the body, so the URI limit that
@@ -444,6 +459,11 @@ impl SalesforceRest {
         let value = serde_json::from_slice(if body.is_empty() { b"null" } else { &body }).map_err(|_| unreadable(status))?;
         Ok(Reply { value, usage })
     }
+}
+
+/// An HTTP-date (RFC 9110 §5.6.7), as `If-Modified-Since` takes it.
+pub fn http_date(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 fn unreadable(status: u16) -> RestError {

@@ -18,7 +18,7 @@ pub use memory::MemoryTable;
 pub use records::*;
 pub use table::{Condition, Item, QueryPage, Table, TableError};
 
-use crate::domain::{CampaignId, EventId, FlowId, OAuthState, TenantId};
+use crate::domain::{CampaignId, EventId, FlowId, OAuthState, ObjectName, TenantId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -83,6 +83,10 @@ pub mod keys {
     }
     pub const DEDUPE: &str = "DEDUPE";
     pub const HEALTH: &str = "HEALTH";
+    /// One object's describe in one org (a reconnect to another org does not reuse it).
+    pub fn describe(org_id: &str, object: &crate::domain::ObjectName) -> String {
+        format!("DESCRIBE#{org_id}#{}", object.as_str().to_ascii_lowercase())
+    }
 }
 
 /// Ledger entries outlive every way a command can come back: SQS keeps it 4 days, the DLQ 14
@@ -92,6 +96,8 @@ const LEDGER_RETENTION_DAYS: i64 = 45;
 /// Message for at most 24 hours, a signed callout is refused after 5 minutes; three days
 /// outlasts both with room for clock trouble.
 pub(crate) const INBOUND_DEDUPE_RETENTION_HOURS: i64 = 72;
+/// A cached describe nobody revalidated for this long goes (an org disconnected, an object unmapped).
+const DESCRIBE_RETENTION_DAYS: i64 = 30;
 /// How long the delivery log remembers an outcome.
 pub(crate) const DELIVERY_RETENTION_DAYS: i64 = 30;
 /// How long a dead letter waits for a replay: as long as its delivery-log entry. It must end well
@@ -406,6 +412,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         let item = to_item(&keys::tenant(t), keys::WEBHOOK_SECRETS, record, None)?;
         Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    /// The cached describe of `object` in the tenant's org `org_id`.
+    pub async fn describe(&self, t: &TenantId, org_id: &str, object: &ObjectName) -> Result<Option<DescribeRecord>, StoreError> {
+        self.get(&keys::tenant(t), &keys::describe(org_id, object)).await
+    }
+
+    /// Caches a describe (last writer wins: every writer saw the org's metadata at `fetched_at`).
+    pub async fn save_describe(&self, t: &TenantId, org_id: &str, object: &ObjectName, record: &DescribeRecord) -> Result<(), StoreError> {
+        let expires = record.fetched_at + chrono::Duration::days(DESCRIBE_RETENTION_DAYS);
+        let item = to_item(&keys::tenant(t), &keys::describe(org_id, object), record, Some(expires.timestamp()))?;
+        Ok(self.table.put(item, Condition::None).await?)
     }
 
     pub async fn inbound_dedupe(&self, t: &TenantId, key: &str) -> Result<Option<InboundDedupeRecord>, StoreError> {

@@ -612,6 +612,16 @@ pub struct HealthError {
     pub resumes_at: Option<DateTime<Utc>>,
 }
 
+/// `TENANT#{t}` / `DESCRIBE#{org}#{object}`: the fields of one object as the org's describe last
+/// reported them (the parts sfbridge reads, in `sfbridge_salesforce::fields::ObjectFields` form),
+/// so that sync batches and Test Fields need no describe call while it is current.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DescribeRecord {
+    pub fields: serde_json::Value,
+    /// When Salesforce last answered for it (200, or 304: not modified since the time we sent).
+    pub fetched_at: DateTime<Utc>,
+}
+
 /// The org's daily API request usage as a Salesforce response reported it (`Sforce-Limit-Info`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageReading {
