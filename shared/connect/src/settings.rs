@@ -882,6 +882,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn push_settings_are_checked_and_kept() {
         let saved = settings(json!({
             "attribute_mapping": {
