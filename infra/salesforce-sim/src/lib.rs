@@ -374,11 +374,40 @@ impl SalesforceSim {
         self.sim.lock().org.add_validation_rule(object, field, value, message);
     }
 
-    /// Adds a custom field to `object` (or replaces a custom field of that name): it is writable
-    /// and queryable and shows in describe. Returns false when the object is unknown, the name is
-    /// not made of letters, digits and `_`, or it is a standard field's.
+    /// Adds a custom field to `object`, a standard or custom object (or replaces a custom field of
+    /// that name): it is writable as `spec` says, queryable, and shows in describe, whose
+    /// `If-Modified-Since` then sees the object changed. `name` is a custom field's API name,
+    /// `Name__c` or, for a managed package's field, `ns__Name__c`. Returns false when the object is
+    /// unknown, the name breaks Salesforce's naming rules (a letter first; letters, digits and
+    /// single underscores; no trailing underscore; the `__c` suffix), or it is a standard field's.
     pub fn add_custom_field(&self, object: &str, name: &str, spec: FieldSpec) -> bool {
-        self.sim.lock().org.add_custom_field(object, name, spec)
+        let mut state = self.sim.lock();
+        let now = state.now();
+        state.org.add_custom_field(object, name, spec, now)
+    }
+
+    /// Adds a custom object (`Product_Event__c`, or `ns__Obj__c` from a managed package) labelled
+    /// `label`, with the system fields every custom object has (`Id`, `Name`, `OwnerId`,
+    /// `CreatedDate`, `CreatedById`, `LastModifiedDate`, `LastModifiedById`, `SystemModstamp`,
+    /// `IsDeleted`). It is listed by `GET …/sobjects`, described, queried, and written through the
+    /// sObject, Collections and Composite resources like any object; add its fields (an External ID
+    /// for upserts) with [`Self::add_custom_field`]. A record saved without a `Name` is named by its
+    /// id. Returns false when the name is not a custom object's or the object exists.
+    pub fn add_custom_object(&self, name: &str, label: &str) -> bool {
+        let mut state = self.sim.lock();
+        let now = state.now();
+        state.org.schema.add_custom_object(name, label, now)
+    }
+
+    /// Replaces the values of a picklist field, standard or custom (e.g. Campaign `Status`, whose
+    /// values are Planned, In Progress, Completed and Aborted until then), as an admin editing its
+    /// value set would; `restricted`: "Restrict picklist to the values defined in the value set".
+    /// Records keep the values they hold. Returns false when the object or field is unknown or the
+    /// field is not a picklist.
+    pub fn set_picklist_values(&self, object: &str, field: &str, values: &[&str], restricted: bool) -> bool {
+        let mut state = self.sim.lock();
+        let now = state.now();
+        state.org.schema.set_picklist(object, field, values, restricted, now)
     }
 
     // -----------------------------------------------------------------------------------------

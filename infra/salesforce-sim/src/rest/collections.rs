@@ -98,10 +98,10 @@ pub(super) fn upsert(state: &mut SimState, session: &Session, object: &str, fiel
                 format!("Field name provided, {field} is not an External ID or indexed field for {}", def.name);
             return error(StatusCode::BAD_REQUEST, "INVALID_FIELD", &message);
         };
-        (def.name, key.name.clone())
+        (def.name.clone(), key.name.clone())
     };
     // One type per upsert: records need no `attributes`.
-    save(state, session, body, Some((object, &field)), |org, record, writer| {
+    save(state, session, body, Some((&object, &field)), |org, record, writer| {
         let key = record
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(&field))
@@ -110,7 +110,7 @@ pub(super) fn upsert(state: &mut SimState, session: &Session, object: &str, fiel
             .ok_or_else(|| {
                 RecordError::new("MISSING_ARGUMENT", format!("{field} not specified"), vec![field.clone()])
             })?;
-        match org.upsert(object, &field, &key, record, writer) {
+        match org.upsert(&object, &field, &key, record, writer) {
             Ok((id, created)) => Ok((id, Some(created))),
             Err(UpsertError::Record(e)) => Err(e),
             Err(UpsertError::Ambiguous(ids)) => Err(RecordError::new(
@@ -129,7 +129,7 @@ fn save(
     state: &mut SimState,
     session: &Session,
     body: &[u8],
-    upsert: Option<(&'static str, &str)>,
+    upsert: Option<(&str, &str)>,
     mut write: impl FnMut(&mut Org, &Fields, &Writer) -> Outcome,
 ) -> Reply {
     let batch = match parse(body) {

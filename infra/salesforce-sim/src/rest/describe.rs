@@ -64,7 +64,7 @@ fn object_summary(def: &ObjectDef, version: &str) -> Value {
     json!({
         "activateable": false,
         "createable": true,
-        "custom": false,
+        "custom": def.custom,
         "customSetting": false,
         "deletable": true,
         "deprecatedAndHidden": false,
@@ -73,7 +73,7 @@ fn object_summary(def: &ObjectDef, version: &str) -> Value {
         "label": def.label,
         "labelPlural": def.label_plural,
         "layoutable": true,
-        "mergeable": matches!(def.name, "Contact" | "Lead"),
+        "mergeable": matches!(def.name.as_str(), "Contact" | "Lead"),
         "mruEnabled": true,
         "name": def.name,
         "queryable": true,
@@ -99,17 +99,13 @@ fn field(field: &FieldDef) -> Value {
     let text_like = kind.is_text() || kind.is_id();
     let byte_length = if text_like { field.length * 3 } else { 0 };
     let byte_length = if kind.is_id() { field.length } else { byte_length };
-    let (precision, scale, digits) = match kind {
-        FieldKind::Double | FieldKind::Currency | FieldKind::Percent => (18, 2, 0),
-        FieldKind::Int => (0, 0, 9),
-        _ => (0, 0, 0),
-    };
+    let (precision, scale, digits) = (field.precision, field.scale, field.digits);
     let sortable = kind != FieldKind::TextArea;
     let picklist: Vec<Value> = field
         .picklist
         .iter()
         .map(|value| {
-            let default = field.default.as_ref().and_then(Value::as_str) == Some(value);
+            let default = field.default.as_ref().and_then(Value::as_str) == Some(value.as_str());
             json!({"active": true, "defaultValue": default, "label": value, "validFor": null, "value": value})
         })
         .collect();
