@@ -84,6 +84,8 @@ struct Subrequest {
     body: Option<Value>,
     /// `httpHeaders`' `Sforce-Query-Options`.
     query_options: Option<String>,
+    /// `httpHeaders`' `If-Modified-Since` (describe).
+    if_modified_since: Option<String>,
 }
 
 /// A resource a subrequest may call, with its path parameters (percent-decoded).
@@ -266,24 +268,25 @@ fn subrequest(item: Value) -> Result<Subrequest, Reply> {
     let method = text("method")?.to_ascii_uppercase();
     let url = text("url")?;
     let reference_id = text("referenceId")?;
-    let query_options = match item.remove("httpHeaders") {
-        None | Some(Value::Null) => None,
+    let (mut query_options, mut if_modified_since) = (None, None);
+    match item.remove("httpHeaders") {
+        None | Some(Value::Null) => {}
         Some(Value::Object(headers)) => {
-            let mut options = None;
             for (name, value) in headers {
                 let Value::String(value) = value else {
                     return Err(parser_error(&format!("Cannot deserialize instance of String for httpHeaders.{name}")));
                 };
                 if name.eq_ignore_ascii_case("Sforce-Query-Options") {
-                    options = Some(value);
+                    query_options = Some(value);
+                } else if name.eq_ignore_ascii_case("If-Modified-Since") {
+                    if_modified_since = Some(value);
                 }
             }
-            options
         }
         Some(_) => return Err(parser_error("Cannot deserialize instance of Map for httpHeaders")),
-    };
+    }
     let body = item.remove("body").filter(|b| !b.is_null());
-    Ok(Subrequest { method, url, reference_id, body, query_options })
+    Ok(Subrequest { method, url, reference_id, body, query_options, if_modified_since })
 }
 
 fn invalid_input(message: &str) -> Reply {
@@ -384,8 +387,8 @@ fn execute(state: &mut SimState, session: &Session, sub: &Subrequest, done: &[Do
     let reply = match route {
         Route::Query { all } => query::run(state, &version, query.as_deref(), batch, all),
         Route::QueryMore { locator } => query::more(state, &version, &locator, batch),
-        Route::DescribeGlobal => describe::describe_global(state, &version),
-        Route::Describe { object } => describe::describe(state, &version, &object),
+        Route::DescribeGlobal => describe::describe_global(state, &version, sub.if_modified_since.as_deref()),
+        Route::Describe { object } => describe::describe(state, &version, &object, sub.if_modified_since.as_deref()),
         Route::Create { object } => sobjects::create(state, session, &version, &object, body),
         Route::Read { object, id } => sobjects::read(state, &version, &object, &id, query.as_deref()),
         Route::Update { object, id } => sobjects::update(state, session, &object, &id, body),

@@ -152,13 +152,18 @@ pub(super) fn is_version(segment: &str) -> bool {
     digits(major) && digits(minor)
 }
 
+/// `Sforce-Limit-Info`, and `Date` from the simulator's clock (what a client sends back as
+/// `If-Modified-Since`; hyper adds a wall-clock `Date` only where none is set).
 fn with_limit_info(sim: &Sim, mut response: Response) -> Response {
-    let (used, max) = {
+    let (used, max, now) = {
         let state = sim.lock();
-        (state.api.used, state.api.max)
+        (state.api.used, state.api.max, state.now())
     };
     if let Ok(value) = HeaderValue::from_str(&format!("api-usage={used}/{max}")) {
         response.headers_mut().insert(LIMIT_INFO, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&crate::datetime::format_http_date(now)) {
+        response.headers_mut().insert(header::DATE, value);
     }
     response
 }
