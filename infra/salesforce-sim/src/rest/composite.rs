@@ -14,6 +14,11 @@
 //!   `GET …/sobjects/{Type}/describe`; `POST`/`PATCH …/composite/sobjects` and `PATCH
 //!   …/composite/sobjects/{Type}/{ExtIdField}`. `body` is the standalone call's body; of
 //!   `httpHeaders` only `Sforce-Query-Options` is read.
+//! - **Only REST API resources.** "Composite is supported for the following resources": the
+//!   sObject resources (with sObject Rows by External ID), Query, QueryAll and, from v43.0, sObject
+//!   Collections, all under `/services/data/vXX.X/` (REST API Developer Guide, "Send Multiple
+//!   Requests Using Composite"). Apex REST (`/services/apexrest/…`), `limits`, versions and any
+//!   other url are refused as below. The wording of that refusal was not found in a capture.
 //! - **Checked before anything runs**, failing the whole request with a 400 error array and
 //!   applying nothing: the body's JSON shape (`JSON_PARSER_ERROR`); each subrequest's method and url
 //!   (a route above), and its `referenceId` (letters, digits and `_`, unique) (`INVALID_INPUT`); at
