@@ -366,8 +366,8 @@ impl SalesforceSim {
         self.sim.lock().org.delete(id)
     }
 
-    /// Every live record of `object` (`Contact`, `Lead`, `Task`, `Campaign`, `CampaignMember`), in
-    /// creation order, as JSON objects with every field (null when unset), custom and computed
+    /// Every live record of `object` (`Contact`, `Lead`, `Task`, `Campaign`, `CampaignMember`, or
+    /// a custom object of [`Self::add_custom_object`]), in creation order, as JSON objects with every field (null when unset), custom and computed
     /// ones (`Name`, `IsClosed`, …) included. Empty for an unknown object.
     pub fn records(&self, object: &str) -> Vec<serde_json::Value> {
         let state = self.sim.lock();

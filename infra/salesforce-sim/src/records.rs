@@ -3,11 +3,15 @@
 //!
 //! A record is a JSON object keyed by canonical field names. Writes go through [`Org::create`],
 //! [`Org::update`] and [`Org::upsert`], which check, in Salesforce's order: unknown fields
-//! (`INVALID_FIELD`), read-only fields (`INVALID_FIELD_FOR_INSERT_UPDATE`), values (email format,
-//! length, restricted picklists), required fields, references (`INVALID_CROSS_REFERENCE_KEY`,
+//! (`INVALID_FIELD`), fields the write may not set (`INVALID_FIELD_FOR_INSERT_UPDATE`: not
+//! createable on a create, not updateable on an update, an upsert being one or the other), values
+//! (email format, `STRING_TOO_LONG`, `INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST`,
+//! `NUMBER_OUTSIDE_VALID_RANGE`; see `check_values`), required fields, references (`INVALID_CROSS_REFERENCE_KEY`,
 //! `ENTITY_IS_DELETED`, `CANNOT_UPDATE_CONVERTED_LEAD`), object rules and unique fields
 //! (`DUPLICATE_VALUE`). Each failure is a [`RecordError`], the per-record error shape of sObject
-//! Collections.
+//! Collections. Before any of that, a value that cannot be read as its field's type (a JSON
+//! object for a number, `"2026-13-01"` for a date, `"yes"` for a checkbox) fails the whole request
+//! with `JSON_PARSER_ERROR`, see [`Org::check_types`].
 //!
 //! All-or-none: between [`Org::begin`] and [`Org::commit`], every change is logged so that
 //! [`Org::rollback`] can undo it (ids minted meanwhile stay burnt, as in Salesforce). Transactions
@@ -1082,6 +1086,36 @@ mod tests {
         org.commit();
         org.rollback(); // no transaction open: nothing to undo
         assert_eq!(names(&org), [json!("Kept")]);
+    }
+
+    #[test]
+    fn numbers_fit_their_digits_and_messages_print_them_as_java_does() {
+        let mut org = Org::default();
+        let now = SystemTime::now();
+        assert!(org.add_custom_field("Contact", "Score__c", FieldSpec::new(FieldKind::Double).with_digits(5, 2), now));
+        assert!(org.add_custom_field("Contact", "Seats__c", FieldSpec::new(FieldKind::Int).with_digits(3, 0), now));
+        let create = |org: &mut Org, fields: Value| {
+            let mut fields = body(fields);
+            fields.insert("LastName".into(), json!("L"));
+            org.create("Contact", &fields, &writer())
+        };
+        for fine in [json!({"Score__c": 999.99}), json!({"Score__c": -999.5}), json!({"Score__c": 0.001}), json!({"Seats__c": 999})] {
+            assert!(create(&mut org, fine.clone()).is_ok(), "{fine}");
+        }
+        let error = |org: &mut Org, fields: Value| create(org, fields).err().map(|e| (e.status_code, e.message));
+        assert_eq!(
+            error(&mut org, json!({"Score__c": 1000})),
+            Some(("NUMBER_OUTSIDE_VALID_RANGE".into(), "Score: value outside of valid range on numeric field: 1000.0".into()))
+        );
+        assert_eq!(
+            error(&mut org, json!({"Seats__c": -1000})),
+            Some(("NUMBER_OUTSIDE_VALID_RANGE".into(), "Seats: value outside of valid range on numeric field: -1000".into()))
+        );
+        assert_eq!(java_double(1.0e7), "1.0E7");
+        assert_eq!(java_double(1.5e-4), "1.5E-4");
+        assert_eq!(java_double(-2.5), "-2.5");
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(123_456.0), "123456.0");
     }
 
     #[test]

@@ -1,6 +1,15 @@
 //! The objects of the simulated org and their fields (salesforce.md §8): Contact, Lead, Task,
 //! Campaign and CampaignMember with the standard fields a connector touches, plus the custom
-//! fields a test registers with [`crate::SalesforceSim::add_custom_field`].
+//! fields and custom objects a test registers with [`crate::SalesforceSim::add_custom_field`] and
+//! [`crate::SalesforceSim::add_custom_object`], namespaced ones (`ns__Name__c`) included.
+//!
+//! Standard fields carry the metadata the Field Reference lists for them (lengths: Title 128,
+//! FirstName 40, LastName 80, Company 255, Email 80, Phone 40, standard picklists 40; Campaign's
+//! cost fields currency(18, 0)). Campaign `Status` has the standard values Planned, In Progress,
+//! Completed and Aborted (salesforce.md §8.4), unrestricted as every picklist is unless an admin
+//! restricts it (Metadata API, `Picklist.restrictedPicklist`: "By default this value is false");
+//! [`crate::SalesforceSim::set_picklist_values`] plays that admin. Each object keeps when its
+//! metadata last changed, for describe's `If-Modified-Since`.
 //!
 //! Names are matched case-insensitively, as Salesforce does in SOQL, URLs and JSON bodies; what
 //! the simulator sends back always uses the canonical spelling defined here.

@@ -18,7 +18,14 @@ async fn a_registered_endpoint_answers_with_the_token_counts_a_call_and_records_
     let org = Org::start().await;
     assert!(org.sim.add_apex_rest("/Sfbridge/events", ApexBehavior::Echo));
     let payload = r#"{"event_id":"evt-1","type":"signup","seats":3}"#;
-    let reply = org.call_path(Method::POST, &format!("{EVENTS}?source=sfbridge"), &[("X-Sfbridge-Event-Id", "evt-1")], Some(payload)).await;
+    let reply = org
+        .call_path(
+            Method::POST,
+            &format!("{EVENTS}?source=sfbridge"),
+            &[("X-Sfbridge-Event-Id", "evt-1")],
+            Some(payload),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.text, payload, "Echo answers the body it was sent");
     assert_eq!(reply.headers["content-type"], "application/json;charset=UTF-8");
@@ -63,7 +70,10 @@ async fn apex_rest_needs_an_active_token_and_stops_at_the_daily_limit() {
     assert_eq!(org.call_path(Method::POST, EVENTS, &[], Some("{}")).await.status, StatusCode::OK);
     let over = org.call_path(Method::POST, EVENTS, &[], Some("{}")).await;
     assert_eq!(over.status, StatusCode::FORBIDDEN);
-    assert_eq!(over.json(), json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]));
+    assert_eq!(
+        over.json(),
+        json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+    );
     assert_eq!(org.sim.apex_requests("/Sfbridge/events").len(), 1);
 }
 
@@ -74,11 +84,17 @@ async fn unmapped_paths_get_404_and_other_methods_405_with_salesforces_bodies() 
     for path in ["/Sfbridge/evnts", "/sfbridge/events", "/Sfbridge/events/"] {
         let reply = org.call_path(Method::POST, &format!("/services/apexrest{path}"), &[], Some("{}")).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(reply.json(), json!([{"errorCode": "NOT_FOUND", "message": format!("Could not find a match for URL {path}")}]));
+        assert_eq!(
+            reply.json(),
+            json!([{"errorCode": "NOT_FOUND", "message": format!("Could not find a match for URL {path}")}])
+        );
     }
     let reply = org.call_path(Method::GET, EVENTS, &[], None).await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(reply.json(), json!([{"errorCode": "METHOD_NOT_ALLOWED", "message": "HTTP Method 'GET' not allowed. Allowed are POST"}]));
+    assert_eq!(
+        reply.json(),
+        json!([{"errorCode": "METHOD_NOT_ALLOWED", "message": "HTTP Method 'GET' not allowed. Allowed are POST"}])
+    );
     assert_eq!(org.sim.api_usage().0, 4, "answered by Salesforce after authentication: each counts");
     assert_eq!(org.sim.apex_requests("/sfbridge/events").len(), 1, "recorded under the path as sent");
 
@@ -94,11 +110,18 @@ async fn unmapped_paths_get_404_and_other_methods_405_with_salesforces_bodies() 
 async fn behaviours_answer_fixed_replies_failures_then_echoes_and_wildcard_mappings() {
     let org = Org::start().await;
     let sim = &org.sim;
-    assert!(sim.add_apex_rest("/Sfbridge/created", ApexBehavior::Respond { status: 201, body: json!({"id": "a005g000001"}) }));
+    assert!(sim
+        .add_apex_rest("/Sfbridge/created", ApexBehavior::Respond { status: 201, body: json!({"id": "a005g000001"}) }));
     assert!(sim.add_apex_rest("/Sfbridge/quiet", ApexBehavior::Respond { status: 204, body: Value::Null }));
-    assert!(sim.add_apex_rest("/Sfbridge/broken", ApexBehavior::unhandled_exception("System.NullPointerException: Attempt to de-reference a null object")));
+    assert!(sim.add_apex_rest(
+        "/Sfbridge/broken",
+        ApexBehavior::unhandled_exception("System.NullPointerException: Attempt to de-reference a null object")
+    ));
     let unavailable = json!([{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}]);
-    assert!(sim.add_apex_rest("/Sfbridge/flaky", ApexBehavior::FailThenEcho { failures: 2, status: 503, body: unavailable.clone() }));
+    assert!(sim.add_apex_rest(
+        "/Sfbridge/flaky",
+        ApexBehavior::FailThenEcho { failures: 2, status: 503, body: unavailable.clone() }
+    ));
     assert!(sim.add_apex_rest("/Sfbridge/v1/*", ApexBehavior::Echo));
 
     let post = |path: &str, body: &'static str| {
@@ -132,7 +155,8 @@ async fn a_lost_answer_still_reaches_apex() {
     let org = Org::start().await;
     assert!(org.sim.add_apex_rest("/Sfbridge/events", ApexBehavior::Echo));
     org.sim.lose_write_answers(1);
-    let sent = org.client.post(format!("{}{EVENTS}", org.sim.base_url())).bearer_auth(&org.token).body("{}").send().await;
+    let sent =
+        org.client.post(format!("{}{EVENTS}", org.sim.base_url())).bearer_auth(&org.token).body("{}").send().await;
     assert!(sent.is_err(), "the connection closes without an answer");
     assert_eq!(org.sim.apex_requests("/Sfbridge/events").len(), 1, "the class ran: a retry must be idempotent");
     assert_eq!(org.call_path(Method::POST, EVENTS, &[], Some("{}")).await.status, StatusCode::OK);

@@ -41,7 +41,11 @@ fn record_error(result: &Value) -> (String, String, Value) {
     assert_eq!(result["success"], false, "{result}");
     assert!(result.get("id").is_none(), "a failed record carries no id: {result}");
     let error = &result["errors"][0];
-    (error["statusCode"].as_str().unwrap().to_owned(), error["message"].as_str().unwrap().to_owned(), error["fields"].clone())
+    (
+        error["statusCode"].as_str().unwrap().to_owned(),
+        error["message"].as_str().unwrap().to_owned(),
+        error["fields"].clone(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,11 +89,17 @@ async fn describe_reports_lengths_digits_picklists_and_writability() {
         [&json!(false), &json!(false), &json!(true), &json!(false)]
     );
     for (name, external, unique) in [("NPS_Score__c", false, false), ("Email", false, false)] {
-        assert_eq!((field(&contact, name)["externalId"].clone(), field(&contact, name)["unique"].clone()), (json!(external), json!(unique)));
+        assert_eq!(
+            (field(&contact, name)["externalId"].clone(), field(&contact, name)["unique"].clone()),
+            (json!(external), json!(unique))
+        );
     }
 
     // Standard fields keep their documented metadata (Field Reference: Contact, Lead, Campaign).
-    assert_eq!((field(&contact, "Title")["type"].clone(), field(&contact, "Title")["length"].clone()), (json!("string"), json!(128)));
+    assert_eq!(
+        (field(&contact, "Title")["type"].clone(), field(&contact, "Title")["length"].clone()),
+        (json!("string"), json!(128))
+    );
     assert_eq!(field(&contact, "LastName")["length"], 80);
     assert_eq!(field(&contact, "FirstName")["length"], 40);
     assert_eq!(field(&contact, "LeadSource")["length"], 40);
@@ -109,7 +119,8 @@ async fn campaign_status_is_the_standard_unrestricted_picklist_until_an_admin_ch
     let org = Org::start().await;
     let campaign = org.call(Method::GET, "/sobjects/Campaign/describe", None).await.json();
     let status = field(&campaign, "Status");
-    let values: Vec<&str> = status["picklistValues"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
+    let values: Vec<&str> =
+        status["picklistValues"].as_array().unwrap().iter().map(|v| v["value"].as_str().unwrap()).collect();
     assert_eq!(values, ["Planned", "In Progress", "Completed", "Aborted"]);
     assert_eq!(status["picklistValues"][0]["defaultValue"], true, "Planned is the default");
     assert_eq!((status["restrictedPicklist"].clone(), status["length"].clone()), (json!(false), json!(40)));
@@ -124,7 +135,12 @@ async fn campaign_status_is_the_standard_unrestricted_picklist_until_an_admin_ch
     assert_eq!(results[0]["success"], true, "{results}");
 
     // The org's admin restricts it and adds a value: describe shows it, writes follow it.
-    assert!(org.sim.set_picklist_values("Campaign", "Status", &["Planned", "In Progress", "Completed", "Aborted", "Rolled Back"], true));
+    assert!(org.sim.set_picklist_values(
+        "Campaign",
+        "Status",
+        &["Planned", "In Progress", "Completed", "Aborted", "Rolled Back"],
+        true
+    ));
     let status = field(&org.call(Method::GET, "/sobjects/Campaign/describe", None).await.json(), "Status").clone();
     assert_eq!(status["restrictedPicklist"], true);
     assert_eq!(status["picklistValues"][4]["value"], "Rolled Back");
@@ -152,7 +168,8 @@ async fn campaign_status_is_the_standard_unrestricted_picklist_until_an_admin_ch
 async fn values_that_do_not_fit_fail_their_record_and_the_rest_of_the_batch_is_saved() {
     let org = Org::start().await;
     add_push_fields(&org);
-    let ids: Vec<String> = (0..7).map(|i| org.sim.insert_contact(&format!("p{i}@example.com"), "P", &format!("{i}"))).collect();
+    let ids: Vec<String> =
+        (0..7).map(|i| org.sim.insert_contact(&format!("p{i}@example.com"), "P", &format!("{i}"))).collect();
     let update = |id: &str, fields: Value| {
         let mut record = json!({"attributes": {"type": "Contact"}, "Id": id});
         record.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
@@ -211,14 +228,19 @@ async fn values_that_do_not_fit_fail_their_record_and_the_rest_of_the_batch_is_s
     assert_eq!(contacts[6]["NPS_Score__c"], -999);
 
     // The same rules on the single-record resources, as resource errors.
-    let reply = org.call(Method::PATCH, &format!("/sobjects/Contact/{}", ids[1]), Some(json!({"NPS_Score__c": 1000}))).await;
+    let reply =
+        org.call(Method::PATCH, &format!("/sobjects/Contact/{}", ids[1]), Some(json!({"NPS_Score__c": 1000}))).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         reply.json(),
         json!([{"message": "NPS Score: value outside of valid range on numeric field: 1000.0", "errorCode": "NUMBER_OUTSIDE_VALID_RANGE", "fields": ["NPS_Score__c"]}])
     );
-    let reply = org.call(Method::POST, "/sobjects/Contact", Some(json!({"LastName": "L", "Segment__c": "z".repeat(21)}))).await;
-    assert_eq!((reply.status, reply.json()[0]["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("STRING_TOO_LONG")));
+    let reply =
+        org.call(Method::POST, "/sobjects/Contact", Some(json!({"LastName": "L", "Segment__c": "z".repeat(21)}))).await;
+    assert_eq!(
+        (reply.status, reply.json()[0]["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("STRING_TOO_LONG"))
+    );
 }
 
 #[tokio::test]
@@ -255,7 +277,10 @@ async fn read_only_and_create_only_fields_are_refused_on_the_writes_that_may_not
     let again = org.call(Method::PATCH, path, Some(upsert("Email"))).await.json();
     assert_eq!(record_error(&again[0]).0, "INVALID_FIELD_FOR_INSERT_UPDATE");
     let single = org.call(Method::PATCH, "/sobjects/Task/Event_Id__c/E1", Some(json!({"TaskSubtype": "Email"}))).await;
-    assert_eq!((single.status, single.json()[0]["errorCode"].clone()), (StatusCode::BAD_REQUEST, json!("INVALID_FIELD_FOR_INSERT_UPDATE")));
+    assert_eq!(
+        (single.status, single.json()[0]["errorCode"].clone()),
+        (StatusCode::BAD_REQUEST, json!("INVALID_FIELD_FOR_INSERT_UPDATE"))
+    );
     let single = org.call(Method::PATCH, &format!("/sobjects/Contact/{contact}"), Some(json!({"Health__c": 2}))).await;
     assert_eq!(single.json()[0]["fields"], json!(["Health__c"]));
 }
@@ -266,10 +291,12 @@ async fn a_value_of_the_wrong_type_or_an_unparseable_date_fails_the_whole_reques
     add_push_fields(&org);
     assert!(org.sim.add_custom_field("Contact", "Renewal__c", FieldSpec::new(FieldKind::Date)));
     let ids: Vec<String> = (0..2).map(|i| org.sim.insert_contact(&format!("p{i}@example.com"), "P", "Q")).collect();
-    let batch = |bad: Value| json!({"records": [
-        {"attributes": {"type": "Contact"}, "Id": ids[0], "NPS_Score__c": 5},
-        {"attributes": {"type": "Contact"}, "Id": ids[1], "Renewal__c": bad},
-    ]});
+    let batch = |bad: Value| {
+        json!({"records": [
+            {"attributes": {"type": "Contact"}, "Id": ids[0], "NPS_Score__c": 5},
+            {"attributes": {"type": "Contact"}, "Id": ids[1], "Renewal__c": bad},
+        ]})
+    };
     for (bad, message) in [
         (json!("2026-13-01"), "Cannot deserialize instance of date from VALUE_STRING value 2026-13-01 or request may be missing a required field"),
         (json!("01/02/2026"), "Cannot deserialize instance of date from VALUE_STRING value 01/02/2026 or request may be missing a required field"),
@@ -281,10 +308,15 @@ async fn a_value_of_the_wrong_type_or_an_unparseable_date_fails_the_whole_reques
         assert_eq!(reply.json(), json!([{"message": message, "errorCode": "JSON_PARSER_ERROR"}]));
     }
     let reply = org
-        .call(Method::PATCH, &format!("/sobjects/Contact/{}", ids[0]), Some(json!({"Last_Survey__c": "2026-03-01 10:00:00"})))
+        .call(
+            Method::PATCH,
+            &format!("/sobjects/Contact/{}", ids[0]),
+            Some(json!({"Last_Survey__c": "2026-03-01 10:00:00"})),
+        )
         .await;
     assert_eq!(reply.json()[0]["message"], "Cannot deserialize instance of datetime from VALUE_STRING value 2026-03-01 10:00:00 or request may be missing a required field");
-    let reply = org.call(Method::PATCH, &format!("/sobjects/Contact/{}", ids[0]), Some(json!({"NPS_Score__c": "nine"}))).await;
+    let reply =
+        org.call(Method::PATCH, &format!("/sobjects/Contact/{}", ids[0]), Some(json!({"NPS_Score__c": "nine"}))).await;
     assert_eq!(reply.json()[0]["errorCode"], "JSON_PARSER_ERROR");
     assert_eq!(org.sim.records("Contact")[0]["NPS_Score__c"], Value::Null, "nothing of a refused request is saved");
     assert_eq!(org.sim.records("Contact")[1]["Renewal__c"], Value::Null);
@@ -298,7 +330,8 @@ async fn a_value_of_the_wrong_type_or_an_unparseable_date_fails_the_whole_reques
 async fn namespaced_fields_are_written_queried_and_named_by_salesforces_rules() {
     let org = Org::start().await;
     assert!(org.sim.add_custom_field("Lead", "sfb__NPS__c", FieldSpec::new(FieldKind::Double).with_digits(3, 0)));
-    for bad in ["sfb__NPS", "NPS", "sfb__NPS__x", "sfb___NPS__c", "sfb__NPS_Score___c", "1sfb__NPS__c", "a__b__NPS__c"] {
+    for bad in ["sfb__NPS", "NPS", "sfb__NPS__x", "sfb___NPS__c", "sfb__NPS_Score___c", "1sfb__NPS__c", "a__b__NPS__c"]
+    {
         assert!(!org.sim.add_custom_field("Lead", bad, FieldSpec::new(FieldKind::Double)), "{bad}");
     }
     let lead = org.sim.insert_lead("lee@example.com", "Lee", "Open");
@@ -321,13 +354,22 @@ async fn custom_objects_are_described_listed_queried_and_upserted_by_external_id
     assert!(!org.sim.add_custom_object("Product_Event__c", "Again"));
     assert!(!org.sim.add_custom_object("Contact", "Standard"));
     let sim = &org.sim;
-    assert!(sim.add_custom_field("Product_Event__c", "Event_Key__c", FieldSpec::unique_external_id(FieldKind::String).with_length(64)));
-    assert!(sim.add_custom_field("Product_Event__c", "Kind__c", FieldSpec::new(FieldKind::Picklist).with_picklist(&["signup", "upgrade"], true)));
+    assert!(sim.add_custom_field(
+        "Product_Event__c",
+        "Event_Key__c",
+        FieldSpec::unique_external_id(FieldKind::String).with_length(64)
+    ));
+    assert!(sim.add_custom_field(
+        "Product_Event__c",
+        "Kind__c",
+        FieldSpec::new(FieldKind::Picklist).with_picklist(&["signup", "upgrade"], true)
+    ));
     assert!(sim.add_custom_field("Product_Event__c", "Seats__c", FieldSpec::new(FieldKind::Double).with_digits(5, 0)));
     assert!(sim.add_custom_field("sfb__Usage__c", "sfb__Key__c", FieldSpec::unique_external_id(FieldKind::String)));
 
     let global = org.call(Method::GET, "/sobjects", None).await.json();
-    let listed: Vec<&str> = global["sobjects"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    let listed: Vec<&str> =
+        global["sobjects"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
     assert!(listed.contains(&"Product_Event__c") && listed.contains(&"sfb__Usage__c"), "{listed:?}");
 
     let describe = org.call(Method::GET, "/sobjects/product_event__c/describe", None).await.json();
@@ -336,12 +378,28 @@ async fn custom_objects_are_described_listed_queried_and_upserted_by_external_id
         [&json!("Product_Event__c"), &json!(true), &json!("a00"), &json!("Product Event")]
     );
     let names: Vec<&str> = describe["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
-    for system in ["Id", "Name", "OwnerId", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp", "IsDeleted"] {
+    for system in [
+        "Id",
+        "Name",
+        "OwnerId",
+        "CreatedDate",
+        "CreatedById",
+        "LastModifiedDate",
+        "LastModifiedById",
+        "SystemModstamp",
+        "IsDeleted",
+    ] {
         assert!(names.contains(&system), "{system} missing from {names:?}");
     }
     let key = field(&describe, "Event_Key__c");
-    assert_eq!([&key["externalId"], &key["unique"], &key["idLookup"], &key["length"]], [&json!(true), &json!(true), &json!(true), &json!(64)]);
-    assert_eq!((field(&describe, "Name")["length"].clone(), field(&describe, "Name")["nameField"].clone()), (json!(80), json!(true)));
+    assert_eq!(
+        [&key["externalId"], &key["unique"], &key["idLookup"], &key["length"]],
+        [&json!(true), &json!(true), &json!(true), &json!(64)]
+    );
+    assert_eq!(
+        (field(&describe, "Name")["length"].clone(), field(&describe, "Name")["nameField"].clone()),
+        (json!(80), json!(true))
+    );
 
     // Collections upsert by the External ID: created, then updated; a bad record fails alone.
     let path = "/composite/sobjects/Product_Event__c/Event_Key__c";
@@ -354,7 +412,14 @@ async fn custom_objects_are_described_listed_queried_and_upserted_by_external_id
     assert_eq!(record_error(&first[2]).0, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST");
     let id = first[0]["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("a005g") && id.len() == 18, "{id}");
-    let again = org.call(Method::PATCH, path, Some(json!({"records": [event("EVT-1", "upgrade", 5), event("evt-4", "signup", 100_000)]}))).await.json();
+    let again = org
+        .call(
+            Method::PATCH,
+            path,
+            Some(json!({"records": [event("EVT-1", "upgrade", 5), event("evt-4", "signup", 100_000)]})),
+        )
+        .await
+        .json();
     assert_eq!(again[0], json!({"id": id, "success": true, "errors": [], "created": false}));
     assert_eq!(record_error(&again[1]).0, "NUMBER_OUTSIDE_VALID_RANGE");
 
@@ -365,10 +430,16 @@ async fn custom_objects_are_described_listed_queried_and_upserted_by_external_id
     assert_eq!(rows[0]["OwnerId"], json!(salesforce_sim::salesforce_id_18("0055g000003SimU")));
     assert_eq!(rows[0]["IsDeleted"], false);
 
-    let query = org.query("SELECT Id, Name, Event_Key__c FROM Product_Event__c WHERE Kind__c = 'upgrade' ORDER BY Event_Key__c").await.json();
+    let query = org
+        .query("SELECT Id, Name, Event_Key__c FROM Product_Event__c WHERE Kind__c = 'upgrade' ORDER BY Event_Key__c")
+        .await
+        .json();
     assert_eq!(query["totalSize"], 2);
     assert_eq!(query["records"][0]["attributes"]["type"], "Product_Event__c");
-    assert_eq!(query["records"][0]["attributes"]["url"], format!("/services/data/{VERSION}/sobjects/Product_Event__c/{id}"));
+    assert_eq!(
+        query["records"][0]["attributes"]["url"],
+        format!("/services/data/{VERSION}/sobjects/Product_Event__c/{id}")
+    );
 
     // Several objects in one Composite: a custom one, a namespaced one and a Contact, one call.
     let contact = org.sim.insert_contact("ada@example.com", "Ada", "Lovelace");
@@ -383,7 +454,10 @@ async fn custom_objects_are_described_listed_queried_and_upserted_by_external_id
         {"method": "GET", "url": format!("/services/data/{VERSION}/sobjects/sfb__Usage__c/@{{usage[0].id}}"), "referenceId": "read"},
     ]}));
     let entries = reply.await.entries();
-    assert!(entries.iter().take(3).all(|e| e["httpStatusCode"] == 200 && e["body"][0]["success"] == true), "{entries:?}");
+    assert!(
+        entries.iter().take(3).all(|e| e["httpStatusCode"] == 200 && e["body"][0]["success"] == true),
+        "{entries:?}"
+    );
     assert_eq!(entries[3]["body"]["Name"], "Seats used");
     assert!(entries[1]["body"][0]["id"].as_str().unwrap().starts_with("a01"));
     assert_eq!(org.sim.api_usage().0, used + 1);
@@ -391,10 +465,19 @@ async fn custom_objects_are_described_listed_queried_and_upserted_by_external_id
     assert_eq!(org.sim.records("Contact")[0]["Title"], "Countess");
 
     // Single-record upsert and delete work on custom objects too.
-    let reply = org.call(Method::PATCH, "/sobjects/Product_Event__c/Event_Key__c/evt-9", Some(json!({"Kind__c": "signup", "Name": "Nine"}))).await;
+    let reply = org
+        .call(
+            Method::PATCH,
+            "/sobjects/Product_Event__c/Event_Key__c/evt-9",
+            Some(json!({"Kind__c": "signup", "Name": "Nine"})),
+        )
+        .await;
     assert_eq!((reply.status, reply.json()["created"].clone()), (StatusCode::CREATED, json!(true)));
     let nine = reply.json()["id"].as_str().unwrap().to_owned();
-    assert_eq!(org.call(Method::DELETE, &format!("/sobjects/Product_Event__c/{nine}"), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        org.call(Method::DELETE, &format!("/sobjects/Product_Event__c/{nine}"), None).await.status,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(org.sim.records("Product_Event__c").len(), 3);
 }
 
@@ -433,7 +516,8 @@ async fn describe_answers_304_until_the_objects_metadata_changes() {
 
     // Fetched again a second later, it is current until the next change (a picklist edit counts).
     org.sim.advance_time(Duration::from_secs(1));
-    let later = org.call(Method::GET, "/sobjects/Contact/describe", None).await.headers["date"].to_str().unwrap().to_owned();
+    let later =
+        org.call(Method::GET, "/sobjects/Contact/describe", None).await.headers["date"].to_str().unwrap().to_owned();
     assert_eq!(describe(later.clone()).await.status, StatusCode::NOT_MODIFIED);
     assert!(org.sim.set_picklist_values("Contact", "LeadSource", &["Web", "Product"], false));
     assert_eq!(describe(later.clone()).await.status, StatusCode::OK);
@@ -443,7 +527,10 @@ async fn describe_answers_304_until_the_objects_metadata_changes() {
     assert_eq!(global.status, StatusCode::OK);
     org.sim.advance_time(Duration::from_secs(1));
     let now = org.call(Method::GET, "/limits", None).await.headers["date"].to_str().unwrap().to_owned();
-    assert_eq!(org.call_with(Method::GET, "/sobjects", &[("If-Modified-Since", &now)], None).await.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        org.call_with(Method::GET, "/sobjects", &[("If-Modified-Since", &now)], None).await.status,
+        StatusCode::NOT_MODIFIED
+    );
     let entries = org
         .composite(json!({"compositeRequest": [
             {"method": "GET", "url": format!("/services/data/{VERSION}/sobjects/Contact/describe"), "referenceId": "contact",

@@ -9,8 +9,14 @@
 //! nothing is kept and the records that were fine report `ALL_OR_NONE_OPERATION_ROLLED_BACK`
 //! (…-allornone-rolled-back.json). Upsert results add `created` (sobject-collections-upsert-response.json).
 //!
-//! A value of the wrong JSON type anywhere fails the whole request with 400 `JSON_PARSER_ERROR`,
-//! as Salesforce reads the body before saving anything. The whole request counts one API call.
+//! A value of the wrong JSON type anywhere, or a date or datetime string that does not parse, fails
+//! the whole request with 400 `JSON_PARSER_ERROR` ("Cannot deserialize instance of date from
+//! VALUE_STRING value 2026-13-01 or request may be missing a required field", the message public
+//! fixtures and issue reports show; Salesforce appends the position, ` at [line:1, column:57]`,
+//! which the simulator leaves out), as Salesforce deserializes the body before saving anything: no
+//! record of it is saved. Values that parse but do not fit their field (too long, out of range,
+//! not in a restricted picklist, not writable) fail their record alone (`records.rs`). The whole
+//! request counts one API call.
 
 use std::collections::HashMap;
 use std::sync::Arc;
