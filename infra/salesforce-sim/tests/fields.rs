@@ -158,6 +158,14 @@ async fn campaign_status_is_the_standard_unrestricted_picklist_until_an_admin_ch
     assert_eq!(org.sim.records("Campaign")[0]["Status"], "Completed");
     assert!(!org.sim.set_picklist_values("Campaign", "Name", &["x"], true), "not a picklist");
     assert!(!org.sim.set_picklist_values("Campaign", "Nope", &["x"], true));
+
+    // A note on the Campaign: a Task related to it by WhatId (with a Contact as WhoId).
+    let contact = org.sim.insert_contact("ada@example.com", "Ada", "Lovelace");
+    let note = json!({"records": [{"attributes": {"type": "Task"}, "WhatId": id, "WhoId": contact,
+        "Subject": "Variant B reached significance", "Description": "+12 % replies, p = 0.01", "Status": "Completed"}]});
+    let results = org.call(Method::POST, "/composite/sobjects", Some(note)).await.json();
+    assert_eq!(results[0]["success"], true, "{results}");
+    assert_eq!(org.sim.records("Task")[0]["WhatId"], json!(id));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -479,6 +487,28 @@ async fn custom_objects_are_described_listed_queried_and_upserted_by_external_id
         StatusCode::NO_CONTENT
     );
     assert_eq!(org.sim.records("Product_Event__c").len(), 3);
+
+    // A required field: describe says so, and a create without it fails that record.
+    assert!(org.sim.add_custom_field("sfb__Usage__c", "sfb__Plan__c", FieldSpec::new(FieldKind::String).required()));
+    let usage = org.call(Method::GET, "/sobjects/sfb__Usage__c/describe", None).await.json();
+    assert_eq!(field(&usage, "sfb__Plan__c")["nillable"], false);
+    let path = "/composite/sobjects/sfb__Usage__c/sfb__Key__c";
+    let results = org
+        .call(
+            Method::PATCH,
+            path,
+            Some(json!({"records": [{"attributes": {"type": "sfb__Usage__c"}, "sfb__Key__c": "u-2"}]})),
+        )
+        .await
+        .json();
+    assert_eq!(
+        record_error(&results[0]),
+        (
+            "REQUIRED_FIELD_MISSING".to_owned(),
+            "Required fields are missing: [sfb__Plan__c]".to_owned(),
+            json!(["sfb__Plan__c"])
+        )
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
