@@ -138,10 +138,94 @@ pub(crate) fn normalize_datetime(text: &str) -> Option<String> {
     parse_datetime_millis(text).map(format_millis)
 }
 
+const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// An HTTP date, `Wed, 03 Jul 2013 19:43:31 GMT` (RFC 9110 IMF-fixdate), as in `Date`.
+pub(crate) fn format_http_date(time: SystemTime) -> String {
+    let seconds = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+    let days = seconds.div_euclid(86_400);
+    let in_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    let weekday = DAYS.get(usize::try_from(days.rem_euclid(7)).unwrap_or(0)).copied().unwrap_or("Thu");
+    let month = MONTHS.get(usize::try_from(month - 1).unwrap_or(0)).copied().unwrap_or("Jan");
+    format!(
+        "{weekday}, {day:02} {month} {year:04} {:02}:{:02}:{:02} GMT",
+        in_day / 3600,
+        in_day / 60 % 60,
+        in_day % 60
+    )
+}
+
+/// Seconds since the epoch of a date in the form describe's `If-Modified-Since` takes,
+/// `EEE, dd MMM yyyy HH:mm:ss z` (REST API Developer Guide, "Get Object Metadata Changes"), e.g.
+/// `Wed, 3 Jul 2013 19:43:31 GMT`: the day in one or two digits, the zone `GMT` or `UTC`, or an
+/// offset `+hhmm` / `GMT+hh:mm`. The weekday is not checked. `None` when it does not parse.
+pub(crate) fn parse_http_date(text: &str) -> Option<i64> {
+    let rest = text.trim();
+    let rest = rest.split_once(',').map_or(rest, |(_, rest)| rest);
+    let mut parts = rest.split_whitespace();
+    let day: i64 = parts.next().filter(|d| (1..=2).contains(&d.len()))?.parse().ok()?;
+    let month = parts.next()?;
+    let month = i64::try_from(MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? + 1).ok()?;
+    let year: i64 = parts.next().filter(|y| y.len() == 4)?.parse().ok()?;
+    let time = parts.next()?.as_bytes();
+    let zone = parts.next()?;
+    if parts.next().is_some() || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    let mut at = 0;
+    let hours = digits(time, &mut at, 2)?;
+    expect(time, &mut at, b':')?;
+    let minutes = digits(time, &mut at, 2)?;
+    expect(time, &mut at, b':')?;
+    let seconds = digits(time, &mut at, 2)?;
+    if at != time.len() || hours > 23 || minutes > 59 || seconds > 60 {
+        return None;
+    }
+    let offset = zone_offset_minutes(zone)?;
+    Some(days_from_civil(year, month, day) * 86_400 + (hours * 60 + minutes - offset) * 60 + seconds)
+}
+
+/// `GMT`, `UTC`, `Z`, `+hhmm`, `GMT+hh:mm`: the offset from UTC in minutes.
+fn zone_offset_minutes(zone: &str) -> Option<i64> {
+    let upper = zone.to_ascii_uppercase();
+    let offset = upper.strip_prefix("GMT").or_else(|| upper.strip_prefix("UTC")).unwrap_or(&upper);
+    if offset.is_empty() || offset == "Z" {
+        return Some(0);
+    }
+    let bytes = offset.as_bytes();
+    let sign = match bytes.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let mut at = 1;
+    let h = digits(bytes, &mut at, 2)?;
+    let _ = expect(bytes, &mut at, b':');
+    let m = digits(bytes, &mut at, 2)?;
+    (at == bytes.len()).then_some(sign * (h * 60 + m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn http_dates_round_trip_and_accept_the_documented_form() {
+        let time = UNIX_EPOCH + Duration::from_secs(1_372_880_611);
+        assert_eq!(format_http_date(time), "Wed, 03 Jul 2013 19:43:31 GMT");
+        assert_eq!(parse_http_date("Wed, 3 Jul 2013 19:43:31 GMT"), Some(1_372_880_611));
+        assert_eq!(parse_http_date("Wed, 03 Jul 2013 19:43:31 GMT"), Some(1_372_880_611));
+        assert_eq!(parse_http_date("Wed, 03 Jul 2013 21:43:31 +0200"), Some(1_372_880_611));
+        assert_eq!(parse_http_date("Wed, 03 Jul 2013 12:43:31 GMT-07:00"), Some(1_372_880_611));
+        assert_eq!(format_http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        for bad in ["", "yesterday", "Wed, 31 Jun 2013 19:43:31 GMT", "Wed, 03 Jul 2013 19:43 GMT", "Wed, 03 Jul 2013 19:43:31 PST"] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats_like_salesforce() {

@@ -12,14 +12,18 @@ const POD: &str = "5g";
 
 /// The `n`-th id of an object: `{prefix}{pod}{n in base 62, 10 digits}` plus the checksum.
 pub(crate) fn mint(key_prefix: &str, n: u64) -> String {
-    let mut digits = [b'0'; 10];
+    salesforce_id_18(&format!("{key_prefix}{POD}{}", base62(n, 10)))
+}
+
+/// `n` in base 62, `width` digits (the high ones dropped if it needs more).
+pub(crate) fn base62(n: u64, width: usize) -> String {
+    let mut digits = vec![b'0'; width];
     let mut rest = n;
     for slot in digits.iter_mut().rev() {
         *slot = BASE62[usize::try_from(rest % 62).unwrap_or(0)];
         rest /= 62;
     }
-    let counter: String = digits.iter().map(|&b| char::from(b)).collect();
-    salesforce_id_18(&format!("{key_prefix}{POD}{counter}"))
+    digits.iter().map(|&b| char::from(b)).collect()
 }
 
 /// The canonical 18-character form of an id given in its 15-character (case-sensitive) or

@@ -11,6 +11,7 @@
 //! | `POST /services/oauth2/revoke` | `oauth.rs` |
 //! | `GET /id/{org_id}/{user_id}` (the identity URL) | `identity.rs` |
 //! | `/services/data/vNN.N/…`: SOQL query, sObjects, sObject Collections, Composite, describe, limits (§5–§8) | `rest/` |
+//! | `/services/apexrest/…`: the org's Apex REST endpoints ([`ApexBehavior`]) | `apex.rs` |
 //! | anything else: 404 `NOT_FOUND` in Salesforce's REST error shape | `router` in `lib.rs` |
 //!
 //! How the crate is laid out:
@@ -24,8 +25,12 @@
 //!   browser sees (consent page, error pages; plain forms, no JavaScript).
 //! - `rest/`: the REST API. `rest/mod.rs` lists its routes; `rest/gate.rs` does what every call
 //!   shares (token, daily limit, `Sforce-Limit-Info`, URI length, latency, faults).
-//! - `schema.rs`: the objects (Contact, Lead, Task, Campaign, CampaignMember) and their fields,
-//!   custom ones included ([`FieldSpec`]). `records.rs`: the records and Salesforce's write rules.
+//! - `apex.rs`: Apex REST, a registry of endpoints standing in for the org's Apex classes; it
+//!   passes the same gate.
+//! - `schema.rs`: the objects (Contact, Lead, Task, Campaign, CampaignMember, and custom objects)
+//!   and their fields, custom and namespaced ones included ([`FieldSpec`]: lengths, digits,
+//!   picklists, read-only), and when each object's metadata last changed (describe's
+//!   `If-Modified-Since`). `records.rs`: the records and Salesforce's write rules.
 //!   `soql.rs`: the SOQL subset. `ids.rs`: record ids. `datetime.rs`: date formats.
 //! - `faults.rs`: seeded fault injection for REST calls ([`Faults`]). `connection.rs`: the listener
 //!   that lets a handler drop its connection without answering.
@@ -60,6 +65,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+mod apex;
 mod connection;
 mod datetime;
 mod faults;
@@ -74,6 +80,7 @@ mod schema;
 mod soql;
 mod state;
 
+pub use apex::{ApexBehavior, ApexRequest};
 pub use faults::{Fault, Faults};
 pub use oauth::signature;
 pub use recording::RecordedRequest;
@@ -359,8 +366,8 @@ impl SalesforceSim {
         self.sim.lock().org.delete(id)
     }
 
-    /// Every live record of `object` (`Contact`, `Lead`, `Task`, `Campaign`, `CampaignMember`), in
-    /// creation order, as JSON objects with every field (null when unset), custom and computed
+    /// Every live record of `object` (`Contact`, `Lead`, `Task`, `Campaign`, `CampaignMember`, or
+    /// a custom object of [`Self::add_custom_object`]), in creation order, as JSON objects with every field (null when unset), custom and computed
     /// ones (`Name`, `IsClosed`, …) included. Empty for an unknown object.
     pub fn records(&self, object: &str) -> Vec<serde_json::Value> {
         let state = self.sim.lock();
@@ -374,11 +381,40 @@ impl SalesforceSim {
         self.sim.lock().org.add_validation_rule(object, field, value, message);
     }
 
-    /// Adds a custom field to `object` (or replaces a custom field of that name): it is writable
-    /// and queryable and shows in describe. Returns false when the object is unknown, the name is
-    /// not made of letters, digits and `_`, or it is a standard field's.
+    /// Adds a custom field to `object`, a standard or custom object (or replaces a custom field of
+    /// that name): it is writable as `spec` says, queryable, and shows in describe, whose
+    /// `If-Modified-Since` then sees the object changed. `name` is a custom field's API name,
+    /// `Name__c` or, for a managed package's field, `ns__Name__c`. Returns false when the object is
+    /// unknown, the name breaks Salesforce's naming rules (a letter first; letters, digits and
+    /// single underscores; no trailing underscore; the `__c` suffix), or it is a standard field's.
     pub fn add_custom_field(&self, object: &str, name: &str, spec: FieldSpec) -> bool {
-        self.sim.lock().org.add_custom_field(object, name, spec)
+        let mut state = self.sim.lock();
+        let now = state.now();
+        state.org.add_custom_field(object, name, spec, now)
+    }
+
+    /// Adds a custom object (`Product_Event__c`, or `ns__Obj__c` from a managed package) labelled
+    /// `label`, with the system fields every custom object has (`Id`, `Name`, `OwnerId`,
+    /// `CreatedDate`, `CreatedById`, `LastModifiedDate`, `LastModifiedById`, `SystemModstamp`,
+    /// `IsDeleted`). It is listed by `GET …/sobjects`, described, queried, and written through the
+    /// sObject, Collections and Composite resources like any object; add its fields (an External ID
+    /// for upserts) with [`Self::add_custom_field`]. A record saved without a `Name` is named by its
+    /// id. Returns false when the name is not a custom object's or the object exists.
+    pub fn add_custom_object(&self, name: &str, label: &str) -> bool {
+        let mut state = self.sim.lock();
+        let now = state.now();
+        state.org.schema.add_custom_object(name, label, now)
+    }
+
+    /// Replaces the values of a picklist field, standard or custom (e.g. Campaign `Status`, whose
+    /// values are Planned, In Progress, Completed and Aborted until then), as an admin editing its
+    /// value set would; `restricted`: "Restrict picklist to the values defined in the value set".
+    /// Records keep the values they hold. Returns false when the object or field is unknown or the
+    /// field is not a picklist.
+    pub fn set_picklist_values(&self, object: &str, field: &str, values: &[&str], restricted: bool) -> bool {
+        let mut state = self.sim.lock();
+        let now = state.now();
+        state.org.schema.set_picklist(object, field, values, restricted, now)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -432,10 +468,39 @@ impl SalesforceSim {
         self.sim.lock().api.faults.injected.clone()
     }
 
-    /// REST calls received (requests under `/services/data/vNN.N/`), whatever their outcome,
-    /// faulted, unauthenticated and refused ones included.
+    /// REST calls received (requests under `/services/data/vNN.N/` and `/services/apexrest/`),
+    /// whatever their outcome, faulted, unauthenticated and refused ones included.
     pub fn rest_calls(&self) -> usize {
         self.sim.lock().api.calls
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Apex REST
+    // -----------------------------------------------------------------------------------------
+
+    /// Registers an Apex REST endpoint answering POST at `/services/apexrest{url_mapping}`, as a
+    /// class with `@RestResource(urlMapping='/Sfbridge/events')` and an `@HttpPost` method would
+    /// (replacing any endpoint with the same mapping). The mapping is case-sensitive and may end
+    /// in `/*`; a namespaced class's mapping starts with its namespace (`/ns/events`). Calls need
+    /// the bearer token and count against the daily limit; another method gets 405, a path no
+    /// mapping matches 404 (see `apex.rs`). Returns false for a mapping Apex would refuse (no
+    /// leading `/`, a `*` that is not a whole segment, over 255 characters).
+    pub fn add_apex_rest(&self, url_mapping: &str, behavior: ApexBehavior) -> bool {
+        self.add_apex_rest_methods(url_mapping, &["POST"], behavior)
+    }
+
+    /// [`Self::add_apex_rest`] for a class annotating other methods (`GET`, `PATCH`, `PUT`,
+    /// `DELETE`, `POST`), all answering as `behavior` says.
+    pub fn add_apex_rest_methods(&self, url_mapping: &str, methods: &[&str], behavior: ApexBehavior) -> bool {
+        self.sim.lock().apex.add(url_mapping, methods, behavior)
+    }
+
+    /// The requests that reached Apex REST at `path` (after `/services/apexrest`, e.g.
+    /// `/Sfbridge/events`, compared exactly), mapped or not, in order, with their headers and
+    /// bodies. Requests refused before Apex (no token, over the limit, faults) are not here; see
+    /// [`Self::requests`].
+    pub fn apex_requests(&self, path: &str) -> Vec<ApexRequest> {
+        self.sim.lock().apex.requests.iter().filter(|r| r.path == path).cloned().collect()
     }
 }
 
@@ -445,6 +510,7 @@ fn router(sim: Arc<Sim>) -> Router {
         .merge(oauth::routes())
         .merge(identity::routes())
         .merge(rest::routes())
+        .merge(apex::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(sim.clone(), rest::gate))
         .layer(axum::middleware::from_fn_with_state(sim.clone(), recording::record))

@@ -3,11 +3,15 @@
 //!
 //! A record is a JSON object keyed by canonical field names. Writes go through [`Org::create`],
 //! [`Org::update`] and [`Org::upsert`], which check, in Salesforce's order: unknown fields
-//! (`INVALID_FIELD`), read-only fields (`INVALID_FIELD_FOR_INSERT_UPDATE`), values (email format,
-//! length, restricted picklists), required fields, references (`INVALID_CROSS_REFERENCE_KEY`,
+//! (`INVALID_FIELD`), fields the write may not set (`INVALID_FIELD_FOR_INSERT_UPDATE`: not
+//! createable on a create, not updateable on an update, an upsert being one or the other), values
+//! (email format, `STRING_TOO_LONG`, `INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST`,
+//! `NUMBER_OUTSIDE_VALID_RANGE`; see `check_values`), required fields, references (`INVALID_CROSS_REFERENCE_KEY`,
 //! `ENTITY_IS_DELETED`, `CANNOT_UPDATE_CONVERTED_LEAD`), object rules and unique fields
 //! (`DUPLICATE_VALUE`). Each failure is a [`RecordError`], the per-record error shape of sObject
-//! Collections.
+//! Collections. Before any of that, a value that cannot be read as its field's type (a JSON
+//! object for a number, `"2026-13-01"` for a date, `"yes"` for a checkbox) fails the whole request
+//! with `JSON_PARSER_ERROR`, see [`Org::check_types`].
 //!
 //! All-or-none: between [`Org::begin`] and [`Org::commit`], every change is logged so that
 //! [`Org::rollback`] can undo it (ids minted meanwhile stay burnt, as in Salesforce). Transactions
@@ -101,9 +105,9 @@ pub(crate) enum UpsertError {
 
 #[derive(Debug)]
 enum Undo {
-    Inserted { object: &'static str, id: String },
-    Replaced { object: &'static str, id: String, before: Fields },
-    Deleted { object: &'static str, id: String, before: Fields },
+    Inserted { object: String, id: String },
+    Replaced { object: String, id: String, before: Fields },
+    Deleted { object: String, id: String, before: Fields },
 }
 
 /// The org's objects and records.
@@ -115,8 +119,8 @@ pub(crate) struct Org {
 
 #[derive(Debug, Default)]
 struct Data {
-    live: HashMap<&'static str, BTreeMap<String, Fields>>,
-    deleted: HashMap<&'static str, BTreeMap<String, Fields>>,
+    live: HashMap<String, BTreeMap<String, Fields>>,
+    deleted: HashMap<String, BTreeMap<String, Fields>>,
     minted: u64,
     /// The changes made inside the open transactions, oldest first.
     undo: Vec<Undo>,
@@ -125,7 +129,7 @@ struct Data {
     /// For each unique or External ID field, `(object, field)`: value key → ids of the live
     /// records holding it. Maintained by [`Data::put`] and [`Data::remove`], the only writers of
     /// `live`.
-    index: HashMap<(&'static str, String), HashMap<String, BTreeSet<String>>>,
+    index: HashMap<(String, String), HashMap<String, BTreeSet<String>>>,
     /// Validation rules an admin added: `(object, field, value, message)`; a record of `object`
     /// whose `field` equals `value` cannot be saved.
     validation_rules: Vec<(String, String, Value, String)>,
@@ -161,11 +165,13 @@ impl Org {
                 Undo::Inserted { object, id } => (object, id, None),
                 Undo::Replaced { object, id, before } => (object, id, Some(before)),
                 Undo::Deleted { object, id, before } => {
-                    data.deleted.entry(object).or_default().remove(&id);
+                    if let Some(table) = data.deleted.get_mut(&object) {
+                        table.remove(&id);
+                    }
                     (object, id, Some(before))
                 }
             };
-            let Some(def) = schema.object(object) else { continue };
+            let Some(def) = schema.object(&object) else { continue };
             data.remove(def, &id);
             if let Some(before) = before {
                 data.put(def, id, before);
@@ -173,15 +179,15 @@ impl Org {
         }
     }
 
-    /// Adds (or replaces) a custom field, and indexes it if it is unique or an External ID.
     /// Adds a validation rule: saving a `object` record whose `field` equals `value` fails with
     /// `FIELD_CUSTOM_VALIDATION_EXCEPTION` and `message`, as an org's own rule would.
     pub(crate) fn add_validation_rule(&mut self, object: &str, field: &str, value: Value, message: &str) {
         self.data.validation_rules.push((object.to_owned(), field.to_owned(), value, message.to_owned()));
     }
 
-    pub(crate) fn add_custom_field(&mut self, object: &str, name: &str, spec: FieldSpec) -> bool {
-        if !self.schema.add_custom_field(object, name, spec) {
+    /// Adds (or replaces) a custom field, and indexes it if it is unique or an External ID.
+    pub(crate) fn add_custom_field(&mut self, object: &str, name: &str, spec: FieldSpec, now: SystemTime) -> bool {
+        if !self.schema.add_custom_field(object, name, spec, now) {
             return false;
         }
         if let Some(def) = self.schema.object(object) {
@@ -196,13 +202,13 @@ impl Org {
 
     /// A record by id (15 or 18 characters) of `object`, with its computed fields.
     pub(crate) fn get(&self, object: &ObjectDef, id: &str) -> Lookup {
-        let Some(id) = ids::normalize(id).filter(|id| id.starts_with(object.key_prefix)) else {
+        let Some(id) = ids::normalize(id).filter(|id| id.starts_with(&object.key_prefix)) else {
             return Lookup::Missing;
         };
-        if let Some(stored) = self.data.live.get(object.name).and_then(|t| t.get(&id)) {
+        if let Some(stored) = self.data.live.get(&object.name).and_then(|t| t.get(&id)) {
             return Lookup::Found(self.view(object, stored));
         }
-        if self.data.deleted.get(object.name).is_some_and(|t| t.contains_key(&id)) {
+        if self.data.deleted.get(&object.name).is_some_and(|t| t.contains_key(&id)) {
             return Lookup::Deleted;
         }
         Lookup::Missing
@@ -227,7 +233,7 @@ impl Org {
         let mut rows: Vec<(&String, Fields)> = Vec::new();
         let tables = std::iter::once(&self.data.live).chain(include_deleted.then_some(&self.data.deleted));
         for table in tables {
-            let Some(records) = table.get(object.name) else { continue };
+            let Some(records) = table.get(&object.name) else { continue };
             for (id, stored) in records {
                 if on_stored && !keep(stored) {
                     continue;
@@ -250,7 +256,7 @@ impl Org {
             .map(|f| (f.name.clone(), stored.get(&f.name).cloned().unwrap_or(Value::Null)))
             .collect();
         let text = |name: &str| stored.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
-        match object.name {
+        match object.name.as_str() {
             "Contact" | "Lead" => {
                 let name =
                     [text("FirstName"), text("LastName")].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>();
@@ -322,7 +328,7 @@ impl Org {
                     vec!["Id".into()],
                 ));
             }
-            let field = def.field(key).ok_or_else(|| RecordError::no_such_column(key, def.name))?;
+            let field = def.field(key).ok_or_else(|| RecordError::no_such_column(key, &def.name))?;
             if !field.createable {
                 read_only.push(field.name.clone());
                 continue;
@@ -375,9 +381,9 @@ impl Org {
                 vec!["Id".into()],
             )
         };
-        let id = ids::normalize(id).filter(|n| n.starts_with(def.key_prefix)).ok_or_else(malformed)?;
-        let Some(before) = data.live.get(def.name).and_then(|t| t.get(&id)).cloned() else {
-            let deleted = data.deleted.get(def.name).is_some_and(|t| t.contains_key(&id));
+        let id = ids::normalize(id).filter(|n| n.starts_with(&def.key_prefix)).ok_or_else(malformed)?;
+        let Some(before) = data.live.get(&def.name).and_then(|t| t.get(&id)).cloned() else {
+            let deleted = data.deleted.get(&def.name).is_some_and(|t| t.contains_key(&id));
             return Err(if deleted { RecordError::entity_deleted() } else { RecordError::cross_reference("Id") });
         };
         if before.get("IsConverted") == Some(&Value::Bool(true)) {
@@ -390,7 +396,7 @@ impl Org {
             if key == "attributes" || key.eq_ignore_ascii_case("Id") {
                 continue;
             }
-            let field = def.field(key).ok_or_else(|| RecordError::no_such_column(key, def.name))?;
+            let field = def.field(key).ok_or_else(|| RecordError::no_such_column(key, &def.name))?;
             if !field.updateable {
                 read_only.push(field.name.clone());
                 continue;
@@ -414,7 +420,7 @@ impl Org {
         transitions(def, Some(&before), &mut values, writer);
         data.remove(def, &id);
         data.put(def, id.clone(), values);
-        data.log(Undo::Replaced { object: def.name, id: id.clone(), before });
+        data.log(Undo::Replaced { object: def.name.clone(), id: id.clone(), before });
         Ok(id)
     }
 
@@ -445,8 +451,8 @@ impl Org {
             let message = format!("{} not specified", field.name);
             return Err(UpsertError::Record(RecordError::new("MISSING_ARGUMENT", message, vec![field.name.clone()])));
         }
-        let matches: Vec<String> = self.data.holders(def.name, &field.name, &key).cloned().collect();
-        let object_name = def.name;
+        let matches: Vec<String> = self.data.holders(&def.name, &field.name, &key).cloned().collect();
+        let object_name = def.name.clone();
         // The key travels in the URL (or the record); the body may repeat it.
         let mut body: Fields = body
             .iter()
@@ -456,9 +462,9 @@ impl Org {
         match matches.as_slice() {
             [] => {
                 body.insert(field.name.clone(), key);
-                self.create(object_name, &body, writer).map(|id| (id, true)).map_err(UpsertError::Record)
+                self.create(&object_name, &body, writer).map(|id| (id, true)).map_err(UpsertError::Record)
             }
-            [id] => self.update(object_name, id, &body, writer).map(|id| (id, false)).map_err(UpsertError::Record),
+            [id] => self.update(&object_name, id, &body, writer).map(|id| (id, false)).map_err(UpsertError::Record),
             _ => Err(UpsertError::Ambiguous(matches)),
         }
     }
@@ -467,9 +473,9 @@ impl Org {
     pub(crate) fn delete(&mut self, id: &str) -> bool {
         let Some(id) = ids::normalize(id) else { return false };
         let Some(def) = self.schema.object_of_id(&id) else { return false };
-        let object = def.name;
+        let object = def.name.clone();
         let Some(mut before) = self.data.remove(def, &id) else { return false };
-        self.data.log(Undo::Deleted { object, id: id.clone(), before: before.clone() });
+        self.data.log(Undo::Deleted { object: object.clone(), id: id.clone(), before: before.clone() });
         before.insert("IsDeleted".into(), json!(true));
         self.data.deleted.entry(object).or_default().insert(id, before);
         true
@@ -504,9 +510,13 @@ impl Data {
     /// Mints the id, stamps the system fields and stores a new record.
     fn store_new(&mut self, def: &ObjectDef, mut values: Fields, writer: &Writer) -> String {
         self.minted += 1;
-        let id = ids::mint(def.key_prefix, 1_000_000 + self.minted);
+        let id = ids::mint(&def.key_prefix, 1_000_000 + self.minted);
         let now = datetime::format_datetime(writer.now);
         values.insert("Id".into(), json!(id));
+        // A custom object record saved without a Name is named by its id.
+        if def.custom && values.get("Name").is_none_or(|name| name.is_null() || name.as_str() == Some("")) {
+            values.insert("Name".into(), json!(id));
+        }
         values.insert("IsDeleted".into(), json!(false));
         for field in ["CreatedDate", "LastModifiedDate", "SystemModstamp"] {
             values.insert(field.into(), json!(now));
@@ -516,7 +526,7 @@ impl Data {
         }
         transitions(def, None, &mut values, writer);
         self.put(def, id.clone(), values);
-        self.log(Undo::Inserted { object: def.name, id: id.clone() });
+        self.log(Undo::Inserted { object: def.name.clone(), id: id.clone() });
         id
     }
 
@@ -524,19 +534,19 @@ impl Data {
     fn put(&mut self, def: &ObjectDef, id: String, fields: Fields) {
         for field in def.fields.iter().filter(|f| f.unique || f.external_id) {
             if let Some(value) = fields.get(&field.name).filter(|v| !v.is_null()) {
-                let ids = self.index.entry((def.name, field.name.clone())).or_default();
+                let ids = self.index.entry((def.name.clone(), field.name.clone())).or_default();
                 ids.entry(value_key(value)).or_default().insert(id.clone());
             }
         }
-        self.live.entry(def.name).or_default().insert(id, fields);
+        self.live.entry(def.name.clone()).or_default().insert(id, fields);
     }
 
     /// Removes a live record and its index entries; returns it.
     fn remove(&mut self, def: &ObjectDef, id: &str) -> Option<Fields> {
-        let fields = self.live.get_mut(def.name)?.remove(id)?;
+        let fields = self.live.get_mut(&def.name)?.remove(id)?;
         for field in def.fields.iter().filter(|f| f.unique || f.external_id) {
             let Some(value) = fields.get(&field.name).filter(|v| !v.is_null()) else { continue };
-            if let Some(values) = self.index.get_mut(&(def.name, field.name.clone())) {
+            if let Some(values) = self.index.get_mut(&(def.name.clone(), field.name.clone())) {
                 let key = value_key(value);
                 if let Some(ids) = values.get_mut(&key) {
                     ids.remove(id);
@@ -552,16 +562,16 @@ impl Data {
     /// Rebuilds an object's index entries (after its fields changed).
     fn reindex(&mut self, def: &ObjectDef) {
         self.index.retain(|(object, _), _| *object != def.name);
-        let records = self.live.remove(def.name).unwrap_or_default();
+        let records = self.live.remove(&def.name).unwrap_or_default();
         for (id, fields) in records {
             self.put(def, id, fields);
         }
     }
 
     /// Ids of the live records whose indexed `field` holds `value` (ignoring case).
-    fn holders(&self, object: &'static str, field: &str, value: &Value) -> impl Iterator<Item = &String> {
+    fn holders(&self, object: &str, field: &str, value: &Value) -> impl Iterator<Item = &String> {
         self.index
-            .get(&(object, field.to_owned()))
+            .get(&(object.to_owned(), field.to_owned()))
             .and_then(|values| values.get(&value_key(value)))
             .into_iter()
             .flatten()
@@ -597,11 +607,11 @@ impl Data {
             let id = ids::normalize(&text).ok_or_else(|| RecordError::cross_reference(name))?;
             let target = schema.object_of_id(&id);
             match target {
-                Some(target) if field.reference_to.contains(&target.name) => {
-                    if self.is_deleted(target.name, &id) {
+                Some(target) if field.reference_to.contains(&target.name.as_str()) => {
+                    if self.is_deleted(&target.name, &id) {
                         return Err(RecordError::entity_deleted());
                     }
-                    let record = self.is_live(target.name, &id).ok_or_else(|| RecordError::cross_reference(name))?;
+                    let record = self.is_live(&target.name, &id).ok_or_else(|| RecordError::cross_reference(name))?;
                     if record.get("IsConverted") == Some(&Value::Bool(true)) {
                         return Err(RecordError::converted_lead(vec![name.clone()]));
                     }
@@ -624,11 +634,11 @@ impl Data {
     fn check_rules(&self, def: &ObjectDef, values: &Fields, self_id: Option<&str>) -> Result<(), RecordError> {
         let text = |name: &str| values.get(name).and_then(Value::as_str);
         for (object, field, value, message) in &self.validation_rules {
-            if object == def.name && values.get(field.as_str()) == Some(value) {
+            if *object == def.name && values.get(field.as_str()) == Some(value) {
                 return Err(RecordError::new("FIELD_CUSTOM_VALIDATION_EXCEPTION", message.clone(), Vec::new()));
             }
         }
-        match def.name {
+        match def.name.as_str() {
             // salesforce.md §8.1: "If WhoId is a Lead, WhatId must be empty."
             "Task" if text("WhoId").is_some_and(|who| who.starts_with("00Q")) && text("WhatId").is_some() => {
                 Err(RecordError::new(
@@ -673,7 +683,7 @@ impl Data {
         for name in changed {
             let Some(field) = def.field(name).filter(|f| f.unique) else { continue };
             let Some(value) = values.get(name).filter(|v| !v.is_null()) else { continue };
-            let clash = self.holders(def.name, &field.name, value).find(|id| Some(id.as_str()) != self_id);
+            let clash = self.holders(&def.name, &field.name, value).find(|id| Some(id.as_str()) != self_id);
             if let Some(other) = clash {
                 return Err(RecordError::new(
                     "DUPLICATE_VALUE",
@@ -719,25 +729,80 @@ fn not_writable(fields: Vec<String>) -> RecordError {
     )
 }
 
-/// Value rules for the fields in `changed`: email format, maximum length, restricted picklists.
+/// Value rules for the fields in `changed`, each with Salesforce's code and message
+/// (salesforce.md §5.4):
+///
+/// - an Email field's format: `INVALID_EMAIL_ADDRESS` ("Email: invalid email address: x");
+/// - a text value longer than the field's `length`: `STRING_TOO_LONG` ("Title: data value too
+///   large: … (max length=128)", the wording seen in public fixtures);
+/// - a value not among a restricted picklist's values (compared exactly):
+///   `INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST` ("Status: bad value for restricted picklist field:
+///   x"); an unrestricted picklist takes any value, as Salesforce's does;
+/// - a number with more digits before the point than `precision - scale` allow (an `Int`: more
+///   than its `digits`): `NUMBER_OUTSIDE_VALID_RANGE` ("NPS Score: value outside of valid range on
+///   numeric field: 1000.0", the wording of a Bulk API result quoted on the Salesforce developer
+///   forums, the value as Java prints a double). Extra decimals are kept as sent: the API stores
+///   them and only the UI rounds (salesforce.stackexchange.com q/3396).
 fn check_values(def: &ObjectDef, values: &Fields, changed: &[String]) -> Result<(), RecordError> {
     for name in changed {
-        let (Some(field), Some(Value::String(text))) = (def.field(name), values.get(name)) else { continue };
+        let Some(field) = def.field(name) else { continue };
         let fields = vec![field.name.clone()];
-        if field.kind == FieldKind::Email && !text.is_empty() && !is_email(text) {
-            let message = format!("{}: invalid email address: {text}", field.label);
-            return Err(RecordError::new("INVALID_EMAIL_ADDRESS", message, fields));
-        }
-        if field.length > 0 && field.kind != FieldKind::Reference && text.chars().count() > field.length as usize {
-            let message = format!("{}: data value too large: {text} (max length={})", field.label, field.length);
-            return Err(RecordError::new("STRING_TOO_LONG", message, fields));
-        }
-        if field.restricted_picklist && !field.picklist.contains(&text.as_str()) {
-            let message = format!("{}: bad value for restricted picklist field: {text}", field.label);
-            return Err(RecordError::new("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", message, fields));
+        match values.get(name) {
+            Some(Value::String(text)) => {
+                if field.kind == FieldKind::Email && !text.is_empty() && !is_email(text) {
+                    let message = format!("{}: invalid email address: {text}", field.label);
+                    return Err(RecordError::new("INVALID_EMAIL_ADDRESS", message, fields));
+                }
+                if field.length > 0 && field.kind != FieldKind::Reference && text.chars().count() > field.length as usize
+                {
+                    let message =
+                        format!("{}: data value too large: {text} (max length={})", field.label, field.length);
+                    return Err(RecordError::new("STRING_TOO_LONG", message, fields));
+                }
+                if field.restricted_picklist && !field.picklist.iter().any(|value| value == text) {
+                    let message = format!("{}: bad value for restricted picklist field: {text}", field.label);
+                    return Err(RecordError::new("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", message, fields));
+                }
+            }
+            Some(Value::Number(number)) if field.kind.is_numeric() => {
+                let Some(value) = number.as_f64() else { continue };
+                let (integer_digits, shown) = if field.kind == FieldKind::Int {
+                    (field.digits, number.to_string())
+                } else {
+                    (field.precision.saturating_sub(field.scale), java_double(value))
+                };
+                let in_range = (field.kind == FieldKind::Int && field.digits == 0)
+                    || (field.kind != FieldKind::Int && field.precision == 0)
+                    || value.abs() < 10f64.powi(i32::try_from(integer_digits).unwrap_or(i32::MAX));
+                if !in_range {
+                    let message = format!("{}: value outside of valid range on numeric field: {shown}", field.label);
+                    return Err(RecordError::new("NUMBER_OUTSIDE_VALID_RANGE", message, fields));
+                }
+            }
+            _ => {}
         }
     }
     Ok(())
+}
+
+/// A double as Java's `Double.toString` writes it, as Salesforce's messages show values:
+/// `1000.0`, `2.5`, `1.0E7`, `1.0E-4`.
+fn java_double(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude == 0.0 || (1e-3..1e7).contains(&magnitude) {
+        let text = value.to_string();
+        if text.contains('.') {
+            text
+        } else {
+            format!("{text}.0")
+        }
+    } else {
+        let text = format!("{value:E}");
+        match text.split_once('E') {
+            Some((mantissa, exponent)) if !mantissa.contains('.') => format!("{mantissa}.0E{exponent}"),
+            _ => text,
+        }
+    }
 }
 
 /// Roughly Salesforce's check: one `@`, something before it, a dotted domain, no spaces.
@@ -779,7 +844,7 @@ fn check_required(def: &ObjectDef, values: &Fields) -> Result<(), RecordError> {
 /// `FirstRespondedDate`.
 fn transitions(def: &ObjectDef, before: Option<&Fields>, values: &mut Fields, writer: &Writer) {
     let status = values.get("Status").and_then(Value::as_str).unwrap_or_default().to_owned();
-    match def.name {
+    match def.name.as_str() {
         "Task" => {
             let closed = CLOSED_TASK_STATUSES.contains(&status.as_str());
             let was_set = before.and_then(|b| b.get("CompletedDateTime")).is_some_and(|v| !v.is_null());
@@ -951,7 +1016,12 @@ mod tests {
     #[test]
     fn unique_external_ids_upsert_and_roll_back() {
         let mut org = Org::default();
-        assert!(org.add_custom_field("Task", "Event_Id__c", FieldSpec::unique_external_id(FieldKind::String)));
+        assert!(org.add_custom_field(
+            "Task",
+            "Event_Id__c",
+            FieldSpec::unique_external_id(FieldKind::String),
+            SystemTime::now()
+        ));
         org.begin();
         let first = org.create("Task", &body(json!({"Event_Id__c": "E1"})), &writer());
         assert!(first.is_ok());
@@ -986,7 +1056,8 @@ mod tests {
         assert!(org.add_custom_field(
             "Task",
             "EVENT_ID__C",
-            FieldSpec { unique: false, ..FieldSpec::unique_external_id(FieldKind::String) }
+            FieldSpec { unique: false, ..FieldSpec::unique_external_id(FieldKind::String) },
+            SystemTime::now()
         ));
         assert!(matches!(org.upsert("Task", "Event_Id__c", &json!("e2"), &Fields::new(), &writer()), Ok((_, false))));
     }
@@ -1018,12 +1089,42 @@ mod tests {
     }
 
     #[test]
+    fn numbers_fit_their_digits_and_messages_print_them_as_java_does() {
+        let mut org = Org::default();
+        let now = SystemTime::now();
+        assert!(org.add_custom_field("Contact", "Score__c", FieldSpec::new(FieldKind::Double).with_digits(5, 2), now));
+        assert!(org.add_custom_field("Contact", "Seats__c", FieldSpec::new(FieldKind::Int).with_digits(3, 0), now));
+        let create = |org: &mut Org, fields: Value| {
+            let mut fields = body(fields);
+            fields.insert("LastName".into(), json!("L"));
+            org.create("Contact", &fields, &writer())
+        };
+        for fine in [json!({"Score__c": 999.99}), json!({"Score__c": -999.5}), json!({"Score__c": 0.001}), json!({"Seats__c": 999})] {
+            assert!(create(&mut org, fine.clone()).is_ok(), "{fine}");
+        }
+        let error = |org: &mut Org, fields: Value| create(org, fields).err().map(|e| (e.status_code, e.message));
+        assert_eq!(
+            error(&mut org, json!({"Score__c": 1000})),
+            Some(("NUMBER_OUTSIDE_VALID_RANGE".into(), "Score: value outside of valid range on numeric field: 1000.0".into()))
+        );
+        assert_eq!(
+            error(&mut org, json!({"Seats__c": -1000})),
+            Some(("NUMBER_OUTSIDE_VALID_RANGE".into(), "Seats: value outside of valid range on numeric field: -1000".into()))
+        );
+        assert_eq!(java_double(1.0e7), "1.0E7");
+        assert_eq!(java_double(1.5e-4), "1.5E-4");
+        assert_eq!(java_double(-2.5), "-2.5");
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(123_456.0), "123456.0");
+    }
+
+    #[test]
     fn coercion_is_lenient_like_salesforce_and_fails_on_shapes() {
         let mut org = Org::default();
         assert!(org.check_types("Contact", &body(json!({"HasOptedOutOfEmail": "TRUE", "LastName": 5}))).is_ok());
         assert!(org.check_types("Contact", &body(json!({"HasOptedOutOfEmail": "yes"}))).is_err());
         assert!(org.check_types("Contact", &body(json!({"LastName": {"a": 1}}))).is_err());
-        assert!(org.add_custom_field("Contact", "Score__c", FieldSpec::new(FieldKind::Double)));
+        assert!(org.add_custom_field("Contact", "Score__c", FieldSpec::new(FieldKind::Double), SystemTime::now()));
         assert!(org.check_types("Contact", &body(json!({"Score__c": "1.5"}))).is_ok());
         assert!(org.check_types("Contact", &body(json!({"Score__c": "x"}))).is_err());
     }

@@ -583,7 +583,7 @@ struct Sort {
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     /// The object's canonical name.
-    pub(crate) object: &'static str,
+    pub(crate) object: String,
     /// The selected fields' canonical names, in the order asked (duplicates dropped).
     pub(crate) columns: Vec<String>,
     filter: Option<Filter>,
@@ -626,7 +626,7 @@ pub(crate) fn plan(text: &str, schema: &Schema) -> Result<Plan, SoqlError> {
             nulls_first: item.nulls_first.unwrap_or(!item.descending),
         });
     }
-    Ok(Plan { object: object.name, columns, filter, sorts, limit: query.limit, offset: query.offset })
+    Ok(Plan { object: object.name.clone(), columns, filter, sorts, limit: query.limit, offset: query.offset })
 }
 
 struct Resolver<'a> {

@@ -9,8 +9,9 @@
 //! token minted from it, so "revoke the refresh token and its access tokens" and Refresh Token
 //! Rotation's "reuse revokes everything" (salesforce.md §2.3) are one loop over the family.
 //!
-//! The REST API's data lives here too: the records ([`Org`], `records.rs`) and the API's limits,
-//! knobs and counters ([`ApiState`], `rest/mod.rs`).
+//! The REST API's data lives here too: the records ([`Org`], `records.rs`), the API's limits,
+//! knobs and counters ([`ApiState`], `rest/mod.rs`), and the Apex REST endpoints ([`ApexState`],
+//! `apex.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -19,6 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::distr::Alphanumeric;
 use rand::Rng;
 
+use crate::apex::ApexState;
 use crate::recording::RecordedRequest;
 use crate::records::Org;
 use crate::rest::ApiState;
@@ -59,6 +61,7 @@ impl Sim {
             requests: Vec::new(),
             org: Org::default(),
             api: ApiState::default(),
+            apex: ApexState::default(),
         };
         for app in config.apps {
             state.add_app(app);
@@ -175,6 +178,8 @@ pub(crate) struct SimState {
     pub(crate) org: Org,
     /// The REST API's limits, knobs and counters.
     pub(crate) api: ApiState,
+    /// The Apex REST endpoints and the requests they received.
+    pub(crate) apex: ApexState,
 }
 
 impl SimState {

@@ -9,8 +9,14 @@
 //! nothing is kept and the records that were fine report `ALL_OR_NONE_OPERATION_ROLLED_BACK`
 //! (…-allornone-rolled-back.json). Upsert results add `created` (sobject-collections-upsert-response.json).
 //!
-//! A value of the wrong JSON type anywhere fails the whole request with 400 `JSON_PARSER_ERROR`,
-//! as Salesforce reads the body before saving anything. The whole request counts one API call.
+//! A value of the wrong JSON type anywhere, or a date or datetime string that does not parse, fails
+//! the whole request with 400 `JSON_PARSER_ERROR` ("Cannot deserialize instance of date from
+//! VALUE_STRING value 2026-13-01 or request may be missing a required field", the message public
+//! fixtures and issue reports show; Salesforce appends the position, ` at [line:1, column:57]`,
+//! which the simulator leaves out), as Salesforce deserializes the body before saving anything: no
+//! record of it is saved. Values that parse but do not fit their field (too long, out of range,
+//! not in a restricted picklist, not writable) fail their record alone (`records.rs`). The whole
+//! request counts one API call.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -98,10 +104,10 @@ pub(super) fn upsert(state: &mut SimState, session: &Session, object: &str, fiel
                 format!("Field name provided, {field} is not an External ID or indexed field for {}", def.name);
             return error(StatusCode::BAD_REQUEST, "INVALID_FIELD", &message);
         };
-        (def.name, key.name.clone())
+        (def.name.clone(), key.name.clone())
     };
     // One type per upsert: records need no `attributes`.
-    save(state, session, body, Some((object, &field)), |org, record, writer| {
+    save(state, session, body, Some((&object, &field)), |org, record, writer| {
         let key = record
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(&field))
@@ -110,7 +116,7 @@ pub(super) fn upsert(state: &mut SimState, session: &Session, object: &str, fiel
             .ok_or_else(|| {
                 RecordError::new("MISSING_ARGUMENT", format!("{field} not specified"), vec![field.clone()])
             })?;
-        match org.upsert(object, &field, &key, record, writer) {
+        match org.upsert(&object, &field, &key, record, writer) {
             Ok((id, created)) => Ok((id, Some(created))),
             Err(UpsertError::Record(e)) => Err(e),
             Err(UpsertError::Ambiguous(ids)) => Err(RecordError::new(
@@ -129,7 +135,7 @@ fn save(
     state: &mut SimState,
     session: &Session,
     body: &[u8],
-    upsert: Option<(&'static str, &str)>,
+    upsert: Option<(&str, &str)>,
     mut write: impl FnMut(&mut Org, &Fields, &Writer) -> Outcome,
 ) -> Reply {
     let batch = match parse(body) {

@@ -14,6 +14,11 @@
 //!   `GET …/sobjects/{Type}/describe`; `POST`/`PATCH …/composite/sobjects` and `PATCH
 //!   …/composite/sobjects/{Type}/{ExtIdField}`. `body` is the standalone call's body; of
 //!   `httpHeaders` only `Sforce-Query-Options` is read.
+//! - **Only REST API resources.** "Composite is supported for the following resources": the
+//!   sObject resources (with sObject Rows by External ID), Query, QueryAll and, from v43.0, sObject
+//!   Collections, all under `/services/data/vXX.X/` (REST API Developer Guide, "Send Multiple
+//!   Requests Using Composite"). Apex REST (`/services/apexrest/…`), `limits`, versions and any
+//!   other url are refused as below. The wording of that refusal was not found in a capture.
 //! - **Checked before anything runs**, failing the whole request with a 400 error array and
 //!   applying nothing: the body's JSON shape (`JSON_PARSER_ERROR`); each subrequest's method and url
 //!   (a route above), and its `referenceId` (letters, digits and `_`, unique) (`INVALID_INPUT`); at
@@ -84,6 +89,8 @@ struct Subrequest {
     body: Option<Value>,
     /// `httpHeaders`' `Sforce-Query-Options`.
     query_options: Option<String>,
+    /// `httpHeaders`' `If-Modified-Since` (describe).
+    if_modified_since: Option<String>,
 }
 
 /// A resource a subrequest may call, with its path parameters (percent-decoded).
@@ -266,24 +273,25 @@ fn subrequest(item: Value) -> Result<Subrequest, Reply> {
     let method = text("method")?.to_ascii_uppercase();
     let url = text("url")?;
     let reference_id = text("referenceId")?;
-    let query_options = match item.remove("httpHeaders") {
-        None | Some(Value::Null) => None,
+    let (mut query_options, mut if_modified_since) = (None, None);
+    match item.remove("httpHeaders") {
+        None | Some(Value::Null) => {}
         Some(Value::Object(headers)) => {
-            let mut options = None;
             for (name, value) in headers {
                 let Value::String(value) = value else {
                     return Err(parser_error(&format!("Cannot deserialize instance of String for httpHeaders.{name}")));
                 };
                 if name.eq_ignore_ascii_case("Sforce-Query-Options") {
-                    options = Some(value);
+                    query_options = Some(value);
+                } else if name.eq_ignore_ascii_case("If-Modified-Since") {
+                    if_modified_since = Some(value);
                 }
             }
-            options
         }
         Some(_) => return Err(parser_error("Cannot deserialize instance of Map for httpHeaders")),
-    };
+    }
     let body = item.remove("body").filter(|b| !b.is_null());
-    Ok(Subrequest { method, url, reference_id, body, query_options })
+    Ok(Subrequest { method, url, reference_id, body, query_options, if_modified_since })
 }
 
 fn invalid_input(message: &str) -> Reply {
@@ -384,8 +392,8 @@ fn execute(state: &mut SimState, session: &Session, sub: &Subrequest, done: &[Do
     let reply = match route {
         Route::Query { all } => query::run(state, &version, query.as_deref(), batch, all),
         Route::QueryMore { locator } => query::more(state, &version, &locator, batch),
-        Route::DescribeGlobal => describe::describe_global(state, &version),
-        Route::Describe { object } => describe::describe(state, &version, &object),
+        Route::DescribeGlobal => describe::describe_global(state, &version, sub.if_modified_since.as_deref()),
+        Route::Describe { object } => describe::describe(state, &version, &object, sub.if_modified_since.as_deref()),
         Route::Create { object } => sobjects::create(state, session, &version, &object, body),
         Route::Read { object, id } => sobjects::read(state, &version, &object, &id, query.as_deref()),
         Route::Update { object, id } => sobjects::update(state, session, &object, &id, body),

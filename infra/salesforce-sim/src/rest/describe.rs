@@ -1,17 +1,32 @@
 //! `GET …/sobjects/{Type}/describe` and `GET …/sobjects` (salesforce.md §8.5).
 //!
 //! The key set, per object and per field, is that of salesforce-samples/describe-contact-snippet.json;
-//! values come from the schema (`schema.rs`), custom fields included. Keys come out sorted, as in
-//! Salesforce's describe.
+//! values come from the schema (`schema.rs`), custom fields and objects included: a field's
+//! `length`, `precision`, `scale`, `digits`, `picklistValues` (`{active, defaultValue, label,
+//! validFor, value}`), `restrictedPicklist`, `createable`, `updateable`, `nillable`, `externalId`,
+//! `unique`, `calculated` and `type`. Keys come out sorted, as in Salesforce's describe.
+//!
+//! Both honour `If-Modified-Since` (`EEE, dd MMM yyyy HH:mm:ss z`): when the object's metadata (for
+//! the global describe, any object's) has not changed since that time, the answer is 304 Not
+//! Modified with no body (REST API Developer Guide, "Get Object Metadata Changes" and "Get a List
+//! of Objects If Metadata Has Changed"). The schema keeps when each object's metadata last changed
+//! (`ObjectDef::metadata_modified`: a custom field added or replaced, a picklist's values set, the
+//! object created), to the sub-second, so a change within the second of the header's time still
+//! counts as a change. A header that does not parse is ignored. A 304 is an API call like any
+//! other: Salesforce documents no exemption for it (only `GET /services/data/` is free, "Limit Info
+//! Header"). Every REST response carries `Date` from the simulator's clock (`gate.rs`), the time a
+//! client can send back.
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::Extension;
 use serde_json::{json, Value};
 
 use super::{not_found, Reply, Session};
+use crate::datetime;
 use crate::schema::{FieldDef, FieldKind, ObjectDef};
 use crate::state::{Sim, SimState};
 
@@ -19,14 +34,30 @@ use crate::state::{Sim, SimState};
 pub(super) async fn describe_handler(
     State(sim): State<Arc<Sim>>,
     Path((version, object)): Path<(String, String)>,
+    headers: HeaderMap,
     Extension(_): Extension<Session>,
 ) -> Reply {
-    describe(&sim.lock(), &version, &object)
+    describe(&sim.lock(), &version, &object, if_modified_since(&headers).as_deref())
 }
 
-/// An object's describe.
-pub(super) fn describe(state: &SimState, version: &str, object: &str) -> Reply {
+/// The `If-Modified-Since` header, if any.
+pub(super) fn if_modified_since(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Whether metadata last changed at `modified` is unchanged since the `If-Modified-Since` time.
+fn not_modified(modified: SystemTime, if_modified_since: Option<&str>) -> bool {
+    let Some(since) = if_modified_since.and_then(datetime::parse_http_date) else { return false };
+    let modified = modified.duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+    i128::try_from(modified).unwrap_or(i128::MAX) <= i128::from(since) * 1000
+}
+
+/// An object's describe, or 304 when it has not changed since `if_modified_since`.
+pub(super) fn describe(state: &SimState, version: &str, object: &str, if_modified_since: Option<&str>) -> Reply {
     let Some(def) = state.org.schema.object(object) else { return not_found() };
+    if not_modified(def.metadata_modified, if_modified_since) {
+        return Reply::empty(StatusCode::NOT_MODIFIED);
+    }
     let mut body = object_summary(def, version);
     if let Value::Object(map) = &mut body {
         map.insert("fields".into(), def.fields.iter().map(field).collect());
@@ -47,13 +78,17 @@ pub(super) fn describe(state: &SimState, version: &str, object: &str) -> Reply {
 pub(super) async fn describe_global_handler(
     State(sim): State<Arc<Sim>>,
     Path(version): Path<String>,
+    headers: HeaderMap,
     Extension(_): Extension<Session>,
 ) -> Reply {
-    describe_global(&sim.lock(), &version)
+    describe_global(&sim.lock(), &version, if_modified_since(&headers).as_deref())
 }
 
-/// Every object's summary.
-pub(super) fn describe_global(state: &SimState, version: &str) -> Reply {
+/// Every object's summary, or 304 when no object changed since `if_modified_since`.
+pub(super) fn describe_global(state: &SimState, version: &str, if_modified_since: Option<&str>) -> Reply {
+    if not_modified(state.org.schema.metadata_modified(), if_modified_since) {
+        return Reply::empty(StatusCode::NOT_MODIFIED);
+    }
     let objects: Vec<Value> = state.org.schema.objects().iter().map(|o| object_summary(o, version)).collect();
     Reply::json(StatusCode::OK, &json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objects}))
 }
@@ -64,7 +99,7 @@ fn object_summary(def: &ObjectDef, version: &str) -> Value {
     json!({
         "activateable": false,
         "createable": true,
-        "custom": false,
+        "custom": def.custom,
         "customSetting": false,
         "deletable": true,
         "deprecatedAndHidden": false,
@@ -73,7 +108,7 @@ fn object_summary(def: &ObjectDef, version: &str) -> Value {
         "label": def.label,
         "labelPlural": def.label_plural,
         "layoutable": true,
-        "mergeable": matches!(def.name, "Contact" | "Lead"),
+        "mergeable": matches!(def.name.as_str(), "Contact" | "Lead"),
         "mruEnabled": true,
         "name": def.name,
         "queryable": true,
@@ -99,17 +134,13 @@ fn field(field: &FieldDef) -> Value {
     let text_like = kind.is_text() || kind.is_id();
     let byte_length = if text_like { field.length * 3 } else { 0 };
     let byte_length = if kind.is_id() { field.length } else { byte_length };
-    let (precision, scale, digits) = match kind {
-        FieldKind::Double | FieldKind::Currency | FieldKind::Percent => (18, 2, 0),
-        FieldKind::Int => (0, 0, 9),
-        _ => (0, 0, 0),
-    };
+    let (precision, scale, digits) = (field.precision, field.scale, field.digits);
     let sortable = kind != FieldKind::TextArea;
     let picklist: Vec<Value> = field
         .picklist
         .iter()
         .map(|value| {
-            let default = field.default.as_ref().and_then(Value::as_str) == Some(value);
+            let default = field.default.as_ref().and_then(Value::as_str) == Some(value.as_str());
             json!({"active": true, "defaultValue": default, "label": value, "validFor": null, "value": value})
         })
         .collect();

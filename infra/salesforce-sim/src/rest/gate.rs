@@ -15,6 +15,11 @@
 //!
 //! `GET /services/data/` (the version list) skips all of this except recording, as it does not
 //! count toward the limit in Salesforce either. Tokens are never logged.
+//!
+//! Apex REST (`/services/apexrest/…`, `apex.rs`) passes the same gate, since its calls need the
+//! same token and count against the same limit ("Introduction to Apex REST"), except that any path
+//! reaches its handler (which answers an unmapped one) and its responses carry no
+//! `Sforce-Limit-Info`.
 
 use std::sync::Arc;
 
@@ -24,6 +29,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{error, not_found, Session};
+use crate::apex::APEX_PREFIX;
 use crate::connection::Connection;
 use crate::faults::Fault;
 use crate::identity::{bearer_token, invalid_session};
@@ -34,14 +40,32 @@ pub(crate) const MAX_URI_BYTES: usize = 16_384;
 
 const LIMIT_INFO: HeaderName = HeaderName::from_static("sforce-limit-info");
 
+/// Which API a gated request is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    /// `/services/data/vNN.N/…`; whether the version is well-formed.
+    Data { version_ok: bool },
+    /// `/services/apexrest/…`.
+    Apex,
+}
+
 pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let Some(rest) = path.strip_prefix("/services/data/") else { return next.run(request).await };
-    let version = rest.split('/').next().unwrap_or_default();
-    if version.is_empty() {
-        return next.run(request).await; // the version list
-    }
-    let version_ok = is_version(version);
+    let api = if let Some(rest) = path.strip_prefix("/services/data/") {
+        let version = rest.split('/').next().unwrap_or_default();
+        if version.is_empty() {
+            return next.run(request).await; // the version list
+        }
+        Api::Data { version_ok: is_version(version) }
+    } else if path.strip_prefix(APEX_PREFIX).is_some_and(|rest| rest.starts_with('/')) {
+        Api::Apex
+    } else {
+        return next.run(request).await;
+    };
+    let headers = |sim: &Sim, response: Response| match api {
+        Api::Data { .. } => with_limit_info(sim, response),
+        Api::Apex => with_date(sim, response),
+    };
 
     let latency = {
         let mut state = sim.lock();
@@ -69,8 +93,9 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
         );
     }
     // An unknown resource is 404 whoever asks (routing happened before this layer runs).
-    if !version_ok || request.extensions().get::<MatchedPath>().is_none() {
-        return with_limit_info(&sim, not_found().into_response());
+    let known = request.extensions().get::<MatchedPath>().is_some();
+    if api == (Api::Data { version_ok: false }) || !known {
+        return headers(&sim, not_found().into_response());
     }
 
     let connection = request.extensions().get::<ConnectInfo<Connection>>().map(|info| info.0.clone());
@@ -91,13 +116,13 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
         bearer_token(request.headers())
             .and_then(|token| state.session(&token).map(|family| Session { user_id: family.login.user_id.clone() }))
     };
-    let Some(session) = session else { return with_limit_info(&sim, invalid_session()) };
+    let Some(session) = session else { return headers(&sim, invalid_session()) };
     match fault {
-        Some(Fault::InvalidSession) => return with_limit_info(&sim, invalid_session()),
+        Some(Fault::InvalidSession) => return headers(&sim, invalid_session()),
         Some(Fault::RequestLimit) => {
             let response =
                 error(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.");
-            return with_limit_info(&sim, response.into_response());
+            return headers(&sim, response.into_response());
         }
         _ => {}
     }
@@ -111,7 +136,7 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
     };
     if exhausted {
         let response = error(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.");
-        return with_limit_info(&sim, response.into_response());
+        return headers(&sim, response.into_response());
     }
 
     request.extensions_mut().insert(session);
@@ -123,7 +148,10 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
     if forced || fault == Some(Fault::LostResponse) {
         return cut(connection.as_ref(), Connection::close);
     }
-    with_limit_info(&sim, json_405(response))
+    match api {
+        Api::Data { .. } => with_limit_info(&sim, json_405(response)),
+        Api::Apex => with_date(&sim, response),
+    }
 }
 
 /// Whether a call writes (for forced lost answers): any method but GET, except a Composite
@@ -152,6 +180,7 @@ pub(super) fn is_version(segment: &str) -> bool {
     digits(major) && digits(minor)
 }
 
+/// `Sforce-Limit-Info`, and [`with_date`].
 fn with_limit_info(sim: &Sim, mut response: Response) -> Response {
     let (used, max) = {
         let state = sim.lock();
@@ -159,6 +188,16 @@ fn with_limit_info(sim: &Sim, mut response: Response) -> Response {
     };
     if let Ok(value) = HeaderValue::from_str(&format!("api-usage={used}/{max}")) {
         response.headers_mut().insert(LIMIT_INFO, value);
+    }
+    with_date(sim, response)
+}
+
+/// `Date` from the simulator's clock (what a client sends back as `If-Modified-Since`; hyper adds
+/// a wall-clock `Date` only where none is set).
+fn with_date(sim: &Sim, mut response: Response) -> Response {
+    let now = sim.lock().now();
+    if let Ok(value) = HeaderValue::from_str(&crate::datetime::format_http_date(now)) {
+        response.headers_mut().insert(header::DATE, value);
     }
     response
 }

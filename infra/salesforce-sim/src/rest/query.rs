@@ -68,7 +68,7 @@ pub(super) fn run(
         Ok(plan) => plan,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.code, &e.message),
     };
-    let Some(object) = state.org.schema.object(plan.object).cloned() else {
+    let Some(object) = state.org.schema.object(&plan.object).cloned() else {
         return error(StatusCode::BAD_REQUEST, "INVALID_TYPE", "sObject type is not supported.");
     };
     // Computed fields (Name, IsClosed, …) exist only in full rows; others can be tested as stored.
@@ -79,7 +79,7 @@ pub(super) fn run(
         .iter()
         .skip(plan.offset.unwrap_or(0))
         .take(plan.limit.unwrap_or(usize::MAX))
-        .map(|row| RecordJson::new(object.name, version, row, plan.columns.iter().map(String::as_str)))
+        .map(|row| RecordJson::new(&object.name, version, row, plan.columns.iter().map(String::as_str)))
         .collect();
     page(&mut state.api, version, records, 0, batch)
 }

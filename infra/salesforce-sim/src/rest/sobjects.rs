@@ -35,14 +35,14 @@ pub(super) fn create(state: &mut SimState, session: &Session, version: &str, obj
         Ok(fields) => fields,
         Err(message) => return parser_error(&message),
     };
-    let Some(object) = state.org.schema.object(object).map(|o| o.name) else { return not_found() };
-    if let Err(message) = state.org.check_types(object, &fields) {
+    let Some(object) = state.org.schema.object(object).map(|o| o.name.clone()) else { return not_found() };
+    if let Err(message) = state.org.check_types(&object, &fields) {
         return parser_error(&message);
     }
     let writer = session.writer(state);
-    match state.org.create(object, &fields, &writer) {
+    match state.org.create(&object, &fields, &writer) {
         Ok(id) => Reply::json(StatusCode::CREATED, &SaveResult::ok(id.clone(), None))
-            .with_location(record_url(version, object, &id)),
+            .with_location(record_url(version, &object, &id)),
         Err(e) => record_error(StatusCode::BAD_REQUEST, &e),
     }
 }
@@ -83,7 +83,7 @@ pub(super) fn read(state: &SimState, version: &str, object: &str, id: &str, raw:
             columns
         }
     };
-    Reply::json(StatusCode::OK, &RecordJson::new(def.name, version, &fields, columns.iter().map(String::as_str)))
+    Reply::json(StatusCode::OK, &RecordJson::new(&def.name, version, &fields, columns.iter().map(String::as_str)))
 }
 
 /// `PATCH …/sobjects/{Type}/{Id}`.
@@ -103,18 +103,18 @@ pub(super) fn update(state: &mut SimState, session: &Session, object: &str, id: 
         Err(message) => return parser_error(&message),
     };
     let Some(def) = state.org.schema.object(object) else { return not_found() };
-    let object = def.name;
+    let object = def.name.clone();
     match state.org.get(def, id) {
         Lookup::Found(_) => {}
         Lookup::Deleted => return entity_deleted(),
         Lookup::Missing if crate::ids::normalize(id).is_some() => return not_found(),
         Lookup::Missing => return external_id_not_found(id),
     }
-    if let Err(message) = state.org.check_types(object, &fields) {
+    if let Err(message) = state.org.check_types(&object, &fields) {
         return parser_error(&message);
     }
     let writer = session.writer(state);
-    match state.org.update(object, id, &fields, &writer) {
+    match state.org.update(&object, id, &fields, &writer) {
         Ok(_) => Reply::empty(StatusCode::NO_CONTENT),
         Err(e) => record_error(StatusCode::BAD_REQUEST, &e),
     }
@@ -168,21 +168,21 @@ pub(super) fn upsert(
         Err(message) => return parser_error(&message),
     };
     let Some(def) = state.org.schema.object(object) else { return not_found() };
-    let object = def.name;
+    let object = def.name.clone();
     let Some(field) = def.field(field).filter(|f| f.external_id).map(|f| f.name.clone()) else {
         return external_id_not_found(field);
     };
-    if let Err(message) = state.org.check_types(object, &fields) {
+    if let Err(message) = state.org.check_types(&object, &fields) {
         return parser_error(&message);
     }
     let writer = session.writer(state);
-    match state.org.upsert(object, &field, &Value::String(value.to_owned()), &fields, &writer) {
+    match state.org.upsert(&object, &field, &Value::String(value.to_owned()), &fields, &writer) {
         Ok((id, true)) => Reply::json(StatusCode::CREATED, &SaveResult::ok(id.clone(), Some(true)))
-            .with_location(record_url(version, object, &id)),
+            .with_location(record_url(version, &object, &id)),
         Ok((id, false)) => Reply::json(StatusCode::OK, &SaveResult::ok(id, Some(false))),
         Err(UpsertError::Record(e)) => record_error(StatusCode::BAD_REQUEST, &e),
         Err(UpsertError::Ambiguous(ids)) => {
-            let urls: Vec<String> = ids.iter().map(|id| record_url(version, object, id)).collect();
+            let urls: Vec<String> = ids.iter().map(|id| record_url(version, &object, id)).collect();
             Reply::json(StatusCode::MULTIPLE_CHOICES, &urls)
         }
     }

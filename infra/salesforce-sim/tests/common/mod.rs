@@ -68,7 +68,34 @@ impl Org {
     }
 
     pub async fn try_call(&self, client: &Client, method: Method, path: &str, body: Option<Value>) -> reqwest::Result<Reply> {
-        let mut request = client.request(method, self.url(path)).bearer_auth(&self.token);
+        self.send(client.request(method, self.url(path)).bearer_auth(&self.token), body).await
+    }
+
+    /// A call under `/services/data/{VERSION}` with extra headers.
+    pub async fn call_with(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(&self.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request, body).await.unwrap()
+    }
+
+    /// A call to any path of the instance (`/services/apexrest/…`), with this org's token.
+    pub async fn call_path(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Reply {
+        let mut request =
+            self.client.request(method, format!("{}{path}", self.sim.base_url())).bearer_auth(&self.token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.header("Content-Type", "application/json").body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        Reply { status, headers, text: response.text().await.unwrap() }
+    }
+
+    async fn send(&self, mut request: reqwest::RequestBuilder, body: Option<Value>) -> reqwest::Result<Reply> {
         if let Some(body) = body {
             request = request.json(&body);
         }
