@@ -36,6 +36,7 @@ pub fn router(ctx: Arc<Connector>) -> Router {
         .route("/v1/tenants/{tenant_id}/dead-letters", get(get_dead_letters))
         .route("/v1/tenants/{tenant_id}/dead-letters/replay", post(post_dead_letter_replay))
         .route("/v1/tenants/{tenant_id}/settings", get(get_settings).put(put_settings).patch(patch_settings))
+        .route("/v1/tenants/{tenant_id}/settings/test-fields", post(post_test_fields))
         .route("/v1/tenants/{tenant_id}/campaigns", get(get_campaigns))
         .route("/v1/tenants/{tenant_id}/campaigns/{campaign_id}", get(get_campaign).put(put_campaign))
         .route("/v1/tenants/{tenant_id}/webhook-secrets", get(get_webhook_secrets).post(post_webhook_secret))
@@ -170,6 +171,11 @@ async fn patch_settings(
     JsonBody(patch): JsonBody<serde_json::Value>,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(connect::patch_settings(&ctx, &t, patch).await?))
+}
+
+/// Every mapped field checked against the org (one Composite call of describes).
+async fn post_test_fields(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(sfbridge_connect::test_fields(&ctx, &t).await?))
 }
 
 async fn get_campaigns(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {

@@ -94,7 +94,8 @@ impl Wiring {
         let sessions = Sessions::new(store.clone(), cipher.clone(), clock.clone(), oauth.clone(), credentials);
         let meter = Meter::new(clock.clone(), metrics);
         let connector =
-            Connector::new(config.clone(), store.clone(), cipher.clone(), clock.clone(), oauth, queues.activity.clone());
+            Connector::new(config.clone(), store.clone(), cipher.clone(), clock.clone(), oauth, queues.activity.clone())
+                .with_salesforce(sessions.clone(), rest.clone());
         let worker_queues = WorkerQueues { activity: queues.activity.clone(), dead_letter: queues.dead_letter.clone() };
         // Retries spaced in seconds instead of minutes, so trying out a failure stays quick.
         let worker = Worker::new(store.clone(), clock.clone(), sessions.clone(), rest.clone(), worker_queues, meter.clone())

@@ -9,6 +9,7 @@ mod dead_letters;
 mod error;
 mod flow;
 mod settings;
+mod test_fields;
 mod logs;
 mod webhook_secrets;
 
@@ -23,6 +24,7 @@ pub use dead_letters::{
 pub use error::ConnectError;
 pub use flow::{begin_connect, browser_cookie_name, flow_view, start_flow};
 pub use settings::{campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, CampaignInput, EventTogglesInput, SettingsInput};
+pub use test_fields::{test_fields, FieldCheck, StatusCheck, TestFieldsReport};
 pub use webhook_secrets::{create_webhook_secret, revoke_webhook_secret, webhook_secret_list, webhook_url};
 
 use std::sync::Arc;
@@ -33,7 +35,7 @@ use sfbridge_core::clock::Clock;
 use sfbridge_core::config::Config;
 use sfbridge_core::queue::Queue;
 use sfbridge_core::store::Store;
-use sfbridge_salesforce::SalesforceOAuth;
+use sfbridge_salesforce::{SalesforceOAuth, SalesforceRest, Sessions};
 use error::ConflictCode;
 
 /// What the admin API and the OAuth callback run on, built once per process. Both functions are
@@ -50,6 +52,9 @@ pub struct Connector {
     /// admin replays them.
     activity: Arc<dyn Queue>,
     audit: AuditLog,
+    /// The tenant's own Salesforce connection, for what reads the org (Test Fields); the OAuth
+    /// callback has no use for it.
+    salesforce: Option<(Sessions, SalesforceRest)>,
 }
 
 impl Connector {
@@ -62,7 +67,22 @@ impl Connector {
         activity: Arc<dyn Queue>,
     ) -> Self {
         let audit = AuditLog::new(store.clone(), clock.clone());
-        Self { config, store, cipher, clock, oauth, activity, audit }
+        Self { config, store, cipher, clock, oauth, activity, audit, salesforce: None }
+    }
+
+    /// Lets the connector call the tenants' orgs (Test Fields).
+    pub fn with_salesforce(mut self, sessions: Sessions, rest: SalesforceRest) -> Self {
+        self.salesforce = Some((sessions, rest));
+        self
+    }
+
+    pub(crate) fn salesforce(&self) -> Result<(&Sessions, &SalesforceRest), ConnectError> {
+        match &self.salesforce {
+            Some((sessions, rest)) => Ok((sessions, rest)),
+            None => Err(ConnectError::Internal(sfbridge_core::error::Cause::new(std::io::Error::other(
+                "this function was built without a Salesforce client (Connector::with_salesforce)",
+            )))),
+        }
     }
 
     pub fn config(&self) -> &Config {

@@ -44,6 +44,14 @@ pub const WELL_KNOWN_ATTRIBUTES: &[(&str, AttributeKind)] = &[
     ("total_opens", AttributeKind::Number),
     ("last_survey_at", AttributeKind::Datetime),
 ];
+/// What Test Fields suggests creating for a well-known attribute's missing field.
+pub const WELL_KNOWN_SETUP_TYPES: &[(&str, &str)] = &[
+    ("nps_score", "Number(3, 0)"),
+    ("csat_score", "Number(1, 0)"),
+    ("lead_score", "Number(18, 0)"),
+    ("total_opens", "Number(18, 0)"),
+    ("last_survey_at", "Date/Time"),
+];
 /// The campaign matrix's page sizes; its cursor is a campaign id.
 const CAMPAIGN_PAGES: PageRules = PageRules { default_limit: 50, max_limit: 100, max_cursor_len: 128 };
 

@@ -23,5 +23,6 @@ mod settings;
 mod storage;
 mod sync;
 mod sync_faults;
+mod test_fields;
 mod webhooks;
 mod webhook_settings;
