@@ -75,7 +75,7 @@ impl Aws {
 /// providers behind them (an STS client with its endpoint tables, IMDS, ECS, profiles), none of
 /// which would ever be asked, at every cold start. Without them, the default chain as usual.
 pub async fn sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
-    let native_roots = native_roots_from_env()?;
+    let native_roots = sfbridge_core::config::native_roots_from_env()?;
     let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client(native_roots));
     let set = |name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
     let loader = if set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY") {
@@ -84,27 +84,6 @@ pub async fn sdk_config() -> Result<aws_config::SdkConfig, ConfigError> {
         loader
     };
     Ok(loader.load().await)
-}
-
-/// `SFBRIDGE_TLS_NATIVE_ROOTS=true`: trust the system's certificate store as well as the
-/// compiled-in Mozilla roots. For a network whose proxy re-signs TLS with a private CA; the store
-/// is found as OpenSSL finds it (`SSL_CERT_FILE`, `SSL_CERT_DIR`, then the usual paths) and read
-/// on the first AWS call. The Salesforce client reads the same variable
-/// (`sfbridge_salesforce::http_client`).
-pub const NATIVE_ROOTS_VARIABLE: &str = "SFBRIDGE_TLS_NATIVE_ROOTS";
-
-fn native_roots_from_env() -> Result<bool, ConfigError> {
-    parse_native_roots(std::env::var(NATIVE_ROOTS_VARIABLE).ok().as_deref())
-}
-
-/// As `SFBRIDGE_INSECURE_DEV` is read: unset, empty, `false` or `0`; `true` or `1`; anything else
-/// stops the function at start.
-fn parse_native_roots(value: Option<&str>) -> Result<bool, ConfigError> {
-    match value.map(str::trim) {
-        None | Some("") | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(ConfigError::Invalid { name: NATIVE_ROOTS_VARIABLE, why: format!("{other:?} is not true or false") }),
-    }
 }
 
 /// The HTTP client for the SDK: rustls on ring, trusting Mozilla's root certificates (compiled in,
@@ -225,18 +204,6 @@ mod tests {
         let expected: Vec<&[u8]> = webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().map(|c| c.as_ref()).collect();
         assert!(expected.len() > 100, "Mozilla's set has well over 100 roots");
         assert_eq!(decoded, expected);
-    }
-
-    #[test]
-    fn native_roots_are_opt_in_and_a_typo_is_refused() {
-        for off in [None, Some(""), Some("false"), Some("0"), Some(" false ")] {
-            assert!(!parse_native_roots(off).unwrap(), "{off:?}");
-        }
-        for on in [Some("true"), Some("1"), Some(" true")] {
-            assert!(parse_native_roots(on).unwrap(), "{on:?}");
-        }
-        let err = parse_native_roots(Some("yes")).unwrap_err().to_string();
-        assert!(err.contains(NATIVE_ROOTS_VARIABLE) && err.contains("yes"), "{err}");
     }
 
     /// Constructing SDK clients does no TLS work: the real client is built by the first request.

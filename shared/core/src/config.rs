@@ -14,6 +14,27 @@ pub enum ConfigError {
     Invalid { name: &'static str, why: String },
 }
 
+/// `SFBRIDGE_TLS_NATIVE_ROOTS=true`: trust the system's certificate store as well as the
+/// compiled-in Mozilla roots, in the Salesforce client and the AWS SDK's alike. For a network
+/// whose proxy re-signs TLS with a private CA; the store is found as OpenSSL finds it
+/// (`SSL_CERT_FILE`, `SSL_CERT_DIR`, then the usual paths).
+pub const NATIVE_ROOTS_VARIABLE: &str = "SFBRIDGE_TLS_NATIVE_ROOTS";
+
+/// Whether `SFBRIDGE_TLS_NATIVE_ROOTS` asks for the system's certificate store.
+pub fn native_roots_from_env() -> Result<bool, ConfigError> {
+    flag(NATIVE_ROOTS_VARIABLE, std::env::var(NATIVE_ROOTS_VARIABLE).ok().as_deref())
+}
+
+/// An on/off variable: unset, empty, `false` or `0`; `true` or `1`; anything else stops the
+/// function at start (a typo must not silently mean "off").
+pub fn flag(name: &'static str, value: Option<&str>) -> Result<bool, ConfigError> {
+    match value.map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid { name, why: format!("{other:?} is not true or false") }),
+    }
+}
+
 /// What the handlers need to know about this deployment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -50,16 +71,7 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or(ConfigError::Missing(name))
         };
-        let insecure_dev = match lookup("SFBRIDGE_INSECURE_DEV").as_deref().map(str::trim) {
-            None | Some("") | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(other) => {
-                return Err(ConfigError::Invalid {
-                    name: "SFBRIDGE_INSECURE_DEV",
-                    why: format!("{other:?} is not true or false"),
-                })
-            }
-        };
+        let insecure_dev = flag("SFBRIDGE_INSECURE_DEV", lookup("SFBRIDGE_INSECURE_DEV").as_deref())?;
         let public_url = parse_base_url("SFBRIDGE_PUBLIC_URL", &required("SFBRIDGE_PUBLIC_URL")?, insecure_dev)?;
         let app_origins = AppOrigins::parse(&required("SFBRIDGE_APP_ORIGINS")?, insecure_dev)?;
         let api_version = match lookup("SFBRIDGE_SALESFORCE_API_VERSION").filter(|v| !v.trim().is_empty()) {
@@ -277,6 +289,18 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn flags_are_on_or_off_and_a_typo_is_refused() {
+        for off in [None, Some(""), Some("false"), Some("0"), Some(" false ")] {
+            assert_eq!(flag(NATIVE_ROOTS_VARIABLE, off).ok(), Some(false), "{off:?}");
+        }
+        for on in [Some("true"), Some("1"), Some(" true")] {
+            assert_eq!(flag(NATIVE_ROOTS_VARIABLE, on).ok(), Some(true), "{on:?}");
+        }
+        let err = flag(NATIVE_ROOTS_VARIABLE, Some("yes")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(NATIVE_ROOTS_VARIABLE) && err.contains("yes"), "{err}");
+    }
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> =

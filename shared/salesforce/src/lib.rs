@@ -25,12 +25,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// 502. REST calls set their own, longer timeout per request.
 const OAUTH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `SFBRIDGE_TLS_NATIVE_ROOTS=true`: trust the system's certificate store as well as the
-/// compiled-in Mozilla roots. For a network whose proxy re-signs TLS with a private CA; the store
-/// is found as OpenSSL finds it (`SSL_CERT_FILE`, `SSL_CERT_DIR`, then the usual paths) and read
-/// when the client is built. The AWS SDK's client reads the same variable (`sfbridge-aws`).
-pub const NATIVE_ROOTS_VARIABLE: &str = "SFBRIDGE_TLS_NATIVE_ROOTS";
-
 /// Why [`http_client`] could not build the client.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpClientError {
@@ -50,7 +44,7 @@ pub enum HttpClientError {
 /// Salesforce's certificates chain to public CAs in that set. `SFBRIDGE_TLS_NATIVE_ROOTS=true`
 /// adds the system store, for a private CA.
 pub fn http_client() -> Result<reqwest::Client, HttpClientError> {
-    let native_roots = parse_native_roots(std::env::var(NATIVE_ROOTS_VARIABLE).ok().as_deref())?;
+    let native_roots = sfbridge_core::config::native_roots_from_env()?;
     Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
@@ -60,32 +54,4 @@ pub fn http_client() -> Result<reqwest::Client, HttpClientError> {
         // On by default once reqwest can load them (the feature), so say it: only when asked.
         .tls_built_in_native_certs(native_roots)
         .build()?)
-}
-
-/// As `SFBRIDGE_INSECURE_DEV` is read: unset, empty, `false` or `0`; `true` or `1`; anything else
-/// stops the function at start.
-fn parse_native_roots(value: Option<&str>) -> Result<bool, ConfigError> {
-    match value.map(str::trim) {
-        None | Some("") | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(ConfigError::Invalid { name: NATIVE_ROOTS_VARIABLE, why: format!("{other:?} is not true or false") }),
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn native_roots_are_opt_in_and_a_typo_is_refused() {
-        for off in [None, Some(""), Some("false"), Some("0"), Some(" false ")] {
-            assert!(!parse_native_roots(off).unwrap(), "{off:?}");
-        }
-        for on in [Some("true"), Some("1"), Some(" true")] {
-            assert!(parse_native_roots(on).unwrap(), "{on:?}");
-        }
-        let err = parse_native_roots(Some("yes")).unwrap_err().to_string();
-        assert!(err.contains(NATIVE_ROOTS_VARIABLE) && err.contains("yes"), "{err}");
-    }
 }
