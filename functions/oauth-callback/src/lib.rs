@@ -5,9 +5,12 @@
 //! - `GET /oauth/callback` exchanges the code and renders a page that tells the opener window
 //!   and closes itself;
 //! - `GET /oauth/flows/{id}` lets the opener poll the flow's status instead of relying on
-//!   `window.opener`, which cross-origin navigation or COOP can sever.
+//!   `window.opener`, which cross-origin navigation or COOP can sever;
+//! - `GET /oauth/connect.js` serves the browser connect helper ([`script`]) that a product's page
+//!   imports to open the popup and learn how it ended.
 
 mod page;
+pub mod script;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +35,7 @@ pub fn router(ctx: Arc<Connector>) -> Router {
         .route("/oauth/start", get(start))
         .route("/oauth/callback", get(callback))
         .route("/oauth/flows/{flow_id}", get(flow_status))
+        .route("/oauth/connect.js", get(script::connect_script))
         .with_state(ctx)
 }
 

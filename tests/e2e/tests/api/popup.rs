@@ -1,9 +1,13 @@
-//! The popup's pages as a product's page meets them: a connect link opened again answering with
-//! its flow's real outcome, and the message each page posts agreeing with `GET /oauth/flows/{id}`.
+//! The popup's pages and the connect helper as a product's page meets them: the helper's type,
+//! caching and integrity; a connect link opened again answering with its flow's real outcome; the
+//! message each page posts agreeing with `GET /oauth/flows/{id}`.
 
+use base64::Engine as _;
 use chrono::Duration;
+use reqwest::header::{ETAG, IF_NONE_MATCH};
 use reqwest::StatusCode;
 use serde_json::Value;
+use sha2::{Digest, Sha384};
 
 use crate::helpers::{new_browser, spawn_app, Backend, TestApp};
 
@@ -41,6 +45,72 @@ async fn finish_flow(app: &TestApp, tenant: &str) -> (String, String, PopupPage)
     let callback_url = app.authorize(&app.browser, &authorize_url).await;
     let page = popup_page(&app.browser, &callback_url).await;
     (flow_id, connect_url, page)
+}
+
+#[tokio::test]
+async fn the_connect_helper_is_a_cacheable_cors_module_whose_etag_is_its_integrity() {
+    let app = spawn_app(Backend::Memory).await;
+    let response = app
+        .api
+        .get(app.url("/oauth/connect.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let body = response.bytes().await.unwrap();
+    assert_eq!(headers["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(headers["cache-control"], "public, max-age=3600");
+    assert_eq!(
+        headers["access-control-allow-origin"], "*",
+        "a module from another origin needs CORS"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers.get("set-cookie").is_none());
+    let integrity = format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha384::digest(&body))
+    );
+    let etag = headers[ETAG].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{integrity}\""));
+    let source = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        source.contains("export function connect(") && source.contains("export class ConnectError")
+    );
+    assert!(
+        !source
+            .lines()
+            .any(|line| line.trim_start().starts_with("import ")),
+        "dependency-free"
+    );
+
+    // Revalidation: unchanged (strong or weak comparison, or in a list) is a 304 without a body.
+    for presented in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"other\", {etag}"),
+    ] {
+        let again = app
+            .api
+            .get(app.url("/oauth/connect.js"))
+            .header(IF_NONE_MATCH, &presented)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{presented}");
+        assert_eq!(again.headers()[ETAG], etag.as_str());
+        assert_eq!(again.headers()["cache-control"], "public, max-age=3600");
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+    let changed = app
+        .api
+        .get(app.url("/oauth/connect.js"))
+        .header(IF_NONE_MATCH, "\"sha384-older\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_eq!(changed.bytes().await.unwrap(), body);
 }
 
 #[tokio::test]
