@@ -1,6 +1,7 @@
 //! The popup's pages and the connect helper as a product's page meets them: the helper's type,
 //! caching and integrity; a connect link opened again answering with its flow's real outcome; the
-//! message each page posts agreeing with `GET /oauth/flows/{id}`.
+//! message each page posts agreeing with `GET /oauth/flows/{id}`; the demo page's framing and the
+//! favicon. (The same in a real browser: tests/browser.)
 
 use base64::Engine as _;
 use chrono::Duration;
@@ -276,4 +277,41 @@ async fn an_unknown_link_announces_nothing() {
     assert_eq!(polled.status(), StatusCode::NOT_FOUND);
     let body: Value = polled.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unknown_flow");
+}
+
+#[tokio::test]
+async fn the_demo_page_cannot_be_framed_and_the_favicon_needs_no_token() {
+    let app = spawn_app(Backend::Memory).await;
+    for path in ["/demo", "/demo/demo.js", "/demo/demo.css"] {
+        let response = app.api.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(response.headers()["x-frame-options"], "DENY", "{path}");
+    }
+    let demo = app
+        .api
+        .get(app.url("/demo/demo.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        demo.contains(r#"from "/oauth/connect.js""#),
+        "the demo uses the helper"
+    );
+
+    let favicon = app.api.get(app.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(favicon.status(), StatusCode::NO_CONTENT);
+    assert!(favicon.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .starts_with("public"));
+    // Other unknown paths still need the admin token (the admin API's fallback).
+    let other = app.api.get(app.url("/favicon.png")).send().await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
 }
