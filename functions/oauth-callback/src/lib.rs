@@ -5,9 +5,12 @@
 //! - `GET /oauth/callback` exchanges the code and renders a page that tells the opener window
 //!   and closes itself;
 //! - `GET /oauth/flows/{id}` lets the opener poll the flow's status instead of relying on
-//!   `window.opener`, which cross-origin navigation or COOP can sever.
+//!   `window.opener`, which cross-origin navigation or COOP can sever;
+//! - `GET /oauth/connect.js` serves the browser connect helper ([`script`]) that a product's page
+//!   imports to open the popup and learn how it ended.
 
 mod page;
+pub mod script;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use sfbridge_connect::{self as connect, CallbackParams, CallbackResult};
+use sfbridge_connect::{self as connect, CallbackParams, CallbackResult, Outcome, StartOutcome};
 use sfbridge_core::config::Config;
 use sfbridge_core::domain::FlowId;
 use sfbridge_http::{ApiError, Flow};
@@ -32,6 +35,7 @@ pub fn router(ctx: Arc<Connector>) -> Router {
         .route("/oauth/start", get(start))
         .route("/oauth/callback", get(callback))
         .route("/oauth/flows/{flow_id}", get(flow_status))
+        .route("/oauth/connect.js", get(script::connect_script))
         .with_state(ctx)
 }
 
@@ -44,18 +48,15 @@ async fn start(State(ctx): Ctx, query: Result<Query<StartQuery>, axum::extract::
     let flow = query.ok().and_then(|Query(q)| q.flow).and_then(|f| FlowId::parse(&f).ok());
     let Some(flow_id) = flow else {
         let failure = OAuthFailure::new("unknown_flow", "This connect link is incomplete. Close this window and click Connect again.", false);
-        return page::render(ctx.config(), &CallbackResult { tenant_id: None, flow_id: None, outcome: Err(failure) }, None);
+        let result = CallbackResult { tenant_id: None, flow_id: None, status: None, outcome: Outcome::Failed(failure) };
+        return page::render(ctx.config(), &result, None);
     };
     match connect::start_flow(&ctx, &flow_id).await {
-        Ok(redirect) => {
+        StartOutcome::Redirect(redirect) => {
             let cookie = page::binding_cookie(ctx.config(), &redirect.cookie_name, &redirect.cookie_value, redirect.max_age_seconds);
             to_salesforce(ctx.config(), &flow_id, &redirect.authorize_url, &cookie)
         }
-        Err(failure) => page::render(
-            ctx.config(),
-            &CallbackResult { tenant_id: None, flow_id: Some(flow_id), outcome: Err(failure) },
-            None,
-        ),
+        StartOutcome::Page(result) => page::render(ctx.config(), &result, None),
     }
 }
 
@@ -65,7 +66,9 @@ async fn start(State(ctx): Ctx, query: Result<Query<StartQuery>, axum::extract::
 fn to_salesforce(config: &Config, flow_id: &FlowId, authorize_url: &str, cookie: &str) -> Response {
     let (Ok(location), Ok(cookie)) = (HeaderValue::from_str(authorize_url), HeaderValue::from_str(cookie)) else {
         tracing::error!(flow_id = %flow_id, "the authorize URL or the binding cookie is not a valid header value");
-        let result = CallbackResult { tenant_id: None, flow_id: Some(flow_id.clone()), outcome: Err(OAuthFailure::internal()) };
+        // Not announced: the flow is started, and this page cannot tell the opener more than that.
+        let result =
+            CallbackResult { tenant_id: None, flow_id: Some(flow_id.clone()), status: None, outcome: Outcome::Failed(OAuthFailure::internal()) };
         return page::render(config, &result, None);
     };
     let mut response = StatusCode::FOUND.into_response();

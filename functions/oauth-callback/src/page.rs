@@ -1,12 +1,17 @@
-//! The small HTML page that ends the popup. It says what happened, posts
-//! `{source, type, flow_id, tenant_id, status}` to the opener at the configured exact origin
-//! (never `*`), and closes itself; with no opener it stays and shows the result.
+//! The small HTML page that ends the popup. It says what happened and, when it concerns a flow it
+//! recognised and a window opened it, posts
+//! `{source, type, flow_id, tenant_id, status, error}` to the opener at each configured app origin
+//! (never `*`). `status` is the flow's, in the words of `GET /oauth/flows/{id}`. On success it
+//! closes itself. On an error it stays, so the person can read it, until they close it or the
+//! opener acknowledges that it shows the error (`{source: "sfbridge", type: "salesforce.ack",
+//! flow_id}`, from the opener, at one of those origins). With no opener it stays and shows the
+//! result.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
+use sfbridge_connect::{CallbackResult, Outcome};
 use sfbridge_core::config::Config;
-use sfbridge_connect::CallbackResult;
 
 pub(crate) fn binding_cookie(config: &Config, name: &str, value: &str, max_age: i64) -> String {
     let secure = if config.secure_cookies() { "; Secure" } else { "" };
@@ -16,7 +21,7 @@ pub(crate) fn binding_cookie(config: &Config, name: &str, value: &str, max_age: 
 pub(crate) fn render(config: &Config, result: &CallbackResult, clear_cookie: Option<&str>) -> Response {
     let nonce = sfbridge_core::domain::FlowId::random().to_string();
     let (status, title, body) = match &result.outcome {
-        Ok(connected) => (
+        Outcome::Connected(connected) => (
             StatusCode::OK,
             "Connected to Salesforce",
             format!(
@@ -25,7 +30,14 @@ pub(crate) fn render(config: &Config, result: &CallbackResult, clear_cookie: Opt
                 connected.username.as_deref().map(|u| format!(" as {}", escape(u))).unwrap_or_default(),
             ),
         ),
-        Err(failure) => (
+        Outcome::AlreadyConnected => (
+            StatusCode::OK,
+            "Connected to Salesforce",
+            "<p>This connect link was already used, and it connected Salesforce. There is nothing more to do.</p>\
+             <p>You can close this window.</p>"
+                .to_owned(),
+        ),
+        Outcome::Failed(failure) => (
             if failure.is_internal() { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::BAD_REQUEST },
             "Could not connect to Salesforce",
             format!(
@@ -35,16 +47,20 @@ pub(crate) fn render(config: &Config, result: &CallbackResult, clear_cookie: Opt
             ),
         ),
     };
+    let failure = match &result.outcome {
+        Outcome::Failed(failure) => Some(failure),
+        Outcome::Connected(_) | Outcome::AlreadyConnected => None,
+    };
     let message = json!({
         "source": "sfbridge",
-        "type": if result.outcome.is_ok() { "salesforce.connected" } else { "salesforce.error" },
+        "type": if failure.is_none() { "salesforce.connected" } else { "salesforce.error" },
         "flow_id": result.flow_id,
         "tenant_id": result.tenant_id,
-        "status": if result.outcome.is_ok() { "connected" } else { "error" },
-        "error": result.outcome.as_ref().err().map(|f| json!({"code": f.code, "message": f.message})),
+        "status": result.status,
+        "error": failure.map(|f| json!({"code": f.code, "message": f.message})),
     });
-    // Only a flow we recognised is announced to the opener; a stray request just shows its page.
-    let announce = result.flow_id.is_some();
+    // Only a flow whose status we know is announced to the opener; a stray request just shows its page.
+    let announce = result.flow_id.is_some() && result.status.is_some();
     let html = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -57,15 +73,26 @@ pub(crate) fn render(config: &Config, result: &CallbackResult, clear_cookie: Opt
 <script nonce="{nonce}">
 (function () {{
   var announce = {announce};
+  var origins = {origins};
   var message = JSON.parse(document.getElementById("sfbridge-result").textContent);
-  if (announce && window.opener && !window.opener.closed) {{
-    // One postMessage per allowed origin: the browser delivers it only to the one the opener
-    // is on, and drops the others.
-    {origins}.forEach(function (origin) {{
-      try {{ window.opener.postMessage(message, origin); }} catch (e) {{}}
-    }});
+  var opener = window.opener;
+  if (!announce || !opener || opener.closed) return;
+  // One postMessage per allowed origin: the browser delivers it only to the one the opener
+  // is on, and drops the others.
+  origins.forEach(function (origin) {{
+    try {{ window.opener.postMessage(message, origin); }} catch (e) {{}}
+  }});
+  if (message.type === "salesforce.connected") {{
     setTimeout(function () {{ window.close(); }}, 400);
+    return;
   }}
+  // An error stays readable here until the person closes the window, or until the opener says
+  // it now shows the error itself: only the opener, from an allowed origin, for this flow.
+  window.addEventListener("message", function (event) {{
+    if (event.source !== opener || origins.indexOf(event.origin) < 0) return;
+    var ack = event.data || {{}};
+    if (ack.source === "sfbridge" && ack.type === "salesforce.ack" && ack.flow_id === message.flow_id) window.close();
+  }});
 }})();
 </script>
 </body></html>"#,

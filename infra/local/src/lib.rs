@@ -129,6 +129,7 @@ pub fn router(ctx: Arc<Wiring>) -> Router {
         .route("/demo", get(demo_page))
         .route("/demo/demo.js", get(demo_script))
         .route("/demo/demo.css", get(demo_style))
+        .route("/favicon.ico", get(favicon))
         .route("/local/activity", post(enqueue_activity).layer(DefaultBodyLimit::max(MAX_ENQUEUE_BYTES)))
         .with_state(ctx.clone())
         .merge(sfbridge_oauth_callback::router(ctx.connector.clone()))
@@ -326,12 +327,13 @@ async fn index() -> impl IntoResponse {
      webhooks (Salesforce; webhook secret): POST /webhooks/salesforce/{tenant}\n\
      local only: POST /local/activity (enqueue sync commands), GET /local/inbound-events (published inbound events),\n\
      \x20 GET /local/salesforce/{object} (simulated org)\n\
-     OAuth (public): /oauth/start, /oauth/callback, /oauth/flows/{flow_id}\n\
+     OAuth (public): /oauth/start, /oauth/callback, /oauth/flows/{flow_id}, /oauth/connect.js (the connect helper)\n\
      demo opener page: /demo\n"
 }
 
-/// The demo opener page: what a product's settings page does to connect a tenant. Static files
-/// with a strict CSP; it holds no token (paste a connect URL into it).
+/// The demo opener page: what a product's settings page does to connect a tenant, with the
+/// connect helper (`/oauth/connect.js`). Static files with a strict CSP; it holds no token (paste
+/// a connect URL into it).
 async fn demo_page() -> impl IntoResponse {
     static_file("text/html; charset=utf-8", include_str!("demo/index.html"))
 }
@@ -348,13 +350,26 @@ fn static_file(content_type: &'static str, body: &'static str) -> impl IntoRespo
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'"),
+            // No other site may frame the page and trick a click on Connect (clickjacking).
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; base-uri 'none'; \
+                 form-action 'none'; frame-ancestors 'none'",
+            ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             // The popup must keep its opener: COOP same-origin would sever it.
             (HeaderName::from_static("cross-origin-opener-policy"), "same-origin-allow-popups"),
             (header::CACHE_CONTROL, "no-store"),
         ],
         body,
     )
+}
+
+/// Browsers ask every origin for `/favicon.ico`; without this route the admin API's token check
+/// (the fallback of the merged router) answered it with a 401.
+async fn favicon() -> impl IntoResponse {
+    (StatusCode::NO_CONTENT, [(header::CACHE_CONTROL, "public, max-age=86400")])
 }
 
 /// Serves `router(ctx)` on an already-bound listener.

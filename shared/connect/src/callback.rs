@@ -12,6 +12,7 @@ use sfbridge_core::cipher::{open_string, Purpose, SealContext};
 use sfbridge_core::domain::{FlowId, OAuthState, TenantId};
 use sfbridge_salesforce::{Issuer, OAuthFailure};
 use sfbridge_core::secrets::{constant_time_eq, AuthorizationCode, PkceVerifier};
+use sfbridge_core::store::FlowStatus;
 use crate::Connector;
 
 /// The query Salesforce redirects back with.
@@ -23,17 +24,33 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
 }
 
+/// What a popup page (the callback's, or `/oauth/start`'s when it does not redirect) tells the
+/// person and the opener window.
 #[derive(Debug)]
 pub struct CallbackResult {
-    /// Known once the state was recognised; the page only addresses the opener then.
     pub tenant_id: Option<TenantId>,
     pub flow_id: Option<FlowId>,
-    pub outcome: Result<Connected, OAuthFailure>,
+    /// The flow's status as `GET /oauth/flows/{id}` reports it once this page shows, so the
+    /// message to the opener and the status endpoint never disagree. `None` when no flow was
+    /// recognised: then the page addresses no opener.
+    pub status: Option<FlowStatus>,
+    pub outcome: Outcome,
+}
+
+/// How the popup ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// This sign-in connected the org.
+    Connected(Connected),
+    /// The link was opened again after its flow had connected: nothing more to do, and nothing
+    /// went wrong (the page says so and tells the opener `connected`).
+    AlreadyConnected,
+    Failed(OAuthFailure),
 }
 
 impl CallbackResult {
     fn failed_before_state(failure: OAuthFailure) -> Self {
-        Self { tenant_id: None, flow_id: None, outcome: Err(failure) }
+        Self { tenant_id: None, flow_id: None, status: None, outcome: Outcome::Failed(failure) }
     }
 }
 
@@ -66,18 +83,17 @@ pub async fn complete_callback(ctx: &Connector, params: CallbackParams, cookies:
     };
     let tenant_id = record.tenant_id.clone();
     let flow_id = record.flow_id.clone();
-    let outcome = exchange(ctx, record, params, cookies).await;
-    match &outcome {
+    let (status, outcome) = match exchange(ctx, record, params, cookies).await {
         Ok(connected) => {
             tracing::info!(tenant_id = %tenant_id, flow_id = %flow_id, organization_id = %connected.organization_id, "connected");
-            finish_flow(ctx, &flow_id, Ok(())).await;
+            (finish_flow(ctx, &flow_id, Ok(())).await, Outcome::Connected(connected))
         }
         Err(failure) => {
             tracing::warn!(tenant_id = %tenant_id, flow_id = %flow_id, code = %failure.code, "connect flow failed");
-            finish_flow(ctx, &flow_id, Err(failure)).await;
+            (finish_flow(ctx, &flow_id, Err(&failure)).await, Outcome::Failed(failure))
         }
-    }
-    CallbackResult { tenant_id: Some(tenant_id), flow_id: Some(flow_id), outcome }
+    };
+    CallbackResult { tenant_id: Some(tenant_id), flow_id: Some(flow_id), status: Some(status), outcome }
 }
 
 async fn exchange(

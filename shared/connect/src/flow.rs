@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde_json::json;
 
+use super::callback::{CallbackResult, Outcome};
 use super::credentials::open_credentials;
 use super::{connection, ConnectError};
 use crate::ConflictCode;
@@ -107,45 +108,74 @@ pub(crate) fn binding_hash(cookie_value: &str) -> String {
     sfbridge_core::secrets::sha256_hex(cookie_value.as_bytes())
 }
 
-/// `GET /oauth/start?flow={id}`: only the first browser to open a pending flow gets it.
-pub async fn start_flow(ctx: &Connector, flow_id: &FlowId) -> Result<StartRedirect, OAuthFailure> {
-    let now = ctx.clock.now();
+/// What `/oauth/start` answers with.
+#[derive(Debug)]
+pub enum StartOutcome {
+    /// The flow was pending: send the browser to Salesforce.
+    Redirect(StartRedirect),
+    /// A page instead: the link was used before (its flow connected, failed or is in progress in
+    /// another window), expired, or the flow could not start.
+    Page(CallbackResult),
+}
+
+/// `GET /oauth/start?flow={id}`: only the first browser to open a pending flow gets it. A link
+/// opened again answers with its flow's real outcome.
+pub async fn start_flow(ctx: &Connector, flow_id: &FlowId) -> StartOutcome {
+    let page = |tenant_id: Option<&TenantId>, status: Option<FlowStatus>, outcome: Outcome| {
+        StartOutcome::Page(CallbackResult { tenant_id: tenant_id.cloned(), flow_id: Some(flow_id.clone()), status, outcome })
+    };
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::error!(flow_id = %flow_id, error = %e, "starting connect flow failed");
-        OAuthFailure::internal()
+        Outcome::Failed(OAuthFailure::internal())
     };
-    let flow = ctx
-        .store
-        .flow(flow_id)
-        .await
-        .map_err(|e| unavailable(&e))?
-        .ok_or_else(|| OAuthFailure::new("unknown_flow", "This connect link is unknown. Close this window and click Connect again.", false))?;
-    if flow.status != FlowStatus::Pending {
-        return Err(OAuthFailure::new(
-            "flow_already_started",
-            "This connect link was already opened. Each link works once: close this window and click Connect again.",
-            false,
-        ));
-    }
-    if now.timestamp() > flow.expires_at {
-        return Err(OAuthFailure::new(
-            "flow_expired",
-            format!("This connect link expired (links last {FLOW_TTL_MINUTES} minutes). Close this window and click Connect again."),
-            false,
-        ));
-    }
-    let tenant_id = flow.tenant_id.clone();
-    let t = &tenant_id;
-    let credentials = open_credentials(ctx, t)
-        .await
-        .map_err(|e| unavailable(&e))?
-        .ok_or_else(|| {
-            OAuthFailure::new(
-                "credentials_missing",
-                "The Salesforce app credentials were cleared after this link was issued. Save them again, then connect.",
+    let flow = match ctx.store.flow(flow_id).await {
+        Ok(Some(flow)) => flow,
+        // Unknown (or removed an hour after it ended): no flow to report on, so no status either.
+        Ok(None) => {
+            let failure = OAuthFailure::new(
+                "unknown_flow",
+                "This connect link is unknown or too old. Close this window and click Connect again to get a new link.",
                 false,
-            )
-        })?;
+            );
+            return page(None, None, Outcome::Failed(failure));
+        }
+        Err(e) => return page(None, None, unavailable(&e)),
+    };
+    let now = ctx.clock.now();
+    let t = &flow.tenant_id;
+    match seen_status(&flow, now.timestamp()) {
+        (FlowStatus::Pending, _) => {}
+        (FlowStatus::Connected, _) => return page(Some(t), Some(FlowStatus::Connected), Outcome::AlreadyConnected),
+        (FlowStatus::Started, _) => return page(Some(t), Some(FlowStatus::Started), Outcome::Failed(already_started())),
+        (FlowStatus::Failed, Some(expired)) => return page(Some(t), Some(FlowStatus::Failed), Outcome::Failed(expired)),
+        (FlowStatus::Failed, None) => {
+            let earlier = flow.message.as_deref().unwrap_or("the sign-in did not finish");
+            let failure = OAuthFailure::new(
+                ALREADY_FAILED,
+                format!(
+                    "This connect link was already used, and that attempt did not connect: {earlier} A link works \
+                     only once, so a new one is needed: close this window and click Connect again."
+                ),
+                false,
+            );
+            return page(Some(t), Some(FlowStatus::Failed), Outcome::Failed(failure));
+        }
+    }
+    let credentials = match open_credentials(ctx, t).await {
+        Ok(Some(credentials)) => credentials,
+        Ok(None) => {
+            // The link can never work now: it ends here, and says so to the opener and the status.
+            let failure = OAuthFailure::new(
+                "credentials_missing",
+                "The Salesforce app credentials were cleared after this link was issued. Save them again, then connect \
+                 with a new link.",
+                false,
+            );
+            let status = finish_flow(ctx, flow_id, Err(&failure)).await;
+            return page(Some(t), Some(status), Outcome::Failed(failure));
+        }
+        Err(e) => return page(Some(t), Some(FlowStatus::Pending), unavailable(&e)),
+    };
 
     let issuer = Issuer {
         login_host: credentials.login_host.clone(),
@@ -154,11 +184,16 @@ pub async fn start_flow(ctx: &Connector, flow_id: &FlowId) -> Result<StartRedire
     };
     let state = OAuthState::random();
     let verifier = SalesforceOAuth::new_verifier();
-    let authorize_url = ctx.oauth.authorize_url(&issuer, &state, &verifier)?;
+    let authorize_url = match ctx.oauth.authorize_url(&issuer, &state, &verifier) {
+        Ok(url) => url,
+        Err(failure) => return page(Some(t), Some(FlowStatus::Pending), Outcome::Failed(failure)),
+    };
     let cookie_value = FlowId::random().to_string();
-    let sealed_verifier = seal_str(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::PkceVerifier), verifier.expose_secret())
-        .await
-        .map_err(|e| unavailable(&e))?;
+    let sealed_verifier =
+        match seal_str(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::PkceVerifier), verifier.expose_secret()).await {
+            Ok(sealed) => sealed,
+            Err(e) => return page(Some(t), Some(FlowStatus::Pending), unavailable(&e)),
+        };
     let expires_at = now + Duration::minutes(FLOW_TTL_MINUTES);
     let record = StateRecord {
         tenant_id: t.clone(),
@@ -171,23 +206,57 @@ pub async fn start_flow(ctx: &Connector, flow_id: &FlowId) -> Result<StartRedire
         created_at: now,
         expires_at: expires_at.timestamp(),
     };
-    ctx.store.create_state(&state, &record).await.map_err(|e| unavailable(&e))?;
-    let started = FlowRecord { status: FlowStatus::Started, updated_at: now, expires_at: expires_at.timestamp(), ..flow };
-    ctx.store.update_flow(&started, FlowStatus::Pending).await.map_err(|e| match e {
-        sfbridge_core::store::StoreError::Conflict => OAuthFailure::new(
-            "flow_already_started",
-            "This connect link was already opened. Each link works once: close this window and click Connect again.",
-            false,
-        ),
-        other => unavailable(&other),
-    })?;
+    if let Err(e) = ctx.store.create_state(&state, &record).await {
+        return page(Some(t), Some(FlowStatus::Pending), unavailable(&e));
+    }
+    let started = FlowRecord { status: FlowStatus::Started, updated_at: now, expires_at: expires_at.timestamp(), ..flow.clone() };
+    match ctx.store.update_flow(&started, FlowStatus::Pending).await {
+        Ok(()) => {}
+        // Another browser opened it a moment earlier.
+        Err(sfbridge_core::store::StoreError::Conflict) => {
+            return page(Some(t), Some(FlowStatus::Started), Outcome::Failed(already_started()))
+        }
+        Err(other) => return page(Some(t), Some(FlowStatus::Pending), unavailable(&other)),
+    }
     tracing::info!(tenant_id = %t, flow_id = %flow_id, "connect flow started");
-    Ok(StartRedirect {
+    StartOutcome::Redirect(StartRedirect {
         authorize_url: authorize_url.to_string(),
         cookie_name: browser_cookie_name(flow_id),
         cookie_value,
         max_age_seconds: FLOW_TTL_MINUTES * 60,
     })
+}
+
+/// The code of a link opened again after its flow failed.
+const ALREADY_FAILED: &str = "flow_already_failed";
+
+/// A link opened again while its flow is in progress, in this browser or another.
+fn already_started() -> OAuthFailure {
+    OAuthFailure::new(
+        "flow_already_started",
+        "This connect link was already opened, and a link works only once. If the Salesforce sign-in is still open \
+         in another window, finish it there; otherwise close this window and click Connect again to get a new link.",
+        false,
+    )
+}
+
+/// A flow as the opener and the popup see it: one not finished in time is failed
+/// (`flow_expired`), although its record says pending or started until the table's TTL removes it.
+/// The failure is returned only for that case.
+fn seen_status(flow: &FlowRecord, now: i64) -> (FlowStatus, Option<OAuthFailure>) {
+    let unfinished = matches!(flow.status, FlowStatus::Pending | FlowStatus::Started);
+    if unfinished && now > flow.expires_at {
+        let expired = OAuthFailure::new(
+            "flow_expired",
+            format!(
+                "This connect link expired: the sign-in was not finished within {FLOW_TTL_MINUTES} minutes. Close this \
+                 window and click Connect again to get a new link."
+            ),
+            false,
+        );
+        return (FlowStatus::Failed, Some(expired));
+    }
+    (flow.status, None)
 }
 
 /// What `GET /oauth/flows/{id}` shows: a status, never a token.
@@ -206,32 +275,27 @@ pub async fn flow_view(ctx: &Connector, flow_id: &FlowId) -> Result<FlowView, Co
         code: "unknown_flow",
         message: "no connect flow with this id (flows are kept for an hour after they end)".into(),
     })?;
-    let expired = matches!(flow.status, FlowStatus::Pending | FlowStatus::Started)
-        && ctx.clock.now().timestamp() > flow.expires_at;
-    let (status, error) = if expired {
-        (
-            FlowStatus::Failed,
-            Some(json!({"code": "flow_expired", "message": "The sign-in was not completed in time. Click Connect again."})),
-        )
-    } else {
-        let error = flow.error_code.as_ref().map(|code| json!({"code": code, "message": flow.message}));
-        (flow.status, error)
+    let (status, error) = match seen_status(&flow, ctx.clock.now().timestamp()) {
+        (status, Some(expired)) => (status, Some(json!({"code": expired.code, "message": expired.message}))),
+        (status, None) => (status, flow.error_code.as_ref().map(|code| json!({"code": code, "message": flow.message}))),
     };
     Ok(FlowView { flow_id: flow.flow_id, tenant_id: flow.tenant_id, status, error, updated_at: flow.updated_at })
 }
 
-/// Ends a flow (connected or failed) and keeps it pollable for an hour.
-pub(crate) async fn finish_flow(ctx: &Connector, flow_id: &FlowId, outcome: Result<(), &OAuthFailure>) {
+/// Ends a flow (connected or failed) and keeps it pollable for an hour. Returns the status the
+/// popup reports: the one recorded, or the flow's own if it had ended already.
+pub(crate) async fn finish_flow(ctx: &Connector, flow_id: &FlowId, outcome: Result<(), &OAuthFailure>) -> FlowStatus {
     let now = ctx.clock.now();
+    let intended = if outcome.is_ok() { FlowStatus::Connected } else { FlowStatus::Failed };
     let Ok(Some(flow)) = ctx.store.flow(flow_id).await else {
-        return;
+        return intended;
     };
     if !matches!(flow.status, FlowStatus::Started | FlowStatus::Pending) {
-        return;
+        return flow.status;
     }
     let from = flow.status;
     let finished = FlowRecord {
-        status: if outcome.is_ok() { FlowStatus::Connected } else { FlowStatus::Failed },
+        status: intended,
         error_code: outcome.err().map(|f| f.code.clone()),
         message: outcome.err().map(|f| f.message.clone()),
         updated_at: now,
@@ -241,4 +305,5 @@ pub(crate) async fn finish_flow(ctx: &Connector, flow_id: &FlowId, outcome: Resu
     if let Err(e) = ctx.store.update_flow(&finished, from).await {
         tracing::warn!(flow_id = %flow_id, error = %e, "could not record the flow's outcome");
     }
+    intended
 }

@@ -14,7 +14,7 @@ mod logs;
 mod webhook_secrets;
 
 pub use logs::{audit_page, delivery_page};
-pub use callback::{complete_callback, CallbackParams, CallbackResult};
+pub use callback::{complete_callback, CallbackParams, CallbackResult, Outcome};
 pub use connection::{connection_view, disconnect, health_view};
 pub use credentials::{clear_credentials, save_credentials, CredentialsInput};
 pub use dead_letters::{
@@ -22,7 +22,7 @@ pub use dead_letters::{
     DEAD_LETTER_PAGES, MAX_REPLAY_ALL, MAX_REPLAY_IDS,
 };
 pub use error::ConnectError;
-pub use flow::{begin_connect, browser_cookie_name, flow_view, start_flow};
+pub use flow::{begin_connect, browser_cookie_name, flow_view, start_flow, StartOutcome};
 pub use settings::{campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, CampaignInput, EventTogglesInput, SettingsInput};
 pub use test_fields::{test_fields, FieldCheck, StatusCheck, TestFieldsReport};
 pub use webhook_secrets::{create_webhook_secret, revoke_webhook_secret, webhook_secret_list, webhook_url};

@@ -1,57 +1,45 @@
-// What a product's UI does to connect a tenant (see README, "The connect popup").
-"use strict";
+// What a product's settings page does to connect a tenant (see README, "The connect popup, from
+// the product's UI"). A product asks its backend for a fresh connect_url on every click; this page
+// has no backend, so it takes one pasted in.
+import { connect, ConnectError } from "/oauth/connect.js";
 
-document.getElementById("connect").addEventListener("click", function () {
-  var result = document.getElementById("result");
-  var connectUrl;
+const result = document.getElementById("result");
+const message = document.getElementById("result-message");
+const advice = document.getElementById("result-advice");
+
+function show(status, text, next, details = {}) {
+  result.dataset.status = status;
+  result.dataset.reason = details.reason ?? "";
+  result.dataset.code = details.code ?? "";
+  result.dataset.via = details.via ?? "";
+  message.textContent = text;
+  advice.textContent = next ?? "";
+}
+
+document.getElementById("connect").addEventListener("click", async () => {
+  const connectUrl = document.getElementById("connect-url").value.trim();
+  if (!connectUrl) {
+    show("idle", "Paste a connect_url first.");
+    return;
+  }
+  // No await before connect(): it must open the popup inside this click.
+  const connecting = connect(connectUrl);
+  show("waiting", "Waiting for you to finish in the Salesforce window…");
   try {
-    connectUrl = new URL(document.getElementById("connect-url").value.trim());
-  } catch (e) {
-    result.textContent = "paste the connect_url first";
-    return;
+    const connected = await connecting;
+    show("connected", "Connected to Salesforce.", "", { via: connected.via });
+  } catch (error) {
+    if (!(error instanceof ConnectError)) {
+      show("idle", "That is not a connect_url: paste the connect_url from POST /v1/tenants/{tenant}/connect.");
+      return;
+    }
+    let next = error.advice;
+    if (error.reason === "link_spent" || error.reason === "expired") {
+      // The demo's Connect button reuses the pasted link; a product's would fetch a new one.
+      next += " On this demo page: get a new connect_url (POST /v1/tenants/{tenant}/connect) and paste it above.";
+    }
+    show("failed", error.message, next, error);
+    // The page shows the error now: the popup may close.
+    error.acknowledge();
   }
-  var flowId = connectUrl.searchParams.get("flow");
-  var callbackOrigin = connectUrl.origin;
-  var noOpener = document.getElementById("noopener").checked;
-
-  // Synchronously in the click handler, or popup blockers step in.
-  var popup = window.open(connectUrl.toString(), "sfbridge-connect", noOpener ? "popup,noopener" : "popup,width=520,height=720");
-  if (!popup && !noOpener) {
-    result.textContent = "the popup was blocked: allow popups for this site and click again";
-    return;
-  }
-  result.textContent = "waiting for Salesforce…";
-  result.dataset.status = "waiting";
-
-  var finished = false;
-  var poll;
-  function finish(via, status, code) {
-    if (finished) return;
-    finished = true;
-    window.removeEventListener("message", onMessage);
-    clearInterval(poll);
-    result.dataset.status = status;
-    result.dataset.via = via;
-    result.dataset.code = code || "";
-    result.textContent = status + (code ? " (" + code + ")" : "") + ", learned by " + via;
-  }
-  function onMessage(event) {
-    if (event.origin !== callbackOrigin) return; // exact origin, never a pattern
-    if (popup && event.source !== popup) return; // from our popup only
-    var data = event.data || {};
-    if (data.source !== "sfbridge" || data.flow_id !== flowId) return; // our flow only
-    finish("message", data.status, data.error && data.error.code);
-  }
-  window.addEventListener("message", onMessage);
-
-  var statusUrl = new URL("/oauth/flows/" + encodeURIComponent(flowId), callbackOrigin).toString();
-  poll = setInterval(function () {
-    fetch(statusUrl, { cache: "no-store" })
-      .then(function (response) { return response.json(); })
-      .then(function (flow) {
-        if (flow.status === "connected") finish("poll", "connected");
-        else if (flow.status === "failed") finish("poll", "error", flow.error && flow.error.code);
-      })
-      .catch(function () { /* keep polling; the flow expires on its own */ });
-  }, noOpener ? 500 : 1500);
 });

@@ -27,7 +27,8 @@ async fn connect_flow_end_to_end(backend: Backend) {
     let html = page.text().await.unwrap();
     assert!(html.contains("Connected to Salesforce"), "{html}");
     // Addressed to each allowed origin (the browser delivers it only to the opener's).
-    assert!(html.contains(r#"["https://app.example.com","https://admin.example.com"].forEach"#), "{html}");
+    assert!(html.contains(r#"var origins = ["https://app.example.com","https://admin.example.com"];"#), "{html}");
+    assert!(html.contains("origins.forEach"), "{html}");
     assert!(html.contains("window.opener.postMessage(message, origin)"), "{html}");
     assert!(!html.contains("\"*\""));
     assert!(html.contains(&format!(r#""flow_id":"{flow_id}""#)));

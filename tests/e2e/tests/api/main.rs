@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod local_activity;
 mod outage;
+mod popup;
 mod local_on_moto;
 mod metrics;
 mod negative;

@@ -143,6 +143,12 @@ async fn connect_sync_and_webhooks_through_the_lambda_binaries_log_json_with_req
     let page = oauth.http("GET", &path_and_query(&callback_url), &[], &browser_cookies, None).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Connected to Salesforce"), "{}", page.body);
+    // The connect helper, as API Gateway gets it from the function: the whole module, typed and cacheable.
+    let helper = oauth.http("GET", "/oauth/connect.js", &[], &[], None).await;
+    assert_eq!(helper.status, 200, "{}", helper.body);
+    assert_eq!(helper.headers["content-type"], "text/javascript; charset=utf-8");
+    assert!(helper.headers["etag"].starts_with("\"sha384-"), "{:?}", helper.headers);
+    assert!(helper.body.contains("export function connect(") && helper.body.trim_end().ends_with('}'), "served whole");
     let connection = admin_call("GET", format!("/v1/tenants/{TENANT}/connection"), None).await.json();
     assert_eq!(connection["status"], "connected", "{connection}");
 
