@@ -136,9 +136,16 @@ pub(crate) fn field_update<'a>(
     if changes.is_empty() {
         return None;
     }
-    changes.insert("attributes".into(), json!({"type": target.kind.sobject()}));
-    changes.insert("Id".into(), json!(target.id.as_str()));
-    Some(Value::Object(changes))
+    let mut record = record_of(target);
+    if let Some(object) = record.as_object_mut() {
+        object.extend(changes);
+    }
+    Some(record)
+}
+
+/// An update of `target` that changes nothing yet: its type and id.
+pub(crate) fn record_of(target: &Target) -> Value {
+    json!({"attributes": {"type": target.kind.sobject()}, "Id": target.id.as_str()})
 }
 
 /// Field names in query results keep the schema's casing, which may differ from the mapping's.
@@ -176,6 +183,9 @@ mod tests {
                 "occurred_at":at,"email":{"subject":"Hello","snippet":"Hi Ada"}})
             .to_string(),
         )
+        .unwrap()
+        .activity()
+        .cloned()
         .unwrap()
     }
 

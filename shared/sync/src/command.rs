@@ -2,16 +2,126 @@
 //! into types that can only hold valid values. A body that does not parse is never retried: it
 //! goes to the dead-letter queue with the reason.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use sfbridge_core::domain::{CampaignId, Email, EventId, TenantId};
+use sfbridge_core::domain::{AttributeName, CampaignId, Email, EventId, SalesforceId, TenantId};
 use sfbridge_core::store::ActivityKind;
+
+use crate::matching::TargetKind;
 
 pub(crate) const SUPPORTED_VERSION: u64 = 1;
 /// Command types of the v1 schema that this release does not handle yet.
-const NOT_YET_HANDLED: &[&str] = &["field_update", "campaign_update", "record_upsert"];
+const NOT_YET_HANDLED: &[&str] = &["campaign_update", "record_upsert"];
+/// The most attributes one `field_update` may set.
+pub(crate) const MAX_VALUES: usize = 100;
+
+/// A sync command of any type the release runs.
+#[derive(Debug, Clone)]
+pub(crate) enum Command {
+    Activity(ActivityCommand),
+    FieldUpdate(FieldUpdateCommand),
+}
+
+impl Command {
+    pub(crate) fn event_id(&self) -> &EventId {
+        match self {
+            Self::Activity(c) => &c.event_id,
+            Self::FieldUpdate(c) => &c.event_id,
+        }
+    }
+
+    pub(crate) fn tenant_id(&self) -> &TenantId {
+        match self {
+            Self::Activity(c) => &c.tenant_id,
+            Self::FieldUpdate(c) => &c.tenant_id,
+        }
+    }
+
+    /// The person whose Contact or Lead the command is about, when it names one by email.
+    pub(crate) fn contact(&self) -> Option<&ContactRef> {
+        match self {
+            Self::Activity(c) => Some(&c.contact),
+            Self::FieldUpdate(c) => c.contact.as_ref(),
+        }
+    }
+
+    pub(crate) fn email(&self) -> Option<&Email> {
+        self.contact().map(|c| &c.email)
+    }
+
+    /// `"type"` as the command said it (and the delivery log says it).
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Self::Activity(_) => "activity",
+            Self::FieldUpdate(_) => "field_update",
+        }
+    }
+
+    pub(crate) fn activity(&self) -> Option<&ActivityCommand> {
+        match self {
+            Self::Activity(c) => Some(c),
+            Self::FieldUpdate(_) => None,
+        }
+    }
+
+    pub(crate) fn field_update(&self) -> Option<&FieldUpdateCommand> {
+        match self {
+            Self::FieldUpdate(c) => Some(c),
+            Self::Activity(_) => None,
+        }
+    }
+}
+
+/// `"type": "field_update"`: product attributes (scores, dates) onto the mapped fields of a
+/// Contact or Lead, found by email or given by id.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FieldUpdateCommand {
+    #[allow(dead_code)]
+    version: u64,
+    #[serde(rename = "type")]
+    #[allow(dead_code)]
+    kind: String,
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
+    #[serde(default)]
+    pub contact: Option<ContactRef>,
+    /// A Contact (`003…`) or Lead (`00Q…`) id, instead of `contact`.
+    #[serde(default)]
+    pub record_id: Option<SalesforceId>,
+    pub values: BTreeMap<AttributeName, Value>,
+    /// When the values were true; of two updates of one record in a batch, the later one wins.
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+impl FieldUpdateCommand {
+    /// The record named by id, as a Contact or Lead.
+    pub(crate) fn record(&self) -> Option<(SalesforceId, TargetKind)> {
+        let id = self.record_id.clone()?;
+        let kind = if id.as_str().starts_with("00Q") { TargetKind::Lead } else { TargetKind::Contact };
+        Some((id, kind))
+    }
+
+    fn check(self) -> Result<Self, String> {
+        match (&self.contact, &self.record_id) {
+            (Some(_), Some(_)) => return Err("give \"contact\" or \"record_id\", not both".into()),
+            (None, None) => return Err("give \"contact\": {\"email\": ...} or \"record_id\" (a Contact or Lead id)".into()),
+            (None, Some(id)) if !["003", "00Q"].iter().any(|p| id.as_str().starts_with(p)) => {
+                return Err(format!("\"record_id\" {id} is not a Contact (003…) or Lead (00Q…) id"));
+            }
+            _ => {}
+        }
+        if self.values.is_empty() || self.values.len() > MAX_VALUES {
+            return Err(format!("\"values\" must set 1 to {MAX_VALUES} attributes, e.g. {{\"nps_score\": 9}}"));
+        }
+        Ok(self)
+    }
+}
 
 /// `"type": "activity"`: something happened to an email the product sent.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,7 +182,7 @@ struct Envelope {
     event_id: Option<Value>,
 }
 
-pub(crate) fn parse_command(body: &str) -> Result<ActivityCommand, CommandError> {
+pub(crate) fn parse_command(body: &str) -> Result<Command, CommandError> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| CommandError {
         code: "malformed_command",
         message: format!("the message body is not a JSON object: {e}"),
@@ -98,21 +208,24 @@ pub(crate) fn parse_command(body: &str) -> Result<ActivityCommand, CommandError>
         None => return Err(fail("malformed_command", format!("\"version\" is missing; give \"version\": {SUPPORTED_VERSION}"))),
     }
     match envelope.kind.as_ref().and_then(Value::as_str) {
-        Some("activity") => {}
-        Some(kind) if NOT_YET_HANDLED.contains(&kind) => {
-            return Err(fail(
-                "unsupported_command",
-                format!("\"type\": \"{kind}\" is part of the v1 schema but not handled by this release; only \"activity\" is"),
-            ))
-        }
+        Some("activity") => serde_json::from_str::<ActivityCommand>(body)
+            .map(Command::Activity)
+            .map_err(|e| fail("malformed_command", format!("not a valid activity command: {e}"))),
+        Some("field_update") => serde_json::from_str::<FieldUpdateCommand>(body)
+            .map_err(|e| e.to_string())
+            .and_then(FieldUpdateCommand::check)
+            .map(Command::FieldUpdate)
+            .map_err(|e| fail("malformed_command", format!("not a valid field_update command: {e}"))),
+        Some(kind) if NOT_YET_HANDLED.contains(&kind) => Err(fail(
+            "unsupported_command",
+            format!("\"type\": \"{kind}\" is part of the v1 schema but not handled by this release; \"activity\" and \"field_update\" are"),
+        )),
         Some(kind) => {
             let shown: String = kind.chars().take(40).collect();
-            return Err(fail("malformed_command", format!("\"type\": \"{shown}\" is unknown; give \"activity\"")));
+            Err(fail("malformed_command", format!("\"type\": \"{shown}\" is unknown; give \"activity\" or \"field_update\"")))
         }
-        None => return Err(fail("malformed_command", "\"type\" is missing; give \"activity\"".into())),
+        None => Err(fail("malformed_command", "\"type\" is missing; give \"activity\" or \"field_update\"".into())),
     }
-    serde_json::from_str::<ActivityCommand>(body)
-        .map_err(|e| fail("malformed_command", format!("not a valid activity command: {e}")))
 }
 
 #[cfg(test)]
@@ -128,7 +241,7 @@ mod tests {
 
     #[test]
     fn parses_the_documented_example() {
-        let c = parse_command(&valid().to_string()).unwrap();
+        let c = parse_command(&valid().to_string()).unwrap().activity().cloned().unwrap();
         assert_eq!(c.contact.email.as_str(), "ada@example.com");
         assert_eq!(c.activity, ActivityKind::EmailSent);
         assert_eq!(c.campaign_label(), "Q1 Outreach");

@@ -187,21 +187,21 @@ async fn run_batch(ctx: &Worker, messages: Vec<InboundMessage>) -> Vec<String> {
 
     for m in messages {
         let parsed = parse_command(&m.body);
-        let event = parsed.as_ref().ok().map(|c| (c.tenant_id.clone(), c.event_id.clone()));
+        let event = parsed.as_ref().ok().map(|c| (c.tenant_id().clone(), c.event_id().clone()));
         metrics::record_max(Gauge::MaxReceiveCount, f64::from(m.receive_count));
         let r = Received { body: m.body.clone(), receipt_handle: m.receipt_handle, receive_count: m.receive_count, deferrals: m.deferrals, event };
         received.insert(m.message_id.clone(), r);
         match parsed {
             Ok(command) => {
-                let key = (command.tenant_id.clone(), command.event_id.clone());
+                let key = (command.tenant_id().clone(), command.event_id().clone());
                 if let Some((t, i)) = seen.get(&key) {
                     if let Some(p) = tenants.get_mut(t).and_then(|list| list.get_mut(*i)) {
                         p.message_ids.push(m.message_id);
                         continue;
                     }
                 }
-                let list = tenants.entry(command.tenant_id.clone()).or_default();
-                seen.insert(key, (command.tenant_id.clone(), list.len()));
+                let list = tenants.entry(command.tenant_id().clone()).or_default();
+                seen.insert(key, (command.tenant_id().clone(), list.len()));
                 list.push(Pending { message_ids: vec![m.message_id], command, body: m.body });
             }
             Err(e) => {
@@ -321,7 +321,7 @@ mod tests {
     }
 
     fn received(m: &InboundMessage) -> HashMap<String, Received> {
-        let event = parse_command(&m.body).ok().map(|c| (c.tenant_id, c.event_id));
+        let event = parse_command(&m.body).ok().map(|c| (c.tenant_id().clone(), c.event_id().clone()));
         let r = Received { body: m.body.clone(), receipt_handle: m.receipt_handle.clone(), receive_count: m.receive_count, deferrals: m.deferrals, event };
         HashMap::from([(m.message_id.clone(), r)])
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use sfbridge_core::domain::{CampaignId, SalesforceId};
 use sfbridge_core::store::{CampaignSettings, TenantSettings};
 use sfbridge_salesforce::rest::{ErrorClass, RecordResult, RestError, SubRequest, MAX_COMPOSITE_BULK_SUBREQUESTS};
+use sfbridge_salesforce::fields::Catalog;
 use sfbridge_salesforce::CallError;
 
 use super::calls::{budget_reason, expect_len, Calls};
@@ -20,8 +21,9 @@ pub(super) async fn write(
     events: &mut [Event],
     settings: &TenantSettings,
     campaigns: &HashMap<CampaignId, CampaignSettings>,
+    catalog: Option<&Catalog>,
 ) {
-    let collections = plan_writes(events, settings, campaigns);
+    let collections = plan_writes(events, settings, campaigns, catalog);
     let sent_at = calls.ctx.clock.now();
     let rest = &calls.ctx.rest;
     let groups: Vec<Vec<Collection>> = collections.chunks(MAX_COMPOSITE_BULK_SUBREQUESTS).map(<[Collection]>::to_vec).collect();

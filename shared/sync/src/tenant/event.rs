@@ -13,6 +13,7 @@ use sfbridge_salesforce::{CallError, SessionError};
 
 use crate::matching::Target;
 use super::{Pending, STALE_MATCH_CODES};
+use crate::command::Command;
 use crate::ledger::Progress;
 
 /// Why an event was deliberately not synced: the delivery log's `code` for a skipped event.
@@ -28,6 +29,8 @@ pub(crate) enum SkipCode {
     EventOff,
     /// The tenant has no Salesforce connection.
     NotConnected,
+    /// None of a field update's attributes is mapped for the record's object.
+    NotMapped,
 }
 
 impl SkipCode {
@@ -38,6 +41,7 @@ impl SkipCode {
             Self::ActivitySyncOff => "activity_sync_off",
             Self::EventOff => "event_off",
             Self::NotConnected => "not_connected",
+            Self::NotMapped => "not_mapped",
         }
     }
 }
@@ -145,6 +149,15 @@ impl Event {
 
     pub(super) fn task_id(&self) -> Option<&SalesforceId> {
         self.progress.task_id.as_ref().or_else(|| self.held.as_ref().and_then(|h| h.task_id.as_ref()))
+    }
+
+    /// Whether everything the command owes is in Salesforce: an activity's Task and field
+    /// updates; a field update's values.
+    pub(super) fn is_done(&self) -> bool {
+        match &self.pending.command {
+            Command::Activity(_) => self.task_id().is_some() && self.fields_applied(),
+            Command::FieldUpdate(_) => self.fields_applied(),
+        }
     }
 
     pub(super) fn fields_applied(&self) -> bool {

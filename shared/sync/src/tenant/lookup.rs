@@ -33,10 +33,10 @@ pub(super) async fn lookup(
     // field whose current value matters (a counter, the latest open).
     let (ctx, t, now) = (calls.ctx, calls.t, calls.ctx.clock.now());
     let fresh: BTreeSet<&Email> =
-        events.iter().filter(|e| e.is_open() && needs_current_values(e, settings)).map(|e| &e.pending.command.contact.email).collect();
+        events.iter().filter(|e| e.is_open() && needs_current_values(e, settings)).filter_map(|e| e.pending.command.email()).collect();
     let mut remembered: HashMap<Email, Target> = HashMap::new();
     for e in events.iter().filter(|e| e.is_open()) {
-        let email = &e.pending.command.contact.email;
+        let Some(email) = e.pending.command.email() else { continue };
         if !fresh.contains(email) && !remembered.contains_key(email) {
             if let Some(target) = ctx.matches.get(t, settings.match_policy, email, now) {
                 remembered.insert(email.clone(), target);
@@ -46,13 +46,13 @@ pub(super) async fn lookup(
     let emails: Vec<Email> = events
         .iter()
         .filter(|e| e.is_open())
-        .map(|e| e.pending.command.contact.email.clone())
+        .filter_map(|e| e.pending.command.email().cloned())
         .filter(|email| !remembered.contains_key(email))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     for e in events.iter_mut().filter(|e| e.is_open()) {
-        if let Some(target) = remembered.get(&e.pending.command.contact.email) {
+        if let Some(target) = e.pending.command.email().and_then(|email| remembered.get(email)) {
             e.target = Some(target.clone());
         }
     }
@@ -86,7 +86,7 @@ pub(super) async fn lookup(
         ctx.matches.put(t, settings.match_policy, email, target, now);
     }
     for e in events.iter_mut().filter(|e| e.is_open()) {
-        let email = &e.pending.command.contact.email;
+        let Some(email) = e.pending.command.email() else { continue };
         if !failed.contains(email) && !remembered.contains_key(email) {
             e.target = targets.get(email).cloned();
         }
@@ -97,9 +97,9 @@ pub(super) async fn lookup(
 /// Whether an event's write builds on a field's current value (so its target must be read now).
 fn needs_current_values(e: &Event, settings: &TenantSettings) -> bool {
     let mapping = &settings.field_mapping;
-    let builds_on_current = match e.pending.command.activity {
-        ActivityKind::EmailOpened => mapping.last_opened_at.is_some(),
-        ActivityKind::EmailClicked => mapping.click_count.is_some(),
+    let builds_on_current = match e.pending.command.activity().map(|a| a.activity) {
+        Some(ActivityKind::EmailOpened) => mapping.last_opened_at.is_some(),
+        Some(ActivityKind::EmailClicked) => mapping.click_count.is_some(),
         _ => false,
     };
     builds_on_current && !e.fields_applied() || e.held.as_ref().is_some_and(|h| h.counter_unconfirmed.is_some())
@@ -117,7 +117,7 @@ fn fail_open_events(events: &mut [Event], failed: &[(BTreeSet<Email>, CallError)
     for (emails, error) in failed {
         events
             .iter_mut()
-            .filter(|e| e.is_open() && emails.contains(&e.pending.command.contact.email))
+            .filter(|e| e.is_open() && e.pending.command.email().is_some_and(|email| emails.contains(email)))
             .for_each(|e| e.fail_call(error));
     }
 }
@@ -203,9 +203,11 @@ pub(super) async fn create_missing_leads(calls: &Calls<'_>, events: &mut [Event]
         let mut seen = BTreeSet::new();
         events
             .iter()
+            // Activity only: a score or date for an unknown email creates nothing.
             .filter(|e| e.is_open() && e.target.is_none())
-            .filter(|e| seen.insert(e.pending.command.contact.email.clone()))
-            .map(|e| (e.pending.command.contact.email.clone(), e.pending.command.contact.name.clone()))
+            .filter_map(|e| e.pending.command.activity())
+            .filter(|a| seen.insert(a.contact.email.clone()))
+            .map(|a| (a.contact.email.clone(), a.contact.name.clone()))
             .collect()
     };
     let rest = &calls.ctx.rest;
@@ -223,14 +225,14 @@ pub(super) async fn create_missing_leads(calls: &Calls<'_>, events: &mut [Event]
                 let emails: BTreeSet<&Email> = chunk.iter().map(|(e, _)| e).collect();
                 events
                     .iter_mut()
-                    .filter(|ev| ev.is_open() && emails.contains(&ev.pending.command.contact.email))
+                    .filter(|ev| ev.is_open() && ev.pending.command.activity().is_some_and(|a| emails.contains(&a.contact.email)))
                     .for_each(|ev| ev.fail_call(&e));
                 continue;
             }
         };
         for ((email, _), result) in chunk.iter().zip(results) {
             let created = result.id.as_deref().and_then(|id| SalesforceId::parse(id).ok()).filter(|_| result.success);
-            for ev in events.iter_mut().filter(|ev| ev.is_open() && &ev.pending.command.contact.email == email) {
+            for ev in events.iter_mut().filter(|ev| ev.is_open() && ev.pending.command.activity().is_some_and(|a| &a.contact.email == email)) {
                 match (&created, result.failure()) {
                     (Some(id), _) => {
                         ev.target = Some(Target { id: id.clone(), kind: TargetKind::Lead, fields: Default::default() })

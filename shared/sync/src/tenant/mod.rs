@@ -29,6 +29,7 @@ mod event;
 mod health;
 mod lookup;
 mod plan;
+mod push;
 mod reconcile;
 mod settle;
 #[cfg(test)]
@@ -38,14 +39,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sfbridge_core::domain::{CampaignId, FieldName, TenantId};
+use sfbridge_core::domain::{CampaignId, Email, FieldName, TenantId};
 use sfbridge_core::store::{CampaignSettings, CreateMissing, TenantSettings};
 use sfbridge_salesforce::CallError;
 
 use self::calls::{budget_reason, Calls};
 use self::event::{defer, Event, SkipCode, State};
 use self::health::Observer;
-use super::command::ActivityCommand;
+use super::command::{Command, FieldUpdateCommand};
+use crate::matching::Target;
 use super::ledger::{self, Claim};
 use super::{bounded, Disposition};
 use crate::Worker;
@@ -64,7 +66,7 @@ pub(super) const STALE_MATCH_CODES: &[&str] = &["CANNOT_UPDATE_CONVERTED_LEAD", 
 #[derive(Debug)]
 pub struct Pending {
     pub message_ids: Vec<String>,
-    pub command: ActivityCommand,
+    pub command: Command,
     pub body: String,
 }
 
@@ -93,7 +95,7 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
         Err(e) => return defer_all(events, STORAGE_UNAVAILABLE, &format!("settings unavailable: {e}"), defer::UNAVAILABLE),
     };
     let mut campaigns: HashMap<CampaignId, CampaignSettings> = HashMap::new();
-    let ids: BTreeSet<CampaignId> = events.iter().map(|e| e.pending.command.campaign_id.clone()).collect();
+    let ids: BTreeSet<CampaignId> = events.iter().filter_map(|e| e.pending.command.activity()).map(|a| a.campaign_id.clone()).collect();
     for c in ids {
         match ctx.store.campaign(t, &c).await {
             Ok(record) => {
@@ -109,7 +111,7 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
     claim_all(ctx, t, events).await;
     for e in events.iter_mut().filter(|e| e.is_open()) {
         // Both halves confirmed by an attempt that could not record them as done.
-        if e.task_id().is_some() && e.fields_applied() {
+        if e.is_done() {
             e.state = State::Synced;
         }
     }
@@ -138,6 +140,12 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
         observer.deferred(&reason);
         return defer_all(events, API_BUDGET, &reason, defer::BUDGET);
     }
+    // A field update naming its record by id needs no lookup.
+    for e in events.iter_mut().filter(|e| e.is_open()) {
+        if let Some((id, kind)) = e.pending.command.field_update().and_then(FieldUpdateCommand::record) {
+            e.target = Some(Target { id, kind, fields: Default::default() });
+        }
+    }
     let calls = Calls::new(ctx, t, session, observer);
     let unconfirmed = reconcile::Unconfirmed::new(events, &settings);
     let answers = lookup::lookup(&calls, events, &settings, unconfirmed.queries.clone()).await;
@@ -150,7 +158,7 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
         let looked_in = if settings.match_policy.matches_leads() { "Contact or Lead" } else { "Contact" };
         e.state = State::Skipped {
             code: SkipCode::NoMatch,
-            reason: format!("no {looked_in} has the email {}", e.pending.command.contact.email.as_str()),
+            reason: format!("no {looked_in} has the email {}", e.pending.command.email().map(Email::as_str).unwrap_or_default()),
         };
     }
     if let Some(usage) = calls.over_budget(&settings) {
@@ -158,15 +166,18 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
         observer.deferred(&reason);
         return defer_all(events, API_BUDGET, &reason, defer::BUDGET);
     }
-    apply::write(&calls, events, &settings, &campaigns).await;
+    let catalog = push::catalog(&calls, events).await;
+    apply::write(&calls, events, &settings, &campaigns, catalog.as_ref()).await;
     if events.iter().any(|e| e.is_open() && e.task_exists && e.task_id().is_none()) {
-        apply::write(&calls, events, &settings, &campaigns).await;
+        apply::write(&calls, events, &settings, &campaigns, catalog.as_ref()).await;
     }
     for e in events.iter().filter(|e| matches!(&e.state, State::Retry { reason } if STALE_MATCH_CODES.iter().any(|c| reason.starts_with(c)))) {
-        ctx.matches.forget(t, &e.pending.command.contact.email);
+        if let Some(email) = e.pending.command.email() {
+            ctx.matches.forget(t, email);
+        }
     }
     for e in events.iter_mut().filter(|e| e.is_open()) {
-        if e.task_id().is_some() && e.fields_applied() {
+        if e.is_done() {
             e.state = State::Synced;
         } else {
             // Not reached by any write (deferred by the budget guard between writes).
@@ -189,7 +200,7 @@ fn defer_all(events: &mut [Event], code: &str, reason: &str, after: Duration) {
 async fn claim_all(ctx: &Worker, t: &TenantId, events: &mut [Event]) {
     let mut claims = Vec::new();
     for (i, e) in events.iter().enumerate().filter(|(_, e)| e.is_open()) {
-        let id = e.pending.command.event_id.clone();
+        let id = e.pending.command.event_id().clone();
         claims.push(async move { (i, ledger::claim(ctx, t, &id).await) });
     }
     let claims = bounded(claims, STORAGE_CONCURRENCY).await;
@@ -209,7 +220,7 @@ async fn claim_all(ctx: &Worker, t: &TenantId, events: &mut [Event]) {
 
 fn apply_toggles(t: &TenantId, events: &mut [Event], campaigns: &HashMap<CampaignId, CampaignSettings>) {
     for e in events.iter_mut().filter(|e| e.is_open()) {
-        let c = &e.pending.command;
+        let Some(c) = e.pending.command.activity() else { continue };
         let Some(settings) = campaigns.get(&c.campaign_id) else { continue };
         let skip = if !settings.enabled {
             Some((

@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use serde_json::Value;
 use sfbridge_core::domain::{CampaignId, SalesforceId};
 use sfbridge_core::store::{CampaignSettings, TenantSettings};
+use sfbridge_salesforce::fields::Catalog;
 use sfbridge_salesforce::rest::{SubRequest, MAX_COLLECTION_RECORDS};
 
 use super::event::Event;
+use super::push;
 use crate::activity::{field_update, task, updates_fields};
+use crate::command::Command;
 
 /// Which events a written record stands for.
 #[derive(Debug, Clone)]
@@ -33,8 +36,14 @@ pub(super) fn member_events(m: &Member) -> Box<dyn Iterator<Item = usize> + '_> 
     }
 }
 
-/// The Tasks and field updates still owed by the open events, as Collections subrequests.
-pub(super) fn plan_writes(events: &mut [Event], settings: &TenantSettings, campaigns: &HashMap<CampaignId, CampaignSettings>) -> Vec<Collection> {
+/// The Tasks and field updates still owed by the open events, as Collections subrequests: one
+/// update per record, whatever number of activities and field updates are behind it.
+pub(super) fn plan_writes(
+    events: &mut [Event],
+    settings: &TenantSettings,
+    campaigns: &HashMap<CampaignId, CampaignSettings>,
+    catalog: Option<&Catalog>,
+) -> Vec<Collection> {
     let external_id = settings.task_external_id_field.as_ref();
     let mut tasks: Vec<(Value, Member)> = Vec::new();
     let mut by_target: HashMap<SalesforceId, Vec<usize>> = HashMap::new();
@@ -44,7 +53,16 @@ pub(super) fn plan_writes(events: &mut [Event], settings: &TenantSettings, campa
         }
         let Some(target) = e.target.clone() else { continue };
         e.progress.who_id = Some(target.id.clone());
-        let c = &e.pending.command;
+        let c = match &e.pending.command {
+            Command::Activity(c) => c,
+            Command::FieldUpdate(_) => {
+                if e.fields_applied() {
+                    continue;
+                }
+                by_target.entry(target.id.clone()).or_default().push(i);
+                continue;
+            }
+        };
         if e.task_id().is_none() {
             let campaign = campaigns.get(&c.campaign_id).and_then(|s| s.salesforce_campaign_id.as_ref());
             let mut record = task(c, &target, campaign, external_id);
@@ -64,12 +82,28 @@ pub(super) fn plan_writes(events: &mut [Event], settings: &TenantSettings, campa
     let mut updates: Vec<(Value, Member)> = Vec::new();
     let mut targets: Vec<_> = by_target.into_iter().collect();
     targets.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-    for (_, members) in targets {
+    for (_, mut members) in targets {
         let Some(target) = events[members[0]].target.clone() else { continue };
-        match field_update(&target, &settings.field_mapping, members.iter().map(|i| &events[*i].pending.command)) {
-            Some(record) => updates.push((record, Member::Update(members))),
+        let activities = members.iter().filter_map(|i| events[*i].pending.command.activity());
+        let mut record = field_update(&target, &settings.field_mapping, activities);
+        for (i, values) in push::in_order(events, &members).into_iter().map(|(i, c)| (i, push::values(&target, c, settings, catalog))).collect::<Vec<_>>() {
+            match values {
+                Ok(Some(fields)) => {
+                    let record = record.get_or_insert_with(|| crate::activity::record_of(&target));
+                    if let Some(object) = record.as_object_mut() {
+                        object.extend(fields);
+                    }
+                }
+                Ok(None) => push::not_mapped(&mut events[i], target.kind.sobject()),
+                Err((code, reason)) => push::refuse(&mut events[i], code, reason),
+            }
+        }
+        // A refused or skipped field update is not behind the record.
+        members.retain(|i| events[*i].is_open());
+        match record {
+            Some(record) if !members.is_empty() => updates.push((record, Member::Update(members))),
             // Nothing to change (an older open than the stored one): done.
-            None => members.iter().for_each(|i| events[*i].progress.fields_applied = true),
+            _ => members.iter().for_each(|i| events[*i].progress.fields_applied = true),
         }
     }
 
@@ -125,7 +159,7 @@ mod tests {
             field_mapping: FieldMapping { last_opened_at: field("Last_Opened__c"), ..FieldMapping::default() },
             ..TenantSettings::default()
         };
-        let collections = plan_writes(&mut events, &settings, &HashMap::new());
+        let collections = plan_writes(&mut events, &settings, &HashMap::new(), None);
         assert_eq!(collections.len(), 2, "one Collections of Tasks, one of updates");
         let tasks: Vec<usize> = collections[0].members.iter().filter_map(|m| if let Member::Task(i) = m { Some(*i) } else { None }).collect();
         assert_eq!(tasks, [0, 1, 2], "the duplicate owes nothing");
@@ -140,7 +174,7 @@ mod tests {
         let mut events = vec![opened(0, "ada@example.com", "003000000000001"), opened(1, "grace@example.com", "003000000000002")];
         events[1].task_exists = true;
         let settings = TenantSettings { task_external_id_field: field("Sfbridge_Event_Id__c"), ..TenantSettings::default() };
-        let collections = plan_writes(&mut events, &settings, &HashMap::new());
+        let collections = plan_writes(&mut events, &settings, &HashMap::new(), None);
         assert_eq!(collections.len(), 1, "no mapped field: no updates, and the events need none");
         assert!(events.iter().all(|e| e.progress.fields_applied));
         let request = &collections[0].request;
@@ -154,7 +188,7 @@ mod tests {
     #[test]
     fn more_than_200_records_split_into_collections_of_200() {
         let mut events: Vec<Event> = (0..450).map(|i| opened(i, &format!("p{i}@example.com"), "003000000000001")).collect();
-        let collections = plan_writes(&mut events, &TenantSettings::default(), &HashMap::new());
+        let collections = plan_writes(&mut events, &TenantSettings::default(), &HashMap::new(), None);
         let sizes: Vec<usize> = collections.iter().map(|c| c.members.len()).collect();
         assert_eq!(sizes, [200, 200, 50]);
     }

@@ -134,9 +134,9 @@ impl Unconfirmed {
                 e.fail_call(error);
                 continue;
             }
-            match found.get(&e.pending.command.event_id) {
+            match found.get(e.pending.command.event_id()) {
                 Some(task) => {
-                    tracing::info!(event_id = %e.pending.command.event_id, task_id = %task, "a lost write had created the Task; not writing it again");
+                    tracing::info!(event_id = %e.pending.command.event_id(), task_id = %task, "a lost write had created the Task; not writing it again");
                     e.progress.task_id = Some(task.clone());
                 }
                 None => {
@@ -198,7 +198,7 @@ pub(super) async fn recheck_counters(calls: &Calls<'_>, events: &mut [Event], se
             held.counter_unconfirmed = None;
         }
         if *now >= sent {
-            tracing::info!(event_id = %e.pending.command.event_id, "a lost write had updated the counter; not adding the click again");
+            tracing::info!(event_id = %e.pending.command.event_id(), "a lost write had updated the counter; not adding the click again");
             e.progress.fields_applied = true;
         }
     }

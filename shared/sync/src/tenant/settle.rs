@@ -52,7 +52,7 @@ async fn settle(ctx: &Worker, t: &TenantId, e: &Event) -> Disposition {
         State::Defer { code, reason, .. } => {
             let after = e.deferral(ctx.retry.max_deferral).unwrap_or_default();
             let resumes = ctx.clock.now() + chrono::Duration::from_std(after).unwrap_or_default();
-            tracing::info!(tenant_id = %t, event_id = %c.event_id, code = %code, after_s = after.as_secs(), "sync deferred");
+            tracing::info!(tenant_id = %t, event_id = %c.event_id(), code = %code, after_s = after.as_secs(), "sync deferred");
             release(ctx, t, e, Some(reason.clone())).await;
             let logged = format!("{reason}; tried again at {}", resumes.format("%Y-%m-%dT%H:%M:%SZ"));
             log_delivery(ctx, t, e, DeliveryOutcome::Deferred, Some(code), Some(logged)).await;
@@ -63,14 +63,14 @@ async fn settle(ctx: &Worker, t: &TenantId, e: &Event) -> Disposition {
                 State::Retry { reason } => reason.clone(),
                 _ => "not finished".to_owned(),
             };
-            tracing::info!(tenant_id = %t, event_id = %c.event_id, reason = %reason, "sync failed for now; SQS will redeliver");
+            tracing::info!(tenant_id = %t, event_id = %c.event_id(), reason = %reason, "sync failed for now; SQS will redeliver");
             release(ctx, t, e, Some(reason)).await;
             return Disposition::Retry;
         }
         State::Parked => {
-            let parked = ParkedRecord { event_id: c.event_id.clone(), body: e.pending.body.clone(), parked_at: ctx.clock.now() };
+            let parked = ParkedRecord { event_id: c.event_id().clone(), body: e.pending.body.clone(), parked_at: ctx.clock.now() };
             if let Err(err) = ctx.store.park(t, &parked).await {
-                tracing::warn!(tenant_id = %t, event_id = %c.event_id, error = %err, "could not park; SQS will redeliver");
+                tracing::warn!(tenant_id = %t, event_id = %c.event_id(), error = %err, "could not park; SQS will redeliver");
                 release(ctx, t, e, Some("parking failed".into())).await;
                 return Disposition::Retry;
             }
@@ -93,9 +93,9 @@ async fn settle(ctx: &Worker, t: &TenantId, e: &Event) -> Disposition {
     };
     if let Some(held) = &e.held {
         let progress = Progress { error: reason.clone(), ..e.progress.clone() };
-        if let Err(err) = ledger::settle(ctx, t, &c.event_id, held, status, progress).await {
+        if let Err(err) = ledger::settle(ctx, t, c.event_id(), held, status, progress).await {
             // The outcome stands (Salesforce has it); only a redelivery could repeat it.
-            tracing::error!(tenant_id = %t, event_id = %c.event_id, error = %err, "could not record the outcome in the ledger");
+            tracing::error!(tenant_id = %t, event_id = %c.event_id(), error = %err, "could not record the outcome in the ledger");
         }
     }
     log_delivery(ctx, t, e, outcome, code, reason).await;
@@ -115,14 +115,14 @@ async fn restate_outcome(ctx: &Worker, t: &TenantId, e: &Event) {
             format!("delivered again; skipped by an earlier delivery: {}", finished.last_error.as_deref().unwrap_or("no reason kept")),
         ),
     };
-    tracing::info!(tenant_id = %t, event_id = %c.event_id, "duplicate delivery of a settled event acknowledged");
+    tracing::info!(tenant_id = %t, event_id = %c.event_id(), "duplicate delivery of a settled event acknowledged");
     let record = DeliveryRecord {
         record_id: finished.who_id.clone(),
         task_id: finished.task_id.clone(),
         ..delivery_record(ctx, e, outcome, Some(DUPLICATE), Some(reason))
     };
     if let Err(err) = ctx.store.append_delivery(t, &record).await {
-        tracing::warn!(tenant_id = %t, event_id = %c.event_id, error = %err, "could not write the delivery log");
+        tracing::warn!(tenant_id = %t, event_id = %c.event_id(), error = %err, "could not write the delivery log");
     }
 }
 
@@ -132,7 +132,7 @@ pub(crate) const DUPLICATE: &str = "duplicate";
 async fn release(ctx: &Worker, t: &TenantId, e: &Event, error: Option<String>) {
     let Some(held) = &e.held else { return };
     let progress = Progress { error, ..e.progress.clone() };
-    if let Err(err) = ledger::settle(ctx, t, &e.pending.command.event_id, held, LedgerStatus::InProgress, progress).await {
+    if let Err(err) = ledger::settle(ctx, t, e.pending.command.event_id(), held, LedgerStatus::InProgress, progress).await {
         tracing::warn!(tenant_id = %t, error = %err, "could not release a ledger claim; its lease expires on its own");
     }
 }
@@ -151,7 +151,7 @@ async fn log_delivery(
     // quote field values) stay in the delivery log, which the admin API serves per tenant.
     tracing::info!(
         tenant_id = %t,
-        event_id = %c.event_id,
+        event_id = %c.event_id(),
         outcome = ?record.outcome,
         code = record.code.as_deref().unwrap_or(""),
         record_id = record.record_id.as_ref().map(|id| id.as_str()).unwrap_or(""),
@@ -159,20 +159,20 @@ async fn log_delivery(
         "event settled"
     );
     if let Err(err) = ctx.store.append_delivery(t, &record).await {
-        tracing::warn!(tenant_id = %t, event_id = %c.event_id, error = %err, "could not write the delivery log");
+        tracing::warn!(tenant_id = %t, event_id = %c.event_id(), error = %err, "could not write the delivery log");
     }
 }
 
 fn delivery_record(ctx: &Worker, e: &Event, outcome: DeliveryOutcome, code: Option<&str>, reason: Option<String>) -> DeliveryRecord {
     let c = &e.pending.command;
     DeliveryRecord {
-        event_id: c.event_id.clone(),
+        event_id: c.event_id().clone(),
         at: ctx.clock.now(),
         outcome,
-        command_type: "activity".into(),
-        campaign_id: Some(c.campaign_id.clone()),
-        activity: Some(c.activity),
-        email: Some(c.contact.email.clone()),
+        command_type: c.type_name().into(),
+        campaign_id: c.activity().map(|a| a.campaign_id.clone()),
+        activity: c.activity().map(|a| a.activity),
+        email: c.email().cloned(),
         record_id: e.progress.who_id.clone().or_else(|| e.held.as_ref().and_then(|h| h.who_id.clone())),
         task_id: e.task_id().cloned(),
         code: code.map(str::to_owned),

@@ -18,6 +18,7 @@ mod popup;
 mod local_on_moto;
 mod metrics;
 mod negative;
+mod push;
 mod queue;
 mod session;
 mod settings;

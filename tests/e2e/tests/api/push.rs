@@ -1,0 +1,124 @@
+//! Push commands through the real handler against the simulated org: `field_update` puts product
+//! attributes (scores, dates) onto the fields the tenant mapped for Contacts and for Leads,
+//! converted to each field's type; a value that does not fit is refused for that command alone,
+//! naming the field, the value and the type.
+
+use salesforce_sim::{FieldKind, FieldSpec};
+use serde_json::{json, Value};
+use sfbridge_core::domain::TenantId;
+
+use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::sync::{activity, outcome_of, TENANT};
+
+/// A `field_update` for the person with `email`.
+pub(crate) fn field_update(event_id: &str, email: &str, values: Value) -> Value {
+    json!({"version": 1, "type": "field_update", "event_id": event_id, "tenant_id": TENANT,
+        "contact": {"email": email}, "values": values, "occurred_at": "2026-11-20T10:00:00Z"})
+}
+
+fn contact<'a>(contacts: &'a [Value], email: &str) -> &'a Value {
+    contacts.iter().find(|c| c["Email"] == email).unwrap_or_else(|| panic!("no record with {email}"))
+}
+
+async fn scores_land_on_mapped_contact_and_lead_fields(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.sim.add_custom_field("Contact", "NPS_Score__c", FieldSpec::new(FieldKind::Double).with_digits(3, 0));
+    app.sim.add_custom_field("Contact", "Last_Survey__c", FieldSpec::new(FieldKind::DateTime));
+    app.sim.add_custom_field("Contact", "Last_Opened__c", FieldSpec::new(FieldKind::DateTime));
+    app.sim.add_custom_field("Lead", "Last_Opened__c", FieldSpec::new(FieldKind::DateTime));
+    app.sim.add_custom_field("Lead", "pi__NPS__c", FieldSpec::new(FieldKind::Double).with_digits(3, 0));
+    let ada = app.sim.insert_contact("ada@example.com", "Ada", "Lovelace");
+    app.sim.insert_contact("alan@example.com", "Alan", "Turing");
+    app.sim.insert_lead("grace@example.com", "Grace", "Hopper");
+    app.ready_tenant(json!({
+        "match_policy": "contact_then_lead",
+        "field_mapping": {"last_opened_at": "Last_Opened__c"},
+        "attribute_mapping": {
+            "nps_score": {"contact": "NPS_Score__c", "lead": "pi__NPS__c"},
+            "last_survey_at": {"contact": "Last_Survey__c"},
+            "plan": {"kind": "text", "lead": "Plan__c"}
+        }
+    }))
+    .await;
+
+    let mut by_id = json!({"version": 1, "type": "field_update", "event_id": "fu_by_id", "tenant_id": TENANT,
+        "record_id": ada, "values": {"nps_score": 7}, "occurred_at": "2026-11-20T11:00:00Z"});
+    let batch = [
+        field_update("fu_ada", "ada@example.com", json!({"nps_score": 9, "last_survey_at": "2026-11-20T10:00:00+01:00"})),
+        by_id.clone(),
+        activity("open_ada", "email_opened", "ada@example.com"),
+        field_update("fu_grace", "grace@example.com", json!({"nps_score": "8.6", "last_survey_at": "2026-11-20T10:00:00Z"})),
+        field_update("fu_too_big", "alan@example.com", json!({"nps_score": 1000})),
+        field_update("fu_unmapped", "alan@example.com", json!({"plan": "Pro"})),
+        field_update("fu_nobody", "nobody@example.com", json!({"nps_score": 5})),
+    ];
+    let calls = app.sim.rest_calls();
+    assert!(app.sync(&batch).await.is_empty(), "nothing left for SQS");
+    assert_eq!(app.sim.rest_calls() - calls, 3, "one lookup, one describe of Contact and Lead, one write");
+
+    let contacts = app.sim.records("Contact");
+    let ada_now = contact(&contacts, "ada@example.com");
+    assert_eq!(ada_now["NPS_Score__c"].as_f64(), Some(7.0), "the later value wins, by id or by email: {ada_now}");
+    assert!(ada_now["Last_Survey__c"].as_str().unwrap().starts_with("2026-11-20T09:00:00"), "{ada_now}");
+    assert!(ada_now["Last_Opened__c"].is_string(), "the open rode in the same update: {ada_now}");
+    let leads = app.sim.records("Lead");
+    assert_eq!(contact(&leads, "grace@example.com")["pi__NPS__c"].as_f64(), Some(9.0), "rounded to the field's scale, namespaced field");
+    assert!(contact(&contacts, "alan@example.com")["NPS_Score__c"].is_null(), "refused before anything was sent");
+
+    let deliveries = app.deliveries(TENANT).await;
+    for id in ["fu_ada", "fu_by_id", "fu_grace"] {
+        let d = outcome_of(&deliveries, id);
+        assert_eq!((d["outcome"].as_str(), d["type"].as_str()), (Some("synced"), Some("field_update")), "{d}");
+        assert!(d["record_id"].is_string(), "{d}");
+    }
+    let too_big = outcome_of(&deliveries, "fu_too_big");
+    assert_eq!((too_big["outcome"].as_str(), too_big["code"].as_str()), (Some("dead_lettered"), Some("invalid_value")), "{too_big}");
+    let reason = too_big["reason"].as_str().unwrap();
+    assert!(reason.contains("Contact.NPS_Score__c (Number(3, 0)) cannot take 1000"), "{reason}");
+    let unmapped = outcome_of(&deliveries, "fu_unmapped");
+    assert_eq!((unmapped["outcome"].as_str(), unmapped["code"].as_str()), (Some("skipped"), Some("not_mapped")), "{unmapped}");
+    assert_eq!(outcome_of(&deliveries, "fu_nobody")["code"], "no_match");
+    let t = TenantId::parse(TENANT).unwrap();
+    let dead: Vec<String> = app.ctx.store.dead_letters(&t, 10, None).await.unwrap().dead_letters.iter().map(|d| d.event_id.to_string()).collect();
+    assert_eq!(dead, ["fu_too_big"]);
+
+    // Again: a duplicate is acknowledged, and the cached describes spare the describe call.
+    by_id["event_id"] = json!("fu_by_id_2");
+    by_id["values"] = json!({"nps_score": 6});
+    let calls = app.sim.rest_calls();
+    assert!(app.sync(&[field_update("fu_ada", "ada@example.com", json!({"nps_score": 1})), by_id]).await.is_empty());
+    assert_eq!(app.sim.rest_calls() - calls, 1, "the write only: no lookup (by id), no describe (cached)");
+    assert_eq!(contact(&app.sim.records("Contact"), "ada@example.com")["NPS_Score__c"].as_f64(), Some(6.0));
+    assert_eq!(outcome_of(&app.deliveries(TENANT).await, "fu_ada")["code"], "duplicate");
+}
+
+#[tokio::test]
+async fn scores_land_on_mapped_contact_and_lead_fields_embedded() {
+    scores_land_on_mapped_contact_and_lead_fields(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn scores_land_on_mapped_contact_and_lead_fields_on_moto() {
+    scores_land_on_mapped_contact_and_lead_fields(Backend::Moto).await;
+}
+
+#[tokio::test]
+async fn malformed_field_updates_are_dead_lettered_with_what_to_fix() {
+    let app: TestApp = spawn_app(Backend::Memory).await;
+    app.ready_tenant(json!({})).await;
+    let cases = [
+        (json!({"version": 1, "type": "field_update", "event_id": "m1", "tenant_id": TENANT, "values": {"nps_score": 1}}), "give \"contact\""),
+        (json!({"version": 1, "type": "field_update", "event_id": "m2", "tenant_id": TENANT, "record_id": "001000000000001AAA",
+            "values": {"nps_score": 1}}), "not a Contact (003…) or Lead (00Q…) id"),
+        (json!({"version": 1, "type": "field_update", "event_id": "m3", "tenant_id": TENANT, "contact": {"email": "a@example.com"},
+            "values": {}}), "1 to 100 attributes"),
+        (json!({"version": 1, "type": "field_update", "event_id": "m4", "tenant_id": TENANT, "contact": {"email": "a@example.com"},
+            "value": {"nps_score": 1}}), "unknown field `value`"),
+    ];
+    for (command, expected) in cases {
+        assert!(app.sync(std::slice::from_ref(&command)).await.is_empty());
+        let d = outcome_of(&app.deliveries(TENANT).await, command["event_id"].as_str().unwrap()).clone();
+        assert_eq!(d["code"], "malformed_command", "{d}");
+        assert!(d["reason"].as_str().unwrap().contains(expected), "{expected:?} in {d}");
+    }
+}
