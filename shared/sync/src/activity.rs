@@ -46,13 +46,8 @@ pub fn task(
     }
     // The last line names the event, and no truncation may cut it: after a write whose answer
     // was lost, it is how the next attempt finds out whether this Task was created.
-    let footer = format!(
-        "Campaign: {} · {} at {}{EVENT_MARKER}{}",
-        truncate(command.campaign_label(), MAX_SUBJECT),
-        subject(command.activity, "").trim_end_matches(": "),
-        command.occurred_at.format("%Y-%m-%d %H:%M:%S UTC"),
-        command.event_id
-    );
+    let what = format!("Campaign: {} · {}", truncate(command.campaign_label(), MAX_SUBJECT), subject(command.activity, "").trim_end_matches(": "));
+    let footer = event_footer(&what, Some(command.occurred_at), &command.event_id);
     let body = truncate(&description.join("\n\n"), MAX_DESCRIPTION - footer.chars().count() - 2);
     let description = if body.is_empty() { footer } else { format!("{body}\n\n{footer}") };
     let mut task = json!({
@@ -77,6 +72,13 @@ pub fn task(
 
 /// What precedes the event id at the end of every Task's Description.
 const EVENT_MARKER: &str = " · event ";
+
+/// The last line of every Task sfbridge writes: what it logs, when, and the event id at the very
+/// end, which [`event_of_description`] reads back after a lost answer.
+pub(crate) fn event_footer(what: &str, at: Option<DateTime<Utc>>, event_id: &EventId) -> String {
+    let when = at.map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M:%S UTC"))).unwrap_or_default();
+    format!("{what}{when}{EVENT_MARKER}{event_id}")
+}
 
 /// The event a Task logs, read from the end of its Description (see [`task`]).
 pub(crate) fn event_of_description(description: &str) -> Option<EventId> {

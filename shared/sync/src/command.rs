@@ -8,14 +8,17 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use sfbridge_core::domain::{AttributeName, CampaignId, Email, EventId, SalesforceId, TenantId};
+use sfbridge_core::domain::{AttributeName, CampaignId, Email, EventId, ProductState, SalesforceId, TenantId};
 use sfbridge_core::store::ActivityKind;
 
 use crate::matching::TargetKind;
 
 pub(crate) const SUPPORTED_VERSION: u64 = 1;
 /// Command types of the v1 schema that this release does not handle yet.
-const NOT_YET_HANDLED: &[&str] = &["campaign_update", "record_upsert"];
+const NOT_YET_HANDLED: &[&str] = &["record_upsert"];
+/// A campaign note becomes a Task's Description (32,000 characters), which also ends with the
+/// event's footer.
+pub(crate) const MAX_NOTE: usize = 30_000;
 /// The most attributes one `field_update` may set.
 pub(crate) const MAX_VALUES: usize = 100;
 
@@ -24,6 +27,7 @@ pub(crate) const MAX_VALUES: usize = 100;
 pub(crate) enum Command {
     Activity(ActivityCommand),
     FieldUpdate(FieldUpdateCommand),
+    CampaignUpdate(CampaignUpdateCommand),
 }
 
 impl Command {
@@ -31,6 +35,7 @@ impl Command {
         match self {
             Self::Activity(c) => &c.event_id,
             Self::FieldUpdate(c) => &c.event_id,
+            Self::CampaignUpdate(c) => &c.event_id,
         }
     }
 
@@ -38,6 +43,7 @@ impl Command {
         match self {
             Self::Activity(c) => &c.tenant_id,
             Self::FieldUpdate(c) => &c.tenant_id,
+            Self::CampaignUpdate(c) => &c.tenant_id,
         }
     }
 
@@ -46,6 +52,7 @@ impl Command {
         match self {
             Self::Activity(c) => Some(&c.contact),
             Self::FieldUpdate(c) => c.contact.as_ref(),
+            Self::CampaignUpdate(_) => None,
         }
     }
 
@@ -58,21 +65,92 @@ impl Command {
         match self {
             Self::Activity(_) => "activity",
             Self::FieldUpdate(_) => "field_update",
+            Self::CampaignUpdate(_) => "campaign_update",
         }
     }
 
     pub(crate) fn activity(&self) -> Option<&ActivityCommand> {
         match self {
             Self::Activity(c) => Some(c),
-            Self::FieldUpdate(_) => None,
+            Self::FieldUpdate(_) | Self::CampaignUpdate(_) => None,
         }
     }
 
     pub(crate) fn field_update(&self) -> Option<&FieldUpdateCommand> {
         match self {
             Self::FieldUpdate(c) => Some(c),
-            Self::Activity(_) => None,
+            Self::Activity(_) | Self::CampaignUpdate(_) => None,
         }
+    }
+
+    pub(crate) fn campaign_update(&self) -> Option<&CampaignUpdateCommand> {
+        match self {
+            Self::CampaignUpdate(c) => Some(c),
+            Self::Activity(_) | Self::FieldUpdate(_) => None,
+        }
+    }
+}
+
+/// `"type": "campaign_update"`: a product campaign or experiment's state onto its Salesforce
+/// Campaign's Status, and a note logged on the Campaign.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CampaignUpdateCommand {
+    #[allow(dead_code)]
+    version: u64,
+    #[serde(rename = "type")]
+    #[allow(dead_code)]
+    kind: String,
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
+    pub campaign: CampaignRef,
+    /// Mapped to a Campaign Status by the tenant's `campaign_statuses`.
+    #[serde(default)]
+    pub state: Option<ProductState>,
+    /// Logged as a completed Task on the Campaign.
+    #[serde(default)]
+    pub note: Option<String>,
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+/// Which Salesforce Campaign: exactly one of these.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CampaignRef {
+    /// The Campaign's id (`701…`).
+    #[serde(default)]
+    pub salesforce_id: Option<SalesforceId>,
+    /// The product's experiment key: a campaign in the matrix with this key and a Salesforce
+    /// Campaign, or a Campaign holding it in `campaign_experiment_key_field`.
+    #[serde(default)]
+    pub experiment_key: Option<String>,
+    /// The product campaign, whose matrix entry names its Salesforce Campaign.
+    #[serde(default)]
+    pub campaign_id: Option<CampaignId>,
+}
+
+impl CampaignUpdateCommand {
+    fn check(mut self) -> Result<Self, String> {
+        let r = &self.campaign;
+        let given = usize::from(r.salesforce_id.is_some()) + usize::from(r.experiment_key.is_some()) + usize::from(r.campaign_id.is_some());
+        if given != 1 {
+            return Err(r#""campaign" takes exactly one of "salesforce_id" (701…), "experiment_key" or "campaign_id""#.into());
+        }
+        if r.salesforce_id.as_ref().is_some_and(|id| !id.as_str().starts_with("701")) {
+            return Err(r#""campaign.salesforce_id" is not a Campaign id (701…)"#.into());
+        }
+        if r.experiment_key.as_deref().is_some_and(|k| k.trim().is_empty() || k.chars().count() > 255) {
+            return Err(r#""campaign.experiment_key" must be 1 to 255 characters"#.into());
+        }
+        self.note = self.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        if self.note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
+            return Err(format!(r#""note" is over {MAX_NOTE} characters"#));
+        }
+        if self.state.is_none() && self.note.is_none() {
+            return Err(r#"give "state" (e.g. "completed"), "note", or both"#.into());
+        }
+        Ok(self)
     }
 }
 
@@ -216,15 +294,20 @@ pub(crate) fn parse_command(body: &str) -> Result<Command, CommandError> {
             .and_then(FieldUpdateCommand::check)
             .map(Command::FieldUpdate)
             .map_err(|e| fail("malformed_command", format!("not a valid field_update command: {e}"))),
+        Some("campaign_update") => serde_json::from_str::<CampaignUpdateCommand>(body)
+            .map_err(|e| e.to_string())
+            .and_then(CampaignUpdateCommand::check)
+            .map(Command::CampaignUpdate)
+            .map_err(|e| fail("malformed_command", format!("not a valid campaign_update command: {e}"))),
         Some(kind) if NOT_YET_HANDLED.contains(&kind) => Err(fail(
             "unsupported_command",
-            format!("\"type\": \"{kind}\" is part of the v1 schema but not handled by this release; \"activity\" and \"field_update\" are"),
+            format!("\"type\": \"{kind}\" is part of the v1 schema but not handled by this release; \"activity\", \"field_update\" and \"campaign_update\" are"),
         )),
         Some(kind) => {
             let shown: String = kind.chars().take(40).collect();
-            Err(fail("malformed_command", format!("\"type\": \"{shown}\" is unknown; give \"activity\" or \"field_update\"")))
+            Err(fail("malformed_command", format!("\"type\": \"{shown}\" is unknown; give \"activity\", \"field_update\" or \"campaign_update\"")))
         }
-        None => Err(fail("malformed_command", "\"type\" is missing; give \"activity\" or \"field_update\"".into())),
+        None => Err(fail("malformed_command", "\"type\" is missing; give \"activity\", \"field_update\" or \"campaign_update\"".into())),
     }
 }
 

@@ -23,6 +23,8 @@ pub(crate) const MAX_SOQL_CHARS: usize = 20_000;
 pub(crate) enum TargetKind {
     Contact,
     Lead,
+    /// A `campaign_update`'s Campaign (never the result of an email lookup).
+    Campaign,
 }
 
 impl TargetKind {
@@ -30,6 +32,7 @@ impl TargetKind {
         match self {
             Self::Contact => "Contact",
             Self::Lead => "Lead",
+            Self::Campaign => "Campaign",
         }
     }
 }

@@ -157,6 +157,7 @@ impl Event {
         match &self.pending.command {
             Command::Activity(_) => self.task_id().is_some() && self.fields_applied(),
             Command::FieldUpdate(_) => self.fields_applied(),
+            Command::CampaignUpdate(c) => (c.note.is_none() || self.task_id().is_some()) && (c.state.is_none() || self.fields_applied()),
         }
     }
 

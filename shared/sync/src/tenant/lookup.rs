@@ -135,6 +135,7 @@ async fn run_queries(calls: &Calls<'_>, queries: Vec<Lookup>, extra: Vec<String>
             Ok(mut records) => match lookup.kind {
                 TargetKind::Contact => found.contacts.append(&mut records),
                 TargetKind::Lead => found.leads.append(&mut records),
+                TargetKind::Campaign => {}
             },
             Err(e) => found.failed.push((lookup.emails.iter().cloned().collect(), e)),
         }

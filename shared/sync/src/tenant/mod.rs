@@ -25,6 +25,7 @@
 
 mod apply;
 mod calls;
+mod campaign;
 mod event;
 mod health;
 mod lookup;
@@ -95,7 +96,14 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
         Err(e) => return defer_all(events, STORAGE_UNAVAILABLE, &format!("settings unavailable: {e}"), defer::UNAVAILABLE),
     };
     let mut campaigns: HashMap<CampaignId, CampaignSettings> = HashMap::new();
-    let ids: BTreeSet<CampaignId> = events.iter().filter_map(|e| e.pending.command.activity()).map(|a| a.campaign_id.clone()).collect();
+    let ids: BTreeSet<CampaignId> = events
+        .iter()
+        .filter_map(|e| match &e.pending.command {
+            Command::Activity(a) => Some(a.campaign_id.clone()),
+            Command::CampaignUpdate(c) => c.campaign.campaign_id.clone(),
+            Command::FieldUpdate(_) => None,
+        })
+        .collect();
     for c in ids {
         match ctx.store.campaign(t, &c).await {
             Ok(record) => {
@@ -146,10 +154,14 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
             e.target = Some(Target { id, kind, fields: Default::default() });
         }
     }
+    let by_key = campaign::resolve(ctx, t, events, &settings, &campaigns).await;
     let calls = Calls::new(ctx, t, session, observer);
     let unconfirmed = reconcile::Unconfirmed::new(events, &settings);
-    let answers = lookup::lookup(&calls, events, &settings, unconfirmed.queries.clone()).await;
+    let extra: Vec<String> = unconfirmed.queries.iter().cloned().chain(by_key.iter().map(|(soql, _)| soql.clone())).collect();
+    let mut answers = lookup::lookup(&calls, events, &settings, extra).await;
+    let key_answers = answers.split_off(unconfirmed.queries.len().min(answers.len()));
     unconfirmed.settle_tasks(events, answers);
+    campaign::settle_queries(events, settings.campaign_experiment_key_field.as_ref(), &by_key, key_answers);
     reconcile::settle_counters(events, &settings);
     if settings.create_missing == CreateMissing::Lead {
         lookup::create_missing_leads(&calls, events).await;

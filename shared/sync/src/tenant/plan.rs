@@ -10,7 +10,7 @@ use sfbridge_salesforce::fields::Catalog;
 use sfbridge_salesforce::rest::{SubRequest, MAX_COLLECTION_RECORDS};
 
 use super::event::Event;
-use super::push;
+use super::{campaign, push};
 use crate::activity::{field_update, task, updates_fields};
 use crate::command::Command;
 
@@ -62,6 +62,17 @@ pub(super) fn plan_writes(
                 by_target.entry(target.id.clone()).or_default().push(i);
                 continue;
             }
+            Command::CampaignUpdate(cu) => {
+                if let Some(note) = cu.note.as_deref().filter(|_| e.task_id().is_none()) {
+                    tasks.push((campaign::note_task(cu, note, &target, external_id), Member::Task(i)));
+                }
+                if cu.state.is_some() && !e.fields_applied() {
+                    by_target.entry(target.id.clone()).or_default().push(i);
+                } else {
+                    e.progress.fields_applied = true;
+                }
+                continue;
+            }
         };
         if e.task_id().is_none() {
             let campaign = campaigns.get(&c.campaign_id).and_then(|s| s.salesforce_campaign_id.as_ref());
@@ -95,6 +106,16 @@ pub(super) fn plan_writes(
                     }
                 }
                 Ok(None) => push::not_mapped(&mut events[i], target.kind.sobject()),
+                Err((code, reason)) => push::refuse(&mut events[i], code, reason),
+            }
+        }
+        for (i, status) in campaign::in_order(events, &members).into_iter().map(|(i, c)| (i, campaign::status(c, settings, catalog))).collect::<Vec<_>>() {
+            match status {
+                Ok(Some(status)) => {
+                    let record = record.get_or_insert_with(|| crate::activity::record_of(&target));
+                    record["Status"] = Value::String(status);
+                }
+                Ok(None) => events[i].progress.fields_applied = true,
                 Err((code, reason)) => push::refuse(&mut events[i], code, reason),
             }
         }

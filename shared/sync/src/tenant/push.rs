@@ -18,13 +18,23 @@ use crate::matching::{Target, TargetKind};
 /// Code of a field update whose value does not fit its field, or whose field is gone.
 pub(super) const INVALID_VALUE: &str = "invalid_value";
 
-/// The describes of Contact and Lead when open field updates need them: from the tenant's cache,
+/// The describes of Contact and Lead when open field updates need them (and Campaign for
+/// campaign states): from the tenant's cache,
 /// or asked in one Composite call (conditional on what is cached; at most once an hour).
 /// A failed call fails only the field updates.
 pub(super) async fn catalog(calls: &Calls<'_>, events: &mut [Event]) -> Option<Catalog> {
-    let wanted = |e: &Event| e.is_open() && matches!(e.pending.command, Command::FieldUpdate(_));
+    let field_updates = |e: &Event| e.is_open() && matches!(e.pending.command, Command::FieldUpdate(_));
+    let statuses = |e: &Event| e.is_open() && e.pending.command.campaign_update().is_some_and(|c| c.state.is_some());
+    let wanted = |e: &Event| field_updates(e) || statuses(e);
     if !events.iter().any(wanted) {
         return None;
+    }
+    let mut names = Vec::new();
+    if events.iter().any(field_updates) {
+        names.extend(["Contact", "Lead"]);
+    }
+    if events.iter().any(statuses) {
+        names.push("Campaign");
     }
     let (ctx, t) = (calls.ctx, calls.t);
     let org = match ctx.store.connection(t).await {
@@ -36,7 +46,7 @@ pub(super) async fn catalog(calls: &Calls<'_>, events: &mut [Event]) -> Option<C
             return None;
         }
     };
-    let objects: Vec<ObjectName> = ["Contact", "Lead"].into_iter().filter_map(|o| ObjectName::parse(o).ok()).collect();
+    let objects: Vec<ObjectName> = names.into_iter().filter_map(|o| ObjectName::parse(o).ok()).collect();
     let mut catalog = Catalog::load(&ctx.store, t, &org, objects).await;
     let now = ctx.clock.now();
     let requests: Vec<SubRequest> = catalog.requests(now, false);
@@ -63,7 +73,8 @@ pub(super) async fn catalog(calls: &Calls<'_>, events: &mut [Event]) -> Option<C
 }
 
 fn fail_field_updates(events: &mut [Event], e: &CallError) {
-    for ev in events.iter_mut().filter(|ev| ev.is_open() && matches!(ev.pending.command, Command::FieldUpdate(_))) {
+    let needs = |ev: &Event| matches!(ev.pending.command, Command::FieldUpdate(_)) || ev.pending.command.campaign_update().is_some_and(|c| c.state.is_some());
+    for ev in events.iter_mut().filter(|ev| ev.is_open() && needs(ev)) {
         ev.fail_call(e);
     }
 }
@@ -83,6 +94,7 @@ pub(super) fn values(
         let mapped = settings.attribute_mapping.get(attribute).and_then(|m| match target.kind {
             TargetKind::Contact => m.contact.as_ref(),
             TargetKind::Lead => m.lead.as_ref(),
+            TargetKind::Campaign => None,
         });
         let Some(field) = mapped else {
             unmapped.push(attribute.as_str());
@@ -136,7 +148,7 @@ pub(super) fn in_order<'a>(events: &'a [Event], members: &[usize]) -> Vec<(usize
         .iter()
         .filter_map(|i| match &events[*i].pending.command {
             Command::FieldUpdate(c) => Some((*i, c)),
-            Command::Activity(_) => None,
+            Command::Activity(_) | Command::CampaignUpdate(_) => None,
         })
         .collect();
     updates.sort_by_key(|(i, c)| (c.occurred_at, *i));

@@ -226,15 +226,18 @@ fn counter_value(value: Option<&Value>) -> Option<i64> {
 }
 
 fn task_queries(who: &BTreeSet<SalesforceId>, since: DateTime<Utc>) -> Vec<String> {
-    let ids: Vec<&SalesforceId> = who.iter().collect();
-    ids.chunks(IDS_PER_QUERY)
-        .map(|chunk| {
+    // A campaign note's Task is on its Campaign (`WhatId`); an activity's on its Contact or Lead.
+    let (campaigns, people): (Vec<&SalesforceId>, Vec<&SalesforceId>) = who.iter().partition(|id| id.as_str().starts_with("701"));
+    let mut queries = Vec::new();
+    for (field, ids) in [("WhoId", people), ("WhatId", campaigns)] {
+        for chunk in ids.chunks(IDS_PER_QUERY) {
             let list: Vec<String> = chunk.iter().map(|id| soql_quote(id.as_str())).collect();
-            format!(
-                "SELECT Id, WhoId, Description FROM Task WHERE WhoId IN ({}) AND CreatedDate >= {} ORDER BY CreatedDate ASC, Id ASC",
+            queries.push(format!(
+                "SELECT Id, {field}, Description FROM Task WHERE {field} IN ({}) AND CreatedDate >= {} ORDER BY CreatedDate ASC, Id ASC",
                 list.join(", "),
                 since.format("%Y-%m-%dT%H:%M:%SZ")
-            )
-        })
-        .collect()
+            ));
+        }
+    }
+    queries
 }

@@ -122,3 +122,93 @@ async fn malformed_field_updates_are_dead_lettered_with_what_to_fix() {
         assert!(d["reason"].as_str().unwrap().contains(expected), "{expected:?} in {d}");
     }
 }
+
+fn campaign_update(event_id: &str, campaign: Value, state: Option<&str>, note: Option<&str>) -> Value {
+    let mut c = json!({"version": 1, "type": "campaign_update", "event_id": event_id, "tenant_id": TENANT,
+        "campaign": campaign, "occurred_at": "2026-11-20T10:00:00Z"});
+    if let Some(state) = state {
+        c["state"] = json!(state);
+    }
+    if let Some(note) = note {
+        c["note"] = json!(note);
+    }
+    c
+}
+
+fn record<'a>(records: &'a [Value], id: &str) -> &'a Value {
+    records.iter().find(|r| r["Id"] == id).unwrap_or_else(|| panic!("no record {id}"))
+}
+
+async fn campaign_updates_set_status_and_log_notes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.sim.add_custom_field("Campaign", "Experiment_Key__c", FieldSpec::unique_external_id(FieldKind::String));
+    let linked = app.sim.insert_record("Campaign", json!({"Name": "Checkout CTA", "Status": "Planned"})).unwrap();
+    let keyed = app.sim.insert_record("Campaign", json!({"Name": "Pricing page", "Status": "Planned", "Experiment_Key__c": "exp_sf"})).unwrap();
+    app.ready_tenant(json!({
+        "campaign_statuses": {"completed": "Completed", "running": "In Progress", "rolled_back": "Paused"},
+        "campaign_experiment_key_field": "Experiment_Key__c"
+    }))
+    .await;
+    app.put_json(
+        &format!("/v1/tenants/{TENANT}/campaigns/cmp_checkout"),
+        json!({"enabled": true, "salesforce_campaign_id": linked, "experiment_key": "exp_checkout"}),
+    )
+    .await;
+
+    let note = "Variant B reached significance: +12 % replies, p = 0.01";
+    let batch = [
+        campaign_update("cu_key", json!({"experiment_key": "exp_checkout"}), Some("completed"), Some(note)),
+        campaign_update("cu_sf", json!({"experiment_key": "exp_sf"}), Some("running"), None),
+        campaign_update("cu_note", json!({"salesforce_id": keyed}), None, Some("Holdout group closed")),
+        campaign_update("cu_paused", json!({"campaign_id": "cmp_checkout"}), Some("rolled_back"), None),
+        campaign_update("cu_state", json!({"salesforce_id": keyed}), Some("archived"), None),
+        campaign_update("cu_nowhere", json!({"experiment_key": "exp_nope"}), Some("completed"), None),
+    ];
+    let calls = app.sim.rest_calls();
+    assert!(app.sync(&batch).await.is_empty());
+    assert_eq!(app.sim.rest_calls() - calls, 3, "one query (experiment keys), one describe of Campaign, one write");
+
+    let campaigns = app.sim.records("Campaign");
+    assert_eq!(record(&campaigns, &linked)["Status"], "Completed");
+    assert_eq!(record(&campaigns, &keyed)["Status"], "In Progress", "found by its Experiment_Key__c");
+    let tasks = app.tasks();
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    let logged = tasks.iter().find(|t| t["WhatId"] == linked.as_str()).unwrap();
+    assert_eq!(logged["Subject"], format!("Note: {note}"));
+    assert!(logged["Description"].as_str().unwrap().starts_with(note));
+    assert!(logged["WhoId"].is_null());
+
+    let deliveries = app.deliveries(TENANT).await;
+    for id in ["cu_key", "cu_sf", "cu_note"] {
+        let d = outcome_of(&deliveries, id);
+        assert_eq!((d["outcome"].as_str(), d["type"].as_str()), (Some("synced"), Some("campaign_update")), "{d}");
+    }
+    let paused = outcome_of(&deliveries, "cu_paused");
+    assert_eq!(paused["code"], "invalid_value", "{paused}");
+    assert!(paused["reason"].as_str().unwrap().contains("\"Paused\", which is not a value of the org's picklist"), "{paused}");
+    assert_eq!(outcome_of(&deliveries, "cu_state")["code"], "unknown_state");
+    let nowhere = outcome_of(&deliveries, "cu_nowhere");
+    assert_eq!(nowhere["code"], "campaign_not_found");
+    assert!(nowhere["reason"].as_str().unwrap().contains("Experiment_Key__c = \"exp_nope\""), "{nowhere}");
+
+    // A note whose write answer was lost is not logged twice: the next attempt finds its Task on
+    // the Campaign by the event id ending its Description.
+    app.sim.lose_write_answers(1);
+    let lost = campaign_update("cu_lost", json!({"salesforce_id": linked}), None, Some("Rolled out to 100 %"));
+    let retried = app.sync(std::slice::from_ref(&lost)).await;
+    assert!(retried.is_empty(), "deferred, not retried: {retried:?}");
+    assert!(app.sync(&[lost]).await.is_empty());
+    let notes = app.tasks().into_iter().filter(|t| t["Subject"] == "Note: Rolled out to 100 %").count();
+    assert_eq!(notes, 1, "exactly once");
+    assert_eq!(outcome_of(&app.deliveries(TENANT).await, "cu_lost")["outcome"], "synced");
+}
+
+#[tokio::test]
+async fn campaign_updates_set_status_and_log_notes_embedded() {
+    campaign_updates_set_status_and_log_notes(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn campaign_updates_set_status_and_log_notes_on_moto() {
+    campaign_updates_set_status_and_log_notes(Backend::Moto).await;
+}
