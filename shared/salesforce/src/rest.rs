@@ -14,6 +14,8 @@ use sfbridge_core::secrets::AccessToken;
 
 /// sObject Collections take at most 200 records per call (and count as one API call).
 pub const MAX_COLLECTION_RECORDS: usize = 200;
+/// The header that carries a command's event id to an Apex REST endpoint.
+pub const EVENT_ID_HEADER: &str = "X-Sfbridge-Event-Id";
 /// A Composite call (one API call) holds at most 5 query or sObject Collections subrequests.
 pub const MAX_COMPOSITE_BULK_SUBREQUESTS: usize = 5;
 
@@ -322,6 +324,15 @@ pub trait RecordsApi: Send + Sync + std::fmt::Debug {
     async fn next_page(&self, session: &Session, next_records_url: &str) -> Result<Reply<QueryPage>, RestError>;
     /// See [`SalesforceRest::create_records`].
     async fn create_records(&self, session: &Session, records: Vec<Value>) -> Result<Reply<Vec<RecordResult>>, RestError>;
+    /// See [`SalesforceRest::apex_post`]. A client that cannot call Apex REST refuses for good.
+    async fn apex_post(&self, _session: &Session, path: &str, _event_id: &str, _body: &Value) -> Result<Reply<Value>, RestError> {
+        Err(RestError {
+            class: ErrorClass::Permanent,
+            status: None,
+            code: "CLIENT_ERROR".into(),
+            message: format!("this client does not call Apex REST ({path})"),
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -336,6 +347,10 @@ impl RecordsApi for SalesforceRest {
 
     async fn create_records(&self, session: &Session, records: Vec<Value>) -> Result<Reply<Vec<RecordResult>>, RestError> {
         SalesforceRest::create_records(self, session, records).await
+    }
+
+    async fn apex_post(&self, session: &Session, path: &str, event_id: &str, body: &Value) -> Result<Reply<Value>, RestError> {
+        SalesforceRest::apex_post(self, session, path, event_id, body).await
     }
 }
 
@@ -432,6 +447,15 @@ impl SalesforceRest {
 
     pub async fn describe(&self, session: &Session, sobject: &str) -> Result<Reply<Value>, RestError> {
         self.send(session, self.http.get(self.url(session, &format!("/sobjects/{sobject}/describe")))).await
+    }
+
+    /// POSTs `body` to an Apex REST endpoint of the org (`path` starts `/services/apexrest/`),
+    /// with the event id in [`EVENT_ID_HEADER`] so the Apex class can ignore a repeat. Apex REST
+    /// has no version prefix and sits outside Composite (salesforce.md §7.2), so it is one call
+    /// per command.
+    pub async fn apex_post(&self, session: &Session, path: &str, event_id: &str, body: &Value) -> Result<Reply<Value>, RestError> {
+        let url = session.instance_url.join(path);
+        self.send(session, self.http.post(url).header(EVENT_ID_HEADER, event_id).json(body)).await
     }
 
     async fn send<T: serde::de::DeserializeOwned>(

@@ -8,14 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use sfbridge_core::domain::{AttributeName, CampaignId, Email, EventId, ProductState, SalesforceId, TenantId};
+use sfbridge_core::domain::{AttributeName, CampaignId, Email, EndpointName, EventId, FieldName, ObjectName, ProductState, SalesforceId, TenantId};
 use sfbridge_core::store::ActivityKind;
 
 use crate::matching::TargetKind;
 
 pub(crate) const SUPPORTED_VERSION: u64 = 1;
-/// Command types of the v1 schema that this release does not handle yet.
-const NOT_YET_HANDLED: &[&str] = &["record_upsert"];
 /// A campaign note becomes a Task's Description (32,000 characters), which also ends with the
 /// event's footer.
 pub(crate) const MAX_NOTE: usize = 30_000;
@@ -28,6 +26,7 @@ pub(crate) enum Command {
     Activity(ActivityCommand),
     FieldUpdate(FieldUpdateCommand),
     CampaignUpdate(CampaignUpdateCommand),
+    RecordUpsert(RecordUpsertCommand),
 }
 
 impl Command {
@@ -36,6 +35,7 @@ impl Command {
             Self::Activity(c) => &c.event_id,
             Self::FieldUpdate(c) => &c.event_id,
             Self::CampaignUpdate(c) => &c.event_id,
+            Self::RecordUpsert(c) => &c.event_id,
         }
     }
 
@@ -44,6 +44,7 @@ impl Command {
             Self::Activity(c) => &c.tenant_id,
             Self::FieldUpdate(c) => &c.tenant_id,
             Self::CampaignUpdate(c) => &c.tenant_id,
+            Self::RecordUpsert(c) => &c.tenant_id,
         }
     }
 
@@ -52,7 +53,7 @@ impl Command {
         match self {
             Self::Activity(c) => Some(&c.contact),
             Self::FieldUpdate(c) => c.contact.as_ref(),
-            Self::CampaignUpdate(_) => None,
+            Self::CampaignUpdate(_) | Self::RecordUpsert(_) => None,
         }
     }
 
@@ -66,27 +67,35 @@ impl Command {
             Self::Activity(_) => "activity",
             Self::FieldUpdate(_) => "field_update",
             Self::CampaignUpdate(_) => "campaign_update",
+            Self::RecordUpsert(_) => "record_upsert",
         }
     }
 
     pub(crate) fn activity(&self) -> Option<&ActivityCommand> {
         match self {
             Self::Activity(c) => Some(c),
-            Self::FieldUpdate(_) | Self::CampaignUpdate(_) => None,
+            Self::FieldUpdate(_) | Self::CampaignUpdate(_) | Self::RecordUpsert(_) => None,
         }
     }
 
     pub(crate) fn field_update(&self) -> Option<&FieldUpdateCommand> {
         match self {
             Self::FieldUpdate(c) => Some(c),
-            Self::Activity(_) | Self::CampaignUpdate(_) => None,
+            Self::Activity(_) | Self::CampaignUpdate(_) | Self::RecordUpsert(_) => None,
         }
     }
 
     pub(crate) fn campaign_update(&self) -> Option<&CampaignUpdateCommand> {
         match self {
             Self::CampaignUpdate(c) => Some(c),
-            Self::Activity(_) | Self::FieldUpdate(_) => None,
+            Self::Activity(_) | Self::FieldUpdate(_) | Self::RecordUpsert(_) => None,
+        }
+    }
+
+    pub(crate) fn record_upsert(&self) -> Option<&RecordUpsertCommand> {
+        match self {
+            Self::RecordUpsert(c) => Some(c),
+            Self::Activity(_) | Self::FieldUpdate(_) | Self::CampaignUpdate(_) => None,
         }
     }
 }
@@ -151,6 +160,89 @@ impl CampaignUpdateCommand {
             return Err(r#"give "state" (e.g. "completed"), "note", or both"#.into());
         }
         Ok(self)
+    }
+}
+
+/// `"type": "record_upsert"`: fields into any object by an External ID field (sObject
+/// Collections upsert), or a payload to one of the tenant's Apex REST endpoints.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordUpsertCommand {
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
+    pub target: UpsertTarget,
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum UpsertTarget {
+    Record { object: ObjectName, external_id_field: FieldName, external_id: String, fields: BTreeMap<FieldName, Value> },
+    /// `"destination": "apex:{name}"`: the endpoint the tenant's `apex_endpoints` names.
+    Apex { endpoint: EndpointName, payload: Value },
+}
+
+/// The most fields one `record_upsert` may set.
+pub(crate) const MAX_FIELDS: usize = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordUpsertWire {
+    #[allow(dead_code)]
+    version: u64,
+    #[serde(rename = "type")]
+    #[allow(dead_code)]
+    kind: String,
+    event_id: EventId,
+    tenant_id: TenantId,
+    #[serde(default)]
+    object: Option<ObjectName>,
+    #[serde(default)]
+    external_id_field: Option<FieldName>,
+    #[serde(default)]
+    external_id: Option<Value>,
+    #[serde(default)]
+    fields: Option<BTreeMap<FieldName, Value>>,
+    #[serde(default)]
+    destination: Option<String>,
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default)]
+    occurred_at: Option<DateTime<Utc>>,
+}
+
+impl RecordUpsertWire {
+    fn check(self) -> Result<RecordUpsertCommand, String> {
+        let target = match (self.destination, self.object) {
+            (Some(_), Some(_)) => return Err(r#"give "object" (with "external_id_field", "external_id", "fields") or "destination", not both"#.into()),
+            (Some(destination), None) => {
+                let Some(name) = destination.strip_prefix("apex:") else {
+                    return Err(format!(r#""destination" {destination:?} is not "apex:{{name}}" (a name from the tenant's apex_endpoints)"#));
+                };
+                let endpoint = EndpointName::parse(name).map_err(|e| format!(r#""destination": {e}"#))?;
+                let payload = self.payload.ok_or(r#""payload" is missing: the JSON the Apex endpoint receives"#)?;
+                if self.fields.is_some() || self.external_id_field.is_some() || self.external_id.is_some() {
+                    return Err(r#"an Apex destination takes "payload", not "fields" or an external id"#.into());
+                }
+                UpsertTarget::Apex { endpoint, payload }
+            }
+            (None, Some(object)) => {
+                let external_id_field = self.external_id_field.ok_or(r#""external_id_field" is missing: the External ID field to upsert by"#)?;
+                let external_id = match self.external_id {
+                    Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 255 => s,
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => return Err(r#""external_id" must be a string of 1 to 255 characters (or a number)"#.into()),
+                };
+                let fields = self.fields.unwrap_or_default();
+                if fields.len() > MAX_FIELDS {
+                    return Err(format!(r#""fields" sets {} fields; at most {MAX_FIELDS}"#, fields.len()));
+                }
+                if fields.keys().any(|f| f.same_field(&external_id_field)) {
+                    return Err(r#""fields" must not set the external id field; give its value as "external_id""#.into());
+                }
+                UpsertTarget::Record { object, external_id_field, external_id, fields }
+            }
+            (None, None) => return Err(r#"give "object" (with "external_id_field", "external_id", "fields") or "destination": "apex:{name}""#.into()),
+        };
+        Ok(RecordUpsertCommand { event_id: self.event_id, tenant_id: self.tenant_id, target, occurred_at: self.occurred_at })
     }
 }
 
@@ -299,15 +391,16 @@ pub(crate) fn parse_command(body: &str) -> Result<Command, CommandError> {
             .and_then(CampaignUpdateCommand::check)
             .map(Command::CampaignUpdate)
             .map_err(|e| fail("malformed_command", format!("not a valid campaign_update command: {e}"))),
-        Some(kind) if NOT_YET_HANDLED.contains(&kind) => Err(fail(
-            "unsupported_command",
-            format!("\"type\": \"{kind}\" is part of the v1 schema but not handled by this release; \"activity\", \"field_update\" and \"campaign_update\" are"),
-        )),
+        Some("record_upsert") => serde_json::from_str::<RecordUpsertWire>(body)
+            .map_err(|e| e.to_string())
+            .and_then(RecordUpsertWire::check)
+            .map(Command::RecordUpsert)
+            .map_err(|e| fail("malformed_command", format!("not a valid record_upsert command: {e}"))),
         Some(kind) => {
             let shown: String = kind.chars().take(40).collect();
-            Err(fail("malformed_command", format!("\"type\": \"{shown}\" is unknown; give \"activity\", \"field_update\" or \"campaign_update\"")))
+            Err(fail("malformed_command", format!("\"type\": \"{shown}\" is unknown; give \"activity\", \"field_update\", \"campaign_update\" or \"record_upsert\"")))
         }
-        None => Err(fail("malformed_command", "\"type\" is missing; give \"activity\", \"field_update\" or \"campaign_update\"".into())),
+        None => Err(fail("malformed_command", "\"type\" is missing; give \"activity\", \"field_update\", \"campaign_update\" or \"record_upsert\"".into())),
     }
 }
 
@@ -352,7 +445,9 @@ mod tests {
         assert_eq!(parse_command(&v.to_string()).unwrap_err().code, "unsupported_command");
         let mut v = valid();
         v["type"] = "record_upsert".into();
-        assert_eq!(parse_command(&v.to_string()).unwrap_err().code, "unsupported_command");
+        let e = parse_command(&v.to_string()).unwrap_err();
+        assert_eq!(e.code, "malformed_command", "an activity's fields are not a record upsert's");
+        assert!(e.message.contains("not a valid record_upsert command"), "{}", e.message);
         let mut v = valid();
         v["contact"]["email"] = "not-an-email".into();
         assert!(parse_command(&v.to_string()).unwrap_err().message.contains("not an email"));

@@ -7,7 +7,7 @@ string_newtype! {
     /// at most 40 characters, plus `__c` for custom fields; a custom field of a managed package
     /// starts with its namespace prefix and two underscores (`ns__Field__c`). The `__c` suffix is
     /// stored in lower case (Salesforce matches API names case-insensitively).
-    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
     pub struct FieldName;
 }
 

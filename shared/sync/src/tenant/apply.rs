@@ -87,6 +87,13 @@ pub(super) fn apply_result(events: &mut [Event], member: &Member, result: &Recor
             None => events[*i].fail(ErrorClass::Transient, "UNREADABLE_RESPONSE", "a Task came back without an id"),
         },
         (Member::Update(is), None) => is.iter().for_each(|i| events[*i].progress.fields_applied = true),
+        (Member::Upsert(is), None) => {
+            let id = result.id.as_deref().and_then(|id| SalesforceId::parse(id).ok());
+            for i in is {
+                events[*i].progress.fields_applied = true;
+                events[*i].progress.who_id = id.clone();
+            }
+        }
         (Member::Task(i), Some(f)) if f.code == CREATE_ONLY_FIELD && !events[*i].task_exists => events[*i].task_exists = true,
         (m, Some(f)) => member_events(m).for_each(|i| events[i].fail(f.class, &f.code, &f.message)),
     }

@@ -209,7 +209,7 @@ pub(super) fn in_order<'a>(events: &'a [Event], members: &[usize]) -> Vec<(usize
         .iter()
         .filter_map(|i| match &events[*i].pending.command {
             Command::CampaignUpdate(c) => Some((*i, c)),
-            Command::Activity(_) | Command::FieldUpdate(_) => None,
+            Command::Activity(_) | Command::FieldUpdate(_) | Command::RecordUpsert(_) => None,
         })
         .collect();
     updates.sort_by_key(|(i, c)| (c.occurred_at, *i));

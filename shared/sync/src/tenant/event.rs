@@ -156,7 +156,7 @@ impl Event {
     pub(super) fn is_done(&self) -> bool {
         match &self.pending.command {
             Command::Activity(_) => self.task_id().is_some() && self.fields_applied(),
-            Command::FieldUpdate(_) => self.fields_applied(),
+            Command::FieldUpdate(_) | Command::RecordUpsert(_) => self.fields_applied(),
             Command::CampaignUpdate(c) => (c.note.is_none() || self.task_id().is_some()) && (c.state.is_none() || self.fields_applied()),
         }
     }

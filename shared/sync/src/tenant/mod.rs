@@ -31,6 +31,7 @@ mod health;
 mod lookup;
 mod plan;
 mod push;
+mod upsert;
 mod reconcile;
 mod settle;
 #[cfg(test)]
@@ -101,7 +102,7 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
         .filter_map(|e| match &e.pending.command {
             Command::Activity(a) => Some(a.campaign_id.clone()),
             Command::CampaignUpdate(c) => c.campaign.campaign_id.clone(),
-            Command::FieldUpdate(_) => None,
+            Command::FieldUpdate(_) | Command::RecordUpsert(_) => None,
         })
         .collect();
     for c in ids {
@@ -166,7 +167,7 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
     if settings.create_missing == CreateMissing::Lead {
         lookup::create_missing_leads(&calls, events).await;
     }
-    for e in events.iter_mut().filter(|e| e.is_open() && e.target.is_none()) {
+    for e in events.iter_mut().filter(|e| e.is_open() && e.target.is_none() && e.pending.command.email().is_some()) {
         let looked_in = if settings.match_policy.matches_leads() { "Contact or Lead" } else { "Contact" };
         e.state = State::Skipped {
             code: SkipCode::NoMatch,
@@ -180,6 +181,7 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
     }
     let catalog = push::catalog(&calls, events).await;
     apply::write(&calls, events, &settings, &campaigns, catalog.as_ref()).await;
+    upsert::post_apex(&calls, events, &settings).await;
     if events.iter().any(|e| e.is_open() && e.task_exists && e.task_id().is_none()) {
         apply::write(&calls, events, &settings, &campaigns, catalog.as_ref()).await;
     }

@@ -10,7 +10,7 @@ use sfbridge_salesforce::fields::Catalog;
 use sfbridge_salesforce::rest::{SubRequest, MAX_COLLECTION_RECORDS};
 
 use super::event::Event;
-use super::{campaign, push};
+use super::{campaign, push, upsert};
 use crate::activity::{field_update, task, updates_fields};
 use crate::command::Command;
 
@@ -19,6 +19,8 @@ use crate::command::Command;
 pub(super) enum Member {
     Task(usize),
     Update(Vec<usize>),
+    /// A record upserted by external id, for the record upserts behind it.
+    Upsert(Vec<usize>),
 }
 
 /// One Collections subrequest and, per record, the events behind it.
@@ -32,7 +34,7 @@ pub(super) struct Collection {
 pub(super) fn member_events(m: &Member) -> Box<dyn Iterator<Item = usize> + '_> {
     match m {
         Member::Task(i) => Box::new(std::iter::once(*i)),
-        Member::Update(is) => Box::new(is.iter().copied()),
+        Member::Update(is) | Member::Upsert(is) => Box::new(is.iter().copied()),
     }
 }
 
@@ -62,6 +64,7 @@ pub(super) fn plan_writes(
                 by_target.entry(target.id.clone()).or_default().push(i);
                 continue;
             }
+            Command::RecordUpsert(_) => continue,
             Command::CampaignUpdate(cu) => {
                 if let Some(note) = cu.note.as_deref().filter(|_| e.task_id().is_none()) {
                     tasks.push((campaign::note_task(cu, note, &target, external_id), Member::Task(i)));
@@ -145,6 +148,7 @@ pub(super) fn plan_writes(
             members: chunk.iter().map(|(_, m)| m.clone()).collect(),
         });
     }
+    collections.extend(upsert::collections(events, catalog));
     collections
 }
 

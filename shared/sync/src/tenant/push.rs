@@ -25,11 +25,12 @@ pub(super) const INVALID_VALUE: &str = "invalid_value";
 pub(super) async fn catalog(calls: &Calls<'_>, events: &mut [Event]) -> Option<Catalog> {
     let field_updates = |e: &Event| e.is_open() && matches!(e.pending.command, Command::FieldUpdate(_));
     let statuses = |e: &Event| e.is_open() && e.pending.command.campaign_update().is_some_and(|c| c.state.is_some());
+    let upserted = super::upsert::objects(events);
     let wanted = |e: &Event| field_updates(e) || statuses(e);
-    if !events.iter().any(wanted) {
+    if !events.iter().any(wanted) && upserted.is_empty() {
         return None;
     }
-    let mut names = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
     if events.iter().any(field_updates) {
         names.extend(["Contact", "Lead"]);
     }
@@ -42,11 +43,14 @@ pub(super) async fn catalog(calls: &Calls<'_>, events: &mut [Event]) -> Option<C
         Ok(None) => return None,
         Err(e) => {
             let reason = format!("connection unavailable: {e}");
-            events.iter_mut().filter(|e| wanted(e)).for_each(|e| e.defer(super::STORAGE_UNAVAILABLE, &reason, super::event::defer::UNAVAILABLE));
+            events
+                .iter_mut()
+                .filter(|e| wanted(e) || e.pending.command.record_upsert().is_some())
+                .for_each(|e| e.defer(super::STORAGE_UNAVAILABLE, &reason, super::event::defer::UNAVAILABLE));
             return None;
         }
     };
-    let objects: Vec<ObjectName> = names.into_iter().filter_map(|o| ObjectName::parse(o).ok()).collect();
+    let objects: Vec<ObjectName> = names.into_iter().filter_map(|o| ObjectName::parse(o).ok()).chain(upserted).collect();
     let mut catalog = Catalog::load(&ctx.store, t, &org, objects).await;
     let now = ctx.clock.now();
     let requests: Vec<SubRequest> = catalog.requests(now, false);
@@ -73,7 +77,9 @@ pub(super) async fn catalog(calls: &Calls<'_>, events: &mut [Event]) -> Option<C
 }
 
 fn fail_field_updates(events: &mut [Event], e: &CallError) {
-    let needs = |ev: &Event| matches!(ev.pending.command, Command::FieldUpdate(_)) || ev.pending.command.campaign_update().is_some_and(|c| c.state.is_some());
+    let needs = |ev: &Event| {
+        matches!(ev.pending.command, Command::FieldUpdate(_) | Command::RecordUpsert(_)) || ev.pending.command.campaign_update().is_some_and(|c| c.state.is_some())
+    };
     for ev in events.iter_mut().filter(|ev| ev.is_open() && needs(ev)) {
         ev.fail_call(e);
     }
@@ -148,7 +154,7 @@ pub(super) fn in_order<'a>(events: &'a [Event], members: &[usize]) -> Vec<(usize
         .iter()
         .filter_map(|i| match &events[*i].pending.command {
             Command::FieldUpdate(c) => Some((*i, c)),
-            Command::Activity(_) | Command::CampaignUpdate(_) => None,
+            Command::Activity(_) | Command::CampaignUpdate(_) | Command::RecordUpsert(_) => None,
         })
         .collect();
     updates.sort_by_key(|(i, c)| (c.occurred_at, *i));

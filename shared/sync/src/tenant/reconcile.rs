@@ -69,7 +69,8 @@ pub(super) fn mark_unconfirmed(events: &mut [Event], collection: &Collection, se
             Member::Task(i) if settings.task_external_id_field.is_none() => {
                 events[*i].progress.task_unconfirmed_since = Some(sent_at);
             }
-            Member::Task(_) => {}
+            // An upsert by external id writes one record however often it is sent.
+            Member::Task(_) | Member::Upsert(_) => {}
             Member::Update(is) => {
                 let Some(field) = &settings.field_mapping.click_count else { continue };
                 let Some(value) = records.get(k).and_then(|r| r.get(field.as_str())).and_then(Value::as_i64) else { continue };

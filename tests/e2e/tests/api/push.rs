@@ -212,3 +212,81 @@ async fn campaign_updates_set_status_and_log_notes_embedded() {
 async fn campaign_updates_set_status_and_log_notes_on_moto() {
     campaign_updates_set_status_and_log_notes(Backend::Moto).await;
 }
+
+fn record_upsert(event_id: &str, object: &str, external_id: &str, fields: Value) -> Value {
+    json!({"version": 1, "type": "record_upsert", "event_id": event_id, "tenant_id": TENANT, "object": object,
+        "external_id_field": "Event_Id__c", "external_id": external_id, "fields": fields, "occurred_at": "2026-11-20T10:00:00Z"})
+}
+
+async fn records_land_in_any_object_by_external_id_and_apex_gets_payloads(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.sim.add_custom_object("Engagement_Event__c", "Engagement Event");
+    app.sim.add_custom_field("Engagement_Event__c", "Event_Id__c", FieldSpec::unique_external_id(FieldKind::String));
+    app.sim.add_custom_field("Engagement_Event__c", "Score__c", FieldSpec::new(FieldKind::Double).with_digits(5, 2));
+    app.sim.add_custom_field("Engagement_Event__c", "Occurred__c", FieldSpec::new(FieldKind::DateTime));
+    app.sim.add_custom_object("ns__Survey__c", "Survey");
+    app.sim.add_custom_field("ns__Survey__c", "Event_Id__c", FieldSpec::unique_external_id(FieldKind::String));
+    app.sim.add_custom_field("ns__Survey__c", "ns__Answer__c", FieldSpec::new(FieldKind::String).with_length(20));
+    app.sim.add_apex_rest("/Sfbridge/events", salesforce_sim::ApexBehavior::Echo);
+    app.ready_tenant(json!({"apex_endpoints": {"engagement": "/services/apexrest/Sfbridge/events"}})).await;
+
+    let batch = [
+        record_upsert("ru_1", "Engagement_Event__c", "ev_1", json!({"Name": "Webinar attended", "Score__c": "12.345"})),
+        record_upsert("ru_2", "Engagement_Event__c", "ev_2", json!({"Name": "Demo booked", "Occurred__c": "2026-11-20T10:00:00Z"})),
+        record_upsert("ru_1_again", "Engagement_Event__c", "ev_1", json!({"Score__c": 50})),
+        record_upsert("ru_ns", "ns__Survey__c", "sv_1", json!({"Name": "NPS", "ns__Answer__c": "Great"})),
+        record_upsert("ru_long", "ns__Survey__c", "sv_2", json!({"ns__Answer__c": "x".repeat(21)})),
+        record_upsert("ru_nofield", "Engagement_Event__c", "ev_3", json!({"Nope__c": 1})),
+        record_upsert("ru_noobject", "Nope__c", "x", json!({"Name": "x"})),
+        json!({"version": 1, "type": "record_upsert", "event_id": "ru_apex", "tenant_id": TENANT,
+            "destination": "apex:engagement", "payload": {"kind": "webinar", "email": "ada@example.com"}}),
+        json!({"version": 1, "type": "record_upsert", "event_id": "ru_apex_unknown", "tenant_id": TENANT,
+            "destination": "apex:nowhere", "payload": {}}),
+    ];
+    let calls = app.sim.rest_calls();
+    assert!(app.sync(&batch).await.is_empty());
+    assert_eq!(app.sim.rest_calls() - calls, 3, "one describe call, one write (both objects in one Composite), one Apex post");
+
+    let events = app.sim.records("Engagement_Event__c");
+    assert_eq!(events.len(), 2, "one record per external id: {events:?}");
+    let ev1 = events.iter().find(|r| r["Event_Id__c"] == "ev_1").unwrap();
+    assert_eq!((ev1["Name"].as_str(), ev1["Score__c"].as_f64()), (Some("Webinar attended"), Some(50.0)), "merged, the later value wins: {ev1}");
+    assert_eq!(app.sim.records("ns__Survey__c").len(), 1, "namespaced object; the too-long answer refused alone");
+    let posted = app.sim.apex_requests("/Sfbridge/events");
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].header("x-sfbridge-event-id"), Some("ru_apex"));
+    assert_eq!(posted[0].json(), Some(json!({"kind": "webinar", "email": "ada@example.com"})));
+
+    let deliveries = app.deliveries(TENANT).await;
+    for id in ["ru_1", "ru_2", "ru_1_again", "ru_ns", "ru_apex"] {
+        let d = outcome_of(&deliveries, id);
+        assert_eq!((d["outcome"].as_str(), d["type"].as_str()), (Some("synced"), Some("record_upsert")), "{d}");
+    }
+    assert!(outcome_of(&deliveries, "ru_1")["record_id"].is_string());
+    for (id, code, says) in [
+        ("ru_long", "invalid_value", "ns__Survey__c.ns__Answer__c (Text(20)) cannot take"),
+        ("ru_nofield", "invalid_value", "Engagement_Event__c has no field Nope__c"),
+        ("ru_noobject", "invalid_value", "the org has no object Nope__c"),
+        ("ru_apex_unknown", "unknown_destination", "no Apex REST endpoint is named nowhere in apex_endpoints (engagement)"),
+    ] {
+        let d = outcome_of(&deliveries, id);
+        assert_eq!((d["outcome"].as_str(), d["code"].as_str()), (Some("dead_lettered"), Some(code)), "{d}");
+        assert!(d["reason"].as_str().unwrap().contains(says), "{says:?} in {d}");
+    }
+
+    // Sent again (a new event for the same external id): still one record, updated.
+    assert!(app.sync(&[record_upsert("ru_1_later", "Engagement_Event__c", "ev_1", json!({"Score__c": 75}))]).await.is_empty());
+    let events = app.sim.records("Engagement_Event__c");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events.iter().find(|r| r["Event_Id__c"] == "ev_1").unwrap()["Score__c"].as_f64(), Some(75.0));
+}
+
+#[tokio::test]
+async fn records_land_in_any_object_by_external_id_and_apex_gets_payloads_embedded() {
+    records_land_in_any_object_by_external_id_and_apex_gets_payloads(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn records_land_in_any_object_by_external_id_and_apex_gets_payloads_on_moto() {
+    records_land_in_any_object_by_external_id_and_apex_gets_payloads(Backend::Moto).await;
+}
