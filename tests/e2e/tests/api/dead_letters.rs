@@ -137,13 +137,13 @@ async fn unrunnable_commands_are_held_by_tenant_or_left_to_the_operator(backend:
     app.sim.insert_contact("ada@example.com", "Ada", "Lovelace");
     app.ready_tenant(json!({})).await;
     let mut future = activity("e_future", "email_sent", "ada@example.com");
-    future["type"] = json!("record_upsert");
+    future["version"] = json!(2);
     assert!(app.sync_raw(&[future.to_string(), "{not json".to_owned()]).await.is_empty());
 
     let listed = app.dead_letters(TENANT).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!((listed[0]["event_id"].as_str(), listed[0]["code"].as_str()), (Some("e_future"), Some("unsupported_command")));
-    assert_eq!(listed[0]["type"], "record_upsert");
+    assert_eq!(listed[0]["type"], "activity");
     assert_eq!(newest(&app.deliveries(TENANT).await, "e_future")["outcome"], "dead_lettered");
     let queued = app.queues.take(true).await;
     assert_eq!(queued.len(), 1, "{queued:?}");

@@ -262,7 +262,7 @@ async fn partial_batch(backend: Backend) {
     let mut bad_tenant = activity("e_bad_tenant", "email_clicked", "ada@example.com");
     bad_tenant["tenant_id"] = json!("team_bad");
     let mut future_type = activity("e_future", "email_sent", "ada@example.com");
-    future_type["type"] = json!("record_upsert");
+    future_type["version"] = json!(2);
 
     let bodies = vec![
         activity("e_ok1", "email_sent", "ada@example.com").to_string(),
