@@ -19,6 +19,7 @@ mod local_on_moto;
 mod metrics;
 mod negative;
 mod push;
+mod push_faults;
 mod queue;
 mod session;
 mod settings;
