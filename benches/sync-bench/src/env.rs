@@ -33,6 +33,9 @@ pub struct Env {
     pub tenant: TenantId,
     pub activity_queue: MemoryQueue,
     pub dead_letter_queue: MemoryQueue,
+    /// Where the admin API listens, and its token.
+    pub base_url: String,
+    pub admin_token: String,
     server: JoinHandle<()>,
 }
 
@@ -69,7 +72,16 @@ impl Env {
         sim.add_custom_field("Contact", CLICKS, FieldSpec::new(FieldKind::Double));
 
         let tenant = TenantId::parse(TENANT)?;
-        let env = Self { sim, ctx, tenant, activity_queue, dead_letter_queue, server };
+        let env = Self {
+            sim,
+            ctx,
+            tenant,
+            activity_queue,
+            dead_letter_queue,
+            base_url: base_url.clone(),
+            admin_token: admin_token.clone(),
+            server,
+        };
         let admin = Admin { base_url, token: admin_token, http: Client::new() };
         admin.connect(&consumer_key, &consumer_secret, &env.sim.base_url()).await?;
         admin

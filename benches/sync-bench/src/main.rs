@@ -16,6 +16,7 @@ mod cli;
 mod env;
 mod events;
 mod scenarios;
+mod mixed;
 mod timeline;
 
 use std::time::Duration;
@@ -200,13 +201,20 @@ async fn main() -> anyhow::Result<()> {
         over_time.push(timeline::run(&env, &events, batch, &timeline).await.with_context(|| timeline.name.clone())?);
     }
 
+    let env = setup("handler, all four command types", args.contacts, latency).await?;
+    let batch = sfbridge_local::worker::BATCH_SIZE;
+    let (mixed_run, naive_mixed) = mixed::run(&env, &events, args.contacts, batch).await.context("mixed commands")?;
+    drop(env);
+
     report(&args, &results, &faulty, &baseline);
     report_over_time(&over_time);
+    report_mixed(&mixed_run, naive_mixed, results.first(), &baseline);
 
     let problems: Vec<String> = results
         .iter()
         .chain(faulty.iter().flatten())
         .chain(over_time.iter().map(|o| &o.measured))
+        .chain(std::iter::once(&mixed_run))
         .chain(std::iter::once(&baseline))
         .flat_map(|m| m.problems.iter().map(move |p| format!("{}: {p}", m.name)))
         .collect();
@@ -233,6 +241,24 @@ fn timelines() -> [timeline::Timeline; 2] {
         ..calm.clone()
     };
     [calm, stormy]
+}
+
+fn report_mixed(mixed: &Measured, naive: usize, activity_only: Option<&Measured>, baseline: &Measured) {
+    println!();
+    println!("all four command types ({} commands: 40 % activity, 25 % field_update, 10 % campaign_update, 25 % record_upsert):", mixed.events);
+    println!(
+        "  {}: {} Salesforce calls, {:.1} per 1,000 commands; activity only at the same batch size: {:.1}",
+        mixed.name,
+        mixed.calls,
+        mixed.calls_per_1000(),
+        activity_only.map_or(0.0, Measured::calls_per_1000)
+    );
+    println!(
+        "  naive, per command (a lookup and a write per activity or field update, a call per Campaign change, one per record): \
+         {naive} calls, {:.1} per 1,000 commands (computed; the measured activity baseline: {:.1})",
+        naive as f64 * 1000.0 / mixed.events.max(1) as f64,
+        baseline.calls_per_1000()
+    );
 }
 
 fn report_over_time(runs: &[timeline::OverTime]) {
