@@ -460,6 +460,7 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
         for (email, first, last) in DEMO_CONTACTS {
             sim.insert_contact(email, first, last);
         }
+        demo_push_setup(&sim);
         (Some(Arc::new(sim)), Some(demo))
     } else {
         (None, None)
@@ -482,6 +483,25 @@ enum QueueWiring {
     Memory(MemoryQueues),
     Sqs { activity: sqs_worker::SqsSource, inbound: sqs_peek::SqsPeek, urls: QueueUrls },
 }
+
+/// What the push commands of the walk-through need in the simulated org, as an admin would create
+/// it: an NPS field on Contacts and Leads, a Campaign with an experiment key, and a custom object
+/// with an External ID field.
+fn demo_push_setup(sim: &SalesforceSim) {
+    use salesforce_sim::{FieldKind, FieldSpec};
+    for object in ["Contact", "Lead"] {
+        sim.add_custom_field(object, "NPS_Score__c", FieldSpec::new(FieldKind::Double).with_digits(3, 0));
+    }
+    sim.add_custom_field("Campaign", "Experiment_Key__c", FieldSpec::unique_external_id(FieldKind::String));
+    if let Err(e) = sim.insert_record("Campaign", serde_json::json!({"Name": "Checkout CTA", "Status": "In Progress", "Experiment_Key__c": DEMO_EXPERIMENT_KEY})) {
+        tracing::warn!(error = %e, "could not create the demo Campaign");
+    }
+    sim.add_custom_object("Engagement_Event__c", "Engagement Event");
+    sim.add_custom_field("Engagement_Event__c", "Event_Id__c", FieldSpec::unique_external_id(FieldKind::String));
+}
+
+/// The experiment key of the simulated org's demo Campaign.
+pub const DEMO_EXPERIMENT_KEY: &str = "exp_checkout_cta";
 
 /// Contacts the simulated org starts with, so activity has something to land on.
 pub const DEMO_CONTACTS: &[(&str, &str, &str)] =

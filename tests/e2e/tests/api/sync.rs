@@ -432,6 +432,38 @@ async fn the_local_stack_syncs_enqueued_activity() {
     let tasks: Value = api.get(format!("{base}/local/salesforce/Task")).send().await.unwrap().json().await.unwrap();
     assert_eq!(tasks.as_array().unwrap().len(), 1);
     assert_eq!(tasks[0]["Id"], synced["task_id"]);
+
+    // The README's push step, as written there: map, test the fields, send the three commands.
+    let mapping = json!({"attribute_mapping": {"nps_score": {"contact": "NPS_Score__c", "lead": "NPS_Score__c"}},
+        "campaign_experiment_key_field": "Experiment_Key__c"});
+    assert_eq!(admin(Method::PATCH, "/v1/tenants/team_42/settings").json(&mapping).send().await.unwrap().status(), 200);
+    let checked: Value = admin(Method::POST, "/v1/tenants/team_42/settings/test-fields").send().await.unwrap().json().await.unwrap();
+    assert_eq!(checked["ok"], true, "{checked}");
+    let push = json!([
+        {"version":1,"type":"field_update","event_id":"nps_1","tenant_id":"team_42","contact":{"email":"grace@example.com"},"values":{"nps_score":9}},
+        {"version":1,"type":"campaign_update","event_id":"exp_1","tenant_id":"team_42","campaign":{"experiment_key":sfbridge_local::DEMO_EXPERIMENT_KEY},
+         "state":"completed","note":"Variant B reached significance: +12 % replies (p = 0.01)"},
+        {"version":1,"type":"record_upsert","event_id":"ev_1","tenant_id":"team_42","object":"Engagement_Event__c",
+         "external_id_field":"Event_Id__c","external_id":"ev_1","fields":{"Name":"Webinar attended"}}
+    ]);
+    assert_eq!(admin(Method::POST, "/local/activity").json(&push).send().await.unwrap().status(), 202);
+    let mut outcomes = Vec::new();
+    for _ in 0..100 {
+        let log: Value = admin(Method::GET, "/v1/tenants/team_42/deliveries").send().await.unwrap().json().await.unwrap();
+        outcomes = ["nps_1", "exp_1", "ev_1"]
+            .iter()
+            .filter_map(|id| log["deliveries"].as_array()?.iter().find(|d| d["event_id"] == *id).map(|d| d["outcome"].clone()))
+            .collect();
+        if outcomes.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(outcomes, [json!("synced"), json!("synced"), json!("synced")]);
+    let campaigns: Value = api.get(format!("{base}/local/salesforce/Campaign")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(campaigns[0]["Status"], "Completed");
+    let records: Value = api.get(format!("{base}/local/salesforce/Engagement_Event__c")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(records[0]["Name"], "Webinar attended");
 }
 
 #[tokio::test]
