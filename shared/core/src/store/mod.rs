@@ -18,7 +18,7 @@ pub use memory::MemoryTable;
 pub use records::*;
 pub use table::{Condition, Item, QueryPage, Table, TableError};
 
-use crate::domain::{CampaignId, EventId, FlowId, OAuthState, ObjectName, TenantId};
+use crate::domain::{CampaignId, EventId, FlowId, OAuthState, ObjectName, SalesforceId, TenantId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -83,6 +83,10 @@ pub mod keys {
     }
     pub const DEDUPE: &str = "DEDUPE";
     pub const HEALTH: &str = "HEALTH";
+    /// The times of the values field updates last wrote on one record.
+    pub fn field_times(record: &crate::domain::SalesforceId) -> String {
+        format!("FIELDS#{record}")
+    }
     /// One object's describe in one org (a reconnect to another org does not reuse it).
     pub fn describe(org_id: &str, object: &crate::domain::ObjectName) -> String {
         format!("DESCRIBE#{org_id}#{}", object.as_str().to_ascii_lowercase())
@@ -412,6 +416,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let item = to_item(&keys::tenant(t), keys::WEBHOOK_SECRETS, record, None)?;
         Ok(self.table.put(item, version_condition(expected_version)).await?)
+    }
+
+    /// When the values `field_update` commands last wrote on `record` were true, per field.
+    pub async fn field_times(&self, t: &TenantId, record: &SalesforceId) -> Result<Option<FieldTimesRecord>, StoreError> {
+        self.get(&keys::tenant(t), &keys::field_times(record)).await
+    }
+
+    /// Replaces the field times of `record` (the caller merged them with what it read).
+    pub async fn save_field_times(&self, t: &TenantId, record: &SalesforceId, times: &FieldTimesRecord) -> Result<(), StoreError> {
+        let item = to_item(&keys::tenant(t), &keys::field_times(record), times, None)?;
+        Ok(self.table.put(item, Condition::None).await?)
     }
 
     /// The cached describe of `object` in the tenant's org `org_id`.

@@ -612,6 +612,14 @@ pub struct HealthError {
     pub resumes_at: Option<DateTime<Utc>>,
 }
 
+/// `TENANT#{t}` / `FIELDS#{record}`: per field (lower-cased API name) of one Contact or Lead, the
+/// `occurred_at` of the value a `field_update` last wrote there, so that a command deferred or
+/// retried past a later one does not put an older value back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldTimesRecord {
+    pub times: BTreeMap<String, DateTime<Utc>>,
+}
+
 /// `TENANT#{t}` / `DESCRIBE#{org}#{object}`: the fields of one object as the org's describe last
 /// reported them (the parts sfbridge reads, in `sfbridge_salesforce::fields::ObjectFields` form),
 /// so that sync batches and Test Fields need no describe call while it is current.

@@ -22,8 +22,9 @@ pub(super) async fn write(
     settings: &TenantSettings,
     campaigns: &HashMap<CampaignId, CampaignSettings>,
     catalog: Option<&Catalog>,
+    times: &super::push::FieldTimes,
 ) {
-    let collections = plan_writes(events, settings, campaigns, catalog);
+    let collections = plan_writes(events, settings, campaigns, catalog, times);
     let sent_at = calls.ctx.clock.now();
     let rest = &calls.ctx.rest;
     let groups: Vec<Vec<Collection>> = collections.chunks(MAX_COMPOSITE_BULK_SUBREQUESTS).map(<[Collection]>::to_vec).collect();

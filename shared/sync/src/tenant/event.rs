@@ -31,6 +31,8 @@ pub(crate) enum SkipCode {
     NotConnected,
     /// None of a field update's attributes is mapped for the record's object.
     NotMapped,
+    /// Every field a field update maps already holds a value from a later `occurred_at`.
+    Superseded,
 }
 
 impl SkipCode {
@@ -42,6 +44,7 @@ impl SkipCode {
             Self::EventOff => "event_off",
             Self::NotConnected => "not_connected",
             Self::NotMapped => "not_mapped",
+            Self::Superseded => "superseded",
         }
     }
 }

@@ -180,11 +180,13 @@ async fn run(ctx: &Worker, t: &TenantId, events: &mut [Event], observer: &Observ
         return defer_all(events, API_BUDGET, &reason, defer::BUDGET);
     }
     let catalog = push::catalog(&calls, events).await;
-    apply::write(&calls, events, &settings, &campaigns, catalog.as_ref()).await;
+    let times = push::load_times(ctx, t, events).await;
+    apply::write(&calls, events, &settings, &campaigns, catalog.as_ref(), &times).await;
     upsert::post_apex(&calls, events, &settings).await;
     if events.iter().any(|e| e.is_open() && e.task_exists && e.task_id().is_none()) {
-        apply::write(&calls, events, &settings, &campaigns, catalog.as_ref()).await;
+        apply::write(&calls, events, &settings, &campaigns, catalog.as_ref(), &times).await;
     }
+    push::save_times(ctx, t, events, &settings, times).await;
     for e in events.iter().filter(|e| matches!(&e.state, State::Retry { reason } if STALE_MATCH_CODES.iter().any(|c| reason.starts_with(c)))) {
         if let Some(email) = e.pending.command.email() {
             ctx.matches.forget(t, email);

@@ -45,6 +45,7 @@ pub(super) fn plan_writes(
     settings: &TenantSettings,
     campaigns: &HashMap<CampaignId, CampaignSettings>,
     catalog: Option<&Catalog>,
+    times: &push::FieldTimes,
 ) -> Vec<Collection> {
     let external_id = settings.task_external_id_field.as_ref();
     let mut tasks: Vec<(Value, Member)> = Vec::new();
@@ -100,15 +101,18 @@ pub(super) fn plan_writes(
         let Some(target) = events[members[0]].target.clone() else { continue };
         let activities = members.iter().filter_map(|i| events[*i].pending.command.activity());
         let mut record = field_update(&target, &settings.field_mapping, activities);
-        for (i, values) in push::in_order(events, &members).into_iter().map(|(i, c)| (i, push::values(&target, c, settings, catalog))).collect::<Vec<_>>() {
+        let known = times.get(&target.id);
+        let planned: Vec<_> = push::in_order(events, &members).into_iter().map(|(i, c)| (i, push::values(&target, c, settings, catalog, known))).collect();
+        for (i, values) in planned {
             match values {
-                Ok(Some(fields)) => {
+                Ok(push::Planned::Write(fields)) => {
                     let record = record.get_or_insert_with(|| crate::activity::record_of(&target));
                     if let Some(object) = record.as_object_mut() {
                         object.extend(fields);
                     }
                 }
-                Ok(None) => push::not_mapped(&mut events[i], target.kind.sobject()),
+                Ok(push::Planned::NotMapped) => push::not_mapped(&mut events[i], target.kind.sobject()),
+                Ok(push::Planned::Superseded(fields)) => push::superseded(&mut events[i], &fields),
                 Err((code, reason)) => push::refuse(&mut events[i], code, reason),
             }
         }
@@ -184,7 +188,7 @@ mod tests {
             field_mapping: FieldMapping { last_opened_at: field("Last_Opened__c"), ..FieldMapping::default() },
             ..TenantSettings::default()
         };
-        let collections = plan_writes(&mut events, &settings, &HashMap::new(), None);
+        let collections = plan_writes(&mut events, &settings, &HashMap::new(), None, &push::FieldTimes::new());
         assert_eq!(collections.len(), 2, "one Collections of Tasks, one of updates");
         let tasks: Vec<usize> = collections[0].members.iter().filter_map(|m| if let Member::Task(i) = m { Some(*i) } else { None }).collect();
         assert_eq!(tasks, [0, 1, 2], "the duplicate owes nothing");
@@ -199,7 +203,7 @@ mod tests {
         let mut events = vec![opened(0, "ada@example.com", "003000000000001"), opened(1, "grace@example.com", "003000000000002")];
         events[1].task_exists = true;
         let settings = TenantSettings { task_external_id_field: field("Sfbridge_Event_Id__c"), ..TenantSettings::default() };
-        let collections = plan_writes(&mut events, &settings, &HashMap::new(), None);
+        let collections = plan_writes(&mut events, &settings, &HashMap::new(), None, &push::FieldTimes::new());
         assert_eq!(collections.len(), 1, "no mapped field: no updates, and the events need none");
         assert!(events.iter().all(|e| e.progress.fields_applied));
         let request = &collections[0].request;
@@ -213,7 +217,7 @@ mod tests {
     #[test]
     fn more_than_200_records_split_into_collections_of_200() {
         let mut events: Vec<Event> = (0..450).map(|i| opened(i, &format!("p{i}@example.com"), "003000000000001")).collect();
-        let collections = plan_writes(&mut events, &TenantSettings::default(), &HashMap::new(), None);
+        let collections = plan_writes(&mut events, &TenantSettings::default(), &HashMap::new(), None, &push::FieldTimes::new());
         let sizes: Vec<usize> = collections.iter().map(|c| c.members.len()).collect();
         assert_eq!(sizes, [200, 200, 50]);
     }
