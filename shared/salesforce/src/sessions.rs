@@ -2,13 +2,14 @@
 //!
 //! Salesforce gives no expiry for access tokens, so a session is refreshed when a call comes back
 //! 401 `INVALID_SESSION_ID`. A client-credentials connection also knows when its token expires
-//! (learnt by introspection when the token was issued, or a conservative default: [`crate::expiry`]),
-//! and [`Sessions::current`] renews it through the same lease before handing out a token within
-//! [`crate::expiry::RENEWAL_MARGIN`] of that time, so a batch does not start on a token about to
-//! die; if that renewal fails transiently, the token is used while it lasts and the 401 path
-//! remains. Refresh-token connections are renewed on a 401 only. With refresh-token rotation, two workers refreshing with the same
-//! token would make Salesforce revoke the whole token family, so exactly one refresher runs per
-//! connection across all Lambdas:
+//! (learnt by introspection when the token was issued, or a conservative default:
+//! [`crate::expiry`]), and [`Sessions::current`] renews it through the same lease before handing
+//! out a token within [`crate::expiry::RENEWAL_MARGIN`] of that time, so a batch does not start on
+//! a token about to die; if that renewal fails transiently, the token is used while it lasts and
+//! the 401 path remains. Refresh-token connections are renewed on a 401 only.
+//!
+//! With refresh-token rotation, two workers refreshing with the same token would make Salesforce
+//! revoke the whole token family, so exactly one refresher runs per connection across all Lambdas:
 //!
 //! 1. the caller says which session went stale;
 //! 2. if the stored token is a newer one, someone already refreshed: use theirs;
@@ -171,7 +172,7 @@ impl Sessions {
         }
         match refreshed_session(self, t, record.access_token_issued_at, Why::Expiring).await {
             Err(SessionError::Transient(why)) if record.access_token_expires_at.is_some_and(|at| now < at) => {
-                tracing::warn!(tenant_id = %t, error = %why, "could not renew the Salesforce token before its expiry; using it while it lasts");
+                tracing::warn!(tenant_id = %t, error = %why, "could not renew the Salesforce token early; using it while it lasts");
                 open_session(self, t, &record).await
             }
             renewed => renewed,
