@@ -1,7 +1,8 @@
 //! The identity URL, `GET /id/{org_id}/{user_id}` (salesforce.md §1.7).
 //!
-//! Answers for an active access token of that very user (from `Authorization: Bearer`, or an
-//! `oauth_token` parameter); anything else is Salesforce's 401 `INVALID_SESSION_ID`.
+//! Answers for a live access token of that very user (from `Authorization: Bearer`, or an
+//! `oauth_token` parameter), which counts as using the session; anything else is Salesforce's 401
+//! `INVALID_SESSION_ID`.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::recording::{first, parse_pairs};
-use crate::state::Sim;
+use crate::state::{Sim, SimState};
 
 /// What `?version=latest` resolves to (Summer '26).
 const LATEST_API_VERSION: &str = "67.0";
@@ -30,14 +31,15 @@ async fn identity(
 ) -> Response {
     let query = parse_pairs(query.unwrap_or_default().as_bytes());
     let token = bearer_token(&headers).or_else(|| first(&query, "oauth_token").map(str::to_owned));
-    let state = sim.lock();
-    let Some(session) = token.and_then(|t| state.session(&t)) else {
-        return invalid_session();
+    let mut state = sim.lock();
+    let login = token.as_deref().and_then(|t| state.session(t)).map(|family| family.login.clone());
+    let Some(login) = login.filter(|l| same_id(&l.org_id, &org_id) && same_id(&l.user_id, &user_id)) else {
+        return invalid_session(&mut state);
     };
-    let login = &session.login;
-    if !same_id(&login.org_id, &org_id) || !same_id(&login.user_id, &user_id) {
-        return invalid_session();
+    if let Some(token) = &token {
+        state.use_session(token);
     }
+    let login = &login;
 
     let version = match first(&query, "version") {
         Some("latest") => LATEST_API_VERSION,
@@ -110,8 +112,10 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<String> {
     (known && !token.trim().is_empty()).then(|| token.trim().to_owned())
 }
 
-/// 401 `[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]`.
-pub(crate) fn invalid_session() -> Response {
+/// 401 `[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]`
+/// (salesforce-samples/error-invalid-session-id.json), counted.
+pub(crate) fn invalid_session(state: &mut SimState) -> Response {
+    state.invalid_session_answers += 1;
     (
         StatusCode::UNAUTHORIZED,
         Json(json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])),

@@ -9,6 +9,7 @@
 //! | `GET /services/oauth2/authorize` (+ the consent page's `POST …/authorize/decision`) | `oauth.rs` |
 //! | `POST /services/oauth2/token` (`authorization_code`, `refresh_token`, `client_credentials`) | `oauth.rs` |
 //! | `POST /services/oauth2/revoke` | `oauth.rs` |
+//! | `POST /services/oauth2/introspect` | `oauth.rs` |
 //! | `GET /id/{org_id}/{user_id}` (the identity URL) | `identity.rs` |
 //! | `/services/data/vNN.N/…`: SOQL query, sObjects, sObject Collections, Composite, describe, limits (§5–§8) | `rest/` |
 //! | `/services/apexrest/…`: the org's Apex REST endpoints ([`ApexBehavior`]) | `apex.rs` |
@@ -113,11 +114,18 @@ pub struct SimApp {
     /// Scopes the app may grant. Asking for another one fails the authorize request with
     /// `invalid_scope`; asking for none grants all of these, as Salesforce does.
     pub allowed_scopes: Vec<String>,
+    /// The app's session policy "Timeout Value", which overrides the org's session timeout for its
+    /// access tokens (salesforce.md §2.6). `None`: the org's ([`SalesforceSim::set_session_timeout`]).
+    pub session_timeout: Option<Duration>,
+    /// May introspect every token of the org, not only its own (Help "OpenID Connect Token
+    /// Introspection": "you can authorize a single connected app to introspect all access and
+    /// refresh tokens throughout the entire org").
+    pub introspect_all_tokens: bool,
 }
 
 impl SimApp {
-    /// An app with one callback URL, rotation off, client credentials off and
-    /// [`DEFAULT_ALLOWED_SCOPES`].
+    /// An app with one callback URL, rotation off, client credentials off,
+    /// [`DEFAULT_ALLOWED_SCOPES`], the org's session timeout, and introspection of its own tokens.
     pub fn new(
         client_id: impl Into<String>,
         client_secret: impl Into<String>,
@@ -130,6 +138,8 @@ impl SimApp {
             rotate_refresh_tokens: false,
             client_credentials_enabled: false,
             allowed_scopes: DEFAULT_ALLOWED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            session_timeout: None,
+            introspect_all_tokens: false,
         }
     }
 }
@@ -143,6 +153,8 @@ impl fmt::Debug for SimApp {
             .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
             .field("client_credentials_enabled", &self.client_credentials_enabled)
             .field("allowed_scopes", &self.allowed_scopes)
+            .field("session_timeout", &self.session_timeout)
+            .field("introspect_all_tokens", &self.introspect_all_tokens)
             .finish()
     }
 }
@@ -240,6 +252,12 @@ impl SalesforceSim {
         self.sim.lock().token_endpoint_failures = count;
     }
 
+    /// The next `count` introspection requests fail with 503 and an HTML body (recorded, not
+    /// processed).
+    pub fn fail_introspection_requests(&self, count: u32) {
+        self.sim.lock().introspection_failures = count;
+    }
+
     pub fn set_tamper_signature(&self, on: bool) {
         self.sim.lock().tamper_signature = on;
     }
@@ -260,9 +278,28 @@ impl SalesforceSim {
         self.sim.lock().authorize_error = error;
     }
 
-    /// Moves the simulator's clock forward (codes expire after 15 minutes; `issued_at` moves too).
+    /// Moves the simulator's clock forward (codes expire after 15 minutes, access tokens after the
+    /// session timeout of inactivity; `issued_at` and introspection's times move too).
     pub fn advance_time(&self, by: Duration) {
         self.sim.lock().clock_offset += by;
+    }
+
+    /// The org's session timeout (Setup > Session Settings > "Timeout value"; 2 hours until set):
+    /// an access token unused for this long stops working (401 `INVALID_SESSION_ID`), unless its
+    /// app's [`SimApp::session_timeout`] says otherwise. Applies to tokens already issued. Returns
+    /// false, changing nothing, outside the 15 minutes to 24 hours Salesforce offers.
+    pub fn set_session_timeout(&self, timeout: Duration) -> bool {
+        if !state::SESSION_TIMEOUTS.contains(&timeout) {
+            return false;
+        }
+        self.sim.lock().session_timeout = timeout;
+        true
+    }
+
+    /// How many 401 `INVALID_SESSION_ID` answers were given (REST, Apex REST and the identity
+    /// URL), injected [`Fault::InvalidSession`]s included.
+    pub fn invalid_session_answers(&self) -> usize {
+        self.sim.lock().invalid_session_answers
     }
 
     /// Every request received, in order.
@@ -275,7 +312,13 @@ impl SalesforceSim {
         self.sim.lock().requests.iter().filter(|r| r.method == "POST" && r.path == oauth::TOKEN_PATH).cloned().collect()
     }
 
-    /// An access or refresh token that was issued and is not revoked, rotated away or expired.
+    /// Only `POST /services/oauth2/introspect`.
+    pub fn introspection_requests(&self) -> Vec<RecordedRequest> {
+        self.sim.lock().requests.iter().filter(|r| r.method == "POST" && r.path == oauth::INTROSPECT_PATH).cloned().collect()
+    }
+
+    /// An access or refresh token that was issued and is not revoked, rotated away or expired
+    /// (an access token unused for longer than the session timeout).
     pub fn is_token_active(&self, token: &str) -> bool {
         self.sim.lock().is_active(token)
     }
@@ -295,8 +338,9 @@ impl SalesforceSim {
         self.sim.lock().issued_access.clone()
     }
 
-    /// Ends every session: all access tokens stop working (401 `INVALID_SESSION_ID`), refresh
-    /// tokens still work. Simulates the session timeout.
+    /// Ends every session at once: all access tokens stop working (401 `INVALID_SESSION_ID`),
+    /// refresh tokens still work. The session timeout without moving the clock (see
+    /// [`Self::set_session_timeout`] and [`Self::advance_time`] for the real thing).
     pub fn expire_access_tokens(&self) {
         self.sim.lock().expire_access_tokens();
     }

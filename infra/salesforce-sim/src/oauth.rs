@@ -1,9 +1,24 @@
-//! The OAuth endpoints: authorize (and the consent page's decision), token, revoke.
+//! The OAuth endpoints: authorize (and the consent page's decision), token, revoke, introspect.
 //!
 //! The rules and the exact error strings follow `shared/reference/salesforce.md`:
 //! §1.2–§1.3 (authorize and callback), §1.4–§1.6 (token request, response, signature), §2 (refresh
-//! and rotation), §3 (client credentials), §4 (revoke). Token-endpoint errors are HTTP 400 with
-//! `{"error": ..., "error_description": ...}`.
+//! and rotation), §2.6 (access-token lifetime, introspection), §3 (client credentials), §4
+//! (revoke). Token-endpoint errors are HTTP 400 with `{"error": ..., "error_description": ...}`.
+//!
+//! Introspection follows Salesforce Help "OpenID Connect Token Introspection"
+//! (`xcloud.remoteaccess_oidc_token_introspection_endpoint.htm`): `POST
+//! /services/oauth2/introspect` with `token` (and `token_type_hint`), the app authenticating with
+//! its `client_id` and `client_secret` "in the Basic authorization request's header or request's
+//! body"; an app may introspect its own tokens, and one app may be authorized to introspect all
+//! of the org's. The answer has Salesforce's fields, in its example's order: `active`, `scope`,
+//! `client_id`, `username`, `sub` (the identity URL), `token_type` (`access_token` or
+//! `refresh_token`), `exp`, `iat`, `nbf` (epoch seconds). What the Help page does not say is taken
+//! from RFC 7662, which the endpoint implements: a token that is unknown, revoked, timed out or
+//! not the app's to see is `{"active": false}` and nothing else (§2.2), a hint is only a hint
+//! (§2.1), a failed client authentication is 401 and a request without `token` 400
+//! `invalid_request` (§2.3). `exp` is when the session times out if not used again: the last use
+//! plus the session timeout (salesforce.md §2.6, "measured by inactivity"); introspecting is not
+//! a use.
 //!
 //! Validation order matters to clients, so it is Salesforce's: at authorize, the client id and
 //! the redirect URI are checked first and fail on an error *page* (there is no trusted place to
@@ -27,7 +42,7 @@ use url::Url;
 
 use crate::pages::{self, Consent};
 use crate::recording::{first, form_params, parse_pairs};
-use crate::state::{PendingAuthorization, RefreshLookup, Sim, SimState, CODE_LIFETIME};
+use crate::state::{Login, PendingAuthorization, RefreshLookup, Sim, SimState, TokenKind, CODE_LIFETIME};
 use crate::SimApp;
 
 pub(crate) const AUTHORIZE_PATH: &str = "/services/oauth2/authorize";
@@ -36,6 +51,7 @@ pub(crate) const AUTHORIZE_PATH: &str = "/services/oauth2/authorize";
 pub(crate) const DECISION_PATH: &str = "/services/oauth2/authorize/decision";
 pub(crate) const TOKEN_PATH: &str = "/services/oauth2/token";
 pub(crate) const REVOKE_PATH: &str = "/services/oauth2/revoke";
+pub(crate) const INTROSPECT_PATH: &str = "/services/oauth2/introspect";
 
 /// Scopes that make the code exchange return a refresh token (`full` does not).
 const REFRESH_SCOPES: [&str; 2] = ["refresh_token", "offline_access"];
@@ -46,6 +62,7 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route(DECISION_PATH, post(decision))
         .route(TOKEN_PATH, post(token))
         .route(REVOKE_PATH, post(revoke))
+        .route(INTROSPECT_PATH, post(introspect))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,12 +249,7 @@ async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> 
     let mut state = sim.lock();
     if state.token_endpoint_failures > 0 {
         state.token_endpoint_failures -= 1;
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(axum::http::header::CONTENT_TYPE, "text/html")],
-            "<html><body>Service Unavailable</body></html>",
-        )
-            .into_response();
+        return unavailable();
     }
     let app = match authenticate_client(&state, &form, &headers) {
         Ok(app) => app,
@@ -374,8 +386,7 @@ fn token_response(
     let Some(family) = state.family(family) else {
         return oauth_error("server_error", "internal error");
     };
-    let identity_base = state.identity_base.as_deref().unwrap_or(base_url).trim_end_matches('/');
-    let id = format!("{identity_base}/id/{}/{}", family.login.org_id, family.login.user_id);
+    let id = identity_url(base_url, state, &family.login);
     let issued_at = state.now_millis().to_string();
     let signature = if state.tamper_signature {
         // A well-formed signature over something else.
@@ -396,6 +407,22 @@ fn token_response(
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// `{identity base}/id/{org id}/{user id}`: the token response's `id`, introspection's `sub`.
+fn identity_url(base_url: &str, state: &SimState, login: &Login) -> String {
+    let identity_base = state.identity_base.as_deref().unwrap_or(base_url).trim_end_matches('/');
+    format!("{identity_base}/id/{}/{}", login.org_id, login.user_id)
+}
+
+/// The 503 page Salesforce's edge sends when the service is down.
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::CONTENT_TYPE, "text/html")],
+        "<html><body>Service Unavailable</body></html>",
+    )
+        .into_response()
 }
 
 /// The token response's `signature`: standard Base64 (with padding) of
@@ -432,10 +459,84 @@ async fn revoke(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
     StatusCode::OK.into_response()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Introspect
+// ---------------------------------------------------------------------------------------------
+
+/// The introspection response. An inactive token's is `{"active": false}` alone.
+#[derive(Serialize, Default)]
+struct Introspection {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+}
+
+/// `POST /services/oauth2/introspect` (see the module's documentation).
+async fn introspect(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = form_params(&headers, &body);
+    let mut state = sim.lock();
+    if state.introspection_failures > 0 {
+        state.introspection_failures -= 1;
+        return unavailable();
+    }
+    let app = match authenticate_client(&state, &form, &headers) {
+        Ok(app) => app,
+        Err((error, description)) => return oauth_error_with(StatusCode::UNAUTHORIZED, error, description),
+    };
+    let Some(token) = first(&form, "token").filter(|t| !t.is_empty()) else {
+        return oauth_error("invalid_request", "missing required parameter: token");
+    };
+    // `token_type_hint` only says where to look first; both kinds are looked up whatever it says.
+    let facts = state.token_facts(token).filter(|f| app.introspect_all_tokens || f.family.client_id == app.client_id);
+    let answer = match facts {
+        None => Introspection::default(),
+        Some(facts) => Introspection {
+            active: true,
+            scope: Some(facts.family.scopes.join(" ")),
+            client_id: Some(facts.family.client_id.clone()),
+            username: Some(state.username.clone()),
+            sub: Some(identity_url(&sim.base_url, &state, &facts.family.login)),
+            token_type: Some(match facts.kind {
+                TokenKind::Access => "access_token",
+                TokenKind::Refresh => "refresh_token",
+            }),
+            exp: facts.expires_at.map(epoch_seconds),
+            iat: Some(epoch_seconds(facts.issued_at)),
+            nbf: Some(epoch_seconds(facts.issued_at)),
+        },
+    };
+    let mut response = Json(answer).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn epoch_seconds(time: std::time::SystemTime) -> u64 {
+    time.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
 /// HTTP 400 `{"error": ..., "error_description": ...}`.
 pub(crate) fn oauth_error(error: &str, description: &str) -> Response {
+    oauth_error_with(StatusCode::BAD_REQUEST, error, description)
+}
+
+/// `{"error": ..., "error_description": ...}` with `status`.
+fn oauth_error_with(status: StatusCode, error: &str, description: &str) -> Response {
     let body = serde_json::json!({ "error": error, "error_description": description });
-    let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -4,6 +4,12 @@
 //! every operation is short and synchronous, so an async mutex would buy nothing). Never hold the
 //! guard across an `.await`.
 //!
+//! Access tokens live as long as the session: they stop working once unused for longer than the
+//! session timeout (salesforce.md §2.6: the org's Session Settings "Timeout value", 15 minutes to
+//! 24 hours, 2 hours by default, which the app's session policy may override; "measured by
+//! inactivity"). Each call that authenticates with the token (REST, identity URL) restarts the
+//! count, on the simulator's clock, so [`crate::SalesforceSim::advance_time`] expires them.
+//!
 //! Tokens are grouped in *families*: one family per grant (a code exchange or a client-credentials
 //! login). A family holds the refresh tokens (one current, the rest rotated away) and every access
 //! token minted from it, so "revoke the refresh token and its access tokens" and Refresh Token
@@ -29,6 +35,13 @@ use crate::{SimApp, SimConfig};
 /// Authorization codes expire 15 minutes after issue (salesforce.md §1.3).
 pub(crate) const CODE_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
+/// The org's session timeout until [`crate::SalesforceSim::set_session_timeout`]: Session
+/// Settings' default, 2 hours (salesforce.md §2.6).
+pub(crate) const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+/// The range Session Settings' "Timeout value" offers: 15 minutes to 24 hours (salesforce.md §2.6).
+pub(crate) const SESSION_TIMEOUTS: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(15 * 60)..=Duration::from_secs(24 * 60 * 60);
+
 /// The shared state of one simulator: its address and its memory.
 pub(crate) struct Sim {
     pub(crate) base_url: String,
@@ -47,6 +60,9 @@ impl Sim {
             apps: HashMap::new(),
             tamper_signature: false,
             token_endpoint_failures: 0,
+            introspection_failures: 0,
+            session_timeout: DEFAULT_SESSION_TIMEOUT,
+            invalid_session_answers: 0,
             instance_url: None,
             identity_base: None,
             authorize_error: None,
@@ -122,6 +138,20 @@ struct TokenRecord {
     kind: TokenKind,
     status: TokenStatus,
     family: usize,
+    issued_at: SystemTime,
+    /// When a call last authenticated with it (access tokens; the issue time until then).
+    last_used: SystemTime,
+}
+
+/// What the introspection endpoint may say about a token (`oauth.rs`).
+#[derive(Debug)]
+pub(crate) struct TokenFacts<'a> {
+    pub(crate) kind: TokenKind,
+    pub(crate) family: &'a Family,
+    pub(crate) issued_at: SystemTime,
+    /// When an access token's session times out if unused from now on; `None` for refresh tokens
+    /// (valid until revoked in the simulator).
+    pub(crate) expires_at: Option<SystemTime>,
 }
 
 /// One grant and every token minted from it.
@@ -158,6 +188,12 @@ pub(crate) struct SimState {
     pub(crate) tamper_signature: bool,
     /// The next this-many token requests get a 503 HTML page, as Salesforce's edge sends when down.
     pub(crate) token_endpoint_failures: u32,
+    /// The same for introspection requests.
+    pub(crate) introspection_failures: u32,
+    /// The org's session timeout (Session Settings); an app's session policy may override it.
+    pub(crate) session_timeout: Duration,
+    /// 401 `INVALID_SESSION_ID` answers given (REST and identity URL), for tests.
+    pub(crate) invalid_session_answers: usize,
     pub(crate) instance_url: Option<String>,
     pub(crate) identity_base: Option<String>,
     pub(crate) authorize_error: Option<(String, String)>,
@@ -253,7 +289,9 @@ impl SimState {
     }
 
     fn add_token(&mut self, token: &str, kind: TokenKind, family: usize) {
-        self.tokens.insert(token.to_owned(), TokenRecord { kind, status: TokenStatus::Active, family });
+        let now = self.now();
+        let record = TokenRecord { kind, status: TokenStatus::Active, family, issued_at: now, last_used: now };
+        self.tokens.insert(token.to_owned(), record);
         if let Some(f) = self.families.get_mut(family) {
             f.tokens.push(token.to_owned());
         }
@@ -311,17 +349,59 @@ impl SimState {
         true
     }
 
+    /// Issued, not revoked or rotated away, and (an access token) not timed out.
     pub(crate) fn is_active(&self, token: &str) -> bool {
-        self.tokens.get(token).is_some_and(|r| r.status == TokenStatus::Active)
+        self.tokens.get(token).is_some_and(|r| self.live(r))
     }
 
-    /// The login behind an active access token (the session), if any.
+    /// The session timeout for a family's access tokens: the app's session policy, else the org's.
+    fn session_timeout_of(&self, family: usize) -> Duration {
+        self.families
+            .get(family)
+            .and_then(|f| self.apps.get(&f.client_id))
+            .and_then(|app| app.session_timeout)
+            .unwrap_or(self.session_timeout)
+    }
+
+    /// When an access token times out if it is not used again; `None` for refresh tokens.
+    fn expiry(&self, record: &TokenRecord) -> Option<SystemTime> {
+        (record.kind == TokenKind::Access).then(|| record.last_used + self.session_timeout_of(record.family))
+    }
+
+    fn live(&self, record: &TokenRecord) -> bool {
+        record.status == TokenStatus::Active && self.expiry(record).is_none_or(|expiry| self.now() < expiry)
+    }
+
+    /// The login behind a live access token (the session), if any, without using it.
     pub(crate) fn session(&self, access_token: &str) -> Option<&Family> {
         let record = self.tokens.get(access_token)?;
-        if record.kind != TokenKind::Access || record.status != TokenStatus::Active {
+        if record.kind != TokenKind::Access || !self.live(record) {
             return None;
         }
         self.families.get(record.family)
+    }
+
+    /// [`Self::session`] for a call authenticating with the token: it restarts the session's
+    /// inactivity count.
+    pub(crate) fn use_session(&mut self, access_token: &str) -> Option<&Family> {
+        self.session(access_token)?;
+        let now = self.now();
+        let record = self.tokens.get_mut(access_token)?;
+        record.last_used = now;
+        let family = record.family;
+        self.families.get(family)
+    }
+
+    /// What introspection may tell about a live token; `None` for an unknown, revoked, rotated
+    /// away or timed out one. Reading it does not use the session.
+    pub(crate) fn token_facts(&self, token: &str) -> Option<TokenFacts<'_>> {
+        let record = self.tokens.get(token).filter(|r| self.live(r))?;
+        Some(TokenFacts {
+            kind: record.kind,
+            family: self.families.get(record.family)?,
+            issued_at: record.issued_at,
+            expires_at: self.expiry(record),
+        })
     }
 
     pub(crate) fn expire_access_tokens(&mut self) {

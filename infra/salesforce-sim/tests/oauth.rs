@@ -737,3 +737,205 @@ async fn dropping_the_handle_stops_the_server() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(client().post(url).form(&[("token", "x")]).send().await.is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Session timeout and introspection
+// ---------------------------------------------------------------------------------------------
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(60 * 60);
+
+/// A simulator whose app has the client credentials flow, and a token from it.
+async fn client_credentials_login() -> (SalesforceSim, Value) {
+    let sim = start(true).await;
+    let mut app = SimApp::new(CLIENT_ID, SECRET, REDIRECT);
+    app.client_credentials_enabled = true;
+    sim.add_app(app);
+    let form = [("grant_type", "client_credentials"), ("client_id", CLIENT_ID), ("client_secret", SECRET)];
+    let (status, body) = post_token(&sim, &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (sim, body)
+}
+
+async fn introspect(sim: &SalesforceSim, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let response =
+        client().post(format!("{}/services/oauth2/introspect", sim.base_url())).form(form).send().await.unwrap();
+    let status = response.status();
+    if status != StatusCode::SERVICE_UNAVAILABLE {
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+    (status, response.text().await.unwrap())
+}
+
+/// The form introspecting `token` as `client_id`, with the credentials in the body.
+fn introspection_form<'a>(token: &'a str, client_id: &'a str, secret: &'a str) -> [(&'a str, &'a str); 4] {
+    [("token", token), ("token_type_hint", "access_token"), ("client_id", client_id), ("client_secret", secret)]
+}
+
+/// Introspects `token` as the test app.
+async fn introspect_token(sim: &SalesforceSim, token: &str) -> Value {
+    let (status, text) = introspect(sim, &introspection_form(token, CLIENT_ID, SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn rest_status(sim: &SalesforceSim, token: &str) -> StatusCode {
+    let url = format!("{}/services/data/v66.0/query?q=SELECT+Id+FROM+Contact", sim.base_url());
+    client().get(url).bearer_auth(token).send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn access_tokens_time_out_after_two_hours_without_use() {
+    let (sim, login) = client_credentials_login().await;
+    let token = s(&login["access_token"]);
+
+    // Each use restarts the count: three uses 1 h 59 min apart keep the session alive.
+    for _ in 0..3 {
+        sim.advance_time(2 * HOUR - MINUTE);
+        assert_eq!(rest_status(&sim, token).await, StatusCode::OK);
+    }
+    assert_eq!(identity(&login).await.status(), StatusCode::OK, "the identity URL is a use too");
+    assert_eq!(sim.invalid_session_answers(), 0);
+
+    sim.advance_time(2 * HOUR);
+    assert!(!sim.is_token_active(token));
+    let url = format!("{}/services/data/v66.0/query?q=SELECT+Id+FROM+Contact", sim.base_url());
+    let response = client().get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]));
+    assert_eq!(identity(&login).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(sim.invalid_session_answers(), 2);
+
+    // Timed out for good: using it again does not bring it back; a new token works.
+    assert_eq!(rest_status(&sim, token).await, StatusCode::UNAUTHORIZED);
+    let form = [("grant_type", "client_credentials"), ("client_id", CLIENT_ID), ("client_secret", SECRET)];
+    let (_, fresh) = post_token(&sim, &form).await;
+    assert_eq!(rest_status(&sim, s(&fresh["access_token"])).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_org_and_app_session_timeouts_apply_and_refresh_tokens_outlive_them() {
+    let sim = start(true).await;
+    assert!(!sim.set_session_timeout(14 * MINUTE), "Session Settings start at 15 minutes");
+    assert!(!sim.set_session_timeout(24 * HOUR + MINUTE), "and end at 24 hours");
+    assert!(sim.set_session_timeout(30 * MINUTE));
+    let login = login(&sim, "api refresh_token").await;
+    sim.advance_time(29 * MINUTE);
+    assert!(sim.is_token_active(s(&login["access_token"])));
+    sim.advance_time(MINUTE);
+    assert!(!sim.is_token_active(s(&login["access_token"])), "unused for the timeout: gone");
+    assert!(sim.is_token_active(s(&login["refresh_token"])));
+    let (status, refreshed) = refresh(&sim, s(&login["refresh_token"])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(identity(&refreshed).await.status(), StatusCode::OK);
+
+    // The app's session policy overrides the org's, for tokens already issued too.
+    let mut app = SimApp::new(CLIENT_ID, SECRET, REDIRECT);
+    app.session_timeout = Some(4 * HOUR);
+    sim.add_app(app);
+    sim.advance_time(3 * HOUR);
+    assert!(sim.is_token_active(s(&refreshed["access_token"])));
+    assert_eq!(introspect_token(&sim, s(&refreshed["access_token"])).await["active"], true);
+}
+
+#[tokio::test]
+async fn introspection_tells_an_app_when_its_token_times_out() {
+    let (sim, login) = client_credentials_login().await;
+    let token = s(&login["access_token"]);
+    let issued_ms: u64 = s(&login["issued_at"]).parse().unwrap();
+
+    let (_, text) = introspect(&sim, &introspection_form(token, CLIENT_ID, SECRET)).await;
+    let order = ["active", "scope", "client_id", "username", "sub", "token_type", "exp", "iat", "nbf"];
+    let at: Vec<usize> =
+        order.iter().map(|f| text.find(&format!("\"{f}\":")).unwrap_or_else(|| panic!("{f}: {text}"))).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "Salesforce's order: {text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(answer.as_object().unwrap().len(), order.len());
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["client_id"], CLIENT_ID);
+    assert_eq!(answer["username"], SimConfig::default().username);
+    assert_eq!(answer["sub"], login["id"]);
+    assert_eq!(answer["scope"], login["scope"]);
+    assert_eq!(answer["token_type"], "access_token");
+    let (exp, iat) = (answer["exp"].as_u64().unwrap(), answer["iat"].as_u64().unwrap());
+    assert_eq!(iat, issued_ms / 1000, "iat is issued_at in seconds");
+    assert_eq!(answer["nbf"].as_u64(), Some(iat));
+    assert_eq!(exp - iat, 2 * 60 * 60, "the org's default session timeout");
+
+    // Introspecting is not a use; a call is, and moves exp.
+    sim.advance_time(HOUR);
+    assert_eq!(introspect_token(&sim, token).await["exp"].as_u64(), Some(exp));
+    assert_eq!(rest_status(&sim, token).await, StatusCode::OK);
+    assert_eq!(introspect_token(&sim, token).await["exp"].as_u64(), Some(exp + 60 * 60));
+
+    // HTTP Basic works too; the hint is only a hint.
+    let basic = client()
+        .post(format!("{}/services/oauth2/introspect", sim.base_url()))
+        .basic_auth(CLIENT_ID, Some(SECRET))
+        .form(&[("token", token), ("token_type_hint", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::OK);
+    assert_eq!(basic.json::<Value>().await.unwrap()["active"], true);
+
+    // Timed out: inactive, and nothing else is said.
+    sim.advance_time(2 * HOUR);
+    assert_eq!(introspect_token(&sim, token).await, serde_json::json!({"active": false}));
+    let unknown = introspect_token(&sim, "00D5g000004SimO!SIMTESTMARK.unknown").await;
+    assert_eq!(unknown, serde_json::json!({"active": false}));
+}
+
+#[tokio::test]
+async fn introspection_sees_only_the_apps_own_tokens_unless_it_may_see_all() {
+    let sim = start(true).await;
+    let login = login(&sim, "api refresh_token").await;
+    let other_id = "3MVG9sim.other.client_id";
+    sim.add_app(SimApp::new(other_id, "other-secret", REDIRECT));
+    let as_other = introspection_form(s(&login["access_token"]), other_id, "other-secret");
+    let (status, text) = introspect(&sim, &as_other).await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"active":false}"#));
+
+    let mut all = SimApp::new(other_id, "other-secret", REDIRECT);
+    all.introspect_all_tokens = true;
+    sim.add_app(all);
+    let (_, text) = introspect(&sim, &as_other).await;
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["client_id"], CLIENT_ID);
+
+    // A refresh token: valid until revoked, so no exp.
+    let answer = introspect_token(&sim, s(&login["refresh_token"])).await;
+    assert_eq!(answer["token_type"], "refresh_token");
+    assert!(answer.get("exp").is_none() && answer["iat"].is_u64());
+    assert!(sim.revoke_token(s(&login["refresh_token"])));
+    assert_eq!(introspect_token(&sim, s(&login["access_token"])).await, serde_json::json!({"active": false}));
+}
+
+#[tokio::test]
+async fn introspection_errors() {
+    let (sim, login) = client_credentials_login().await;
+    let token = s(&login["access_token"]);
+    type Case<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str, &'a str);
+    let unauthorized = StatusCode::UNAUTHORIZED;
+    let cases: [Case; 4] = [
+        (&[("token", token), ("client_id", CLIENT_ID), ("client_secret", "wrong")], unauthorized, "invalid_client", "invalid client credentials"),
+        (&[("token", token), ("client_id", CLIENT_ID)], unauthorized, "invalid_client", "invalid client credentials"),
+        (&[("token", token), ("client_id", "3MVG9nobody"), ("client_secret", SECRET)], unauthorized, "invalid_client_id", "client identifier invalid"),
+        (&[("client_id", CLIENT_ID), ("client_secret", SECRET)], StatusCode::BAD_REQUEST, "invalid_request", "missing required parameter: token"),
+    ];
+    for (form, status, error, description) in cases {
+        let (got, text) = introspect(&sim, form).await;
+        let body: Value = serde_json::from_str(&text).unwrap();
+        let answer = (got, body["error"].as_str(), body["error_description"].as_str());
+        assert_eq!(answer, (status, Some(error), Some(description)), "{form:?}");
+    }
+
+    sim.fail_introspection_requests(1);
+    let form = [("token", token), ("client_id", CLIENT_ID), ("client_secret", SECRET)];
+    let (status, text) = introspect(&sim, &form).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text.contains("<html>"), "{text}");
+    assert_eq!(introspect_token(&sim, token).await["active"], true, "one failure, then answers");
+    assert_eq!(sim.introspection_requests().len(), 6);
+    assert_eq!(sim.token_requests().len(), 1);
+}

@@ -151,7 +151,7 @@ async fn exchange(
         .map_err(|e| internal(&e))?;
     let issuer = Issuer { login_host: record.login_host.clone(), client_id: record.client_id, redirect_uri: record.redirect_uri };
     let grant = ctx.oauth.exchange_code(&issuer, &credentials.consumer_secret, code, &verifier).await?;
-    connection::establish(ctx, t, &issuer.login_host, grant).await.map_err(|e| match e {
+    connection::establish(ctx, t, &issuer.login_host, grant, None).await.map_err(|e| match e {
         super::ConnectError::Salesforce(failure) => failure,
         super::ConnectError::Conflict { code, message } => OAuthFailure::new(code.as_str(), message, false),
         other => internal(&other),

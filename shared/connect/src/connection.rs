@@ -23,12 +23,15 @@ pub struct Connected {
 }
 
 /// Stores a checked grant as the tenant's connection: same org as before (if any), tokens
-/// sealed, the replaced refresh token revoked, the change audited.
+/// sealed, the replaced refresh token revoked, the change audited. `access_token_expires_at`:
+/// when a client-credentials token expires (sfbridge_salesforce::expiry); `None` for a grant with
+/// a refresh token.
 pub(crate) async fn establish(
     ctx: &Connector,
     t: &TenantId,
     login_host: &LoginHost,
     grant: TokenGrant,
+    access_token_expires_at: Option<DateTime<Utc>>,
 ) -> Result<Connected, ConnectError> {
     let identity = ctx.oauth.identity(&grant).await?;
     let existing = ctx.store.connection(t).await?;
@@ -67,6 +70,7 @@ pub(crate) async fn establish(
         refresh_token,
         access_token: Some(access_token),
         access_token_issued_at: Some(grant.issued_at),
+        access_token_expires_at,
         scopes: grant.scopes.clone(),
         connected_at: now,
         updated_at: now,

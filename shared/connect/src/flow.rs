@@ -12,7 +12,7 @@ use super::{connection, ConnectError};
 use crate::ConflictCode;
 use sfbridge_core::cipher::{seal_str, Purpose, SealContext};
 use sfbridge_core::domain::{FlowId, OAuthState, TenantId};
-use sfbridge_salesforce::{Issuer, OAuthFailure, SalesforceOAuth};
+use sfbridge_salesforce::{expiry, Issuer, OAuthFailure, SalesforceOAuth};
 use sfbridge_core::store::{FlowRecord, FlowStatus, OAuthFlowKind, StateRecord};
 use crate::Connector;
 
@@ -59,12 +59,15 @@ pub async fn begin_connect(ctx: &Connector, t: &TenantId) -> Result<ConnectStart
     let status_url = format!("{}/oauth/flows/{flow_id}", ctx.config.public_url.as_str().trim_end_matches('/'));
 
     if credentials.flow == OAuthFlowKind::ClientCredentials {
-        // No popup: the app's Run As user is authorized already; connect now.
+        // No popup: the app's Run As user is authorized already; connect now. The token has no
+        // refresh token and is renewed before it expires: learn when (introspection, or the
+        // conservative default).
         let grant = ctx
             .oauth
             .client_credentials(&credentials.login_host, &credentials.consumer_key, &credentials.consumer_secret)
             .await?;
-        connection::establish(ctx, t, &credentials.login_host, grant).await?;
+        let expires_at = expiry::learn_expiry(&ctx.oauth, t, &credentials.login_host, &credentials, &grant, now).await;
+        connection::establish(ctx, t, &credentials.login_host, grant, Some(expires_at)).await?;
         flow.status = FlowStatus::Connected;
         flow.expires_at = (now + Duration::minutes(FINISHED_FLOW_RETENTION_MINUTES)).timestamp();
         ctx.store.create_flow(&flow).await?;

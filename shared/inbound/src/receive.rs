@@ -551,6 +551,7 @@ mod tests {
             refresh_token: None,
             access_token: None,
             access_token_issued_at: None,
+            access_token_expires_at: None,
             scopes: vec![],
             connected_at: now,
             updated_at: now,

@@ -1,9 +1,11 @@
 //! Talking to Salesforce: the OAuth client (authorize URL, code exchange, refresh, client
-//! credentials, identity, revoke), the REST and Composite client, what Salesforce's errors mean
-//! and what to do about them, and [`Sessions`], which keeps one usable access token per tenant
-//! with exactly one refresher at a time.
+//! credentials, identity, introspect, revoke), the REST and Composite client, what Salesforce's
+//! errors mean and what to do about them, and [`Sessions`], which keeps one usable access token per
+//! tenant with exactly one refresher at a time (renewing client-credentials tokens before they
+//! expire, [`expiry`]).
 
 mod errors;
+pub mod expiry;
 pub mod fields;
 mod oauth;
 pub mod rest;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use sfbridge_core::config::ConfigError;
 
 pub use errors::OAuthFailure;
-pub use oauth::{Issuer, SalesforceOAuth, TokenGrant};
+pub use oauth::{Introspection, Issuer, SalesforceOAuth, TokenGrant};
 pub use rest::{SalesforceRest, Session};
 pub use sessions::{CallError, SessionError, Sessions, StoredAppCredentials};
 

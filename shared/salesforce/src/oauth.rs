@@ -21,6 +21,10 @@ use super::signature::verify_signature;
 use sfbridge_core::domain::{HostPolicy, InstanceUrl, LoginHost, OAuthState, SalesforceId, SalesforceUrl};
 use sfbridge_core::secrets::{AccessToken, AuthorizationCode, ConsumerSecret, PkceVerifier, RefreshToken};
 
+/// Introspection only refines when a client-credentials token is renewed (the 401 path stays), so
+/// it gets less time than the token call, keeping a renewal well inside the refresh lease.
+const INTROSPECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The least we need: REST access and a refresh token. Never `full`.
 pub(crate) const SCOPES: [&str; 3] = ["api", "refresh_token", "offline_access"];
 
@@ -70,6 +74,21 @@ pub struct TokenGrant {
     pub user_id: SalesforceId,
     pub scopes: Vec<String>,
     pub issued_at: DateTime<Utc>,
+}
+
+/// What token introspection says about a token: Salesforce Help "OpenID Connect Token
+/// Introspection" (`xcloud.remoteaccess_oidc_token_introspection_endpoint.htm`) lists `active`,
+/// `scope`, `client_id`, `username`, `sub`, `token_type`, `exp`, `iat` and `nbf`; only these are
+/// read. `exp` and `iat` are epoch seconds (RFC 7662 §2.2) on Salesforce's clock.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Introspection {
+    /// `false` for a token that is expired, revoked, unknown, or not this app's to introspect;
+    /// nothing else is said then.
+    pub active: bool,
+    #[serde(default)]
+    pub exp: Option<i64>,
+    #[serde(default)]
+    pub iat: Option<i64>,
 }
 
 /// What the identity URL says about the user who authorized.
@@ -216,6 +235,46 @@ impl SalesforceOAuth {
             ));
         }
         Ok(identity)
+    }
+
+    /// Asks Salesforce about an access token: `POST {login host}/services/oauth2/introspect` with
+    /// `token`, `token_type_hint=access_token` and the app's `client_id` and `client_secret` in
+    /// the body (the Help page allows them there or in a Basic header; the body is what the token
+    /// calls use). An app may introspect its own tokens. Best-effort, so it waits
+    /// [`INTROSPECTION_TIMEOUT`] at most. The answer's body is never logged.
+    pub async fn introspect(
+        &self,
+        login_host: &LoginHost,
+        client_id: &str,
+        secret: &ConsumerSecret,
+        token: &AccessToken,
+    ) -> Result<Introspection, OAuthFailure> {
+        let form = [
+            ("token", token.expose_secret()),
+            ("token_type_hint", "access_token"),
+            ("client_id", client_id),
+            ("client_secret", secret.expose_secret()),
+        ];
+        let response = self
+            .http
+            .post(login_host.join("/services/oauth2/introspect"))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(INTROSPECTION_TIMEOUT)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| OAuthFailure::unreachable(transport_reason(&e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(OAuthFailure::new(
+                "introspection_failed",
+                format!("Salesforce did not answer the token introspection (HTTP {status})."),
+                status.is_server_error(),
+            ));
+        }
+        response.json().await.map_err(|_| {
+            OAuthFailure::new("introspection_unreadable", "Salesforce's token introspection answer could not be read.", true)
+        })
     }
 
     /// Revokes a refresh or access token (a refresh token takes its access tokens with it).

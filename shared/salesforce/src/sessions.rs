@@ -1,9 +1,15 @@
 //! A usable Salesforce session (access token + instance URL) for a tenant, refreshed safely.
 //!
 //! Salesforce gives no expiry for access tokens, so a session is refreshed when a call comes back
-//! 401 `INVALID_SESSION_ID`. With refresh-token rotation, two workers refreshing with the same
-//! token would make Salesforce revoke the whole token family, so exactly one refresher runs per
-//! connection across all Lambdas:
+//! 401 `INVALID_SESSION_ID`. A client-credentials connection also knows when its token expires
+//! (learnt by introspection when the token was issued, or a conservative default:
+//! [`crate::expiry`]), and [`Sessions::current`] renews it through the same lease before handing
+//! out a token within [`crate::expiry::RENEWAL_MARGIN`] of that time, so a batch does not start on
+//! a token about to die; if that renewal fails transiently, the token is used while it lasts and
+//! the 401 path remains. Refresh-token connections are renewed on a 401 only.
+//!
+//! With refresh-token rotation, two workers refreshing with the same token would make Salesforce
+//! revoke the whole token family, so exactly one refresher runs per connection across all Lambdas:
 //!
 //! 1. the caller says which session went stale;
 //! 2. if the stored token is a newer one, someone already refreshed: use theirs;
@@ -29,7 +35,7 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
 use std::sync::Arc;
@@ -45,11 +51,13 @@ use sfbridge_core::metrics::{self, Counter};
 use sfbridge_core::secrets::{AccessToken, RefreshToken};
 use sfbridge_core::store::{audit_kind, ConnectionRecord, ConnectionStatus, HealthArea, HealthError, HealthRecord, Store, StoreError};
 
+use crate::expiry;
 use crate::rest::{ErrorClass, Reply, RestError, Session};
 use crate::{OAuthFailure, SalesforceOAuth};
 
-/// Longer than a refresh can take (the token call times out after 10 s), short enough that a
-/// crashed holder delays the others only briefly.
+/// Longer than a refresh can take (the token call times out after 10 s, a client-credentials
+/// renewal's introspection after 5 s more), short enough that a crashed holder delays the others
+/// only briefly.
 const LEASE: Duration = Duration::seconds(30);
 /// How often waiters re-read the connection, and for how long at most.
 const WAIT_STEP: StdDuration = StdDuration::from_millis(50);
@@ -153,25 +161,61 @@ impl Sessions {
         }
     }
 
-    /// The stored session, as is.
+    /// The stored session; for a client-credentials connection whose token is within
+    /// [`expiry::RENEWAL_MARGIN`] of its expiry, a renewed one (one renewer at a time, as for a
+    /// 401). A renewal that fails transiently leaves the stored token in use until it expires.
     pub async fn current(&self, t: &TenantId) -> Result<Session, SessionError> {
         let record = usable_connection(self, t).await?;
-        open_session(self, t, &record).await
+        let now = self.clock.now();
+        if !expiry::renewal_due(record.access_token_expires_at, now) {
+            return open_session(self, t, &record).await;
+        }
+        match refreshed_session(self, t, record.access_token_issued_at, Why::Expiring).await {
+            Err(SessionError::Transient(why)) if record.access_token_expires_at.is_some_and(|at| now < at) => {
+                tracing::warn!(tenant_id = %t, error = %why, "could not renew the Salesforce token early; using it while it lasts");
+                open_session(self, t, &record).await
+            }
+            renewed => renewed,
+        }
     }
 
     /// A session newer than `stale`: someone else's fresh one, or one this call refreshed.
     pub async fn refreshed(&self, t: &TenantId, stale: &Session) -> Result<Session, SessionError> {
-        refreshed_session(self, t, stale).await
+        refreshed_session(self, t, stale.issued_at, Why::Rejected).await
     }
 }
 
-async fn refreshed_session(ctx: &Sessions, t: &TenantId, stale: &Session) -> Result<Session, SessionError> {
+/// Why a session is refreshed (for the logs).
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// Salesforce answered 401 `INVALID_SESSION_ID`.
+    Rejected,
+    /// A client-credentials token is within the renewal margin of its expiry.
+    Expiring,
+}
+
+impl Why {
+    fn as_str(self) -> &'static str {
+        match self {
+            Why::Rejected => "rejected",
+            Why::Expiring => "expiring",
+        }
+    }
+}
+
+/// A session whose token was issued at another time than `stale_issued_at`'s.
+async fn refreshed_session(
+    ctx: &Sessions,
+    t: &TenantId,
+    stale_issued_at: Option<DateTime<Utc>>,
+    why: Why,
+) -> Result<Session, SessionError> {
     let deadline = tokio::time::Instant::now() + WAIT_LIMIT;
     loop {
         let record = usable_connection(ctx, t).await?;
         let now = ctx.clock.now();
         let leased = record.refresh_lease_until.is_some_and(|until| until > now);
-        if record.access_token_issued_at != stale.issued_at && !leased {
+        if record.access_token_issued_at != stale_issued_at && !leased {
             return open_session(ctx, t, &record).await;
         }
         if !leased {
@@ -182,7 +226,7 @@ async fn refreshed_session(ctx: &Sessions, t: &TenantId, stale: &Session) -> Res
             };
             match ctx.store.save_connection(t, &claimed, Some(record.version)).await {
                 Ok(()) => {
-                    let refreshed = refresh_holding_lease(ctx, t, claimed).await;
+                    let refreshed = refresh_holding_lease(ctx, t, claimed, why).await;
                     metrics::add(if refreshed.is_ok() { Counter::TokenRefreshes } else { Counter::TokenRefreshFailures }, 1);
                     return refreshed;
                 }
@@ -217,13 +261,19 @@ async fn open_session(ctx: &Sessions, t: &TenantId, record: &ConnectionRecord) -
     })
 }
 
-async fn refresh_holding_lease(ctx: &Sessions, t: &TenantId, held: ConnectionRecord) -> Result<Session, SessionError> {
+async fn refresh_holding_lease(ctx: &Sessions, t: &TenantId, held: ConnectionRecord, why: Why) -> Result<Session, SessionError> {
     match refresh_tokens(ctx, t, &held).await {
         Ok(refreshed) => {
             // One write: the rotated refresh token is stored before the new access token is
             // handed to anyone, and the lease is released with it.
             ctx.store.save_connection(t, &refreshed, Some(held.version)).await?;
-            tracing::info!(tenant_id = %t, version = refreshed.version, "Salesforce session refreshed");
+            tracing::info!(
+                tenant_id = %t,
+                version = refreshed.version,
+                reason = why.as_str(),
+                expires_at = ?refreshed.access_token_expires_at,
+                "Salesforce session refreshed"
+            );
             let now = ctx.clock.now();
             let seen = HealthRecord { last_token_refresh_at: Some(now), updated_at: Some(now), ..HealthRecord::default() };
             ctx.store.note_health(t, &seen).await;
@@ -234,6 +284,7 @@ async fn refresh_holding_lease(ctx: &Sessions, t: &TenantId, held: ConnectionRec
                 status: ConnectionStatus::ReauthRequired,
                 refresh_token: None,
                 access_token: None,
+                access_token_expires_at: None,
                 refresh_lease_until: None,
                 updated_at: ctx.clock.now(),
                 version: held.version + 1,
@@ -297,6 +348,8 @@ async fn refresh_tokens(ctx: &Sessions, t: &TenantId, held: &ConnectionRecord) -
         ),
     })?;
     let sealed_refresh = held.refresh_token.as_ref();
+    // Before the request, so the expiry kept for a client-credentials token is never late.
+    let requested_at = ctx.clock.now();
     let grant = match sealed_refresh {
         Some(sealed) => {
             let refresh = open_string(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::RefreshToken), sealed)
@@ -320,6 +373,11 @@ async fn refresh_tokens(ctx: &Sessions, t: &TenantId, held: &ConnectionRecord) -
             ),
         });
     }
+    // A client-credentials token (no refresh token) is renewed before it expires: learn when.
+    let access_token_expires_at = match sealed_refresh {
+        Some(_) => None,
+        None => Some(expiry::learn_expiry(&ctx.oauth, t, &held.login_host, &credentials, &grant, requested_at).await),
+    };
     let access_token = seal_str(ctx.cipher.as_ref(), &SealContext::new(t, Purpose::AccessToken), grant.access_token.expose_secret())
         .await
         .map_err(RefreshFailure::internal)?;
@@ -335,6 +393,7 @@ async fn refresh_tokens(ctx: &Sessions, t: &TenantId, held: &ConnectionRecord) -
         access_token: Some(access_token),
         refresh_token,
         access_token_issued_at: Some(grant.issued_at),
+        access_token_expires_at,
         // Salesforce may move an org; always keep the latest instance URL.
         instance_url: grant.instance_url,
         refresh_lease_until: None,

@@ -53,6 +53,7 @@ impl Bench {
             refresh_token: None,
             access_token: None,
             access_token_issued_at: None,
+            access_token_expires_at: None,
             scopes: vec!["api".to_owned(), "refresh_token".to_owned()],
             connected_at: now,
             updated_at: now,

@@ -5,8 +5,9 @@
 //!    that 431 (salesforce.md §5.3, §6). An unknown version or resource gets 404, token or not.
 //! 3. A fault may be drawn ([`crate::Faults`]): 503 HTML, reset, timeout before anything else;
 //!    401 and 403 after authentication; a lost response after the handler ran.
-//! 4. The bearer token must be an active access token the simulator issued:
-//!    401 `INVALID_SESSION_ID` otherwise.
+//! 4. The bearer token must be a live access token the simulator issued (not revoked, not unused
+//!    for longer than the session timeout, `state.rs`): 401 `INVALID_SESSION_ID` otherwise. The
+//!    call uses the session, restarting its timeout.
 //! 5. The daily request limit: 403 `REQUEST_LIMIT_EXCEEDED` (`TotalRequests Limit exceeded.`)
 //!    once used up; otherwise the call counts one.
 //! 6. The handler runs with the [`Session`] in the request's extensions. Every response gets
@@ -112,13 +113,19 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
     }
 
     let session = {
-        let state = sim.lock();
+        let mut state = sim.lock();
         bearer_token(request.headers())
-            .and_then(|token| state.session(&token).map(|family| Session { user_id: family.login.user_id.clone() }))
+            .and_then(|token| state.use_session(&token).map(|family| Session { user_id: family.login.user_id.clone() }))
     };
-    let Some(session) = session else { return headers(&sim, invalid_session()) };
+    let Some(session) = session else {
+        let response = invalid_session(&mut sim.lock());
+        return headers(&sim, response);
+    };
     match fault {
-        Some(Fault::InvalidSession) => return headers(&sim, invalid_session()),
+        Some(Fault::InvalidSession) => {
+            let response = invalid_session(&mut sim.lock());
+            return headers(&sim, response);
+        }
         Some(Fault::RequestLimit) => {
             let response =
                 error(StatusCode::FORBIDDEN, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.");

@@ -58,6 +58,12 @@ pub struct ConnectionRecord {
     pub refresh_token: Option<Sealed>,
     pub access_token: Option<Sealed>,
     pub access_token_issued_at: Option<DateTime<Utc>>,
+    /// When the access token expires, on our clock, for tokens of the client credentials grant
+    /// (learnt by introspection, or a conservative default): `Sessions` renews it before then.
+    /// `None` for refresh-token connections, renewed on a 401 only, and records written before
+    /// this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_expires_at: Option<DateTime<Utc>>,
     pub scopes: Vec<String>,
     pub connected_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -667,5 +673,47 @@ impl HealthRecord {
             && self.last_sync_at.is_none()
             && self.last_error.is_none()
             && self.api_usage.is_none()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::domain::HostPolicy;
+
+    fn connection(expires_at: Option<DateTime<Utc>>) -> ConnectionRecord {
+        let now = Utc::now();
+        ConnectionRecord {
+            status: ConnectionStatus::Connected,
+            organization_id: SalesforceId::parse("00D000000000001").unwrap(),
+            user_id: SalesforceId::parse("005000000000001").unwrap(),
+            username: None,
+            display_name: None,
+            instance_url: InstanceUrl::parse("https://unit.my.salesforce.com", HostPolicy::STRICT).unwrap(),
+            login_host: LoginHost::parse("https://unit.my.salesforce.com", HostPolicy::STRICT).unwrap(),
+            refresh_token: None,
+            access_token: None,
+            access_token_issued_at: Some(now),
+            access_token_expires_at: expires_at,
+            scopes: vec!["api".into()],
+            connected_at: now,
+            updated_at: now,
+            version: 1,
+            refresh_lease_until: None,
+        }
+    }
+
+    #[test]
+    fn a_connection_written_before_the_token_expiry_existed_still_reads() {
+        let old = serde_json::to_value(connection(None)).unwrap();
+        assert!(old.get("access_token_expires_at").is_none(), "{old}");
+        let read: ConnectionRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(read.access_token_expires_at, None);
+
+        let at = Utc::now();
+        let new = serde_json::to_value(connection(Some(at))).unwrap();
+        let read: ConnectionRecord = serde_json::from_value(new).unwrap();
+        assert_eq!(read.access_token_expires_at, Some(at));
     }
 }

@@ -154,6 +154,7 @@ pub(crate) async fn fixture_with_dead_letter(api: StubApi, dead_letter: Arc<dyn 
         refresh_token: None,
         access_token: Some(token),
         access_token_issued_at: Some(now),
+        access_token_expires_at: None,
         scopes: vec!["api".into()],
         connected_at: now,
         updated_at: now,

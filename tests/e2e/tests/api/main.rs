@@ -6,6 +6,7 @@
 
 mod admin_api;
 mod backoff;
+mod client_credentials;
 mod connect_flow;
 mod dead_letters;
 mod fairness;
