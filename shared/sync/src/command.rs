@@ -71,6 +71,16 @@ impl Command {
         }
     }
 
+    /// When it happened, when the command says.
+    pub(crate) fn occurred_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Activity(c) => Some(c.occurred_at),
+            Self::FieldUpdate(c) => c.occurred_at,
+            Self::CampaignUpdate(c) => c.occurred_at,
+            Self::RecordUpsert(c) => c.occurred_at,
+        }
+    }
+
     pub(crate) fn activity(&self) -> Option<&ActivityCommand> {
         match self {
             Self::Activity(c) => Some(c),
@@ -105,11 +115,6 @@ impl Command {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CampaignUpdateCommand {
-    #[allow(dead_code)]
-    version: u64,
-    #[serde(rename = "type")]
-    #[allow(dead_code)]
-    kind: String,
     pub event_id: EventId,
     pub tenant_id: TenantId,
     pub campaign: CampaignRef,
@@ -186,11 +191,6 @@ pub(crate) const MAX_FIELDS: usize = 500;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RecordUpsertWire {
-    #[allow(dead_code)]
-    version: u64,
-    #[serde(rename = "type")]
-    #[allow(dead_code)]
-    kind: String,
     event_id: EventId,
     tenant_id: TenantId,
     #[serde(default)]
@@ -251,11 +251,6 @@ impl RecordUpsertWire {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FieldUpdateCommand {
-    #[allow(dead_code)]
-    version: u64,
-    #[serde(rename = "type")]
-    #[allow(dead_code)]
-    kind: String,
     pub event_id: EventId,
     pub tenant_id: TenantId,
     #[serde(default)]
@@ -352,6 +347,15 @@ struct Envelope {
     event_id: Option<Value>,
 }
 
+/// A push command's own fields, strictly: the envelope (`version`, `type`), already read, is
+/// taken out, and any other key the type does not know is refused (a typo is not dropped).
+fn typed<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, String> {
+    let mut object: serde_json::Map<String, Value> = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    object.remove("version");
+    object.remove("type");
+    serde_json::from_value(Value::Object(object)).map_err(|e| e.to_string())
+}
+
 pub(crate) fn parse_command(body: &str) -> Result<Command, CommandError> {
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| CommandError {
         code: "malformed_command",
@@ -381,18 +385,15 @@ pub(crate) fn parse_command(body: &str) -> Result<Command, CommandError> {
         Some("activity") => serde_json::from_str::<ActivityCommand>(body)
             .map(Command::Activity)
             .map_err(|e| fail("malformed_command", format!("not a valid activity command: {e}"))),
-        Some("field_update") => serde_json::from_str::<FieldUpdateCommand>(body)
-            .map_err(|e| e.to_string())
+        Some("field_update") => typed::<FieldUpdateCommand>(body)
             .and_then(FieldUpdateCommand::check)
             .map(Command::FieldUpdate)
             .map_err(|e| fail("malformed_command", format!("not a valid field_update command: {e}"))),
-        Some("campaign_update") => serde_json::from_str::<CampaignUpdateCommand>(body)
-            .map_err(|e| e.to_string())
+        Some("campaign_update") => typed::<CampaignUpdateCommand>(body)
             .and_then(CampaignUpdateCommand::check)
             .map(Command::CampaignUpdate)
             .map_err(|e| fail("malformed_command", format!("not a valid campaign_update command: {e}"))),
-        Some("record_upsert") => serde_json::from_str::<RecordUpsertWire>(body)
-            .map_err(|e| e.to_string())
+        Some("record_upsert") => typed::<RecordUpsertWire>(body)
             .and_then(RecordUpsertWire::check)
             .map(Command::RecordUpsert)
             .map_err(|e| fail("malformed_command", format!("not a valid record_upsert command: {e}"))),

@@ -19,7 +19,7 @@ use sfbridge_salesforce::CallError;
 use super::event::{Event, State};
 use super::push::INVALID_VALUE;
 use crate::activity::TASK_STATUS;
-use crate::command::{CampaignUpdateCommand, Command};
+use crate::command::CampaignUpdateCommand;
 use crate::matching::{Target, TargetKind};
 use crate::Worker;
 
@@ -203,15 +203,3 @@ pub(super) fn note_task(command: &CampaignUpdateCommand, note: &str, campaign: &
     task
 }
 
-/// The campaign updates of one Campaign in the order they happened (a later state wins).
-pub(super) fn in_order<'a>(events: &'a [Event], members: &[usize]) -> Vec<(usize, &'a CampaignUpdateCommand)> {
-    let mut updates: Vec<(usize, &CampaignUpdateCommand)> = members
-        .iter()
-        .filter_map(|i| match &events[*i].pending.command {
-            Command::CampaignUpdate(c) => Some((*i, c)),
-            Command::Activity(_) | Command::FieldUpdate(_) | Command::RecordUpsert(_) => None,
-        })
-        .collect();
-    updates.sort_by_key(|(i, c)| (c.occurred_at, *i));
-    updates
-}

@@ -30,6 +30,14 @@ pub(super) struct Collection {
     pub(super) members: Vec<Member>,
 }
 
+/// The members whose command `pick` selects, in the order they happened (the later value wins
+/// when several write one record).
+pub(super) fn in_order<'a, C>(events: &'a [Event], members: &[usize], pick: impl Fn(&'a Command) -> Option<&'a C>) -> Vec<(usize, &'a C)> {
+    let mut chosen: Vec<(usize, &C)> = members.iter().filter_map(|i| Some((*i, pick(&events[*i].pending.command)?))).collect();
+    chosen.sort_by_key(|(i, _)| (events[*i].pending.command.occurred_at(), *i));
+    chosen
+}
+
 /// The events behind one written record.
 pub(super) fn member_events(m: &Member) -> Box<dyn Iterator<Item = usize> + '_> {
     match m {
@@ -102,7 +110,7 @@ pub(super) fn plan_writes(
         let activities = members.iter().filter_map(|i| events[*i].pending.command.activity());
         let mut record = field_update(&target, &settings.field_mapping, activities);
         let known = times.get(&target.id);
-        let planned: Vec<_> = push::in_order(events, &members).into_iter().map(|(i, c)| (i, push::values(&target, c, settings, catalog, known))).collect();
+        let planned: Vec<_> = in_order(events, &members, Command::field_update).into_iter().map(|(i, c)| (i, push::values(&target, c, settings, catalog, known))).collect();
         for (i, values) in planned {
             match values {
                 Ok(push::Planned::Write(fields)) => {
@@ -116,7 +124,7 @@ pub(super) fn plan_writes(
                 Err((code, reason)) => push::refuse(&mut events[i], code, reason),
             }
         }
-        for (i, status) in campaign::in_order(events, &members).into_iter().map(|(i, c)| (i, campaign::status(c, settings, catalog))).collect::<Vec<_>>() {
+        for (i, status) in in_order(events, &members, Command::campaign_update).into_iter().map(|(i, c)| (i, campaign::status(c, settings, catalog))).collect::<Vec<_>>() {
             match status {
                 Ok(Some(status)) => {
                     let record = record.get_or_insert_with(|| crate::activity::record_of(&target));

@@ -236,15 +236,3 @@ pub(super) fn not_mapped(e: &mut Event, object: &str) {
     }
 }
 
-/// The field updates of one record in the order they happened (a later value wins).
-pub(super) fn in_order<'a>(events: &'a [Event], members: &[usize]) -> Vec<(usize, &'a FieldUpdateCommand)> {
-    let mut updates: Vec<(usize, &FieldUpdateCommand)> = members
-        .iter()
-        .filter_map(|i| match &events[*i].pending.command {
-            Command::FieldUpdate(c) => Some((*i, c)),
-            Command::Activity(_) | Command::CampaignUpdate(_) | Command::RecordUpsert(_) => None,
-        })
-        .collect();
-    updates.sort_by_key(|(i, c)| (c.occurred_at, *i));
-    updates
-}

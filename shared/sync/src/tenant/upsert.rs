@@ -48,7 +48,7 @@ pub(super) fn collections(events: &mut [Event], catalog: Option<&Catalog>) -> Ve
     // (object, external id field) → external id → (record, events behind it)
     let mut groups: Vec<Group> = Vec::new();
     let mut order: Vec<usize> = (0..events.len()).collect();
-    order.sort_by_key(|i| (events[*i].pending.command.record_upsert().and_then(|c| c.occurred_at), *i));
+    order.sort_by_key(|i| (events[*i].pending.command.occurred_at(), *i));
     for i in order {
         let e = &events[i];
         if !e.is_open() || e.fields_applied() {
