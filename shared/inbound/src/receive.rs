@@ -14,7 +14,7 @@
 //! Each request writes one metrics line (`Function` = `webhook-receiver`, see [`sfbridge_core::metrics`]):
 //! accepted, refused (4xx) or failed (5xx), and the events it published or found already published.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use http::HeaderMap;
 use chrono::{DateTime, Duration, Utc};
@@ -29,7 +29,7 @@ use sfbridge_core::error::{chain, Cause};
 use sfbridge_core::metrics::{self, Counter, Function};
 use sfbridge_core::queue::{OutgoingMessage, QueueError};
 use sfbridge_core::store::{
-    ConnectionRecord, InboundDedupeRecord, InboundStatus, SettingsRecord, StoreError, TenantSettings, WebhookAuth,
+    ConnectionRecord, ExperimentLinkRecord, InboundDedupeRecord, InboundStatus, SettingsRecord, StoreError, TenantSettings, WebhookAuth,
     WebhookSecretsRecord,
 };
 use crate::Receiver;
@@ -42,6 +42,8 @@ pub(crate) const MAX_EVENT_BYTES: usize = sfbridge_core::queue::MAX_MESSAGE_BYTE
 /// Longer than a request can take (the function's timeout is 30 s), so a claim left by a crashed
 /// request expires before Salesforce's next retry has long to wait.
 pub(crate) const CLAIM_LEASE: Duration = Duration::seconds(60);
+/// Campaign ids start with it (salesforce.md §12).
+const CAMPAIGN_KEY_PREFIX: &str = "701";
 /// Dedupe entries claimed or marked at the same time.
 const STORE_CONCURRENCY: usize = 16;
 
@@ -229,6 +231,9 @@ async fn receive_as(ctx: &Receiver, format: Format, request: &WebhookRequest<'_>
             context.event(index, n, sender_id)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // Stored before the acknowledgement like the events: a link lost here would leave a later
+    // `campaign_update` by that experiment key without its Campaign.
+    save_experiment_links(ctx, &tenant, &events).await?;
     publish(ctx, &tenant, events).await?;
     Ok(count)
 }
@@ -325,6 +330,8 @@ struct Outgoing {
     key: Option<String>,
     event_id: String,
     body: String,
+    /// A `campaign_updated` event of a Campaign carrying an experiment key links the two.
+    link: Option<ExperimentLinkRecord>,
 }
 
 impl EventContext<'_> {
@@ -350,6 +357,18 @@ impl EventContext<'_> {
         let event_id = match &key {
             Some(key) => format!("inb_{}", &key[..32]),
             None => format!("inb_{}", FlowId::random()),
+        };
+        let link = match (&experiment_key, &n.record_id) {
+            (Some(experiment_key), Some(campaign_id)) if campaign && campaign_id.key_prefix() == CAMPAIGN_KEY_PREFIX => {
+                Some(ExperimentLinkRecord {
+                    experiment_key: experiment_key.clone(),
+                    campaign_id: campaign_id.clone(),
+                    organization_id: self.org.clone(),
+                    event_id: event_id.clone(),
+                    linked_at: self.now,
+                })
+            }
+            _ => None,
         };
         let event = InboundEvent {
             version: InboundEvent::VERSION,
@@ -381,8 +400,22 @@ impl EventContext<'_> {
         if body.len() > MAX_EVENT_BYTES {
             return Err(WebhookError::EventTooLarge { index: index + 1 });
         }
-        Ok(Outgoing { key, event_id, body })
+        Ok(Outgoing { key, event_id, body, link })
     }
+}
+
+/// Saves the experiment links the events make; of several for one key in a request, the last.
+async fn save_experiment_links(ctx: &Receiver, t: &TenantId, events: &[Outgoing]) -> Result<(), WebhookError> {
+    let mut latest: HashMap<&str, &ExperimentLinkRecord> = HashMap::new();
+    for link in events.iter().filter_map(|e| e.link.as_ref()) {
+        latest.insert(link.experiment_key.as_str(), link);
+    }
+    stream::iter(latest.into_values().cloned().collect::<Vec<_>>())
+        .map(|link| async move { ctx.store.save_experiment_link(t, &link).await })
+        .buffer_unordered(STORE_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
 }
 
 /// Where one keyed event stands after trying to claim it.

@@ -82,6 +82,13 @@ pub mod keys {
         format!("INBOUND#{t}#{key}")
     }
     pub const DEDUPE: &str = "DEDUPE";
+    /// A product experiment key's Campaign, as an inbound `campaign_updated` event linked them.
+    /// Under `INBOUND#` because the webhook receiver writes it (its IAM policy allows only those
+    /// partitions); `key` is a digest, so any experiment key fits the key size.
+    pub fn experiment_link(t: &TenantId, experiment_key: &str) -> String {
+        format!("INBOUND#{t}#EXP#{}", &crate::secrets::sha256_hex(experiment_key.as_bytes())[..32])
+    }
+    pub const EXPERIMENT: &str = "EXPERIMENT";
     pub const HEALTH: &str = "HEALTH";
     /// The times of the values field updates last wrote on one record.
     pub fn field_times(record: &crate::domain::SalesforceId) -> String {
@@ -100,6 +107,9 @@ const LEDGER_RETENTION_DAYS: i64 = 45;
 /// Message for at most 24 hours, a signed callout is refused after 5 minutes; three days
 /// outlasts both with room for clock trouble.
 pub(crate) const INBOUND_DEDUPE_RETENTION_HOURS: i64 = 72;
+/// An experiment link no `campaign_updated` event renewed for this long goes: experiments run for
+/// weeks, and a link older than a year names a Campaign nobody updates any more.
+const EXPERIMENT_LINK_RETENTION_DAYS: i64 = 400;
 /// A cached describe nobody revalidated for this long goes (an org disconnected, an object unmapped).
 const DESCRIBE_RETENTION_DAYS: i64 = 30;
 /// How long the delivery log remembers an outcome.
@@ -463,6 +473,20 @@ impl Store {
     pub async fn release_inbound_dedupe(&self, t: &TenantId, key: &str, version: u64) -> Result<(), StoreError> {
         self.table.delete(&keys::inbound(t, key), keys::DEDUPE, version_condition(Some(version))).await?;
         Ok(())
+    }
+
+    /// The Campaign an inbound `campaign_updated` event last linked to `experiment_key`.
+    pub async fn experiment_link(&self, t: &TenantId, experiment_key: &str) -> Result<Option<ExperimentLinkRecord>, StoreError> {
+        let found: Option<ExperimentLinkRecord> = self.get(&keys::experiment_link(t, experiment_key), keys::EXPERIMENT).await?;
+        // A digest collision would be astronomically rare; the stored key settles it anyway.
+        Ok(found.filter(|link| link.experiment_key == experiment_key))
+    }
+
+    /// Links `record.experiment_key` to its Campaign; the latest event's link wins.
+    pub async fn save_experiment_link(&self, t: &TenantId, record: &ExperimentLinkRecord) -> Result<(), StoreError> {
+        let expires_at = (record.linked_at + chrono::Duration::days(EXPERIMENT_LINK_RETENTION_DAYS)).timestamp();
+        let item = to_item(&keys::experiment_link(t, &record.experiment_key), keys::EXPERIMENT, record, Some(expires_at))?;
+        Ok(self.table.put(item, Condition::None).await?)
     }
 
     // --- connection health -----------------------------------------------------------------------

@@ -590,6 +590,20 @@ pub struct InboundDedupeRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// `INBOUND#{t}#EXP#{digest}` / `EXPERIMENT`: the Salesforce Campaign a product experiment key
+/// belongs to, learnt from an inbound `campaign_updated` event (a Campaign carrying the key), so
+/// that a `campaign_update` naming only the experiment key finds its Campaign with no query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExperimentLinkRecord {
+    pub experiment_key: String,
+    pub campaign_id: SalesforceId,
+    /// The org the event came from: after a reconnect to another org the link names nothing.
+    pub organization_id: SalesforceId,
+    /// The inbound event that made the link.
+    pub event_id: String,
+    pub linked_at: DateTime<Utc>,
+}
+
 /// Which part of the connection a health error comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,12 +11,13 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use sfbridge_core::domain::{CampaignId, FieldName, SalesforceId, TenantId};
-use sfbridge_core::store::{CampaignSettings, TenantSettings};
+use sfbridge_core::store::{CampaignSettings, StoreError, TenantSettings};
 use sfbridge_salesforce::fields::Catalog;
 use sfbridge_salesforce::rest::soql_quote;
 use sfbridge_salesforce::CallError;
 
-use super::event::{Event, State};
+use super::event::{defer, Event, State};
+use super::STORAGE_UNAVAILABLE;
 use super::push::INVALID_VALUE;
 use crate::activity::TASK_STATUS;
 use crate::command::CampaignUpdateCommand;
@@ -44,6 +45,7 @@ pub(super) async fn resolve(
 ) -> Vec<(String, Vec<usize>)> {
     let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
     let mut matrix: Option<HashMap<String, SalesforceId>> = None;
+    let mut org: Option<Option<SalesforceId>> = None;
     for (i, e) in events.iter_mut().enumerate() {
         let Some(c) = e.pending.command.campaign_update().filter(|_| e.is_open()).cloned() else { continue };
         let r = &c.campaign;
@@ -63,17 +65,28 @@ pub(super) async fn resolve(
             if matrix.is_none() {
                 matrix = Some(experiment_keys(ctx, t).await);
             }
-            match matrix.as_ref().and_then(|m| m.get(&key)) {
+            let linked = match matrix.as_ref().and_then(|m| m.get(&key)) {
                 Some(id) => Some(id.clone()),
+                None => match linked_by_event(ctx, t, &key, &mut org).await {
+                    Ok(found) => found,
+                    Err(reason) => {
+                        e.defer(STORAGE_UNAVAILABLE, &reason, defer::UNAVAILABLE);
+                        continue;
+                    }
+                },
+            };
+            match linked {
+                Some(id) => Some(id),
                 None if settings.campaign_experiment_key_field.is_some() => {
                     by_key.entry(key).or_default().push(i);
                     continue;
                 }
                 None => {
                     not_found(e, format!(
-                        "no campaign of the matrix has experiment_key {key:?} and a Salesforce Campaign; link one (PUT \
-                         /v1/tenants/{t}/campaigns/{{c}} with salesforce_campaign_id and experiment_key) or set \
-                         campaign_experiment_key_field in the settings"
+                        "no campaign of the matrix has experiment_key {key:?} and a Salesforce Campaign, and no campaign_updated \
+                         event linked it; link one (PUT /v1/tenants/{t}/campaigns/{{c}} with salesforce_campaign_id and \
+                         experiment_key, or a Campaign webhook carrying Experiment_Key__c) or set campaign_experiment_key_field \
+                         in the settings"
                     ));
                     continue;
                 }
@@ -123,6 +136,19 @@ pub(super) fn settle_queries(
             Err(e) => members.iter().for_each(|&i| events[i].fail_call(&e)),
         }
     }
+}
+
+/// The Campaign an inbound `campaign_updated` event linked to `key`, if it came from the org the
+/// tenant is connected to now (`org` caches the connection's org for the batch). `Err`: the store
+/// could not say, so the event waits rather than being refused.
+async fn linked_by_event(ctx: &Worker, t: &TenantId, key: &str, org: &mut Option<Option<SalesforceId>>) -> Result<Option<SalesforceId>, String> {
+    let unavailable = |e: StoreError| format!("experiment link unavailable: {e}");
+    let Some(link) = ctx.store.experiment_link(t, key).await.map_err(unavailable)? else { return Ok(None) };
+    if org.is_none() {
+        *org = Some(ctx.store.connection(t).await.map_err(unavailable)?.map(|c| c.organization_id));
+    }
+    let connected = org.as_ref().and_then(Option::as_ref);
+    Ok(connected.is_some_and(|o| o.as_str()[..15] == link.organization_id.as_str()[..15]).then_some(link.campaign_id))
 }
 
 /// The experiment keys of the campaign matrix that name a Salesforce Campaign.

@@ -7,7 +7,10 @@ use salesforce_sim::{FieldKind, FieldSpec};
 use serde_json::{json, Value};
 use sfbridge_core::domain::TenantId;
 
+use reqwest::{Method, StatusCode};
+
 use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::webhooks::{id18, Hook};
 use crate::sync::{activity, outcome_of, TENANT};
 
 /// A `field_update` for the person with `email`.
@@ -211,6 +214,47 @@ async fn campaign_updates_set_status_and_log_notes_embedded() {
 #[tokio::test]
 async fn campaign_updates_set_status_and_log_notes_on_moto() {
     campaign_updates_set_status_and_log_notes(Backend::Moto).await;
+}
+
+/// Salesforce tells sfbridge which Campaign runs an experiment (a `campaign_updated` webhook of a
+/// Campaign carrying its key); a later `campaign_update` naming only the key finds it with no
+/// query. A link made in another org names nothing after a reconnect.
+async fn campaign_updated_events_link_experiment_keys(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let secret = app.webhook_tenant(TENANT).await;
+    let campaign = app.sim.insert_record("Campaign", json!({"Name": "Checkout CTA", "Status": "Planned"})).unwrap();
+    let event = json!({"event_type": "campaign_updated", "campaign_id": campaign, "campaign_name": "Checkout CTA",
+        "status": "In Progress", "experiment_key": "exp_linked"});
+    let (status, body) = app.post_hook(Hook::json(TENANT, &event).secret(&secret)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(app.inbound_events().await.len(), 1, "the event still reaches the product");
+
+    let calls = app.sim.rest_calls();
+    let completed = campaign_update("cu_linked", json!({"experiment_key": "exp_linked"}), Some("completed"), Some("Variant B won"));
+    assert!(app.sync(&[completed]).await.is_empty());
+    assert_eq!(app.sim.rest_calls() - calls, 2, "one describe of Campaign, one write: no query for the key");
+    assert_eq!(record(&app.sim.records("Campaign"), &campaign)["Status"], "Completed");
+    assert!(app.tasks().iter().any(|t| t["WhatId"] == campaign.as_str() && t["Subject"] == "Note: Variant B won"));
+    assert_eq!(outcome_of(&app.deliveries(TENANT).await, "cu_linked")["outcome"], "synced");
+
+    let disconnected = app.admin(Method::DELETE, &format!("/v1/tenants/{TENANT}/connection"), None).await;
+    assert!(disconnected.status().is_success(), "{}", disconnected.status());
+    app.sim.set_org(&id18("00D5g000000OtHr"), &id18("0055g00000AdmnU"));
+    app.connect_tenant(TENANT).await;
+    assert!(app.sync(&[campaign_update("cu_other_org", json!({"experiment_key": "exp_linked"}), Some("completed"), None)]).await.is_empty());
+    let d = outcome_of(&app.deliveries(TENANT).await, "cu_other_org").clone();
+    assert_eq!(d["code"], "campaign_not_found", "{d}");
+    assert!(d["reason"].as_str().unwrap().contains("no campaign_updated event linked it"), "{d}");
+}
+
+#[tokio::test]
+async fn campaign_updated_events_link_experiment_keys_embedded() {
+    campaign_updated_events_link_experiment_keys(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn campaign_updated_events_link_experiment_keys_on_moto() {
+    campaign_updated_events_link_experiment_keys(Backend::Moto).await;
 }
 
 fn record_upsert(event_id: &str, object: &str, external_id: &str, fields: Value) -> Value {

@@ -194,3 +194,10 @@ async fn mixed_commands_under_faults(backend: Backend) {
 async fn mixed_commands_under_faults_nothing_lost_nothing_twice() {
     mixed_commands_under_faults(Backend::Memory).await;
 }
+
+/// The same 2,000 commands with the ledger, delivery log, describe cache, field times and queues
+/// on DynamoDB and SQS (moto).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_commands_under_faults_nothing_lost_nothing_twice_on_moto() {
+    mixed_commands_under_faults(Backend::Moto).await;
+}

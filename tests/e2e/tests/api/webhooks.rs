@@ -17,7 +17,7 @@ const ACK: &str = include_str!("../../../../shared/fixtures/salesforce/outbound-
 const HTTP_EXCHANGE: &str = include_str!("../../../../shared/fixtures/salesforce/outbound-message-http-request.txt");
 const SAMPLE_SESSION_ID: &str = "00D5g000004ABCD!AQ0AQExampleSessionIdScopedToApiOnly";
 
-fn id18(id15: &str) -> String {
+pub fn id18(id15: &str) -> String {
     SalesforceId::parse(id15).unwrap().as_str().to_owned()
 }
 
