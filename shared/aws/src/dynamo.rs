@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes, PutRequest, ReturnValue,
+    ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -214,6 +214,79 @@ impl Table for DynamoTable {
     ) -> Result<QueryPage, TableError> {
         self.query(pk, sk_prefix, limit, after_sk, true).await
     }
+
+    async fn batch_get(&self, keys: &[(String, String)]) -> Result<Vec<Item>, TableError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut pending: Vec<Attributes> = chunk.iter().map(|(pk, sk)| Self::key(pk, sk)).collect();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| TableError::Corrupt(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                for item in out.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    found.push(from_attributes(item)?);
+                }
+                pending = out.unprocessed_keys.unwrap_or_default().remove(&self.table).map(|k| k.keys).unwrap_or_default();
+                attempt = throttled_pause(attempt, pending.len()).await?;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), TableError> {
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                let put = PutRequest::builder().set_item(Some(to_attributes(item)?)).build().map_err(|e| TableError::Corrupt(e.to_string()))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, TableError>>()?;
+        for chunk in requests.chunks(BATCH_WRITE_ITEMS) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                pending = out.unprocessed_items.unwrap_or_default().remove(&self.table).unwrap_or_default();
+                attempt = throttled_pause(attempt, pending.len()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `BatchGetItem` takes at most 100 keys, `BatchWriteItem` 25 items.
+const BATCH_GET_KEYS: usize = 100;
+const BATCH_WRITE_ITEMS: usize = 25;
+/// Tries of a batch's unprocessed part (DynamoDB hands back what it throttled).
+const BATCH_TRIES: u32 = 8;
+
+/// Before sending a batch's unprocessed part again: exponential backoff as DynamoDB asks
+/// (50 ms, 100 ms, ... 3.2 s), and unavailable after [`BATCH_TRIES`]. Returns the next attempt.
+async fn throttled_pause(attempt: u32, unprocessed: usize) -> Result<u32, TableError> {
+    if unprocessed == 0 {
+        return Ok(attempt);
+    }
+    if attempt + 1 >= BATCH_TRIES {
+        return Err(TableError::Unavailable(format!("{unprocessed} items still unprocessed after {BATCH_TRIES} tries (throttled)")));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+    Ok(attempt + 1)
 }
 
 impl DynamoTable {

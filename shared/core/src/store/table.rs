@@ -57,6 +57,23 @@ pub trait Table: Send + Sync + std::fmt::Debug {
         limit: usize,
         before_sk: Option<&str>,
     ) -> Result<QueryPage, TableError>;
+    /// The items at `keys` (`(pk, sk)`) that exist, in no particular order. Adapters with a batch
+    /// read (DynamoDB `BatchGetItem`, 100 keys a call) override this one-by-one default.
+    async fn batch_get(&self, keys: &[(String, String)]) -> Result<Vec<Item>, TableError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for (pk, sk) in keys {
+            found.extend(self.get(pk, sk).await?);
+        }
+        Ok(found)
+    }
+    /// Writes every item, unconditionally (no two with the same key). Adapters with a batch write
+    /// (DynamoDB `BatchWriteItem`, 25 items a call) override this one-by-one default.
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), TableError> {
+        for item in items {
+            self.put(item, Condition::None).await?;
+        }
+        Ok(())
+    }
     /// Items of one partition whose `sk` starts with `sk_prefix`, lowest `sk` first, continuing
     /// above `after_sk` when given. `limit` is at least 1.
     async fn query_asc(

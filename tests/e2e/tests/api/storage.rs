@@ -147,6 +147,36 @@ async fn inbound_dedupe_outlives_salesforce_retries_on_dynamodb_in_moto() {
     inbound_dedupe_outlives_salesforce_retries(moto_table().await).await;
 }
 
+/// Batch reads and writes past one call's limits (25 items a write, 100 keys a read): every item
+/// written, every existing key read back once, missing keys left out.
+async fn batch_contract(table: Arc<dyn Table>) {
+    let item = |i: usize| {
+        let mut item = serde_json::Map::new();
+        item.insert("pk".into(), format!("BATCH#{}", i % 3).into());
+        item.insert("sk".into(), format!("R#{i:04}").into());
+        item.insert("n".into(), i.into());
+        item
+    };
+    table.batch_put((0..260).map(item).collect()).await.unwrap();
+    let mut keys: Vec<(String, String)> = (0..260).map(|i| (format!("BATCH#{}", i % 3), format!("R#{i:04}"))).collect();
+    keys.push(("BATCH#0".into(), "R#missing".into()));
+    let mut found: Vec<i64> = table.batch_get(&keys).await.unwrap().iter().map(|item| item["n"].as_i64().unwrap()).collect();
+    found.sort_unstable();
+    assert_eq!(found, (0..260).collect::<Vec<i64>>());
+    assert!(table.batch_get(&[]).await.unwrap().is_empty());
+    table.batch_put(Vec::new()).await.unwrap();
+}
+
+#[tokio::test]
+async fn batch_reads_and_writes_on_the_embedded_table() {
+    batch_contract(Arc::new(MemoryTable::new())).await;
+}
+
+#[tokio::test]
+async fn batch_reads_and_writes_on_dynamodb_in_moto() {
+    batch_contract(moto_table().await).await;
+}
+
 async fn cipher_contract(cipher: &dyn Cipher) {
     let a = SealContext::new(&tenant("tenant_a"), Purpose::RefreshToken);
     let sealed = cipher.seal(&a, b"refresh-token-value").await.unwrap();
