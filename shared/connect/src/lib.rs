@@ -8,6 +8,7 @@ mod credentials;
 mod dead_letters;
 mod error;
 mod flow;
+mod import_settings;
 mod settings;
 mod test_fields;
 mod logs;
@@ -22,6 +23,7 @@ pub use dead_letters::{
     DEAD_LETTER_PAGES, MAX_REPLAY_ALL, MAX_REPLAY_IDS,
 };
 pub use error::ConnectError;
+pub use import_settings::{FilterInput, ImportInput, ImportObjectInput};
 pub use flow::{begin_connect, browser_cookie_name, flow_view, start_flow, StartOutcome};
 pub use settings::{campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, CampaignInput, EventTogglesInput, SettingsInput};
 pub use test_fields::{test_fields, FieldCheck, StatusCheck, TestFieldsReport};

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::ConnectError;
+use crate::import_settings::{import_settings, ImportInput};
 use crate::ConflictCode;
 use sfbridge_core::error::Cause;
 use sfbridge_core::paging::PageRules;
@@ -23,7 +24,7 @@ use sfbridge_core::domain::{
 };
 use sfbridge_core::store::{
     audit_kind, default_campaign_statuses, AttributeKind, AttributeMapping, CampaignRecord, CampaignSettings, CreateMissing,
-    EventToggles, FieldMapping, MatchPolicy, SettingsRecord, StoreError, TenantSettings, TriggerMode, WebhookAuth,
+    EventToggles, FieldMapping, ImportSchedule, ImportScheduleRecord, ImportSettings, MatchPolicy, SettingsRecord, StoreError, TenantSettings, TriggerMode, WebhookAuth,
 };
 use crate::Connector;
 
@@ -100,6 +101,8 @@ pub struct SettingsInput {
     /// `{"engagement": "/services/apexrest/Sfbridge/events"}`: the Apex REST endpoints
     /// `record_upsert` commands may name (`"destination": "apex:engagement"`).
     pub apex_endpoints: Option<BTreeMap<String, String>>,
+    /// Which Salesforce objects flow into the product, and how often (see `import_settings`).
+    pub import: Option<ImportInput>,
     /// When given, the settings are replaced only if they are still at this version (0: none
     /// saved yet); otherwise 409 `version_conflict`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,6 +127,7 @@ impl From<&TenantSettings> for SettingsInput {
             campaign_statuses,
             campaign_experiment_key_field,
             apex_endpoints,
+            import,
         } = settings;
         let FieldMapping { last_opened_at, click_count, opt_out_on_unsubscribe, mark_bounced } = field_mapping;
         let name = |field: &Option<FieldName>| field.as_ref().map(|f| f.as_str().to_owned());
@@ -153,6 +157,7 @@ impl From<&TenantSettings> for SettingsInput {
             campaign_statuses: Some(campaign_statuses.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()),
             campaign_experiment_key_field: name(campaign_experiment_key_field),
             apex_endpoints: Some(apex_endpoints.iter().map(|(k, v)| (k.as_str().to_owned(), v.as_str().to_owned())).collect()),
+            import: Some(ImportInput::from(import)),
             version: None,
         }
     }
@@ -200,14 +205,14 @@ pub struct EventTogglesInput {
 
 /// Every problem in a body, each starting with the field it is about, so one round trip fixes all.
 #[derive(Debug, Default)]
-struct Problems(Vec<String>);
+pub(crate) struct Problems(Vec<String>);
 
 impl Problems {
-    fn add(&mut self, field: &str, message: impl std::fmt::Display) {
+    pub(crate) fn add(&mut self, field: &str, message: impl std::fmt::Display) {
         self.0.push(format!("{field}: {message}"));
     }
 
-    fn into_result<T>(self, value: T) -> Result<T, ConnectError> {
+    pub(crate) fn into_result<T>(self, value: T) -> Result<T, ConnectError> {
         if self.0.is_empty() {
             Ok(value)
         } else {
@@ -334,6 +339,7 @@ pub(crate) fn validate_settings(input: &SettingsInput) -> Result<TenantSettings,
         );
     }
     let apex_endpoints = apex_endpoints(&mut problems, input.apex_endpoints.as_ref());
+    let import = import_settings(&mut problems, input.import.as_ref());
 
     problems.into_result(TenantSettings {
         match_policy,
@@ -348,6 +354,7 @@ pub(crate) fn validate_settings(input: &SettingsInput) -> Result<TenantSettings,
         campaign_statuses,
         campaign_experiment_key_field,
         apex_endpoints,
+        import,
     })
 }
 
@@ -631,12 +638,28 @@ async fn replace_settings(
         .save_settings(t, &record, current.as_ref().map(|r| r.version))
         .await
         .map_err(|e| changed_meanwhile(e, "The settings"))?;
+    schedule_imports(ctx, t, &record.settings.import).await?;
     ctx.audit.record(t,
         audit_kind::SETTINGS_UPDATED,
         json!({"version": record.version, "created": current.is_none(), "changes": changes}),
     )
     .await?;
     Ok(SettingsView::of(t, Some(record)))
+}
+
+/// Keeps the tenant in the index the import tick reads exactly while its imports are scheduled.
+/// A tenant already there keeps its next due time; a newly scheduled one is due at once.
+async fn schedule_imports(ctx: &Connector, t: &TenantId, import: &ImportSettings) -> Result<(), ConnectError> {
+    let schedule = import.effective_schedule();
+    if schedule == ImportSchedule::Off && ctx.store.import_schedule(t).await?.is_none_or(|r| r.parked.is_none()) {
+        return Ok(ctx.store.set_import_schedule(t, None).await?);
+    }
+    let now = ctx.clock.now();
+    let existing = ctx.store.import_schedule(t).await?;
+    let next_due = existing.as_ref().map_or(now, |r| r.next_due);
+    let parked = existing.and_then(|r| r.parked);
+    let record = ImportScheduleRecord { tenant_id: t.clone(), schedule, next_due, parked, updated_at: now };
+    Ok(ctx.store.set_import_schedule(t, Some(&record)).await?)
 }
 
 /// How often `PATCH` re-reads and re-applies itself when another change landed in between (only

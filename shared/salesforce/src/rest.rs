@@ -380,6 +380,15 @@ impl SalesforceRest {
         self.rest_of_query(session, first).await
     }
 
+    /// The first page of a query (`all`: `queryAll`, which also returns deleted and archived
+    /// records); the rest follow its `nextRecordsUrl` ([`Self::next_page`]).
+    pub async fn query_page(&self, session: &Session, soql: &str, all: bool) -> Result<Reply<QueryPage>, RestError> {
+        let path = if all { "/queryAll" } else { "/query" };
+        let mut url = url::Url::parse(&self.url(session, path)).map_err(|e| permanent_bug(&e))?;
+        url.query_pairs_mut().append_pair("q", soql);
+        self.send(session, self.http.get(url)).await
+    }
+
     /// All records of a query whose first page is in hand: follows `nextRecordsUrl` to the end.
     pub(crate) async fn rest_of_query(&self, session: &Session, first: Reply<QueryPage>) -> Result<Reply<Vec<Value>>, RestError> {
         let mut reply = first;

@@ -4,6 +4,7 @@
 //! `sfbridge_aws::DynamoTable` in AWS, [`MemoryTable`] embedded. Writing the typed layer once means both
 //! adapters obey the same rules, and one contract suite tests them both.
 
+mod imports;
 mod memory;
 mod records;
 mod table;
@@ -14,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+pub use imports::*;
 pub use memory::MemoryTable;
 pub use records::*;
 pub use table::{Condition, Item, QueryPage, Table, TableError};

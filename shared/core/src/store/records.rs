@@ -225,6 +225,9 @@ pub struct TenantSettings {
     /// The Apex REST endpoints `record_upsert` commands may post to, by the name they use.
     #[serde(default)]
     pub apex_endpoints: BTreeMap<EndpointName, ApexPath>,
+    /// Which Salesforce records flow into the product, and how often.
+    #[serde(default)]
+    pub import: super::ImportSettings,
 }
 
 /// Where one product attribute lands, and what kind of value the product sends for it (Test
@@ -312,6 +315,7 @@ impl Default for TenantSettings {
             campaign_statuses: default_campaign_statuses(),
             campaign_experiment_key_field: None,
             apex_endpoints: BTreeMap::new(),
+            import: super::ImportSettings::default(),
         }
     }
 }
