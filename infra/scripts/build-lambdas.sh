@@ -35,8 +35,8 @@ ziglang_version="0.17.0"
 venv="${SFBRIDGE_LAMBDA_VENV:-$root/.venv-lambda}"
 
 # function (= binary and SAM BuildProperties.Binary) and its package
-functions=(admin-api oauth-callback activity-sync webhook-receiver)
-packages=(sfbridge-admin-api sfbridge-oauth-callback sfbridge-activity-sync sfbridge-webhook-receiver)
+functions=(admin-api oauth-callback activity-sync webhook-receiver salesforce-import)
+packages=(sfbridge-admin-api sfbridge-oauth-callback sfbridge-activity-sync sfbridge-webhook-receiver sfbridge-salesforce-import)
 
 arch=arm64
 verify=false

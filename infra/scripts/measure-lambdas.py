@@ -56,7 +56,7 @@ import zipfile
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 # Where cargo (and so build-lambdas.sh) puts what it builds.
 TARGET_DIR = os.path.abspath(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"))
-FUNCTIONS = ["admin-api", "oauth-callback", "activity-sync", "webhook-receiver"]
+FUNCTIONS = ["admin-api", "oauth-callback", "activity-sync", "webhook-receiver", "salesforce-import"]
 GOAL_INIT_MS = 30.0
 GOAL_SIZE_MB = 10.0  # MB = 10^6 bytes
 GOAL_RATIO = 1.5  # init median against the hello-world lambda_runtime binary's, same run

@@ -6,7 +6,7 @@ Which resources: every one that a function's environment names with `!Ref X` or 
 (Globals.Function.Environment.Variables and each function's own), every `--resource` given, and
 whatever those refer to in turn (a queue's RedrivePolicy names its dead-letter queue, which is
 therefore created first). For template.yaml: Table, SecretsKey, ActivityQueue,
-ActivityDeadLetterQueue, InboundQueue and InboundDeadLetterQueue.
+ActivityDeadLetterQueue, InboundQueue, InboundDeadLetterQueue, ImportQueue and ImportDeadLetterQueue.
 
 How: each supported type (AWS::DynamoDB::Table, AWS::KMS::Key, AWS::SQS::Queue) has a table of
 the properties it applies and of the few it deliberately leaves out (physical names: local names
@@ -29,7 +29,7 @@ it refuses to run. Dummy credentials are used when none are set.
 
 Output (stdout): `export NAME=value` lines (`--format json`: one JSON object), e.g.
 SFBRIDGE_TABLE, SFBRIDGE_KMS_KEY_ID, SFBRIDGE_ACTIVITY_QUEUE_URL, SFBRIDGE_ACTIVITY_DLQ_URL,
-SFBRIDGE_INBOUND_QUEUE_URL. What was created or reused goes to stderr.
+SFBRIDGE_INBOUND_QUEUE_URL, SFBRIDGE_IMPORT_QUEUE_URL. What was created or reused goes to stderr.
 
 usage: moto_stack.py [--template PATH] [--endpoint URL] [--name PREFIX] [--region REGION]
                      [--parameter NAME=VALUE]... [--resource LOGICAL_ID]... [--format shell|json]

@@ -1,7 +1,8 @@
 //! The admin API: how the product's backend manages a tenant's Salesforce app credentials,
 //! starts connect flows, inspects and ends connections (and checks their health), configures
 //! sync (settings and the campaign matrix), manages the webhook secrets Salesforce authenticates
-//! with, reads the audit trail and the delivery log, and shows and replays dead letters.
+//! with, reads the audit trail and the delivery log, shows and replays dead letters, and starts,
+//! follows and cancels imports (Sync Now).
 //!
 //! In AWS the routes are IAM-authorized at API Gateway; `SFBRIDGE_ADMIN_TOKEN`, when set, adds a
 //! bearer check here (and is the only check in the local stack).
@@ -17,15 +18,23 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sfbridge_connect::{self as connect, CampaignInput, CredentialsInput, ReplayInput, SettingsInput};
-use sfbridge_http::{check_admin_token, ApiError, Campaign, JsonBody, Tenant};
 use sfbridge_connect::Connector;
+use sfbridge_core::store::ImportTrigger;
+use sfbridge_http::{check_admin_token, ApiError, Campaign, Import, JsonBody, Tenant};
+use sfbridge_import::{service as import, Importer};
 
 /// Credentials and settings bodies are a few hundred bytes; nothing here needs more.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
 type Ctx = State<Arc<Connector>>;
 
-pub fn router(ctx: Arc<Connector>) -> Router {
+/// The admin routes of every feature: the connect feature's (credentials, connection, settings,
+/// logs, webhook secrets) and the import's (Sync Now and its runs), each on its own service.
+pub fn router(ctx: Arc<Connector>, imports: Arc<Importer>) -> Router {
+    let import_routes = Router::new()
+        .route("/v1/tenants/{tenant_id}/imports", post(post_import).get(get_imports))
+        .route("/v1/tenants/{tenant_id}/imports/{import_id}", get(get_import).delete(delete_import))
+        .with_state(imports);
     Router::new()
         .route("/v1/tenants/{tenant_id}/credentials", put(put_credentials).delete(delete_credentials))
         .route("/v1/tenants/{tenant_id}/connect", post(post_connect))
@@ -41,11 +50,12 @@ pub fn router(ctx: Arc<Connector>) -> Router {
         .route("/v1/tenants/{tenant_id}/campaigns/{campaign_id}", get(get_campaign).put(put_campaign))
         .route("/v1/tenants/{tenant_id}/webhook-secrets", get(get_webhook_secrets).post(post_webhook_secret))
         .route("/v1/tenants/{tenant_id}/webhook-secrets/{secret_id}", delete(delete_webhook_secret))
+        .with_state(ctx.clone())
+        .merge(import_routes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(ctx.clone(), require_admin_token))
-        .with_state(ctx)
+        .layer(middleware::from_fn_with_state(ctx, require_admin_token))
 }
 
 async fn require_admin_token(State(ctx): Ctx, request: Request, next: Next) -> Response {
@@ -218,6 +228,48 @@ async fn delete_webhook_secret(
         .unwrap_or_default();
     connect::revoke_webhook_secret(&ctx, &t, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The body of `POST /v1/tenants/{t}/imports` (optional): `{"full": true}` reads every record
+/// again (and finds deletions by comparison) instead of only what changed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportInput {
+    #[serde(default)]
+    full: bool,
+}
+
+/// Sync Now: 202 with the new run, or 200 with the tenant's unfinished one (one at a time).
+async fn post_import(
+    State(imports): State<Arc<Importer>>,
+    Tenant(t): Tenant,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    // No body is the usual call; a body may only be `{"full": true|false}`.
+    let input: ImportInput = if body.iter().all(u8::is_ascii_whitespace) {
+        ImportInput::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|_| ApiError::bad_request("invalid_body", "send no body, or {\"full\": true} to read every record again"))?
+    };
+    let full = input.full;
+    let started = import::start(&imports, &t, ImportTrigger::SyncNow, full).await?;
+    let status = if started.started { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(started)).into_response())
+}
+
+async fn get_imports(State(imports): State<Arc<Importer>>, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
+    let page = page_query(query)?;
+    Ok(Json(import::list(&imports, &t, page.limit, page.cursor.as_deref()).await?))
+}
+
+async fn get_import(State(imports): State<Arc<Importer>>, Tenant(t): Tenant, Import(id): Import) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(import::view(&imports, &t, &id).await?))
+}
+
+/// Cancels a run: it stops before its next page (at once when it is waiting or parked).
+async fn delete_import(State(imports): State<Arc<Importer>>, Tenant(t): Tenant, Import(id): Import) -> Result<impl IntoResponse, ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(import::cancel(&imports, &t, &id).await?)))
 }
 
 async fn not_found() -> ApiError {

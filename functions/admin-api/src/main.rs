@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sfbridge_connect::Connector;
 use sfbridge_core::clock::SystemClock;
 use sfbridge_core::config::{Config, QueueUrls};
+use sfbridge_import::Importer;
 use sfbridge_salesforce::{SalesforceOAuth, SalesforceRest, Sessions, StoredAppCredentials};
 
 #[tokio::main]
@@ -19,6 +20,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let credentials = Arc::new(StoredAppCredentials::new(store.clone(), cipher.clone()));
     let sessions = Sessions::new(store.clone(), cipher.clone(), clock.clone(), oauth.clone(), credentials);
     let rest = SalesforceRest::new(http, config.api_version);
+    let importer = Importer::new(store.clone(), clock.clone(), sessions.clone(), rest.clone(), aws.queue(&urls.inbound), aws.queue(&urls.import));
     let connector = Connector::new(config, store, cipher, clock, oauth, activity).with_salesforce(sessions, rest);
-    lambda_http::run(sfbridge_admin_api::router(Arc::new(connector))).await
+    lambda_http::run(sfbridge_admin_api::router(Arc::new(connector), Arc::new(importer))).await
 }

@@ -8,6 +8,7 @@
 //! infra/scripts/local-on-moto.sh): an SQS poller plays the event source mapping
 //! ([`sqs_worker`]) and `GET /local/inbound-events` looks at the inbound queue ([`sqs_peek`]).
 
+pub mod import_worker;
 pub mod sqs_peek;
 pub mod sqs_worker;
 pub mod worker;
@@ -52,17 +53,18 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct AwsSetup {
     pub resources: AwsResources,
-    /// The activity queue, its dead-letter queue and the inbound queue on SQS; `None` keeps the
-    /// three queues in-process.
+    /// The activity queue, its dead-letter queue, the inbound queue and the import queue on SQS;
+    /// `None` keeps the four queues in-process.
     pub queue_urls: Option<QueueUrls>,
 }
 
 /// The variables that put the queues on SQS: all three, or none.
-pub const QUEUE_URL_VARIABLES: [&str; 3] = ["SFBRIDGE_ACTIVITY_QUEUE_URL", "SFBRIDGE_ACTIVITY_DLQ_URL", "SFBRIDGE_INBOUND_QUEUE_URL"];
+pub const QUEUE_URL_VARIABLES: [&str; 4] =
+    ["SFBRIDGE_ACTIVITY_QUEUE_URL", "SFBRIDGE_ACTIVITY_DLQ_URL", "SFBRIDGE_INBOUND_QUEUE_URL", "SFBRIDGE_IMPORT_QUEUE_URL"];
 
 impl AwsSetup {
     /// `SFBRIDGE_TABLE` and `SFBRIDGE_KMS_KEY_ID`, and the queue URLs ([`QUEUE_URL_VARIABLES`])
-    /// when any is set (then all three must be).
+    /// when any is set (then all four must be).
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -71,7 +73,7 @@ impl AwsSetup {
         let resources = AwsResources::from_lookup(&lookup)?;
         let any_queue = QUEUE_URL_VARIABLES.iter().any(|name| lookup(name).is_some_and(|v| !v.trim().is_empty()));
         let queue_urls = if any_queue {
-            Some(QueueUrls::from_lookup(&lookup).context("set all three queue URLs to use SQS, or none to keep the queues in-process")?)
+            Some(QueueUrls::from_lookup(&lookup).context("set all four queue URLs to use SQS, or none to keep the queues in-process")?)
         } else {
             None
         };
@@ -108,8 +110,10 @@ pub struct LocalStack {
     /// SQS: see `queue_urls`).
     pub activity_queue: Option<MemoryQueue>,
     pub dead_letter_queue: Option<MemoryQueue>,
-    /// The in-process inbound queue: what the webhook receiver published for the product.
+    /// The in-process inbound queue: what the webhook receiver (and the import) published for the product.
     pub inbound_queue: Option<MemoryQueue>,
+    /// The in-process import queue: runs and their continuations.
+    pub import_queue: Option<MemoryQueue>,
     /// The SQS queues, with [`Backend::Aws`] and queue URLs.
     pub queue_urls: Option<QueueUrls>,
     server: JoinHandle<()>,
@@ -131,10 +135,11 @@ pub fn router(ctx: Arc<Wiring>) -> Router {
         .route("/demo/demo.css", get(demo_style))
         .route("/favicon.ico", get(favicon))
         .route("/local/activity", post(enqueue_activity).layer(DefaultBodyLimit::max(MAX_ENQUEUE_BYTES)))
+        .route("/local/import-tick", post(import_tick))
         .with_state(ctx.clone())
         .merge(sfbridge_oauth_callback::router(ctx.connector.clone()))
         .merge(sfbridge_webhook_receiver::router(ctx.receiver.clone()))
-        .merge(sfbridge_admin_api::router(ctx.connector.clone()))
+        .merge(sfbridge_admin_api::router(ctx.connector.clone(), ctx.importer.clone()))
 }
 
 /// A batch of a thousand commands fits.
@@ -308,6 +313,21 @@ async fn inbound_events(State(view): State<InboundView>, headers: HeaderMap) -> 
     }
 }
 
+/// `POST /local/import-tick`: the import schedule's tick, now: starts the due tenants' runs and
+/// resumes parked ones; answers what it did.
+async fn import_tick(State(ctx): State<Arc<Wiring>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = check_admin_token(&ctx.config, &headers) {
+        return refused.into_response();
+    }
+    match import_worker::tick(&ctx.importer).await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(error) => {
+            tracing::warn!(%error, "import tick failed");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the tick could not read the schedule; try again").into_response()
+        }
+    }
+}
+
 /// `GET /local/salesforce/{object}`: the simulated org's records (e.g. `Task`, `Contact`).
 async fn simulated_records(State(sim): State<Arc<SalesforceSim>>, UrlPath(object): UrlPath<String>) -> Response {
     Json(sim.records(&object)).into_response()
@@ -324,8 +344,10 @@ async fn index() -> impl IntoResponse {
      \x20 GET        /v1/tenants/{tenant}/deliveries, /v1/tenants/{tenant}/audit\n\
      \x20 GET        /v1/tenants/{tenant}/dead-letters, POST /v1/tenants/{tenant}/dead-letters/replay\n\
      \x20 POST/GET   /v1/tenants/{tenant}/webhook-secrets, DELETE /v1/tenants/{tenant}/webhook-secrets/{id}\n\
+     \x20 POST/GET   /v1/tenants/{tenant}/imports (Sync Now), GET/DELETE /v1/tenants/{tenant}/imports/{import_id}\n\
      webhooks (Salesforce; webhook secret): POST /webhooks/salesforce/{tenant}\n\
      local only: POST /local/activity (enqueue sync commands), GET /local/inbound-events (published inbound events),\n\
+     \x20 POST /local/import-tick (the import schedule's tick, now),\n\
      \x20 GET /local/salesforce/{object} (simulated org)\n\
      OAuth (public): /oauth/start, /oauth/callback, /oauth/flows/{flow_id}, /oauth/connect.js (the connect helper)\n\
      demo opener page: /demo\n"
@@ -425,9 +447,10 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
                     let sqs = aws_sdk_sqs::Client::new(&aws);
                     let activity = sqs_worker::SqsSource::connect(sqs.clone(), &urls.activity).await?;
                     sqs_worker::queue_arn(&sqs, &urls.activity_dead_letter).await?;
-                    let inbound = sqs_peek::SqsPeek::connect(sqs, &urls.inbound).await?;
+                    sqs_worker::queue_arn(&sqs, &urls.import).await?;
+                    let inbound = sqs_peek::SqsPeek::connect(sqs.clone(), &urls.inbound).await?;
                     let ctx = Wiring::with_aws(config, &aws, &setup.resources, Queues::sqs(&aws, urls), Arc::new(SystemClock))?;
-                    (ctx, QueueWiring::Sqs { activity, inbound, urls: urls.clone() })
+                    (ctx, QueueWiring::Sqs { activity, inbound, urls: urls.clone(), sqs })
                 }
             }
         }
@@ -436,17 +459,20 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
     let (memory, queue_urls, inbound_source) = match wiring {
         QueueWiring::Memory(memory) => {
             worker::spawn_worker(ctx.worker.clone(), memory.activity.clone(), memory.dead_letter.clone());
+            import_worker::spawn_import_worker(ctx.importer.clone(), import_worker::ImportSource::Memory(memory.import.clone()));
             let inbound = InboundSource::Memory(memory.inbound.clone());
             (Some(memory), None, inbound)
         }
-        QueueWiring::Sqs { activity, inbound, urls } => {
+        QueueWiring::Sqs { activity, inbound, urls, sqs } => {
             sqs_worker::spawn_sqs_worker(ctx.worker.clone(), activity);
+            let source = import_worker::ImportSource::Sqs { client: sqs, queue_url: urls.import.clone() };
+            import_worker::spawn_import_worker(ctx.importer.clone(), source);
             (None, Some(urls), InboundSource::Sqs(inbound))
         }
     };
-    let (activity_queue, dead_letter_queue, inbound_queue) = match memory {
-        Some(MemoryQueues { activity, dead_letter, inbound }) => (Some(activity), Some(dead_letter), Some(inbound)),
-        None => (None, None, None),
+    let (activity_queue, dead_letter_queue, inbound_queue, import_queue) = match memory {
+        Some(MemoryQueues { activity, dead_letter, inbound, import }) => (Some(activity), Some(dead_letter), Some(inbound), Some(import)),
+        None => (None, None, None, None),
     };
 
     let (sim, demo_app) = if options.simulate_salesforce {
@@ -475,13 +501,26 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
         app = app.merge(Router::new().route("/local/salesforce/{object}", get(simulated_records)).with_state(sim.clone()));
     }
     let server = serve_router(listener, app);
-    Ok(LocalStack { base_url, admin_token, ctx, sim, demo_app, activity_queue, dead_letter_queue, inbound_queue, queue_urls, server })
+    Ok(LocalStack {
+        base_url,
+        admin_token,
+        ctx,
+        sim,
+        demo_app,
+        activity_queue,
+        dead_letter_queue,
+        inbound_queue,
+        import_queue,
+        queue_urls,
+        server,
+    })
 }
 
-/// How `start` wired the queues.
+/// How `start` wired the queues (built once, so the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
 enum QueueWiring {
     Memory(MemoryQueues),
-    Sqs { activity: sqs_worker::SqsSource, inbound: sqs_peek::SqsPeek, urls: QueueUrls },
+    Sqs { activity: sqs_worker::SqsSource, inbound: sqs_peek::SqsPeek, urls: QueueUrls, sqs: aws_sdk_sqs::Client },
 }
 
 /// What the push commands of the walk-through need in the simulated org, as an admin would create

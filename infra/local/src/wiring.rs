@@ -12,6 +12,7 @@ use sfbridge_core::config::{AwsResources, Config, QueueUrls};
 use sfbridge_core::metrics::{EmfOutput, Meter, MetricsSink};
 use sfbridge_core::queue::{MemoryQueue, Queue};
 use sfbridge_core::store::Store;
+use sfbridge_import::Importer;
 use sfbridge_inbound::Receiver;
 use sfbridge_salesforce::{SalesforceOAuth, SalesforceRest, Sessions, StoredAppCredentials};
 use sfbridge_sync::{RetryPolicy, Worker, WorkerQueues};
@@ -21,8 +22,10 @@ use sfbridge_sync::{RetryPolicy, Worker, WorkerQueues};
 pub struct Queues {
     pub activity: Arc<dyn Queue>,
     pub dead_letter: Arc<dyn Queue>,
-    /// Where the webhook receiver publishes inbound events for the product.
+    /// Where the webhook receiver publishes inbound events for the product (and the import its records).
     pub inbound: Arc<dyn Queue>,
+    /// The import function's queue: runs and their continuations.
+    pub import: Arc<dyn Queue>,
 }
 
 /// The in-process queues behind [`Queues::in_memory`], for their owner to receive from.
@@ -31,6 +34,7 @@ pub struct MemoryQueues {
     pub activity: MemoryQueue,
     pub dead_letter: MemoryQueue,
     pub inbound: MemoryQueue,
+    pub import: MemoryQueue,
 }
 
 impl Queues {
@@ -39,6 +43,7 @@ impl Queues {
             activity: sfbridge_aws::queue(aws, &urls.activity),
             dead_letter: sfbridge_aws::queue(aws, &urls.activity_dead_letter),
             inbound: sfbridge_aws::queue(aws, &urls.inbound),
+            import: sfbridge_aws::queue(aws, &urls.import),
         }
     }
 
@@ -49,6 +54,7 @@ impl Queues {
             activity: Arc::new(memory.activity.clone()),
             dead_letter: Arc::new(memory.dead_letter.clone()),
             inbound: Arc::new(memory.inbound.clone()),
+            import: Arc::new(memory.import.clone()),
         };
         (queues, memory)
     }
@@ -70,6 +76,8 @@ pub struct Wiring {
     pub worker: Arc<Worker>,
     /// The webhook receiver's service.
     pub receiver: Arc<Receiver>,
+    /// The import function's service (and the admin API's Sync Now).
+    pub importer: Arc<Importer>,
 }
 
 impl Wiring {
@@ -100,6 +108,7 @@ impl Wiring {
         // Retries spaced in seconds instead of minutes, so trying out a failure stays quick.
         let worker = Worker::new(store.clone(), clock.clone(), sessions.clone(), rest.clone(), worker_queues, meter.clone())
             .with_retry_policy(RetryPolicy::local());
+        let importer = Importer::new(store.clone(), clock.clone(), sessions.clone(), rest.clone(), queues.inbound.clone(), queues.import.clone());
         let receiver = Receiver::new(
             store.clone(),
             cipher.clone(),
@@ -119,6 +128,7 @@ impl Wiring {
             connector: Arc::new(connector),
             worker: Arc::new(worker),
             receiver: Arc::new(receiver),
+            importer: Arc::new(importer),
         })
     }
 

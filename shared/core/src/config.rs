@@ -240,15 +240,17 @@ pub struct AwsResources {
 }
 
 /// The SQS queues the functions send to (`SFBRIDGE_ACTIVITY_QUEUE_URL`,
-/// `SFBRIDGE_ACTIVITY_DLQ_URL`, `SFBRIDGE_INBOUND_QUEUE_URL`).
+/// `SFBRIDGE_ACTIVITY_DLQ_URL`, `SFBRIDGE_INBOUND_QUEUE_URL`, `SFBRIDGE_IMPORT_QUEUE_URL`).
 #[derive(Debug, Clone)]
 pub struct QueueUrls {
     /// Where sync commands go (a reconnect replays parked ones onto it).
     pub activity: String,
     /// Where activity sync moves commands it can never run, with the reason.
     pub activity_dead_letter: String,
-    /// Where the webhook receiver publishes inbound events for the product.
+    /// Where the webhook receiver publishes inbound events for the product (and the import its records).
     pub inbound: String,
+    /// The import function's own queue: runs started by Sync Now or the schedule, and their continuations.
+    pub import: String,
 }
 
 impl QueueUrls {
@@ -262,6 +264,7 @@ impl QueueUrls {
             activity: required("SFBRIDGE_ACTIVITY_QUEUE_URL")?,
             activity_dead_letter: required("SFBRIDGE_ACTIVITY_DLQ_URL")?,
             inbound: required("SFBRIDGE_INBOUND_QUEUE_URL")?,
+            import: required("SFBRIDGE_IMPORT_QUEUE_URL")?,
         })
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 
 #[cfg(feature = "connect")]
 use sfbridge_connect::ConnectError;
-use sfbridge_core::domain::{CampaignId, FlowId, TenantId};
+use sfbridge_core::domain::{CampaignId, FlowId, ImportId, TenantId};
 #[cfg(feature = "connect")]
 use sfbridge_core::error::chain;
 
@@ -83,6 +83,24 @@ impl From<ConnectError> for ApiError {
             ConnectError::Internal(_) => {
                 tracing::error!(error = %chain(&e), "internal error");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "import")]
+impl From<sfbridge_import::ImportError> for ApiError {
+    fn from(e: sfbridge_import::ImportError) -> Self {
+        use sfbridge_import::ImportError;
+        match e {
+            ImportError::Invalid(message) => Self::bad_request("invalid_request", message),
+            ImportError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "import_not_found", e.to_string()),
+            ImportError::NotConfigured => Self::new(StatusCode::CONFLICT, "import_not_configured", e.to_string()),
+            ImportError::NotConnected => Self::new(StatusCode::CONFLICT, "not_connected", e.to_string()),
+            ImportError::Finished(..) => Self::new(StatusCode::CONFLICT, "import_finished", e.to_string()),
+            ImportError::Unavailable(_) => {
+                tracing::error!(error = %sfbridge_core::error::chain(&e), "backing service unavailable");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "A backing service is unavailable. Retry shortly.")
             }
         }
     }
@@ -176,6 +194,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Flow {
             .await
             .map_err(|_| ApiError::bad_request("invalid_flow_id", "the path must name one flow"))?;
         FlowId::parse(&raw).map(Flow).map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "unknown_flow", e.to_string()))
+    }
+}
+
+/// The `{import_id}` path segment, parsed.
+#[derive(Debug)]
+pub struct Import(pub ImportId);
+
+impl<S: Send + Sync> FromRequestParts<S> for Import {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = path_param(parts, state, "import_id")
+            .await
+            .ok_or_else(|| ApiError::bad_request("invalid_import_id", "the path must name one import"))?;
+        ImportId::parse(&raw).map(Import).map_err(|_| {
+            ApiError::new(StatusCode::NOT_FOUND, "import_not_found", "no such import: use an import_id from POST or GET /v1/tenants/{t}/imports")
+        })
     }
 }
 

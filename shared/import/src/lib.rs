@@ -102,7 +102,17 @@ impl Importer {
     pub fn limits(&self) -> &ImportLimits {
         &self.limits
     }
+
+    /// Brings a received import message back after `delay` instead of the queue's long
+    /// visibility timeout (six times the function's); `false` when the queue would not.
+    pub async fn retry_later(&self, receipt_handle: &str, delay: Duration) -> bool {
+        let retry = sfbridge_core::queue::RetryAfter { receipt_handle: receipt_handle.to_owned(), delay };
+        matches!(self.imports.retry_after(vec![retry]).await.first(), Some(Ok(())))
+    }
 }
+
+/// How soon a step that could not run (its run busy elsewhere, the store down) comes back.
+pub const STEP_RETRY: Duration = Duration::from_secs(60);
 
 /// What the admin API and the function can be told; mapped to HTTP in `sfbridge-http`.
 #[derive(Debug, thiserror::Error)]

@@ -202,11 +202,12 @@ pub struct ImportList {
     pub next_cursor: Option<String>,
 }
 
-pub async fn list(imp: &Importer, t: &TenantId, limit: usize, cursor: Option<&str>) -> Result<ImportList, ImportError> {
-    if let Some(cursor) = cursor {
+pub async fn list(imp: &Importer, t: &TenantId, limit: Option<usize>, cursor: Option<&str>) -> Result<ImportList, ImportError> {
+    let page = IMPORT_PAGES.check(limit, cursor).map_err(|e| ImportError::Invalid(e.0))?;
+    if let Some(cursor) = &page.cursor {
         ImportId::parse(cursor).map_err(|_| ImportError::Invalid("cursor: not one this list handed out; start without it".into()))?;
     }
-    let (records, next_cursor) = imp.store.imports(t, limit, cursor).await?;
+    let (records, next_cursor) = imp.store.imports(t, page.limit, page.cursor.as_deref()).await?;
     Ok(ImportList { imports: records.iter().map(ImportView::from).collect(), next_cursor })
 }
 

@@ -32,8 +32,8 @@ pub enum Backend {
 
 /// The activity queue and its DLQ, for reading what the app sent to them.
 pub enum TestQueues {
-    Memory { activity: MemoryQueue, dead_letter: MemoryQueue, inbound: MemoryQueue },
-    Sqs { client: aws_sdk_sqs::Client, activity: String, dead_letter: String, inbound: String },
+    Memory { activity: MemoryQueue, dead_letter: MemoryQueue, inbound: MemoryQueue, import: MemoryQueue },
+    Sqs { client: aws_sdk_sqs::Client, activity: String, dead_letter: String, inbound: String, import: String },
 }
 
 /// Which of the app's queues to read.
@@ -42,6 +42,7 @@ pub enum QueueName {
     Activity,
     DeadLetter,
     Inbound,
+    Import,
 }
 
 /// A message as a test reads it off a queue.
@@ -166,13 +167,13 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         Backend::Memory => {
             let table = Arc::new(MemoryTable::new());
             let (queues, memory) = Queues::in_memory();
-            let MemoryQueues { activity, dead_letter, inbound } = memory;
+            let MemoryQueues { activity, dead_letter, inbound, import } = memory;
             (
                 Store::new(table.clone()),
                 Arc::new(LocalCipher::random()),
                 RawTable::Memory(table),
                 queues,
-                TestQueues::Memory { activity, dead_letter, inbound },
+                TestQueues::Memory { activity, dead_letter, inbound, import },
             )
         }
         Backend::Moto => {
@@ -185,22 +186,23 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
             let sqs = aws_sdk_sqs::Client::new(&aws);
             let suffix = random_suffix();
             let mut urls = Vec::new();
-            for name in ["activity", "activity-dlq", "inbound"] {
+            for name in ["activity", "activity-dlq", "inbound", "import"] {
                 let name = format!("sfbridge-{name}-{suffix}");
                 urls.push(sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap());
             }
-            let (activity, dead_letter, inbound) = (urls[0].clone(), urls[1].clone(), urls[2].clone());
+            let (activity, dead_letter, inbound, import) = (urls[0].clone(), urls[1].clone(), urls[2].clone(), urls[3].clone());
             let queues = Queues {
                 activity: Arc::new(SqsQueue::new(sqs.clone(), activity.clone())),
                 dead_letter: Arc::new(SqsQueue::new(sqs.clone(), dead_letter.clone())),
                 inbound: Arc::new(SqsQueue::new(sqs.clone(), inbound.clone())),
+                import: Arc::new(SqsQueue::new(sqs.clone(), import.clone())),
             };
             (
                 Store::new(Arc::new(DynamoTable::new(dynamo.clone(), &table))),
                 Arc::new(KmsCipher::new(kms, key_id)),
                 RawTable::Dynamo { client: dynamo, table },
                 queues,
-                TestQueues::Sqs { client: sqs, activity, dead_letter, inbound },
+                TestQueues::Sqs { client: sqs, activity, dead_letter, inbound, import },
             )
         }
     };
@@ -354,11 +356,12 @@ impl TestQueues {
     /// Takes everything waiting on one of the app's queues.
     pub async fn take_from(&self, name: QueueName) -> Vec<Received> {
         match self {
-            TestQueues::Memory { activity, dead_letter, inbound } => {
+            TestQueues::Memory { activity, dead_letter, inbound, import } => {
                 let queue = match name {
                     QueueName::Activity => activity,
                     QueueName::DeadLetter => dead_letter,
                     QueueName::Inbound => inbound,
+                    QueueName::Import => import,
                 };
                 queue
                     .receive(usize::MAX, std::time::Duration::ZERO)
@@ -367,11 +370,12 @@ impl TestQueues {
                     .map(|m| Received { body: m.body, attributes: m.attributes.into_iter().collect() })
                     .collect()
             }
-            TestQueues::Sqs { client, activity, dead_letter, inbound } => {
+            TestQueues::Sqs { client, activity, dead_letter, inbound, import } => {
                 let url = match name {
                     QueueName::Activity => activity,
                     QueueName::DeadLetter => dead_letter,
                     QueueName::Inbound => inbound,
+                    QueueName::Import => import,
                 };
                 let mut all = Vec::new();
                 loop {

@@ -138,7 +138,7 @@ fn redrive(attributes: &HashMap<String, String>) -> (String, u64) {
 #[tokio::test]
 async fn the_local_stack_on_moto_syncs_through_the_templates_queues() {
     let variables = create_resources(&unique_name(), &[]).await;
-    for name in ["SFBRIDGE_TABLE", "SFBRIDGE_KMS_KEY_ID", "SFBRIDGE_ACTIVITY_QUEUE_URL", "SFBRIDGE_ACTIVITY_DLQ_URL", "SFBRIDGE_INBOUND_QUEUE_URL"] {
+    for name in ["SFBRIDGE_TABLE", "SFBRIDGE_KMS_KEY_ID", "SFBRIDGE_ACTIVITY_QUEUE_URL", "SFBRIDGE_ACTIVITY_DLQ_URL", "SFBRIDGE_INBOUND_QUEUE_URL", "SFBRIDGE_IMPORT_QUEUE_URL"] {
         assert!(variables.contains_key(name), "moto_stack.py did not print {name}: {variables:?}");
     }
     let stack = start_on(&variables).await;

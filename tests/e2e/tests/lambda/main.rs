@@ -52,6 +52,7 @@ async fn environment(admin_token: &str) -> (HashMap<String, String>, aws_config:
     let activity = queue(unique("activity")).await;
     let dead_letter = queue(unique("activity-dlq")).await;
     let inbound = queue(unique("inbound")).await;
+    let import = queue(unique("import")).await;
     let env = [
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
         ("AWS_ACCESS_KEY_ID", "testing"),
@@ -69,6 +70,7 @@ async fn environment(admin_token: &str) -> (HashMap<String, String>, aws_config:
         ("SFBRIDGE_ACTIVITY_QUEUE_URL", activity.as_str()),
         ("SFBRIDGE_ACTIVITY_DLQ_URL", dead_letter.as_str()),
         ("SFBRIDGE_INBOUND_QUEUE_URL", inbound.as_str()),
+        ("SFBRIDGE_IMPORT_QUEUE_URL", import.as_str()),
         ("SFBRIDGE_ADMIN_TOKEN", admin_token),
     ];
     (env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(), aws)
