@@ -13,6 +13,7 @@ mod fairness;
 mod global_secret;
 mod health;
 mod helpers;
+mod import;
 mod local_activity;
 mod outage;
 mod popup;
