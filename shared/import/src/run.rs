@@ -22,7 +22,7 @@ use sfbridge_core::error::Cause;
 use sfbridge_core::queue::OutgoingMessage;
 use sfbridge_core::store::{
     ConnectionStatus, ImportObject, ImportPhase, ImportRecord, ImportScheduleRecord, ImportState, ObjectProgress, RecordMarker,
-    StoreError, WatermarkRecord,
+    StoreError, TenantSettings, WatermarkRecord,
 };
 use sfbridge_salesforce::fields::Catalog;
 use sfbridge_salesforce::rest::{ApiUsage, QueryPage, Reply, RestError};
@@ -109,7 +109,7 @@ async fn step(imp: &Importer, message: &ImportMessage, deadline: tokio::time::In
         Err(StoreError::Conflict) => return Ok(Handled::Retry("the run changed while claiming it".into())),
         Err(e) => return Err(e.into()),
     }
-    let mut run = Run { imp, record, pages_this_invocation: 0, deadline };
+    let mut run = Run { imp, record, pages_this_invocation: 0, deadline, budget_percent: TenantSettings::DEFAULT_API_BUDGET_PERCENT };
     let outcome = run.work().await;
     run.settle(outcome).await
 }
@@ -123,7 +123,8 @@ async fn save(imp: &Importer, record: &mut ImportRecord) -> Result<(), StoreErro
     match imp.store.save_import(record, Some(expected)).await {
         Err(StoreError::Conflict) => {
             let Some(fresh) = imp.store.import(&record.tenant_id, &record.import_id).await? else { return Err(StoreError::Conflict) };
-            if fresh.lease_until != record.lease_until && fresh.lease_until.is_some() && fresh.state == ImportState::Running {
+            // Another invocation claimed the run since (our lease had run out): it is theirs.
+            if fresh.invocations != record.invocations {
                 return Err(StoreError::Conflict);
             }
             record.cancel_requested |= fresh.cancel_requested;
@@ -161,6 +162,8 @@ struct Run<'a> {
     record: ImportRecord,
     pages_this_invocation: usize,
     deadline: tokio::time::Instant,
+    /// The tenant's `api_budget_percent`, as activity sync uses it.
+    budget_percent: u8,
 }
 
 impl Run<'_> {
@@ -170,9 +173,11 @@ impl Run<'_> {
         }
         let t = self.record.tenant_id.clone();
         let settings = match self.imp.store.settings(&t).await {
-            Ok(s) => s.map(|s| s.settings.import).unwrap_or_default(),
+            Ok(s) => s.map(|s| s.settings).unwrap_or_default(),
             Err(e) => return Stop::Failed(format!("settings unavailable: {e}")),
         };
+        self.budget_percent = settings.api_budget_percent;
+        let settings = settings.import;
         let org = match self.imp.store.connection(&t).await {
             Ok(Some(c)) if c.status == ConnectionStatus::Connected => c.organization_id,
             Ok(Some(c)) if c.status == ConnectionStatus::ReauthRequired => return Stop::Parked,
@@ -271,8 +276,7 @@ impl Run<'_> {
         self.record.salesforce_calls += made.load(std::sync::atomic::Ordering::Relaxed);
         match result {
             Ok(reply) => {
-                let settings_budget = self.budget_percent().await;
-                if let Some(usage) = reply.usage.filter(|u| u.percent() >= f64::from(settings_budget)) {
+                if let Some(usage) = reply.usage.filter(|u| u.percent() >= f64::from(self.budget_percent)) {
                     return Err(Stop::Budget(usage));
                 }
                 Ok(reply.value)
@@ -287,13 +291,6 @@ impl Run<'_> {
                 Err(Stop::Fatal(format!("Salesforce refused the import's query: {e}")))
             }
             Err(CallError::Rest(e)) => Err(Stop::Failed(format!("Salesforce: {e}"))),
-        }
-    }
-
-    async fn budget_percent(&self) -> u8 {
-        match self.imp.store.settings(&self.record.tenant_id).await {
-            Ok(Some(s)) => s.settings.api_budget_percent,
-            _ => sfbridge_core::store::TenantSettings::DEFAULT_API_BUDGET_PERCENT,
         }
     }
 
@@ -318,7 +315,9 @@ impl Run<'_> {
             let records: Vec<Record> = page.records.drain(..).filter_map(Record::from_answer).collect();
             read_in_query += records.len();
             let next = page.next_records_url.take();
-            self.publish_page(i, object, &records, deleting).await?;
+            if !records.is_empty() {
+                self.publish_page(i, object, &records, deleting).await?;
+            }
             match next {
                 // Salesforce split the answer into smaller batches: go on through them while time allows.
                 Some(next) if self.before_page().is_none() => {

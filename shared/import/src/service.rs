@@ -158,11 +158,18 @@ pub async fn start(imp: &Importer, t: &TenantId, trigger: ImportTrigger, full: b
         version: 1,
     };
     // The record first (a message for a run that does not exist yet would be dropped), then the
-    // claim; a lost claim leaves an orphan record nobody lists as current, expiring with the rest.
+    // claim, so a concurrent request never takes a claimed run's missing record for a finished one.
     imp.store.save_import(&record, None).await?;
     match imp.store.claim_current_import(t, &record.import_id, finished.as_ref()).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
+            // Another request started a run meanwhile: this one never runs; say so in the list.
+            let mut superseded = record.clone();
+            superseded.state = ImportState::Cancelled;
+            superseded.message = Some("not started: another request started a run at the same time".into());
+            superseded.ended_at = Some(now);
+            superseded.version += 1;
+            imp.store.save_import(&superseded, Some(record.version)).await?;
             let winner = imp.store.current_import(t).await?;
             if let Some(running) = match winner {
                 Some(id) => imp.store.import(t, &id).await?,
@@ -306,10 +313,14 @@ async fn resume_parked(imp: &Importer, t: &TenantId, id: &ImportId) -> Result<bo
         Some(c) if c.status == ConnectionStatus::Connected => {}
         _ => return Ok(false),
     }
-    let Some(mut record) = imp.store.import(t, id).await? else { return Ok(false) };
-    if record.state != ImportState::Parked {
-        return Ok(false);
-    }
+    let mut record = match imp.store.import(t, id).await? {
+        Some(record) if record.state == ImportState::Parked => record,
+        // Cancelled (or gone) meanwhile: nothing to resume; forget it.
+        _ => {
+            clear_parked(imp, t).await?;
+            return Ok(false);
+        }
+    };
     let expected = record.version;
     record.step += 1;
     record.version += 1;
@@ -321,10 +332,18 @@ async fn resume_parked(imp: &Importer, t: &TenantId, id: &ImportId) -> Result<bo
         return Err(ImportError::Unavailable(Cause::context("resuming the parked import", e)));
     }
     imp.store.save_import(&record, Some(expected)).await?;
-    if let Some(mut schedule) = imp.store.import_schedule(t).await? {
-        schedule.parked = None;
-        imp.store.set_import_schedule(t, Some(&schedule)).await?;
-    }
+    clear_parked(imp, t).await?;
     tracing::info!(tenant_id = %t, import_id = %id, "parked import resumed after the reconnect");
     Ok(true)
+}
+
+/// Takes the parked run out of the tenant's schedule entry (and the entry out of the index when
+/// the tenant has no schedule).
+async fn clear_parked(imp: &Importer, t: &TenantId) -> Result<(), ImportError> {
+    if let Some(mut schedule) = imp.store.import_schedule(t).await? {
+        schedule.parked = None;
+        let keep = schedule.schedule.interval().is_some();
+        imp.store.set_import_schedule(t, keep.then_some(&schedule)).await?;
+    }
+    Ok(())
 }
