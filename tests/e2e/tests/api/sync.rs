@@ -464,6 +464,30 @@ async fn the_local_stack_syncs_enqueued_activity() {
     assert_eq!(campaigns[0]["Status"], "Completed");
     let records: Value = api.get(format!("{base}/local/salesforce/Engagement_Event__c")).send().await.unwrap().json().await.unwrap();
     assert_eq!(records[0]["Name"], "Webinar attended");
+
+    // The README's import step: the org's Contacts into a segment, through the stack's own
+    // import worker.
+    let import = json!({"import": {"objects": [{"object": "Contact", "fields": ["Email", "FirstName", "LastName"], "segment": "Salesforce Contacts"}]}});
+    assert_eq!(admin(Method::PATCH, "/v1/tenants/team_42/settings").json(&import).send().await.unwrap().status(), 200);
+    let started = admin(Method::POST, "/v1/tenants/team_42/imports").send().await.unwrap();
+    assert_eq!(started.status(), 202);
+    let mut runs = Value::Null;
+    for _ in 0..200 {
+        runs = admin(Method::GET, "/v1/tenants/team_42/imports").send().await.unwrap().json().await.unwrap();
+        if runs["imports"][0]["state"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(runs["imports"][0]["state"], "completed", "{runs}");
+    let published: Value = admin(Method::GET, "/local/inbound-events").send().await.unwrap().json().await.unwrap();
+    let imported: Vec<&Value> = published["events"].as_array().unwrap().iter().filter(|e| e["source"] == "import").collect();
+    let contacts = sim.records("Contact").len();
+    assert_eq!(imported.len(), contacts, "one event per Contact: {imported:?}");
+    assert!(imported.iter().all(|e| e["event_type"] == "contact_created" && e["segment"] == "Salesforce Contacts"));
+    let tick = admin(Method::POST, "/local/import-tick").send().await.unwrap();
+    assert_eq!(tick.status(), 200);
+    assert_eq!(tick.json::<Value>().await.unwrap()["started"], json!([]), "the hourly run is not due yet");
 }
 
 #[tokio::test]
