@@ -1105,6 +1105,73 @@ mod tests {
         assert!(!like_matches(&like_pattern("a\\%b_"), "axbc"));
     }
 
+    fn error_of(text: &str) -> (String, String) {
+        match plan(text, &schema()) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => (e.code.to_owned(), e.message.lines().last().unwrap_or_default().to_owned()),
+        }
+    }
+
+    #[test]
+    fn count_is_alone_takes_limit_and_refuses_order_by() {
+        let Ok(count) = plan("SELECT COUNT() FROM Contact WHERE Email = 'a@x.com' LIMIT 3", &schema()) else { panic!() };
+        assert!(count.count && count.columns.is_empty());
+        assert_eq!(count.limit, Some(3));
+        let malformed = |detail: &str| ("MALFORMED_QUERY".to_owned(), detail.to_owned());
+        assert_eq!(error_of("SELECT COUNT(), Id FROM Contact"), malformed("COUNT() must be the only element in the SELECT list"));
+        assert_eq!(error_of("SELECT COUNT() FROM Contact ORDER BY Id"), malformed("You can't use COUNT() with an ORDER BY clause"));
+        assert_eq!(error_of("SELECT Id, COUNT() FROM Contact"), malformed("unexpected token: ("));
+        assert_eq!(error_of("SELECT COUNT(Id) FROM Contact").0, "MALFORMED_QUERY");
+        // COUNT is a field name like any other when no parenthesis follows.
+        assert_eq!(error_of("SELECT Count FROM Contact").0, "INVALID_FIELD");
+    }
+
+    #[test]
+    fn datetime_literals_take_soqls_zones_only() {
+        let at = |literal: &str| plan(&format!("SELECT Id FROM Contact WHERE SystemModstamp > {literal}"), &schema());
+        for fine in ["2026-12-05T10:00:00Z", "2026-12-05T10:00:00.000Z", "2026-12-05T11:00:00+01:00", "2026-12-05T02:00:00.5-08:00"] {
+            assert!(at(fine).is_ok(), "{fine}");
+        }
+        for refused in ["2026-12-05T10:00:00.000+0000", "2026-12-05T10:00:00", "2026-12-05T10:00:00+01", "2026-12-05T10:00Z"] {
+            assert!(matches!(at(refused), Err(e) if e.code == "MALFORMED_QUERY"), "{refused}");
+        }
+        let Ok(after) = at("2026-12-05T11:00:00.000+01:00") else { panic!() };
+        assert!(after.matches(&record(json!({"SystemModstamp": "2026-12-05T10:00:00.001+0000"}))));
+        assert!(!after.matches(&record(json!({"SystemModstamp": "2026-12-05T10:00:00.000+0000"}))));
+    }
+
+    #[test]
+    fn and_and_or_need_parentheses_to_mix() {
+        assert_eq!(
+            error_of("SELECT Id FROM Contact WHERE Email = 'a' AND LastName = 'b' OR FirstName = 'c'"),
+            ("MALFORMED_QUERY".to_owned(), "unexpected token: OR".to_owned())
+        );
+        assert_eq!(
+            error_of("SELECT Id FROM Contact WHERE Email = 'a' OR LastName = 'b' AND FirstName = 'c'"),
+            ("MALFORMED_QUERY".to_owned(), "unexpected token: AND".to_owned())
+        );
+        let stamp = "2026-12-05T10:00:00.000Z";
+        let keyset = format!(
+            "SELECT Id FROM Contact WHERE (SystemModstamp = {stamp} AND Id > '0035g0000000001') OR SystemModstamp > {stamp} ORDER BY SystemModstamp, Id"
+        );
+        let Ok(keyset) = plan(&keyset, &schema()) else { panic!() };
+        let row = |stamp: &str, id: &str| record(json!({"SystemModstamp": stamp, "Id": id}));
+        assert!(keyset.matches(&row("2026-12-05T10:00:00.000+0000", &crate::ids::mint("003", 2))));
+        assert!(!keyset.matches(&row("2026-12-05T10:00:00.000+0000", &crate::ids::mint("003", 1))));
+        assert!(keyset.matches(&row("2026-12-05T10:00:00.001+0000", &crate::ids::mint("003", 0))));
+        assert!(plan("SELECT Id FROM Contact WHERE Email = 'a' AND LastName = 'b' AND (FirstName = 'c' OR Title = 'd')", &schema()).is_ok());
+    }
+
+    #[test]
+    fn a_field_selected_twice_is_refused_and_headers_keep_the_query_spelling() {
+        assert_eq!(
+            error_of("SELECT Id, email, EMAIL FROM Contact"),
+            ("MALFORMED_QUERY".to_owned(), "duplicate field selected: Email".to_owned())
+        );
+        let Ok(plan) = plan("SELECT id, EMAIL FROM contact", &schema()) else { panic!() };
+        assert_eq!((plan.columns, plan.headers), (vec!["Id".to_owned(), "Email".to_owned()], vec!["id".to_owned(), "EMAIL".to_owned()]));
+    }
+
     #[test]
     fn ids_match_in_either_form() {
         let Ok(by_id) = plan("SELECT Id FROM Contact WHERE Id = '003RO0000035WQg'", &schema()) else { panic!() };
