@@ -11,7 +11,7 @@
 //! | `POST /services/oauth2/revoke` | `oauth.rs` |
 //! | `POST /services/oauth2/introspect` | `oauth.rs` |
 //! | `GET /id/{org_id}/{user_id}` (the identity URL) | `identity.rs` |
-//! | `/services/data/vNN.N/…`: SOQL query, sObjects, sObject Collections, Composite, describe, limits (§5–§8) | `rest/` |
+//! | `/services/data/vNN.N/…`: SOQL query, sObjects, sObject Collections, Composite, describe, limits (§5–§8), Bulk API 2.0 query jobs (`…/jobs/query`) | `rest/` |
 //! | `/services/apexrest/…`: the org's Apex REST endpoints ([`ApexBehavior`]) | `apex.rs` |
 //! | anything else: 404 `NOT_FOUND` in Salesforce's REST error shape | `router` in `lib.rs` |
 //!
@@ -35,6 +35,7 @@
 //!   `soql.rs`: the SOQL subset. `ids.rs`: record ids. `datetime.rs`: date formats.
 //! - `faults.rs`: seeded fault injection for REST calls ([`Faults`]). `connection.rs`: the listener
 //!   that lets a handler drop its connection without answering.
+//! - `changes.rs`: record changes a test schedules for a moment of an import ([`ImportMoment`]).
 //! - `recording.rs`: a middleware that records every request ([`RecordedRequest`]) in memory, so a
 //!   test can assert what a client sent.
 //!
@@ -53,6 +54,57 @@
 //! // ... log in through OAuth, then call {base_url}/services/data/v66.0/query?q=... with the token.
 //! assert_eq!(sim.records("Contact").len(), 1);
 //! # let _ = contact; Ok(()) }
+//! ```
+//!
+//! ## Importing from the org
+//!
+//! What a connector's import (full, incremental by `SystemModstamp`, deletions through `queryAll`,
+//! Bulk API 2.0 for large orgs) meets, and the knobs a test turns:
+//!
+//! - **The clock.** Records carry `CreatedDate`, `LastModifiedDate`, `SystemModstamp` (to the
+//!   millisecond, `2026-12-05T10:00:00.000+0000`) and `IsDeleted`, stamped from the simulator's
+//!   clock. [`SalesforceSim::set_time`] stops it at a given time (writes then share a stamp, as
+//!   records saved in one millisecond do), [`SalesforceSim::advance_time`] moves it,
+//!   [`SalesforceSim::set_write_step`] makes every write move it first (strictly increasing
+//!   stamps), [`SalesforceSim::now`] reads it. Tokens age on the same clock: set it before logging
+//!   in, or expect a 401 and a refresh after a jump.
+//! - **The recycle bin.** A delete (REST `DELETE`, [`SalesforceSim::delete_record`]) sets
+//!   `IsDeleted` and a new `SystemModstamp`; `query` skips the record, `queryAll` returns it for 15
+//!   days of the clock, then it is gone. [`SalesforceSim::empty_recycle_bin`] erases the bin now,
+//!   [`SalesforceSim::deleted_records`] lists it.
+//! - **SOQL** (`soql.rs`): datetime comparisons (`Z` or `±hh:mm` literals; the REST form `+0000`
+//!   is refused as Salesforce refuses it), `(SystemModstamp = X AND Id > '…') OR SystemModstamp > X`
+//!   (AND and OR mixed only with parentheses), `ORDER BY SystemModstamp, Id`, `LIMIT`,
+//!   `SELECT COUNT()`, `IsDeleted` in `queryAll`.
+//! - **Paging** (`rest/query.rs`): `nextRecordsUrl` per 2,000 rows or `Sforce-Query-Options:
+//!   batchSize=N`; a locator serves once and lives 2 days. [`SalesforceSim::route_calls`] counts
+//!   calls per route (`/query`, `/query/{locator}`, `/jobs/query/{job}/results`, …).
+//! - **Bulk API 2.0 query jobs** (`rest/bulk.rs`): create, poll, CSV results by `locator` and
+//!   `maxRecords`, abort, delete, list; every call one API request.
+//!   [`SalesforceSim::set_bulk_query_pace`] makes jobs take polls and simulated time
+//!   ([`BulkQueryPace`]), [`SalesforceSim::fail_bulk_query_jobs`] makes them fail,
+//!   [`SalesforceSim::set_bulk_default_max_records`] and [`SalesforceSim::set_bulk_query_job_limit`]
+//!   set the service's default set size and `DailyBulkV2QueryJobs`.
+//! - **Changes during an import.** [`SalesforceSim::schedule_change`] applies an insert, update or
+//!   delete ([`RecordChange`]) when a Bulk job starts running (after its snapshot) or after some
+//!   pages of results ([`ImportMoment`]); [`SalesforceSim::applied_changes`] tells what became of
+//!   them. [`SalesforceSim::update_record`] changes a record now.
+//! - **Seeding.** [`SalesforceSim::seed_people`] adds e.g. 100,000 Contacts in about 3 s (debug
+//!   build) with distinct emails and names and stamps spread by [`SeedStamps`]; the org then holds
+//!   about 3 KB per record (some 300 MB for 100,000).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use salesforce_sim::{BulkQueryPace, ImportMoment, RecordChange, SalesforceSim, SeedStamps, SimConfig};
+//! let sim = SalesforceSim::start(SimConfig::default()).await?;
+//! let t0 = UNIX_EPOCH + Duration::from_secs(1_796_464_800); // 2026-12-05T10:00:00Z
+//! sim.set_time(t0 + Duration::from_secs(86_400));
+//! let ids = sim.seed_people("Contact", 10_000, SeedStamps { first: t0, spacing: Duration::from_millis(5), per_stamp: 2 });
+//! sim.set_bulk_query_pace(BulkQueryPace { running_polls: 3, ..BulkQueryPace::default() });
+//! sim.schedule_change(ImportMoment::BulkJobRunning, RecordChange::Delete { id: ids[7].clone() });
+//! // ... the product imports; then its incremental run must see the deletion through queryAll.
+//! # Ok(()) }
 //! ```
 //!
 //! Secrets: tokens, codes, secrets and verifiers are never logged. Every token and code contains
