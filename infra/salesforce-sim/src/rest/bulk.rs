@@ -61,7 +61,7 @@
 //! `API_ERROR` too; an `InProgress` job reports `numberRecordsProcessed` 0 until it completes.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
@@ -411,9 +411,7 @@ pub(super) async fn info_handler(
     Path((_version, id)): Path<(String, String)>,
     Extension(_): Extension<Session>,
 ) -> Reply {
-    let mut state = sim.lock();
-    forget_old_jobs(&mut state);
-    advance(&mut state, &id);
+    let mut state = up_to_date(&sim, &id);
     let Some(job) = state.api.bulk.jobs.get_mut(&id) else { return not_found() };
     job.polls += 1;
     Reply::json(StatusCode::OK, &job.json(View::Full))
@@ -426,9 +424,7 @@ pub(super) async fn abort_handler(
     Extension(_): Extension<Session>,
     body: Bytes,
 ) -> Reply {
-    let mut state = sim.lock();
-    forget_old_jobs(&mut state);
-    advance(&mut state, &id);
+    let mut state = up_to_date(&sim, &id);
     let now = state.now();
     let Some(job) = state.api.bulk.jobs.get_mut(&id) else { return not_found() };
     let body = match json_object(&body) {
@@ -457,9 +453,7 @@ pub(super) async fn delete_handler(
     Path((_version, id)): Path<(String, String)>,
     Extension(_): Extension<Session>,
 ) -> Reply {
-    let mut state = sim.lock();
-    forget_old_jobs(&mut state);
-    advance(&mut state, &id);
+    let mut state = up_to_date(&sim, &id);
     let Some(job) = state.api.bulk.jobs.get(&id) else { return not_found() };
     if !job.state.terminal() {
         return api_error("Error encountered when deleting the job because the job is not terminated");
@@ -527,9 +521,7 @@ pub(super) async fn results_handler(
     RawQuery(raw): RawQuery,
     Extension(_): Extension<Session>,
 ) -> Response {
-    let mut state = sim.lock();
-    forget_old_jobs(&mut state);
-    advance(&mut state, &id);
+    let mut state = up_to_date(&sim, &id);
     let default_max = state.api.bulk.default_max_records;
     let Some(job) = state.api.bulk.jobs.get(&id) else { return not_found().into_response() };
     if job.version != version {
@@ -650,6 +642,15 @@ fn csv_row(row: &Fields, columns: &[String], kinds: &[FieldKind], separator: &st
 /// it need nothing more.
 fn quote(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
+}
+
+/// The locked state, with the jobs that ended long ago forgotten and job `id` (if it exists)
+/// moved on as far as its pace lets it now.
+fn up_to_date<'a>(sim: &'a Sim, id: &str) -> MutexGuard<'a, SimState> {
+    let mut state = sim.lock();
+    forget_old_jobs(&mut state);
+    advance(&mut state, id);
+    state
 }
 
 /// Drops the jobs that ended longer than [`JOB_LIFESPAN`] ago.
