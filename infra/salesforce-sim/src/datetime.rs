@@ -138,6 +138,13 @@ pub(crate) fn normalize_datetime(text: &str) -> Option<String> {
     parse_datetime_millis(text).map(format_millis)
 }
 
+/// A datetime in the `Z` form Bulk API results use (`2026-01-05T17:21:40.000Z`), or `None` if it
+/// does not parse.
+pub(crate) fn zulu_datetime(text: &str) -> Option<String> {
+    let rest = normalize_datetime(text)?;
+    rest.strip_suffix("+0000").map(|stem| format!("{stem}Z"))
+}
+
 const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -240,6 +247,7 @@ mod tests {
         assert_eq!(normalize_datetime("2026-01-05T17:21:40Z").as_deref(), Some("2026-01-05T17:21:40.000+0000"));
         assert_eq!(normalize_datetime("2026-01-05T18:21:40.5+01:00").as_deref(), Some("2026-01-05T17:21:40.500+0000"));
         assert_eq!(normalize_datetime("2024-02-29T00:00:00.000+0000").as_deref(), Some("2024-02-29T00:00:00.000+0000"));
+        assert_eq!(zulu_datetime("2026-01-05T18:21:40.5+01:00").as_deref(), Some("2026-01-05T17:21:40.500Z"));
         for bad in ["2023-02-29T00:00:00Z", "2026-01-05", "2026-01-05T17:21:40", "2026-13-01T00:00:00Z", "é", ""] {
             assert_eq!(normalize_datetime(bad), None, "{bad}");
         }

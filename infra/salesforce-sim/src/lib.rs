@@ -11,7 +11,7 @@
 //! | `POST /services/oauth2/revoke` | `oauth.rs` |
 //! | `POST /services/oauth2/introspect` | `oauth.rs` |
 //! | `GET /id/{org_id}/{user_id}` (the identity URL) | `identity.rs` |
-//! | `/services/data/vNN.N/…`: SOQL query, sObjects, sObject Collections, Composite, describe, limits (§5–§8) | `rest/` |
+//! | `/services/data/vNN.N/…`: SOQL query, sObjects, sObject Collections, Composite, describe, limits (§5–§8), Bulk API 2.0 query jobs (`…/jobs/query`) | `rest/` |
 //! | `/services/apexrest/…`: the org's Apex REST endpoints ([`ApexBehavior`]) | `apex.rs` |
 //! | anything else: 404 `NOT_FOUND` in Salesforce's REST error shape | `router` in `lib.rs` |
 //!
@@ -35,6 +35,7 @@
 //!   `soql.rs`: the SOQL subset. `ids.rs`: record ids. `datetime.rs`: date formats.
 //! - `faults.rs`: seeded fault injection for REST calls ([`Faults`]). `connection.rs`: the listener
 //!   that lets a handler drop its connection without answering.
+//! - `changes.rs`: record changes a test schedules for a moment of an import ([`ImportMoment`]).
 //! - `recording.rs`: a middleware that records every request ([`RecordedRequest`]) in memory, so a
 //!   test can assert what a client sent.
 //!
@@ -55,18 +56,70 @@
 //! # let _ = contact; Ok(()) }
 //! ```
 //!
+//! ## Importing from the org
+//!
+//! What a connector's import (full, incremental by `SystemModstamp`, deletions through `queryAll`,
+//! Bulk API 2.0 for large orgs) meets, and the knobs a test turns:
+//!
+//! - **The clock.** Records carry `CreatedDate`, `LastModifiedDate`, `SystemModstamp` (to the
+//!   millisecond, `2026-12-05T10:00:00.000+0000`) and `IsDeleted`, stamped from the simulator's
+//!   clock. [`SalesforceSim::set_time`] stops it at a given time (writes then share a stamp, as
+//!   records saved in one millisecond do), [`SalesforceSim::advance_time`] moves it,
+//!   [`SalesforceSim::set_write_step`] makes every write move it first (strictly increasing
+//!   stamps), [`SalesforceSim::now`] reads it. Tokens age on the same clock: set it before logging
+//!   in, or expect a 401 and a refresh after a jump.
+//! - **The recycle bin.** A delete (REST `DELETE`, [`SalesforceSim::delete_record`]) sets
+//!   `IsDeleted` and a new `SystemModstamp`; `query` skips the record, `queryAll` returns it for 15
+//!   days of the clock, then it is gone. [`SalesforceSim::empty_recycle_bin`] erases the bin now,
+//!   [`SalesforceSim::deleted_records`] lists it.
+//! - **SOQL** (`soql.rs`): datetime comparisons (`Z` or `±hh:mm` literals; the REST form `+0000`
+//!   is refused as Salesforce refuses it), `(SystemModstamp = X AND Id > '…') OR SystemModstamp > X`
+//!   (AND and OR mixed only with parentheses), `ORDER BY SystemModstamp, Id`, `LIMIT`,
+//!   `SELECT COUNT()`, `IsDeleted` in `queryAll`.
+//! - **Paging** (`rest/query.rs`): `nextRecordsUrl` per 2,000 rows or `Sforce-Query-Options:
+//!   batchSize=N`; a locator serves once and lives 2 days. [`SalesforceSim::route_calls`] counts
+//!   calls per route (`/query`, `/query/{locator}`, `/jobs/query/{job}/results`, …).
+//! - **Bulk API 2.0 query jobs** (`rest/bulk.rs`): create, poll, CSV results by `locator` and
+//!   `maxRecords`, abort, delete, list; every call one API request.
+//!   [`SalesforceSim::set_bulk_query_pace`] makes jobs take polls and simulated time
+//!   ([`BulkQueryPace`]), [`SalesforceSim::fail_bulk_query_jobs`] makes them fail,
+//!   [`SalesforceSim::set_bulk_default_max_records`] and [`SalesforceSim::set_bulk_query_job_limit`]
+//!   set the service's default set size and `DailyBulkV2QueryJobs`.
+//! - **Changes during an import.** [`SalesforceSim::schedule_change`] applies an insert, update or
+//!   delete ([`RecordChange`]) when a Bulk job starts running (after its snapshot) or after some
+//!   pages of results ([`ImportMoment`]); [`SalesforceSim::applied_changes`] tells what became of
+//!   them. [`SalesforceSim::update_record`] changes a record now.
+//! - **Seeding.** [`SalesforceSim::seed_people`] adds e.g. 100,000 Contacts in about 3 s (debug
+//!   build) with distinct emails and names and stamps spread by [`SeedStamps`]; the org then holds
+//!   about 3 KB per record (some 300 MB for 100,000).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use salesforce_sim::{BulkQueryPace, ImportMoment, RecordChange, SalesforceSim, SeedStamps, SimConfig};
+//! let sim = SalesforceSim::start(SimConfig::default()).await?;
+//! let t0 = UNIX_EPOCH + Duration::from_secs(1_796_464_800); // 2026-12-05T10:00:00Z
+//! sim.set_time(t0 + Duration::from_secs(86_400));
+//! let ids = sim.seed_people("Contact", 10_000, SeedStamps { first: t0, spacing: Duration::from_millis(5), per_stamp: 2 });
+//! sim.set_bulk_query_pace(BulkQueryPace { running_polls: 3, ..BulkQueryPace::default() });
+//! sim.schedule_change(ImportMoment::BulkJobRunning, RecordChange::Delete { id: ids[7].clone() });
+//! // ... the product imports; then its incremental run must see the deletion through queryAll.
+//! # Ok(()) }
+//! ```
+//!
 //! Secrets: tokens, codes, secrets and verifiers are never logged. Every token and code contains
 //! [`SimConfig::token_marker`] verbatim, so a test can grep captured logs for a leak.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 mod apex;
+mod changes;
 mod connection;
 mod datetime;
 mod faults;
@@ -82,9 +135,11 @@ mod soql;
 mod state;
 
 pub use apex::{ApexBehavior, ApexRequest};
+pub use changes::{AppliedChange, ImportMoment, RecordChange};
 pub use faults::{Fault, Faults};
 pub use oauth::signature;
 pub use recording::RecordedRequest;
+pub use rest::{BulkQueryPace, BULK_DEFAULT_MAX_RECORDS};
 pub use schema::{FieldKind, FieldSpec};
 pub use state::salesforce_id_18;
 
@@ -157,6 +212,19 @@ impl fmt::Debug for SimApp {
             .field("introspect_all_tokens", &self.introspect_all_tokens)
             .finish()
     }
+}
+
+/// How [`SalesforceSim::seed_people`] stamps the records it adds (`CreatedDate`,
+/// `LastModifiedDate` and `SystemModstamp` alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeedStamps {
+    /// The first records' stamp.
+    pub first: SystemTime,
+    /// Between one stamp and the next.
+    pub spacing: Duration,
+    /// Records sharing each stamp: 1 gives every record its own; more makes ties that only an
+    /// `Id` tie-break orders.
+    pub per_stamp: usize,
 }
 
 /// The simulated org, its user and its apps.
@@ -279,9 +347,33 @@ impl SalesforceSim {
     }
 
     /// Moves the simulator's clock forward (codes expire after 15 minutes, access tokens after the
-    /// session timeout of inactivity; `issued_at` and introspection's times move too).
+    /// session timeout of inactivity, deleted records after 15 days in the recycle bin, Bulk API
+    /// jobs progress with [`BulkQueryPace`]; `issued_at` and introspection's times move too).
     pub fn advance_time(&self, by: Duration) {
-        self.sim.lock().clock_offset += by;
+        self.sim.lock().clock.advance(by);
+    }
+
+    /// Sets the simulator's clock to `at`, earlier or later than now, and stops it there: from
+    /// then on it moves only with [`Self::advance_time`], [`Self::set_time`] and
+    /// [`Self::set_write_step`]. Records written meanwhile are stamped `at` (`CreatedDate`,
+    /// `LastModifiedDate`, `SystemModstamp`, to the millisecond), so two of them share a
+    /// `SystemModstamp` as records saved in the same millisecond do in Salesforce.
+    pub fn set_time(&self, at: SystemTime) {
+        self.sim.lock().clock.set(at);
+    }
+
+    /// The simulator's clock.
+    pub fn now(&self) -> SystemTime {
+        self.sim.lock().now()
+    }
+
+    /// Moves the clock forward by `step` before each write stamps records (a REST write, each
+    /// subrequest of a Composite call, a test helper's insert, update or delete), so that
+    /// `SystemModstamp`s strictly increase from one write to the next (zero, the default, lets
+    /// writes share a millisecond). The records of one sObject Collections call are one write and
+    /// share their stamp, as one Salesforce transaction's do.
+    pub fn set_write_step(&self, step: Duration) {
+        self.sim.lock().clock.write_step = step;
     }
 
     /// The org's session timeout (Setup > Session Settings > "Timeout value"; 2 hours until set):
@@ -378,7 +470,7 @@ impl SalesforceSim {
             fields.insert("Company".into(), serde_json::json!("[not provided]"));
         }
         let mut state = self.sim.lock();
-        let writer = Writer { user_id: state.login.user_id.clone(), now: state.now() };
+        let writer = Writer { user_id: state.login.user_id.clone(), now: state.write_time() };
         state.org.insert_unchecked(object, &fields, &writer).unwrap_or_default()
     }
 
@@ -388,10 +480,15 @@ impl SalesforceSim {
         let serde_json::Value::Object(fields) = fields else {
             return Err("JSON_PARSER_ERROR: fields must be a JSON object".to_owned());
         };
-        let mut state = self.sim.lock();
-        let writer = Writer { user_id: state.login.user_id.clone(), now: state.now() };
-        state.org.check_types(object, &fields).map_err(|message| format!("JSON_PARSER_ERROR: {message}"))?;
-        state.org.create(object, &fields, &writer).map_err(|e| format!("{}: {}", e.status_code, e.message))
+        self.sim.lock().apply_change(&RecordChange::Insert { object: object.to_owned(), fields: serde_json::Value::Object(fields) })
+    }
+
+    /// Updates a record as the org's user would through the REST API, with its checks (a record in
+    /// the recycle bin is `ENTITY_IS_DELETED`), stamping `LastModifiedDate` and `SystemModstamp`
+    /// with the simulator's clock. `fields` is a JSON object. Returns the record's 18-character
+    /// id; errs with `"STATUS_CODE: message"`.
+    pub fn update_record(&self, id: &str, fields: serde_json::Value) -> Result<String, String> {
+        self.sim.lock().apply_change(&RecordChange::Update { id: id.to_owned(), fields })
     }
 
     /// Converts a Lead into an existing Contact, as Lead Convert does: `IsConverted` true,
@@ -400,14 +497,74 @@ impl SalesforceSim {
     /// was already converted.
     pub fn convert_lead(&self, lead_id: &str, contact_id: &str) -> bool {
         let mut state = self.sim.lock();
-        let now = state.now();
+        let now = state.write_time();
         state.org.convert_lead(lead_id, contact_id, now)
     }
 
-    /// Moves a record to the recycle bin: reads then answer `ENTITY_IS_DELETED`, queries skip it
-    /// (`queryAll` shows it). Returns false for an unknown or already deleted id.
+    /// Moves a record to the recycle bin, as the REST API's DELETE does: `IsDeleted` true and a new
+    /// `SystemModstamp`; reads then answer `ENTITY_IS_DELETED`, queries skip it, `queryAll` shows it
+    /// for 15 days of the simulator's clock, after which it is gone for good. Returns false for an
+    /// unknown or already deleted id.
     pub fn delete_record(&self, id: &str) -> bool {
-        self.sim.lock().org.delete(id)
+        self.sim.lock().apply_change(&RecordChange::Delete { id: id.to_owned() }).is_ok()
+    }
+
+    /// Erases every record in the recycle bin, as Setup's "Empty your Recycle Bin" (or the 15 days
+    /// passing) does: `queryAll` no longer returns them. Returns how many were erased.
+    pub fn empty_recycle_bin(&self) -> usize {
+        self.sim.lock().org.empty_recycle_bin()
+    }
+
+    /// The records of `object` in the recycle bin (deleted less than 15 days ago on the
+    /// simulator's clock), in creation order, as [`Self::records`] shows live ones.
+    pub fn deleted_records(&self, object: &str) -> Vec<serde_json::Value> {
+        let mut state = self.sim.lock();
+        state.expire_recycle_bin();
+        let Some(def) = state.org.schema.object(object) else { return Vec::new() };
+        state.org.recycle_bin(def).into_iter().map(serde_json::Value::Object).collect()
+    }
+
+    /// Adds `count` Contacts or Leads straight into the org, without HTTP or checks, for
+    /// benchmarks: each with a distinct email (`contact.{n}@seed.example.com`), first and last
+    /// name (`Seed{n}`, `Person{n}`; a Lead also gets Company `Seed Company {n}`), and the stamps
+    /// `stamps` spreads them over. `n` keeps counting across calls, so emails stay distinct.
+    /// Returns the new ids, in creation (and stamp) order; empty for another object.
+    pub fn seed_people(&self, object: &str, count: usize, stamps: SeedStamps) -> Vec<String> {
+        let mut state = self.sim.lock();
+        let Some(object) = state.org.schema.object(object).map(|o| o.name.clone()).filter(|o| o == "Contact" || o == "Lead")
+        else {
+            return Vec::new();
+        };
+        let user_id = state.login.user_id.clone();
+        let per_stamp = stamps.per_stamp.max(1);
+        let mut ids = Vec::with_capacity(count);
+        for i in 0..count {
+            state.seeded += 1;
+            let n = state.seeded;
+            let mut fields = serde_json::Map::new();
+            fields.insert("Email".into(), serde_json::json!(format!("{}.{n}@seed.example.com", object.to_lowercase())));
+            fields.insert("FirstName".into(), serde_json::json!(format!("Seed{n}")));
+            fields.insert("LastName".into(), serde_json::json!(format!("Person{n}")));
+            if object == "Lead" {
+                fields.insert("Company".into(), serde_json::json!(format!("Seed Company {n}")));
+            }
+            let slot = u32::try_from(i / per_stamp).unwrap_or(u32::MAX);
+            let writer = Writer { user_id: user_id.clone(), now: stamps.first + stamps.spacing * slot };
+            ids.extend(state.org.insert_unchecked(&object, &fields, &writer));
+        }
+        ids
+    }
+
+    /// Applies `change` at `moment` of an import (while a Bulk API query job runs, after some
+    /// pages of results), as the org's user would make it then; see [`ImportMoment`]. What became
+    /// of it is in [`Self::applied_changes`].
+    pub fn schedule_change(&self, moment: ImportMoment, change: RecordChange) {
+        self.sim.lock().changes.schedule(moment, change);
+    }
+
+    /// The scheduled changes applied so far, in order, with their outcomes.
+    pub fn applied_changes(&self) -> Vec<AppliedChange> {
+        self.sim.lock().changes.applied.clone()
     }
 
     /// Every live record of `object` (`Contact`, `Lead`, `Task`, `Campaign`, `CampaignMember`, or
@@ -513,9 +670,56 @@ impl SalesforceSim {
     }
 
     /// REST calls received (requests under `/services/data/vNN.N/` and `/services/apexrest/`),
-    /// whatever their outcome, faulted, unauthenticated and refused ones included.
+    /// whatever their outcome, faulted, unauthenticated and refused ones included. Bulk API 2.0
+    /// calls are REST calls.
     pub fn rest_calls(&self) -> usize {
         self.sim.lock().api.calls
+    }
+
+    /// The REST calls received with `method` on one route, counted as [`Self::rest_calls`] counts.
+    /// `route` is the route's template after `/services/data/vNN.N`: `/query` (first pages),
+    /// `/queryAll`, `/query/{locator}` (next pages), `/jobs/query` (`POST` creates a Bulk API 2.0
+    /// query job, `GET` lists them), `/jobs/query/{job}` (`GET` polls, `PATCH` aborts, `DELETE`),
+    /// `/jobs/query/{job}/results`, `/sobjects/{object}`, `/composite`, ….
+    pub fn route_calls(&self, method: &str, route: &str) -> usize {
+        let state = self.sim.lock();
+        state.api.route_calls.get(&(method.to_ascii_uppercase(), route.to_owned())).copied().unwrap_or(0)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Bulk API 2.0 query jobs
+    // -----------------------------------------------------------------------------------------
+
+    /// How many polls and how much simulated time query jobs spend queued and running (applies to
+    /// jobs already created too); see [`BulkQueryPace`]. By default a job completes by its first
+    /// poll.
+    pub fn set_bulk_query_pace(&self, pace: BulkQueryPace) {
+        self.sim.lock().api.bulk.pace = pace;
+    }
+
+    /// The next `count` query jobs created end `Failed`, with `error_message` as their
+    /// `errorMessage`, when they would otherwise complete.
+    pub fn fail_bulk_query_jobs(&self, count: u32, error_message: &str) {
+        let mut state = self.sim.lock();
+        state.api.bulk.failures.extend((0..count).map(|_| error_message.to_owned()));
+    }
+
+    /// The rows in a set of query results when the request gives no `maxRecords`
+    /// ([`BULK_DEFAULT_MAX_RECORDS`] until set; at least 1).
+    pub fn set_bulk_default_max_records(&self, max: usize) {
+        self.sim.lock().api.bulk.default_max_records = max.max(1);
+    }
+
+    /// `DailyBulkV2QueryJobs`' allocation (10,000 until set): creating a job once that many were
+    /// created fails with 400 `LIMIT_EXCEEDED`.
+    pub fn set_bulk_query_job_limit(&self, max: u64) {
+        self.sim.lock().api.bulk.daily_jobs = max;
+    }
+
+    /// `(created, max)` for `DailyBulkV2QueryJobs`, as `GET …/limits` reports them.
+    pub fn bulk_query_job_usage(&self) -> (u64, u64) {
+        let state = self.sim.lock();
+        (state.api.bulk.jobs_created, state.api.bulk.daily_jobs)
     }
 
     // -----------------------------------------------------------------------------------------

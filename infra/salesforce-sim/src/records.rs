@@ -19,12 +19,17 @@
 //! subrequests that open their own; rolling back the inner one undoes only its changes, and
 //! committing it keeps its changes in the outer log so the outer rollback still undoes them.
 //!
+//! Deleting a record moves it to the recycle bin (`IsDeleted` true, a new `SystemModstamp`):
+//! reads by id answer `ENTITY_IS_DELETED`, `query` skips it and `queryAll` returns it. Salesforce
+//! keeps it there 15 days ([`RECYCLE_BIN_RETENTION`]) and then erases it for good; the simulator
+//! does the same on its clock ([`Org::expire_recycle_bin`], run before reads and writes).
+//!
 //! Ids are minted in creation order and sort that way, so a `BTreeMap` by id keeps each object's
 //! records in creation order. Unique and External ID fields are indexed (value → ids), so
 //! duplicate checks and upserts stay fast in benchmarks with many records.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -34,6 +39,12 @@ use crate::ids;
 use crate::schema::{
     FieldDef, FieldKind, FieldSpec, ObjectDef, Schema, CLOSED_TASK_STATUSES, RESPONDED_MEMBER_STATUSES,
 };
+
+/// How long deleted records stay in the recycle bin before Salesforce erases them: 15 days
+/// (Salesforce Help, "Recycle Bin": "The Recycle Bin keeps deleted items for 15 days, after which
+/// they are permanently deleted"; SOAP API `queryAll()`: deleted records are returned "until they
+/// are permanently removed from the Recycle Bin").
+pub(crate) const RECYCLE_BIN_RETENTION: Duration = Duration::from_secs(15 * 24 * 60 * 60);
 
 /// A record's fields, keyed by canonical field name.
 pub(crate) type Fields = Map<String, Value>;
@@ -121,6 +132,9 @@ pub(crate) struct Org {
 struct Data {
     live: HashMap<String, BTreeMap<String, Fields>>,
     deleted: HashMap<String, BTreeMap<String, Fields>>,
+    /// When each record in `deleted` was deleted, by id: it is erased [`RECYCLE_BIN_RETENTION`]
+    /// later.
+    deleted_at: HashMap<String, SystemTime>,
     minted: u64,
     /// The changes made inside the open transactions, oldest first.
     undo: Vec<Undo>,
@@ -168,6 +182,7 @@ impl Org {
                     if let Some(table) = data.deleted.get_mut(&object) {
                         table.remove(&id);
                     }
+                    data.deleted_at.remove(&id);
                     (object, id, Some(before))
                 }
             };
@@ -469,16 +484,53 @@ impl Org {
         }
     }
 
-    /// Moves a record to the recycle bin. Returns false for an unknown or already deleted id.
-    pub(crate) fn delete(&mut self, id: &str) -> bool {
+    /// Moves a record to the recycle bin at `at`: `IsDeleted` true and `SystemModstamp` `at` (the
+    /// deletion is a change `queryAll … WHERE SystemModstamp > watermark` must see;
+    /// `LastModifiedDate` keeps the last user edit). Returns false for an unknown or already
+    /// deleted id.
+    pub(crate) fn delete(&mut self, id: &str, at: SystemTime) -> bool {
         let Some(id) = ids::normalize(id) else { return false };
         let Some(def) = self.schema.object_of_id(&id) else { return false };
         let object = def.name.clone();
         let Some(mut before) = self.data.remove(def, &id) else { return false };
         self.data.log(Undo::Deleted { object: object.clone(), id: id.clone(), before: before.clone() });
         before.insert("IsDeleted".into(), json!(true));
+        before.insert("SystemModstamp".into(), json!(datetime::format_datetime(at)));
+        self.data.deleted_at.insert(id.clone(), at);
         self.data.deleted.entry(object).or_default().insert(id, before);
         true
+    }
+
+    /// Erases the records deleted [`RECYCLE_BIN_RETENTION`] or longer before `now`: no read finds
+    /// them any more, `queryAll` included.
+    pub(crate) fn expire_recycle_bin(&mut self, now: SystemTime) {
+        let Data { deleted, deleted_at, .. } = &mut self.data;
+        if deleted_at.is_empty() {
+            return;
+        }
+        deleted_at.retain(|id, at| {
+            let kept = now.duration_since(*at).map_or(true, |age| age < RECYCLE_BIN_RETENTION);
+            if !kept {
+                for table in deleted.values_mut() {
+                    table.remove(id);
+                }
+            }
+            kept
+        });
+    }
+
+    /// Erases every record in the recycle bin, as "Empty your Recycle Bin" does; returns how many.
+    pub(crate) fn empty_recycle_bin(&mut self) -> usize {
+        self.data.deleted.clear();
+        let erased = self.data.deleted_at.len();
+        self.data.deleted_at.clear();
+        erased
+    }
+
+    /// The records of `object` in the recycle bin, in creation order, with computed fields.
+    pub(crate) fn recycle_bin(&self, object: &ObjectDef) -> Vec<Fields> {
+        let records = self.data.deleted.get(&object.name).into_iter().flat_map(|t| t.values());
+        records.map(|stored| self.view(object, stored)).collect()
     }
 
     /// Marks a Lead converted into a Contact, as Lead Convert does. False when either is missing
@@ -1008,7 +1060,7 @@ mod tests {
             "CANNOT_UPDATE_CONVERTED_LEAD"
         );
         assert_eq!(code(org.create("Task", &body(json!({"WhoId": lead})), &writer())), "CANNOT_UPDATE_CONVERTED_LEAD");
-        assert!(org.delete(&contact));
+        assert!(org.delete(&contact, SystemTime::now()));
         assert_eq!(code(org.update("Contact", &contact, &Fields::new(), &writer())), "ENTITY_IS_DELETED");
         assert_eq!(code(org.create("Task", &body(json!({"WhoId": contact})), &writer())), "ENTITY_IS_DELETED");
     }
@@ -1046,7 +1098,7 @@ mod tests {
         org.begin();
         assert!(org.update("Task", &id, &body(json!({"Event_Id__c": "E2"})), &writer()).is_ok());
         assert!(org.create("Task", &body(json!({"Event_Id__c": "E1"})), &writer()).is_ok());
-        assert!(org.delete(&id));
+        assert!(org.delete(&id, SystemTime::now()));
         assert!(org.create("Task", &body(json!({"Event_Id__c": "E2"})), &writer()).is_ok());
         org.rollback();
         assert_eq!(org.rows(&task, false).len(), 1);

@@ -1,7 +1,7 @@
 //! A subset of SOQL (salesforce.md §6), enough to match people by email and more:
 //!
 //! ```text
-//! SELECT field, ... FROM Object
+//! SELECT field, ... | COUNT() FROM Object
 //!   [WHERE condition]            -- =, !=, <>, <, <=, >, >=, LIKE, IN (...), NOT IN (...),
 //!                                -- combined with AND, OR, NOT and parentheses
 //!   [ORDER BY field [ASC|DESC] [NULLS FIRST|LAST], ...]
@@ -9,10 +9,25 @@
 //! ```
 //!
 //! Literals: `'strings'` (with SOQL's backslash escapes), numbers, `true`/`false`, `null`, and
-//! unquoted dates (`2026-01-05`) and datetimes (`2026-01-05T00:00:00Z`). Text comparisons ignore
-//! case, as Salesforce's do (Email is not a case-sensitive field). Relationship paths
-//! (`Owner.Name`), aggregates, subqueries, date literals such as `TODAY` and `WITH`/`GROUP BY`
-//! are not supported and fail as `MALFORMED_QUERY`.
+//! unquoted dates (`2026-01-05`) and datetimes. Text comparisons ignore case, as Salesforce's do
+//! (Email is not a case-sensitive field). Relationship paths (`Owner.Name`), other aggregates
+//! (`COUNT(Id)`, `SUM`), subqueries, date literals such as `TODAY` and `WITH`/`GROUP BY` are not
+//! supported and fail as `MALFORMED_QUERY`.
+//!
+//! Salesforce's rules the parser enforces (SOQL and SOSL Reference):
+//!
+//! - Datetime literals take the forms of "Date Formats and Date Literals in WHERE":
+//!   `YYYY-MM-DDThh:mm:ss+hh:mm`, `…-hh:mm` or `…Z`, with optional fractional seconds (the XML
+//!   Schema `dateTime` the page refers to). The REST API's output form `…+0000` (no colon) is not
+//!   one of them and fails as `MALFORMED_QUERY`, so a watermark read from a record must be
+//!   rewritten before it goes back into a query.
+//! - AND and OR do not mix without parentheses ("Condition Expression Syntax (WHERE Clause)":
+//!   "Client applications must specify parentheses when nesting operators. However, multiple
+//!   operators of the same type do not need to be nested."): `a AND b OR c` is `MALFORMED_QUERY`,
+//!   `(a AND b) OR c` is fine.
+//! - `COUNT()` ("COUNT() and COUNT(fieldName)"): it "must be the only element in the SELECT list",
+//!   "You can use COUNT() with a LIMIT clause", "You can't use COUNT() with an ORDER BY clause".
+//! - A field selected twice is `MALFORMED_QUERY` ("duplicate field selected: Id").
 //!
 //! Errors carry Salesforce's row/column message (salesforce-samples/error-malformed-query.json,
 //! error-invalid-field-in-query.json): the query line, a caret under the offending token,
@@ -199,7 +214,7 @@ fn lex_number_or_date(text: &str, start: usize, literal: String) -> Result<Tok, 
         let valid = if literal.len() == 10 {
             datetime::parse_date(&literal).is_some()
         } else {
-            datetime::parse_datetime_millis(&literal).is_some()
+            has_soql_zone(&literal) && datetime::parse_datetime_millis(&literal).is_some()
         };
         if valid {
             return Ok(Tok::Date(literal));
@@ -210,6 +225,17 @@ fn lex_number_or_date(text: &str, start: usize, literal: String) -> Result<Tok, 
         }
     }
     Err(error_at(text, start, "MALFORMED_QUERY", &format!("unexpected token: {literal}")))
+}
+
+/// Whether a datetime literal ends as SOQL requires: `Z`, or an offset `+hh:mm` / `-hh:mm` with
+/// its colon ("Date Formats and Date Literals in WHERE").
+fn has_soql_zone(literal: &str) -> bool {
+    if literal.ends_with('Z') {
+        return true;
+    }
+    let bytes = literal.as_bytes();
+    let Some(zone) = bytes.len().checked_sub(6).and_then(|at| bytes.get(at..)) else { return false };
+    matches!(zone, [b'+' | b'-', h1, h2, b':', m1, m2] if [h1, h2, m1, m2].iter().all(|b| b.is_ascii_digit()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -259,7 +285,9 @@ struct OrderItem {
 
 #[derive(Debug, Clone)]
 struct Query {
+    /// The selected fields; empty for `SELECT COUNT()`.
     fields: Vec<Name>,
+    count: bool,
     object: Name,
     filter: Option<Condition>,
     order_by: Vec<OrderItem>,
@@ -344,15 +372,27 @@ impl Parser<'_> {
 
     fn query(&mut self) -> Result<Query, SoqlError> {
         self.keyword("SELECT")?;
-        let mut fields = vec![self.name()?];
-        while self.peek().tok == Tok::Comma {
-            self.advance();
+        let count = self.count_function()?;
+        let mut fields = Vec::new();
+        if !count {
             fields.push(self.name()?);
+            while self.peek().tok == Tok::Comma {
+                self.advance();
+                fields.push(self.name()?);
+            }
+        }
+        if count && self.peek().tok == Tok::Comma {
+            let at = self.peek().start;
+            return Err(error_at(self.text, at, "MALFORMED_QUERY", "COUNT() must be the only element in the SELECT list"));
         }
         self.keyword("FROM")?;
         let object = self.name()?;
         let filter = if self.eat_keyword("WHERE") { Some(self.or_condition()?) } else { None };
         let mut order_by = Vec::new();
+        if count && self.is_keyword("ORDER") {
+            let at = self.peek().start;
+            return Err(error_at(self.text, at, "MALFORMED_QUERY", "You can't use COUNT() with an ORDER BY clause"));
+        }
         if self.eat_keyword("ORDER") {
             self.keyword("BY")?;
             loop {
@@ -368,7 +408,24 @@ impl Parser<'_> {
         if self.peek().tok != Tok::End {
             return Err(self.unexpected(self.peek()));
         }
-        Ok(Query { fields, object, filter, order_by, limit, offset })
+        Ok(Query { fields, count, object, filter, order_by, limit, offset })
+    }
+
+    /// `COUNT()` as the select list: consumed, true. Another aggregate (`COUNT(Id)`) is refused.
+    fn count_function(&mut self) -> Result<bool, SoqlError> {
+        let opens = self.tokens.get(self.next + 1).is_some_and(|t| t.tok == Tok::LParen);
+        if !self.is_keyword("COUNT") || !opens {
+            return Ok(false);
+        }
+        let at = self.peek().start;
+        self.advance();
+        self.advance();
+        if self.peek().tok != Tok::RParen {
+            let detail = "aggregate functions other than COUNT() are not supported by salesforce-sim";
+            return Err(error_at(self.text, at, "MALFORMED_QUERY", detail));
+        }
+        self.advance();
+        Ok(true)
     }
 
     fn order_item(&mut self) -> Result<OrderItem, SoqlError> {
@@ -401,20 +458,36 @@ impl Parser<'_> {
         }
     }
 
+    /// ORs of ANDs; an AND and an OR at the same level (no parentheses between them) are
+    /// refused at whichever of the two comes second, as Salesforce requires parentheses there.
     fn or_condition(&mut self) -> Result<Condition, SoqlError> {
-        let mut terms = vec![self.and_condition()?];
-        while self.eat_keyword("OR") {
-            terms.push(self.and_condition()?);
+        let (first, mut bare_and) = self.and_condition()?;
+        let mut terms = vec![first];
+        let mut first_or = None;
+        while self.is_keyword("OR") {
+            first_or.get_or_insert(self.peek().start);
+            self.advance();
+            let (term, and_at) = self.and_condition()?;
+            bare_and = bare_and.or(and_at);
+            terms.push(term);
+        }
+        if let (Some(or_at), Some(and_at)) = (first_or, bare_and) {
+            let (at, word) = if or_at > and_at { (or_at, "OR") } else { (and_at, "AND") };
+            return Err(error_at(self.text, at, "MALFORMED_QUERY", &format!("unexpected token: {word}")));
         }
         Ok(if terms.len() == 1 { terms.remove(0) } else { Condition::Or(terms) })
     }
 
-    fn and_condition(&mut self) -> Result<Condition, SoqlError> {
+    /// ANDs of unary conditions, and where the first AND is (if any).
+    fn and_condition(&mut self) -> Result<(Condition, Option<usize>), SoqlError> {
         let mut terms = vec![self.unary_condition()?];
-        while self.eat_keyword("AND") {
+        let mut first_and = None;
+        while self.is_keyword("AND") {
+            first_and.get_or_insert(self.peek().start);
+            self.advance();
             terms.push(self.unary_condition()?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Condition::And(terms) })
+        Ok((if terms.len() == 1 { terms.remove(0) } else { Condition::And(terms) }, first_and))
     }
 
     fn unary_condition(&mut self) -> Result<Condition, SoqlError> {
@@ -584,8 +657,12 @@ struct Sort {
 pub(crate) struct Plan {
     /// The object's canonical name.
     pub(crate) object: String,
-    /// The selected fields' canonical names, in the order asked (duplicates dropped).
+    /// The selected fields' canonical names, in the order asked; empty for `SELECT COUNT()`.
     pub(crate) columns: Vec<String>,
+    /// The selected fields as the query wrote them (Bulk API 2.0's CSV header).
+    pub(crate) headers: Vec<String>,
+    /// `SELECT COUNT()`: the answer is the number of matching rows, not the rows.
+    pub(crate) count: bool,
     filter: Option<Filter>,
     sorts: Vec<Sort>,
     pub(crate) limit: Option<usize>,
@@ -607,10 +684,12 @@ pub(crate) fn plan(text: &str, schema: &Schema) -> Result<Plan, SoqlError> {
     let mut columns: Vec<String> = Vec::new();
     for name in &query.fields {
         let (field, _) = resolve.field(name)?;
-        if !columns.contains(&field) {
-            columns.push(field);
+        if columns.contains(&field) {
+            return Err(error_at(text, name.at, "MALFORMED_QUERY", &format!("duplicate field selected: {field}")));
         }
+        columns.push(field);
     }
+    let headers = query.fields.iter().map(|name| name.text.clone()).collect();
     let filter = query.filter.as_ref().map(|c| resolve.condition(c)).transpose()?;
     let mut sorts = Vec::new();
     for item in &query.order_by {
@@ -626,7 +705,16 @@ pub(crate) fn plan(text: &str, schema: &Schema) -> Result<Plan, SoqlError> {
             nulls_first: item.nulls_first.unwrap_or(!item.descending),
         });
     }
-    Ok(Plan { object: object.name.clone(), columns, filter, sorts, limit: query.limit, offset: query.offset })
+    Ok(Plan {
+        object: object.name.clone(),
+        columns,
+        headers,
+        count: query.count,
+        filter,
+        sorts,
+        limit: query.limit,
+        offset: query.offset,
+    })
 }
 
 struct Resolver<'a> {
@@ -855,15 +943,19 @@ impl Plan {
         self.filter.as_ref().is_none_or(|f| f.matches(record))
     }
 
-    /// Sorts by ORDER BY (stable: ties keep their order, which is creation order).
-    pub(crate) fn sort(&self, records: &mut [serde_json::Map<String, Value>]) {
+    /// Sorts by ORDER BY (stable: ties keep their order, which is creation order). Each row's
+    /// sort key is read once, not at every comparison: a datetime is parsed once per row.
+    pub(crate) fn sort(&self, records: &mut Vec<serde_json::Map<String, Value>>) {
         if self.sorts.is_empty() {
             return;
         }
-        records.sort_by(|a, b| {
-            for sort in &self.sorts {
-                let (x, y) = (Val::of(sort.kind, a.get(&sort.field)), Val::of(sort.kind, b.get(&sort.field)));
-                let ordering = match (&x, &y) {
+        let mut keyed: Vec<(Vec<Val>, serde_json::Map<String, Value>)> = records
+            .drain(..)
+            .map(|record| (self.sorts.iter().map(|sort| Val::of(sort.kind, record.get(&sort.field))).collect(), record))
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| {
+            for ((sort, x), y) in self.sorts.iter().zip(a).zip(b) {
+                let ordering = match (x, y) {
                     (Val::Null, Val::Null) => Ordering::Equal,
                     (Val::Null, _) => {
                         if sort.nulls_first {
@@ -880,7 +972,7 @@ impl Plan {
                         }
                     }
                     _ => {
-                        let ordering = x.compare(&y).unwrap_or(Ordering::Equal);
+                        let ordering = x.compare(y).unwrap_or(Ordering::Equal);
                         if sort.descending {
                             ordering.reverse()
                         } else {
@@ -894,6 +986,7 @@ impl Plan {
             }
             Ordering::Equal
         });
+        records.extend(keyed.into_iter().map(|(_, record)| record));
     }
 }
 
@@ -1010,6 +1103,73 @@ mod tests {
         assert_eq!(order, [json!("x"), json!("c"), json!("a"), json!("z")]);
         assert!(like_matches(&like_pattern("a\\%b_"), "a%bc"));
         assert!(!like_matches(&like_pattern("a\\%b_"), "axbc"));
+    }
+
+    fn error_of(text: &str) -> (String, String) {
+        match plan(text, &schema()) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => (e.code.to_owned(), e.message.lines().last().unwrap_or_default().to_owned()),
+        }
+    }
+
+    #[test]
+    fn count_is_alone_takes_limit_and_refuses_order_by() {
+        let Ok(count) = plan("SELECT COUNT() FROM Contact WHERE Email = 'a@x.com' LIMIT 3", &schema()) else { panic!() };
+        assert!(count.count && count.columns.is_empty());
+        assert_eq!(count.limit, Some(3));
+        let malformed = |detail: &str| ("MALFORMED_QUERY".to_owned(), detail.to_owned());
+        assert_eq!(error_of("SELECT COUNT(), Id FROM Contact"), malformed("COUNT() must be the only element in the SELECT list"));
+        assert_eq!(error_of("SELECT COUNT() FROM Contact ORDER BY Id"), malformed("You can't use COUNT() with an ORDER BY clause"));
+        assert_eq!(error_of("SELECT Id, COUNT() FROM Contact"), malformed("unexpected token: ("));
+        assert_eq!(error_of("SELECT COUNT(Id) FROM Contact").0, "MALFORMED_QUERY");
+        // COUNT is a field name like any other when no parenthesis follows.
+        assert_eq!(error_of("SELECT Count FROM Contact").0, "INVALID_FIELD");
+    }
+
+    #[test]
+    fn datetime_literals_take_soqls_zones_only() {
+        let at = |literal: &str| plan(&format!("SELECT Id FROM Contact WHERE SystemModstamp > {literal}"), &schema());
+        for fine in ["2026-12-05T10:00:00Z", "2026-12-05T10:00:00.000Z", "2026-12-05T11:00:00+01:00", "2026-12-05T02:00:00.5-08:00"] {
+            assert!(at(fine).is_ok(), "{fine}");
+        }
+        for refused in ["2026-12-05T10:00:00.000+0000", "2026-12-05T10:00:00", "2026-12-05T10:00:00+01", "2026-12-05T10:00Z"] {
+            assert!(matches!(at(refused), Err(e) if e.code == "MALFORMED_QUERY"), "{refused}");
+        }
+        let Ok(after) = at("2026-12-05T11:00:00.000+01:00") else { panic!() };
+        assert!(after.matches(&record(json!({"SystemModstamp": "2026-12-05T10:00:00.001+0000"}))));
+        assert!(!after.matches(&record(json!({"SystemModstamp": "2026-12-05T10:00:00.000+0000"}))));
+    }
+
+    #[test]
+    fn and_and_or_need_parentheses_to_mix() {
+        assert_eq!(
+            error_of("SELECT Id FROM Contact WHERE Email = 'a' AND LastName = 'b' OR FirstName = 'c'"),
+            ("MALFORMED_QUERY".to_owned(), "unexpected token: OR".to_owned())
+        );
+        assert_eq!(
+            error_of("SELECT Id FROM Contact WHERE Email = 'a' OR LastName = 'b' AND FirstName = 'c'"),
+            ("MALFORMED_QUERY".to_owned(), "unexpected token: AND".to_owned())
+        );
+        let stamp = "2026-12-05T10:00:00.000Z";
+        let keyset = format!(
+            "SELECT Id FROM Contact WHERE (SystemModstamp = {stamp} AND Id > '0035g0000000001') OR SystemModstamp > {stamp} ORDER BY SystemModstamp, Id"
+        );
+        let Ok(keyset) = plan(&keyset, &schema()) else { panic!() };
+        let row = |stamp: &str, id: &str| record(json!({"SystemModstamp": stamp, "Id": id}));
+        assert!(keyset.matches(&row("2026-12-05T10:00:00.000+0000", &crate::ids::mint("003", 2))));
+        assert!(!keyset.matches(&row("2026-12-05T10:00:00.000+0000", &crate::ids::mint("003", 1))));
+        assert!(keyset.matches(&row("2026-12-05T10:00:00.001+0000", &crate::ids::mint("003", 0))));
+        assert!(plan("SELECT Id FROM Contact WHERE Email = 'a' AND LastName = 'b' AND (FirstName = 'c' OR Title = 'd')", &schema()).is_ok());
+    }
+
+    #[test]
+    fn a_field_selected_twice_is_refused_and_headers_keep_the_query_spelling() {
+        assert_eq!(
+            error_of("SELECT Id, email, EMAIL FROM Contact"),
+            ("MALFORMED_QUERY".to_owned(), "duplicate field selected: Email".to_owned())
+        );
+        let Ok(plan) = plan("SELECT id, EMAIL FROM contact", &schema()) else { panic!() };
+        assert_eq!((plan.columns, plan.headers), (vec!["Id".to_owned(), "Email".to_owned()], vec!["id".to_owned(), "EMAIL".to_owned()]));
     }
 
     #[test]

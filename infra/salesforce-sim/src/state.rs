@@ -26,9 +26,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::distr::Alphanumeric;
 use rand::Rng;
 
+use serde_json::Value;
+
 use crate::apex::ApexState;
+use crate::changes::{AppliedChange, Changes, Event, RecordChange};
 use crate::recording::RecordedRequest;
-use crate::records::Org;
+use crate::records::{Org, RecordError, Writer};
 use crate::rest::ApiState;
 use crate::{SimApp, SimConfig};
 
@@ -41,6 +44,40 @@ pub(crate) const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(2 * 60 
 /// The range Session Settings' "Timeout value" offers: 15 minutes to 24 hours (salesforce.md §2.6).
 pub(crate) const SESSION_TIMEOUTS: std::ops::RangeInclusive<Duration> =
     Duration::from_secs(15 * 60)..=Duration::from_secs(24 * 60 * 60);
+
+/// The simulator's clock. It runs with wall time, shifted by
+/// [`crate::SalesforceSim::advance_time`], until a test sets it ([`crate::SalesforceSim::set_time`]):
+/// from then on it stands still and moves only when told, so that what it stamps is reproducible
+/// (two records written without moving it share a `SystemModstamp`, as records saved in the same
+/// millisecond do in Salesforce).
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    /// Added to wall time while the clock runs.
+    offset: Duration,
+    /// Where a set clock stands.
+    set: Option<SystemTime>,
+    /// How far each write moves the clock before it stamps records
+    /// ([`crate::SalesforceSim::set_write_step`]); zero by default.
+    pub(crate) write_step: Duration,
+}
+
+impl Clock {
+    pub(crate) fn now(&self) -> SystemTime {
+        self.set.unwrap_or_else(|| SystemTime::now() + self.offset)
+    }
+
+    pub(crate) fn advance(&mut self, by: Duration) {
+        match &mut self.set {
+            Some(at) => *at += by,
+            None => self.offset += by,
+        }
+    }
+
+    /// Stops the clock at `at`, earlier or later than now.
+    pub(crate) fn set(&mut self, at: SystemTime) {
+        self.set = Some(at);
+    }
+}
 
 /// The shared state of one simulator: its address and its memory.
 pub(crate) struct Sim {
@@ -66,7 +103,7 @@ impl Sim {
             instance_url: None,
             identity_base: None,
             authorize_error: None,
-            clock_offset: Duration::ZERO,
+            clock: Clock::default(),
             pending: HashMap::new(),
             codes: HashMap::new(),
             tokens: HashMap::new(),
@@ -78,6 +115,8 @@ impl Sim {
             org: Org::default(),
             api: ApiState::default(),
             apex: ApexState::default(),
+            changes: Changes::default(),
+            seeded: 0,
         };
         for app in config.apps {
             state.add_app(app);
@@ -197,7 +236,7 @@ pub(crate) struct SimState {
     pub(crate) instance_url: Option<String>,
     pub(crate) identity_base: Option<String>,
     pub(crate) authorize_error: Option<(String, String)>,
-    pub(crate) clock_offset: Duration,
+    pub(crate) clock: Clock,
 
     pub(crate) pending: HashMap<String, PendingAuthorization>,
     codes: HashMap<String, AuthorizationCode>,
@@ -216,6 +255,10 @@ pub(crate) struct SimState {
     pub(crate) api: ApiState,
     /// The Apex REST endpoints and the requests they received.
     pub(crate) apex: ApexState,
+    /// Record changes scheduled for a moment of an import (`changes.rs`).
+    pub(crate) changes: Changes,
+    /// People added by [`crate::SalesforceSim::seed_people`] so far (numbers their emails).
+    pub(crate) seeded: u64,
 }
 
 impl SimState {
@@ -223,9 +266,63 @@ impl SimState {
         self.apps.insert(app.client_id.clone(), app);
     }
 
-    /// The simulator's clock: wall time plus [`crate::SalesforceSim::advance_time`].
+    /// The simulator's clock (see [`Clock`]).
     pub(crate) fn now(&self) -> SystemTime {
-        SystemTime::now() + self.clock_offset
+        self.clock.now()
+    }
+
+    /// The time a write is stamped with: the clock after its [`Clock::write_step`]. Records past
+    /// the recycle bin's retention are purged first, so that the write sees the org as it is then.
+    pub(crate) fn write_time(&mut self) -> SystemTime {
+        let step = self.clock.write_step;
+        self.clock.advance(step);
+        let now = self.clock.now();
+        self.org.expire_recycle_bin(now);
+        now
+    }
+
+    /// Purges the recycle bin of records deleted longer ago than Salesforce keeps them, before a
+    /// read that could see them (`queryAll`, a record by id).
+    pub(crate) fn expire_recycle_bin(&mut self) {
+        let now = self.clock.now();
+        self.org.expire_recycle_bin(now);
+    }
+
+    /// A change made as the org's user would make it through the REST API, with its checks;
+    /// `Ok` is the record's id, `Err` `"STATUS_CODE: message"`.
+    pub(crate) fn apply_change(&mut self, change: &RecordChange) -> Result<String, String> {
+        let writer = Writer { user_id: self.login.user_id.clone(), now: self.write_time() };
+        let fields = |value: &Value| {
+            value.as_object().cloned().ok_or_else(|| "JSON_PARSER_ERROR: fields must be a JSON object".to_owned())
+        };
+        let message = |e: RecordError| format!("{}: {}", e.status_code, e.message);
+        match change {
+            RecordChange::Insert { object, fields: values } => {
+                let values = fields(values)?;
+                self.org.check_types(object, &values).map_err(|m| format!("JSON_PARSER_ERROR: {m}"))?;
+                self.org.create(object, &values, &writer).map_err(message)
+            }
+            RecordChange::Update { id, fields: values } => {
+                let values = fields(values)?;
+                let object = crate::ids::normalize(id)
+                    .and_then(|id| self.org.schema.object_of_id(&id).map(|def| def.name.clone()))
+                    .ok_or_else(|| format!("INVALID_CROSS_REFERENCE_KEY: invalid cross reference id: {id}"))?;
+                self.org.check_types(&object, &values).map_err(|m| format!("JSON_PARSER_ERROR: {m}"))?;
+                self.org.update(&object, id, &values, &writer).map_err(message)
+            }
+            RecordChange::Delete { id } => match crate::ids::normalize(id) {
+                Some(canonical) if self.org.delete(&canonical, writer.now) => Ok(canonical),
+                _ => Err(format!("ENTITY_IS_DELETED: no live record with id {id}")),
+            },
+        }
+    }
+
+    /// Applies the scheduled changes that `event` makes due, in the order they were scheduled.
+    pub(crate) fn fire(&mut self, event: Event) {
+        for (moment, change) in self.changes.due(event) {
+            let outcome = self.apply_change(&change);
+            self.changes.applied.push(AppliedChange { moment, change, outcome });
+        }
     }
 
     /// Milliseconds since the epoch, as in `issued_at`.

@@ -67,7 +67,12 @@ pub(super) async fn composite(
     body: Bytes,
 ) -> Reply {
     match parse(&body) {
-        Ok(request) => run(&mut sim.lock(), &session, &request),
+        Ok(request) => {
+            let mut state = sim.lock();
+            // Subrequests read the org as it is now: past the recycle bin's 15 days, gone.
+            state.expire_recycle_bin();
+            run(&mut state, &session, &request)
+        }
         Err(reply) => reply,
     }
 }

@@ -1,6 +1,7 @@
 //! What every REST call goes through before its handler, in this order:
 //!
-//! 1. It is counted ([`crate::SalesforceSim::rest_calls`]) and delayed by the configured latency.
+//! 1. It is counted ([`crate::SalesforceSim::rest_calls`], and by route,
+//!    [`crate::SalesforceSim::route_calls`]) and delayed by the configured latency.
 //! 2. The edge's limits: a URI longer than 16,384 bytes gets 414, URI plus headers longer than
 //!    that 431 (salesforce.md §5.3, §6). An unknown version or resource gets 404, token or not.
 //! 3. A fault may be drawn ([`crate::Faults`]): 503 HTML, reset, timeout before anything else;
@@ -71,6 +72,10 @@ pub(crate) async fn gate(State(sim): State<Arc<Sim>>, mut request: Request, next
     let latency = {
         let mut state = sim.lock();
         state.api.calls += 1;
+        if let Some(template) = request.extensions().get::<MatchedPath>() {
+            let key = (request.method().to_string(), super::route_of(template.as_str()).to_owned());
+            *state.api.route_calls.entry(key).or_default() += 1;
+        }
         state.api.latency
     };
     if !latency.is_zero() {

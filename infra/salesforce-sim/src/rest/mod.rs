@@ -8,6 +8,7 @@
 //! | `GET …/sobjects`, `GET …/sobjects/{Type}/describe` | `describe.rs` |
 //! | `POST`/`PATCH …/composite/sobjects`, `PATCH …/composite/sobjects/{Type}/{ExtIdField}` | `collections.rs` |
 //! | `POST …/composite` (up to 25 subrequests to the routes above, one API call) | `composite.rs` |
+//! | `POST`/`GET …/jobs/query`, `GET`/`PATCH`/`DELETE …/jobs/query/{id}`, `GET …/jobs/query/{id}/results` (Bulk API 2.0 query jobs) | `bulk.rs` |
 //!
 //! Every request under a version first passes `gate.rs`, which does what is common to all REST
 //! calls, in the order Salesforce's layers do it: the URI length limit (414), fault injection,
@@ -27,6 +28,7 @@
 //! Error bodies: a resource error is a JSON array `[{"message","errorCode"[,"fields"]}]`; a record
 //! in a collection fails with `{"statusCode","message","fields"}` ([`RecordError`]).
 
+mod bulk;
 mod collections;
 mod composite;
 mod describe;
@@ -51,6 +53,7 @@ use crate::faults::FaultState;
 use crate::records::{Fields, RecordError, Writer};
 use crate::state::{Sim, SimState};
 
+pub use bulk::{BulkQueryPace, BULK_DEFAULT_MAX_RECORDS};
 pub(crate) use gate::gate;
 
 /// Developer Edition's daily allocation (salesforce.md §5.5).
@@ -66,7 +69,8 @@ const VERSIONS: &[(&str, &str)] = &[
     ("Summer '26", "67.0"),
 ];
 
-/// What the REST API keeps besides the records: limits, knobs, counters, query cursors.
+/// What the REST API keeps besides the records: limits, knobs, counters, query cursors, Bulk API
+/// 2.0 query jobs.
 #[derive(Debug)]
 pub(crate) struct ApiState {
     /// Calls counted against the daily limit, and the limit.
@@ -74,11 +78,14 @@ pub(crate) struct ApiState {
     pub(crate) max: u64,
     /// Every request under `/services/data/vNN.N/`, whatever became of it.
     pub(crate) calls: usize,
+    /// The same requests by method and route (`("GET", "/query")`, …; see [`route_of`]).
+    pub(crate) route_calls: HashMap<(String, String), usize>,
     pub(crate) latency: Duration,
     pub(crate) faults: FaultState,
     /// Query results still being paged through, by query locator id.
-    pub(crate) cursors: HashMap<String, Vec<RecordJson>>,
+    pub(crate) cursors: HashMap<String, query::Cursor>,
     pub(crate) cursors_minted: u64,
+    pub(crate) bulk: bulk::BulkState,
 }
 
 impl Default for ApiState {
@@ -87,12 +94,21 @@ impl Default for ApiState {
             used: 0,
             max: DEFAULT_API_LIMIT,
             calls: 0,
+            route_calls: HashMap::new(),
             latency: Duration::ZERO,
             faults: FaultState::default(),
             cursors: HashMap::new(),
             cursors_minted: 0,
+            bulk: bulk::BulkState::default(),
         }
     }
+}
+
+/// The route a request matched, as counted in [`ApiState::route_calls`]: the route's template
+/// after `/services/data/{version}` (`/query`, `/jobs/query/{job}/results`), or the whole template
+/// for other APIs (`/services/apexrest/{*path}`).
+pub(crate) fn route_of(template: &str) -> &str {
+    template.strip_prefix("/services/data/{version}").unwrap_or(template)
 }
 
 /// The caller of a REST request, put in the request's extensions by the gate.
@@ -102,9 +118,9 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// The author of writes made now.
-    pub(crate) fn writer(&self, state: &SimState) -> Writer {
-        Writer { user_id: self.user_id.clone(), now: state.now() }
+    /// The author of writes made now, stamping them with [`SimState::write_time`].
+    pub(crate) fn writer(&self, state: &mut SimState) -> Writer {
+        Writer { user_id: self.user_id.clone(), now: state.write_time() }
     }
 }
 
@@ -128,6 +144,12 @@ pub(crate) fn routes() -> Router<Arc<Sim>> {
         .route(&v("/composite/sobjects"), post(collections::create_handler).patch(collections::update_handler))
         .route(&v("/composite/sobjects/{object}/{field}"), patch(collections::upsert_handler))
         .route(&v("/composite"), post(composite::composite))
+        .route(&v("/jobs/query"), post(bulk::create_handler).get(bulk::list_handler))
+        .route(
+            &v("/jobs/query/{job}"),
+            get(bulk::info_handler).patch(bulk::abort_handler).delete(bulk::delete_handler),
+        )
+        .route(&v("/jobs/query/{job}/results"), get(bulk::results_handler))
 }
 
 /// `GET /services/data/`: the available versions. Needs no token and costs no call.
@@ -141,11 +163,19 @@ async fn versions() -> Response {
     axum::Json(list).into_response()
 }
 
-/// `GET …/limits`: the daily request allocation (the other limits are not simulated).
+/// `GET …/limits`: the daily request allocation and Bulk API 2.0's query jobs (the other limits
+/// are not simulated).
 async fn limits(State(sim): State<Arc<Sim>>, Path(_version): Path<String>, Extension(_): Extension<Session>) -> Reply {
     let state = sim.lock();
     let (used, max) = (state.api.used, state.api.max);
-    Reply::json(StatusCode::OK, &json!({"DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(used)}}))
+    let (jobs, jobs_max) = (state.api.bulk.jobs_created, state.api.bulk.daily_jobs);
+    Reply::json(
+        StatusCode::OK,
+        &json!({
+            "DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(used)},
+            "DailyBulkV2QueryJobs": {"Max": jobs_max, "Remaining": jobs_max.saturating_sub(jobs)},
+        }),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

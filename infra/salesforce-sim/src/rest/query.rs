@@ -1,11 +1,25 @@
 //! `GET …/query?q=SOQL`, `GET …/queryAll?q=SOQL` (the recycle bin too) and
 //! `GET …/query/{locator}` (the next page) (salesforce.md §6; the SOQL subset is `soql.rs`'s).
 //!
-//! A result larger than the page size (2,000, or `Sforce-Query-Options: batchSize=N` with N in
-//! 200–2,000) is paged: `done: false` and a `nextRecordsUrl` of the form
-//! `/services/data/vNN.N/query/01g…-2000`, as in salesforce-samples/soql-query-contacts.json.
+//! Salesforce's rules (REST API Developer Guide, "Query", "QueryAll", "Query More Results"):
+//!
+//! - A result larger than the page size (2,000, or `Sforce-Query-Options: batchSize=N` with N in
+//!   200–2,000, a hint) is paged: `done: false` and a `nextRecordsUrl` of the form
+//!   `/services/data/vNN.N/query/01g…-2000`, as in salesforce-samples/soql-query-contacts.json.
+//! - The rows are those that matched when the query ran: the cursor keeps them, so a record
+//!   changed while a client pages is seen as it was.
+//! - A locator serves once (SOAP API "QueryLocator": "Use a given queryLocator value only one
+//!   time"), and a cursor lives 2 days (Limits Quick Reference, "API Query Cursor Limits":
+//!   "Cursors and their related query results are available for 2 days"). A used, expired or
+//!   made-up locator gets 400 `INVALID_QUERY_LOCATOR` (Help 000384958).
+//! - `queryAll` also returns the recycle bin's records (`IsDeleted` true), for 15 days after their
+//!   deletion (`records.rs`).
+//! - `SELECT COUNT()` answers `{"totalSize": n, "done": true, "records": []}` (SOQL and SOSL
+//!   Reference, "COUNT() and COUNT(fieldName)": "the size field … returns the number of rows …
+//!   The records field returns null", which REST renders as an empty array).
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,13 +27,25 @@ use axum::Extension;
 use serde::Serialize;
 
 use super::{error, ApiState, RecordJson, Reply, Session};
+use crate::changes::Event;
 use crate::ids;
 use crate::recording::{first, parse_pairs};
-use crate::soql;
+use crate::records::Fields;
+use crate::soql::{self, Plan};
 use crate::state::{Sim, SimState};
 
 const MAX_BATCH: usize = 2_000;
 const MIN_BATCH: usize = 200;
+
+/// How long a query cursor and its rows stay available.
+const CURSOR_LIFETIME: Duration = Duration::from_secs(2 * 24 * 60 * 60);
+
+/// The rows of a paged result still to be read, and when the query ran.
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    records: Vec<RecordJson>,
+    opened: SystemTime,
+}
 
 #[derive(Serialize)]
 struct QueryResult<'a> {
@@ -68,20 +94,39 @@ pub(super) fn run(
         Ok(plan) => plan,
         Err(e) => return error(StatusCode::BAD_REQUEST, e.code, &e.message),
     };
-    let Some(object) = state.org.schema.object(&plan.object).cloned() else {
+    let Some(rows) = matching_rows(state, &plan, include_deleted) else {
         return error(StatusCode::BAD_REQUEST, "INVALID_TYPE", "sObject type is not supported.");
     };
+    if plan.count {
+        let reply = Reply::json(StatusCode::OK, &QueryResult { total_size: rows.len(), done: true, next_records_url: None, records: &[] });
+        state.fire(Event::QueryPage);
+        return reply;
+    }
+    let records: Vec<RecordJson> = rows
+        .iter()
+        .map(|row| RecordJson::new(&plan.object, version, row, plan.columns.iter().map(String::as_str)))
+        .collect();
+    let now = state.now();
+    let reply = page(&mut state.api, version, Cursor { records, opened: now }, 0, batch, now);
+    state.fire(Event::QueryPage);
+    reply
+}
+
+/// The rows a query selects, filtered, sorted and cut by OFFSET and LIMIT, as the org holds them
+/// now (the recycle bin's too when `include_deleted`); `None` for an object the org lost.
+pub(crate) fn matching_rows(state: &mut SimState, plan: &Plan, include_deleted: bool) -> Option<Vec<Fields>> {
+    if include_deleted {
+        state.expire_recycle_bin();
+    }
+    let object = state.org.schema.object(&plan.object)?.clone();
     // Computed fields (Name, IsClosed, …) exist only in full rows; others can be tested as stored.
     let on_stored = plan.filter_fields().iter().all(|f| object.field(f).is_some_and(|f| !f.calculated));
     let mut rows = state.org.rows_where(&object, include_deleted, on_stored, |r| plan.matches(r));
     plan.sort(&mut rows);
-    let records: Vec<RecordJson> = rows
-        .iter()
-        .skip(plan.offset.unwrap_or(0))
-        .take(plan.limit.unwrap_or(usize::MAX))
-        .map(|row| RecordJson::new(&object.name, version, row, plan.columns.iter().map(String::as_str)))
-        .collect();
-    page(&mut state.api, version, records, 0, batch)
+    let offset = plan.offset.unwrap_or(0).min(rows.len());
+    rows.drain(..offset);
+    rows.truncate(plan.limit.unwrap_or(usize::MAX));
+    Some(rows)
 }
 
 /// `GET …/query/{locator}`: the page of a paged result starting at the locator's offset.
@@ -96,14 +141,22 @@ pub(super) async fn query_more(
 
 /// The next page of a paged result: `{cursor}-{offset}`. A locator serves once.
 pub(super) fn more(state: &mut SimState, version: &str, locator: &str, batch: usize) -> Reply {
+    let now = state.now();
     let found = locator
         .rsplit_once('-')
         .and_then(|(cursor, offset)| Some((cursor.to_owned(), offset.parse::<usize>().ok()?)))
-        .and_then(|(cursor, offset)| Some((state.api.cursors.remove(&cursor)?, offset)));
-    let Some((records, offset)) = found else {
+        .and_then(|(cursor, offset)| Some((state.api.cursors.remove(&cursor)?, offset)))
+        .filter(|(cursor, _)| alive(cursor, now));
+    let Some((cursor, offset)) = found else {
         return error(StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator");
     };
-    page(&mut state.api, version, records, offset, batch)
+    let reply = page(&mut state.api, version, cursor, offset, batch, now);
+    state.fire(Event::QueryPage);
+    reply
+}
+
+fn alive(cursor: &Cursor, now: SystemTime) -> bool {
+    now.duration_since(cursor.opened).map_or(true, |age| age < CURSOR_LIFETIME)
 }
 
 /// The `Sforce-Query-Options` header's value.
@@ -120,16 +173,18 @@ pub(super) fn batch_size(options: Option<&str>) -> usize {
         .map_or(MAX_BATCH, |n| n.clamp(MIN_BATCH, MAX_BATCH))
 }
 
-/// The page of `records` from `offset`; keeps the rest under a new locator when there is more.
-fn page(api: &mut ApiState, version: &str, records: Vec<RecordJson>, offset: usize, batch: usize) -> Reply {
-    let total = records.len();
+/// The page of the cursor's records from `offset`; keeps the cursor under a new locator when
+/// there is more. Expired cursors are dropped on the way.
+fn page(api: &mut ApiState, version: &str, cursor: Cursor, offset: usize, batch: usize, now: SystemTime) -> Reply {
+    api.cursors.retain(|_, cursor| alive(cursor, now));
+    let total = cursor.records.len();
     let end = offset.saturating_add(batch).min(total);
-    let page = records.get(offset.min(total)..end).unwrap_or_default();
+    let page = cursor.records.get(offset.min(total)..end).unwrap_or_default();
     let next_records_url = (end < total).then(|| {
         api.cursors_minted += 1;
-        let cursor = ids::mint("01g", api.cursors_minted);
-        let url = format!("/services/data/{version}/query/{cursor}-{end}");
-        (cursor, url)
+        let id = ids::mint("01g", api.cursors_minted);
+        let url = format!("/services/data/{version}/query/{id}-{end}");
+        (id, url)
     });
     let body = QueryResult {
         total_size: total,
@@ -138,8 +193,8 @@ fn page(api: &mut ApiState, version: &str, records: Vec<RecordJson>, offset: usi
         records: page,
     };
     let response = Reply::json(StatusCode::OK, &body);
-    if let Some((cursor, _)) = next_records_url {
-        api.cursors.insert(cursor, records);
+    if let Some((id, _)) = next_records_url {
+        api.cursors.insert(id, cursor);
     }
     response
 }

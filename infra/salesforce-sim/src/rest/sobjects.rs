@@ -54,7 +54,9 @@ pub(super) async fn read_handler(
     RawQuery(raw): RawQuery,
     Extension(_): Extension<Session>,
 ) -> Reply {
-    read(&sim.lock(), &version, &object, &id, raw.as_deref())
+    let mut state = sim.lock();
+    state.expire_recycle_bin();
+    read(&state, &version, &object, &id, raw.as_deref())
 }
 
 /// A record, with every field or those of `?fields=`.
@@ -131,10 +133,11 @@ pub(super) async fn delete_handler(
 
 /// Deletes a record: 204; it goes to the recycle bin.
 pub(super) fn delete(state: &mut SimState, object: &str, id: &str) -> Reply {
+    let at = state.write_time();
     let Some(def) = state.org.schema.object(object) else { return not_found() };
     match state.org.get(def, id) {
         Lookup::Found(_) => {
-            state.org.delete(id);
+            state.org.delete(id, at);
             Reply::empty(StatusCode::NO_CONTENT)
         }
         Lookup::Deleted => entity_deleted(),

@@ -45,10 +45,20 @@ impl Reply {
 
 impl Org {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// An org whose clock stands at `at` from the start (its token is issued then).
+    pub async fn start_at(at: std::time::SystemTime) -> Self {
+        Self::start_with(|sim| sim.set_time(at)).await
+    }
+
+    async fn start_with(prepare: impl FnOnce(&SalesforceSim)) -> Self {
         let sim = SalesforceSim::start(SimConfig::default()).await.unwrap();
         let mut app = SimApp::new(CLIENT_ID, SECRET, "https://app.example.com/cb");
         app.client_credentials_enabled = true;
         sim.add_app(app);
+        prepare(&sim);
         let client = Client::new();
         let token = login(&client, &sim).await;
         Self { sim, token, client }
@@ -106,6 +116,20 @@ impl Org {
 
     pub async fn query(&self, soql: &str) -> Reply {
         self.call(Method::GET, &format!("/query?q={}", encode(soql)), None).await
+    }
+
+    pub async fn query_all(&self, soql: &str) -> Reply {
+        self.call(Method::GET, &format!("/queryAll?q={}", encode(soql)), None).await
+    }
+
+    /// `GET` a path the API handed out (`nextRecordsUrl`), relative to the instance.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call_path(Method::GET, path, &[], None).await
+    }
+
+    /// A new access token, after the simulator's clock jumped past the session timeout.
+    pub async fn log_in_again(&mut self) {
+        self.token = login(&self.client, &self.sim).await;
     }
 
     pub async fn composite(&self, body: Value) -> Reply {
