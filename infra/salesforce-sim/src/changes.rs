@@ -15,10 +15,11 @@ pub enum ImportMoment {
     /// (so the change is not in them).
     BulkJobRunning,
     /// After this many more pages of Bulk API 2.0 query results (`GET …/jobs/query/{id}/results`,
-    /// any job) have been served, counted from when the change is scheduled.
+    /// any job) have been served, counted from when the change is scheduled (0 counts as 1).
     BulkResultsPages(u32),
     /// After this many more pages of REST query results (`…/query`, `…/queryAll` and their
-    /// `nextRecordsUrl` pages) have been served, counted from when the change is scheduled.
+    /// `nextRecordsUrl` pages; a `COUNT()` answer too) have been served, counted from when the
+    /// change is scheduled (0 counts as 1).
     QueryPages(u32),
 }
 

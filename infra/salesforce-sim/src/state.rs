@@ -31,7 +31,7 @@ use serde_json::Value;
 use crate::apex::ApexState;
 use crate::changes::{AppliedChange, Changes, Event, RecordChange};
 use crate::recording::RecordedRequest;
-use crate::records::{Org, RecordError, Writer};
+use crate::records::{Lookup, Org, RecordError, Writer};
 use crate::rest::ApiState;
 use crate::{SimApp, SimConfig};
 
@@ -310,10 +310,15 @@ impl SimState {
                 self.org.check_types(&object, &values).map_err(|m| format!("JSON_PARSER_ERROR: {m}"))?;
                 self.org.update(&object, id, &values, &writer).map_err(message)
             }
-            RecordChange::Delete { id } => match crate::ids::normalize(id) {
-                Some(canonical) if self.org.delete(&canonical, writer.now) => Ok(canonical),
-                _ => Err(format!("ENTITY_IS_DELETED: no live record with id {id}")),
-            },
+            RecordChange::Delete { id } => {
+                let canonical = crate::ids::normalize(id).unwrap_or_default();
+                let lookup = self.org.schema.object_of_id(&canonical).map(|def| self.org.get(def, &canonical));
+                match lookup {
+                    Some(Lookup::Found(_)) if self.org.delete(&canonical, writer.now) => Ok(canonical),
+                    Some(Lookup::Deleted) => Err("ENTITY_IS_DELETED: entity is deleted".to_owned()),
+                    _ => Err("NOT_FOUND: The requested resource does not exist".to_owned()),
+                }
+            }
         }
     }
 

@@ -240,6 +240,7 @@ async fn a_change_between_two_query_pages_is_not_in_the_pages_but_a_later_increm
         ImportMoment::QueryPages(1),
         RecordChange::Insert { object: "Contact".into(), fields: json!({"LastName": "New", "Email": "new@example.com"}) },
     );
+    org.sim.schedule_change(ImportMoment::QueryPages(1), RecordChange::Delete { id: "0035g00000ZZZZZ".into() });
     let full = "SELECT Id, Title FROM Contact ORDER BY SystemModstamp, Id";
     let first = org.call_with(Method::GET, &format!("/query?q={}", encode(full)), &[("Sforce-Query-Options", "batchSize=200")], None).await;
     let second = org.get(first.json()["nextRecordsUrl"].as_str().unwrap()).await.json();
@@ -248,8 +249,9 @@ async fn a_change_between_two_query_pages_is_not_in_the_pages_but_a_later_increm
     assert_eq!(second["totalSize"], 300);
 
     let applied = org.sim.applied_changes();
-    assert_eq!(applied.len(), 2);
+    assert_eq!(applied.len(), 3);
     assert_eq!(applied[0].outcome, Ok(changed.clone()));
+    assert_eq!(applied[2].outcome, Err("NOT_FOUND: The requested resource does not exist".to_owned()));
     let inserted = applied[1].outcome.clone().unwrap();
     let since = "SELECT Id, Title FROM Contact WHERE SystemModstamp >= 2026-12-05T10:00:00Z ORDER BY SystemModstamp, Id";
     let incremental = org.query(since).await.json();
