@@ -90,13 +90,14 @@ end "cargo test"
 # ---------------------------------------------------------------- benchmark (small counts)
 # Run in CI so it cannot rot: its figures are printed, never asserted as timings; it fails only if
 # its own correctness check fails (one Task per event). The full run: README "Benchmark".
-begin "benchmarks (sync-bench --ci, webhook-bench --ci)"
+begin "benchmarks (sync-bench --ci, webhook-bench --ci, import-bench --ci)"
 bench_ok=true
 # One build of every binary (benchmarks, the local stack for the browser tests): `cargo run -p`
 # per package would resolve features per package and compile the dependency tree again each time.
 if cargo build --locked -q --workspace --bins; then
   target/debug/sync-bench --ci || bench_ok=false
   target/debug/webhook-bench --ci || bench_ok=false
+  target/debug/import-bench --ci || bench_ok=false
 else
   bench_ok=false
 fi

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use anyhow::{bail, Context as _};
-use reqwest::header::LOCATION;
-use reqwest::{Client, Method, Response, StatusCode};
+use anyhow::Context as _;
+use reqwest::{Method, StatusCode};
 use salesforce_sim::{FieldKind, FieldSpec, SalesforceSim, SimApp, SimConfig};
 use serde_json::{json, Value};
 use sfbridge_core::domain::{FlowId, TenantId};
@@ -14,6 +13,8 @@ use sfbridge_core::queue::MemoryQueue;
 use sfbridge_local::Wiring;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::admin::Admin;
 
 pub const TENANT: &str = "bench_team";
 pub const CAMPAIGN: &str = "cmp_bench";
@@ -82,7 +83,7 @@ impl Env {
             admin_token: admin_token.clone(),
             server,
         };
-        let admin = Admin { base_url, token: admin_token, http: Client::new() };
+        let admin = Admin::new(base_url, admin_token, TENANT);
         admin.connect(&consumer_key, &consumer_secret, &env.sim.base_url()).await?;
         admin
             .call(Method::PUT, &format!("/v1/tenants/{TENANT}/campaigns/{CAMPAIGN}"), Some(json!({"enabled": true})), StatusCode::OK)
@@ -91,57 +92,4 @@ impl Env {
         admin.call(Method::PATCH, &format!("/v1/tenants/{TENANT}/settings"), Some(mapping), StatusCode::OK).await?;
         Ok(env)
     }
-}
-
-/// The product's backend calling the admin API, and an admin's browser for the popup.
-struct Admin {
-    base_url: String,
-    token: String,
-    http: Client,
-}
-
-impl Admin {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>, expected: StatusCode) -> anyhow::Result<Response> {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base_url)).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        expect(request.send().await?, expected, &format!("{method} {path}")).await
-    }
-
-    /// Saves the credentials and runs the popup: connect URL, Salesforce (auto-approve), callback.
-    async fn connect(&self, consumer_key: &str, consumer_secret: &str, login_url: &str) -> anyhow::Result<()> {
-        let credentials = json!({"consumer_key": consumer_key, "consumer_secret": consumer_secret, "login_url": login_url});
-        self.call(Method::PUT, &format!("/v1/tenants/{TENANT}/credentials"), Some(credentials), StatusCode::NO_CONTENT)
-            .await?;
-        let begun: Value =
-            self.call(Method::POST, &format!("/v1/tenants/{TENANT}/connect"), None, StatusCode::CREATED).await?.json().await?;
-        let Some(connect_url) = begun["connect_url"].as_str() else { bail!("POST /connect answered without a connect_url: {begun}") };
-
-        let browser = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
-        let authorize_url = location(expect(browser.get(connect_url).send().await?, StatusCode::FOUND, "the connect URL").await?)?;
-        let callback_url = location(expect(browser.get(&authorize_url).send().await?, StatusCode::FOUND, "authorize").await?)?;
-        expect(browser.get(&callback_url).send().await?, StatusCode::OK, "the OAuth callback").await?;
-
-        let view: Value =
-            self.call(Method::GET, &format!("/v1/tenants/{TENANT}/connection"), None, StatusCode::OK).await?.json().await?;
-        if view["status"] != "connected" {
-            bail!("the tenant is not connected after the popup flow: {view}");
-        }
-        Ok(())
-    }
-}
-
-async fn expect(response: Response, expected: StatusCode, what: &str) -> anyhow::Result<Response> {
-    if response.status() == expected {
-        return Ok(response);
-    }
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    bail!("{what}: expected {expected}, got {status}: {body}")
-}
-
-fn location(response: Response) -> anyhow::Result<String> {
-    let value = response.headers().get(LOCATION).context("a redirect without a Location header")?;
-    Ok(value.to_str()?.to_owned())
 }

@@ -12,6 +12,7 @@
 // A benchmark binary: its report is its output.
 #![allow(clippy::print_stdout)]
 
+mod admin;
 mod cli;
 mod env;
 mod events;

@@ -40,7 +40,7 @@ impl Record {
 }
 
 /// Salesforce writes datetimes as `2026-12-05T10:00:00.000+0000` (no colon in the offset).
-fn parse_modstamp(value: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_modstamp(value: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(value)
         .or_else(|_| DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f%z"))
         .ok()

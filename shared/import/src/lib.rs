@@ -6,7 +6,8 @@
 //!   resume parked ones.
 //! - [`run`]: one invocation of the import function: a run's next pages, until the invocation's
 //!   deadline, the API budget, or the end; then it hands on to the next invocation with a
-//!   continuation message on the import queue.
+//!   continuation message on the import queue. Large full reads go through a Bulk API 2.0 query
+//!   job (`run/bulk.rs`).
 //! - [`soql`]: the queries, written by the code from the settings (values quoted for their field's
 //!   type), never from a WHERE string.
 //! - [`events`]: records as inbound events, the markers that keep a record from being published
@@ -65,7 +66,23 @@ pub struct ImportLimits {
     pub max_failures: u32,
     /// How long a run waits when the org is over the tenant's API budget.
     pub budget_wait: Duration,
+    /// A read of every record (a full or comparing run) of an object with at least this many
+    /// records (`SELECT COUNT()`, one call) uses a Bulk API 2.0 query job; `None`: REST paging
+    /// always. Incremental runs read little and always page.
+    pub bulk_threshold: Option<u64>,
+    /// Records per set of Bulk results (`maxRecords`); `None`: from the width of a row
+    /// ([`sfbridge_salesforce::bulk::max_records_for`]).
+    pub bulk_max_records: Option<usize>,
+    /// The wait before the first poll of a Bulk job, doubling with each poll up to
+    /// [`run::MAX_BULK_POLL_WAIT`]: the invocation hands on with a delay rather than sleeping.
+    pub bulk_first_poll: Duration,
 }
+
+/// Above this many records a full read uses Bulk API 2.0: at 2,000 records a REST page, 10,000
+/// records cost 5 query calls, a Bulk job at least 3 (create, poll, results) and a poll or two
+/// more, plus the count; from there on Bulk costs about the same few calls while REST grows by
+/// one per 2,000 records (Salesforce's own rule of thumb: "more than 2,000 records, Bulk API 2.0").
+pub const BULK_THRESHOLD: u64 = 10_000;
 
 impl Default for ImportLimits {
     fn default() -> Self {
@@ -78,6 +95,9 @@ impl Default for ImportLimits {
             first_retry: Duration::from_secs(30),
             max_failures: 12,
             budget_wait: Duration::from_secs(15 * 60),
+            bulk_threshold: Some(BULK_THRESHOLD),
+            bulk_max_records: None,
+            bulk_first_poll: Duration::from_secs(5),
         }
     }
 }

@@ -12,6 +12,15 @@
 //! its markers written, so a cut-off resumes after the last published page. A crash between a
 //! page's publish and its save publishes that page again: the events carry the same ids (see
 //! [`crate::events`]), and the markers make every later read of those records a no-op.
+//!
+//! **Bulk.** A read of every record of a large object goes through a Bulk API 2.0 query job
+//! instead of REST pages ([`bulk`]); its progress is the job, the set of results and the rows of
+//! that set already published.
+
+mod bulk;
+
+pub use bulk::MAX_BULK_POLL_WAIT;
+pub(crate) use bulk::abort_jobs;
 
 use std::time::Duration;
 
@@ -24,7 +33,7 @@ use sfbridge_core::store::{
     ConnectionStatus, ImportObject, ImportPhase, ImportRecord, ImportScheduleRecord, ImportState, ObjectProgress, RecordMarker,
     StoreError, TenantSettings, WatermarkRecord,
 };
-use sfbridge_salesforce::fields::Catalog;
+use sfbridge_salesforce::fields::{Catalog, ObjectFields};
 use sfbridge_salesforce::rest::{ApiUsage, QueryPage, Reply, RestError};
 use sfbridge_salesforce::{CallError, Session, SessionError};
 
@@ -152,6 +161,8 @@ enum Stop {
     Failed(String),
     /// The connection needs an admin to reconnect.
     Parked,
+    /// Waiting for Salesforce (a Bulk query job still running): the next invocation after `wait`.
+    Poll { wait: Duration, message: String },
     /// Cannot go on: not connected any more, or the settings do not fit the org.
     Fatal(String),
     Cancelled,
@@ -230,13 +241,17 @@ impl Run<'_> {
                 Ok(filter) => filter,
                 Err(why) => return Stop::Fatal(why),
             };
-            let object = ObjectPlan { settings: settings_object, filter, org: org.clone() };
+            let object = ObjectPlan { settings: settings_object, filter, org: org.clone(), described: described.clone() };
             while self.record.objects[i].phase != ImportPhase::Done {
                 if let Some(stop) = self.before_page() {
                     return stop;
                 }
                 let result = match self.record.objects[i].phase {
-                    ImportPhase::Changes | ImportPhase::Deletes => self.query_page(&mut session, i, &object).await,
+                    ImportPhase::Changes => match self.bulk_changes(&mut session, i, &object).await {
+                        Some(result) => result,
+                        None => self.query_page(&mut session, i, &object).await,
+                    },
+                    ImportPhase::Deletes => self.query_page(&mut session, i, &object).await,
                     ImportPhase::Compare => self.compare_page(i, &object).await,
                     ImportPhase::Done => Ok(()),
                 };
@@ -342,6 +357,12 @@ impl Run<'_> {
     /// Publishes one page's records that the markers do not already have at their stamp, writes
     /// their markers, and saves the run's progress after the page.
     async fn publish_page(&mut self, i: usize, object: &ObjectPlan, records: &[Record], deleting: bool) -> Result<(), Stop> {
+        self.publish_records(i, object, records, deleting).await?;
+        self.save_progress().await
+    }
+
+    /// [`Self::publish_page`] without the save: the caller records where it stands first.
+    async fn publish_records(&mut self, i: usize, object: &ObjectPlan, records: &[Record], deleting: bool) -> Result<(), Stop> {
         let t = self.record.tenant_id.clone();
         let name = &self.record.objects[i].object.clone();
         let ids: Vec<&SalesforceId> = records.iter().map(|r| &r.id).collect();
@@ -384,7 +405,7 @@ impl Run<'_> {
         }
         self.pages_this_invocation += 1;
         self.record.failures = 0;
-        self.save_progress().await
+        Ok(())
     }
 
     /// A page of the object's markers: those this run did not see (and not already deleted) are
@@ -459,6 +480,7 @@ impl Run<'_> {
         self.record.lease_until = None;
         match stop {
             Stop::HandOn => self.hand_on(ImportState::Running, None, None).await,
+            Stop::Poll { wait, message } => self.hand_on(ImportState::Waiting, Some(wait), Some(message)).await,
             Stop::Budget(usage) => {
                 let wait = imp.limits.budget_wait;
                 let message = format!(
@@ -533,6 +555,7 @@ impl Run<'_> {
 
     async fn finish(mut self, state: ImportState, message: Option<String>) -> Result<Handled, ImportError> {
         let imp = self.imp;
+        bulk::abort_jobs(imp, &mut self.record).await;
         let now = imp.clock.now();
         self.record.state = state;
         self.record.message = message;
@@ -567,6 +590,8 @@ struct ObjectPlan {
     settings: ImportObject,
     filter: String,
     org: SalesforceId,
+    /// The object's describe: the fields' types, for reading Bulk results' CSV.
+    described: ObjectFields,
 }
 
 /// The progress a new run starts an object at. Without a watermark every record is read (and
@@ -587,5 +612,7 @@ pub(crate) fn initial_progress(object: &ObjectName, watermark: Option<DateTime<U
         unchanged: 0,
         deletions: 0,
         pages: 0,
+        counted: None,
+        bulk: None,
     }
 }

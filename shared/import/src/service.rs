@@ -59,6 +59,9 @@ pub struct ObjectView {
     pub unchanged: u64,
     pub deletions: u64,
     pub pages: u64,
+    /// The Bulk API 2.0 query job that read (or reads) the records, for a large full read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulk_job_id: Option<String>,
 }
 
 impl From<&ObjectProgress> for ObjectView {
@@ -73,6 +76,7 @@ impl From<&ObjectProgress> for ObjectView {
             unchanged: o.unchanged,
             deletions: o.deletions,
             pages: o.pages,
+            bulk_job_id: o.bulk.as_ref().map(|b| b.job_id.clone()),
         }
     }
 }
@@ -233,6 +237,8 @@ pub async fn cancel(imp: &Importer, t: &TenantId, id: &ImportId) -> Result<Impor
         let idle = matches!(record.state, ImportState::Waiting | ImportState::Parked | ImportState::Queued)
             && record.lease_until.is_none_or(|until| until <= record.updated_at);
         if idle {
+            // No invocation will see the cancel: abort its Bulk job (if any) here.
+            crate::run::abort_jobs(imp, &mut record).await;
             record.state = ImportState::Cancelled;
             record.message = Some("cancelled by an admin".into());
             record.ended_at = Some(record.updated_at);

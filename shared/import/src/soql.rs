@@ -17,9 +17,34 @@ use sfbridge_salesforce::rest::soql_quote;
 /// `SELECT Id, SystemModstamp, <fields> FROM <object> WHERE <filter> AND SystemModstamp >= <since>
 /// AND Id > '<after>' ORDER BY Id LIMIT <n>`: changed (or, without `since`, all) records.
 pub(crate) fn changes(object: &ImportObject, filter: &str, since: Option<DateTime<Utc>>, after: Option<&SalesforceId>, limit: usize) -> String {
+    select(&columns(object).join(", "), object, filter, since, after, limit, None)
+}
+
+/// What a read of changes selects: `Id`, `SystemModstamp`, then the object's fields.
+pub(crate) fn columns(object: &ImportObject) -> Vec<String> {
     let mut fields = vec!["Id".to_owned(), "SystemModstamp".to_owned()];
     fields.extend(object.fields.iter().map(|f| f.as_str().to_owned()));
-    select(&fields.join(", "), object, filter, since, after, limit, None)
+    fields
+}
+
+/// Every record, for a Bulk API 2.0 query job: no `ORDER BY` nor `LIMIT`, which "disable
+/// PKChunking" ("Create a Query Job"); the job's results are a snapshot read by locator, so
+/// their order does not matter for resuming.
+pub(crate) fn bulk_changes(object: &ImportObject, filter: &str) -> String {
+    format!("SELECT {} FROM {}{}", columns(object).join(", "), object.object, filter_clause(filter))
+}
+
+/// `SELECT COUNT() FROM <object> WHERE <filter>`: how many records a read of every record meets.
+pub(crate) fn count(object: &ImportObject, filter: &str) -> String {
+    format!("SELECT COUNT() FROM {}{}", object.object, filter_clause(filter))
+}
+
+fn filter_clause(filter: &str) -> String {
+    if filter.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {filter}")
+    }
 }
 
 /// The records deleted since `since`, for `queryAll` (the recycle bin): `IsDeleted = true`.
@@ -159,6 +184,9 @@ mod tests {
              2026-12-05T10:00:00Z AND Id > '003000000000001AAA' ORDER BY Id LIMIT 2000"
         );
         assert_eq!(changes(&contact(json!([])), "", None, None, 10), "SELECT Id, SystemModstamp, Email, FirstName FROM Contact ORDER BY Id LIMIT 10");
+        assert_eq!(bulk_changes(&contact(json!([])), "LeadSource = 'Web'"), "SELECT Id, SystemModstamp, Email, FirstName FROM Contact WHERE LeadSource = 'Web'");
+        assert_eq!(count(&contact(json!([])), ""), "SELECT COUNT() FROM Contact");
+        assert_eq!(count(&contact(json!([])), "DoNotCall = false"), "SELECT COUNT() FROM Contact WHERE DoNotCall = false");
         assert_eq!(
             deletions(&contact(json!([])), "", Some(since), None, 2000),
             "SELECT Id, SystemModstamp FROM Contact WHERE IsDeleted = true AND SystemModstamp >= 2026-12-05T10:00:00Z ORDER BY Id LIMIT 2000"

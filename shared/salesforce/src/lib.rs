@@ -1,9 +1,10 @@
 //! Talking to Salesforce: the OAuth client (authorize URL, code exchange, refresh, client
-//! credentials, identity, introspect, revoke), the REST and Composite client, what Salesforce's
-//! errors mean and what to do about them, and [`Sessions`], which keeps one usable access token per
-//! tenant with exactly one refresher at a time (renewing client-credentials tokens before they
-//! expire, [`expiry`]).
+//! credentials, identity, introspect, revoke), the REST and Composite client, Bulk API 2.0 query
+//! jobs ([`bulk`]), what Salesforce's errors mean and what to do about them, and [`Sessions`],
+//! which keeps one usable access token per tenant with exactly one refresher at a time (renewing
+//! client-credentials tokens before they expire, [`expiry`]).
 
+pub mod bulk;
 mod errors;
 pub mod expiry;
 pub mod fields;

@@ -41,7 +41,7 @@ pub struct RestError {
 }
 
 impl RestError {
-    fn transport(e: &reqwest::Error) -> Self {
+    pub(crate) fn transport(e: &reqwest::Error) -> Self {
         let code = if e.is_timeout() {
             "TIMEOUT"
         } else if e.is_connect() {
@@ -356,7 +356,7 @@ impl RecordsApi for SalesforceRest {
 
 #[derive(Debug, Clone)]
 pub struct SalesforceRest {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     /// `/services/data/v66.0`: every call's path starts here (`SFBRIDGE_SALESFORCE_API_VERSION`).
     base_path: String,
 }
@@ -368,7 +368,7 @@ impl SalesforceRest {
         Self { http, base_path: format!("/services/data/{}", version.path()) }
     }
 
-    fn url(&self, session: &Session, path: &str) -> String {
+    pub(crate) fn url(&self, session: &Session, path: &str) -> String {
         session.instance_url.join(&format!("{}{path}", self.base_path))
     }
 
@@ -387,6 +387,19 @@ impl SalesforceRest {
         let mut url = url::Url::parse(&self.url(session, path)).map_err(|e| permanent_bug(&e))?;
         url.query_pairs_mut().append_pair("q", soql);
         self.send(session, self.http.get(url)).await
+    }
+
+    /// `SELECT COUNT() FROM …`: how many records match (the answer's `totalSize`), one call.
+    pub async fn count(&self, session: &Session, soql: &str) -> Result<Reply<u64>, RestError> {
+        #[derive(Deserialize)]
+        struct Counted {
+            #[serde(rename = "totalSize")]
+            total_size: u64,
+        }
+        let mut url = url::Url::parse(&self.url(session, "/query")).map_err(|e| permanent_bug(&e))?;
+        url.query_pairs_mut().append_pair("q", soql);
+        let reply: Reply<Counted> = self.send(session, self.http.get(url)).await?;
+        Ok(Reply { value: reply.value.total_size, usage: reply.usage })
     }
 
     /// All records of a query whose first page is in hand: follows `nextRecordsUrl` to the end.
@@ -467,7 +480,7 @@ impl SalesforceRest {
         self.send(session, self.http.post(url).header(EVENT_ID_HEADER, event_id).json(body)).await
     }
 
-    async fn send<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn send<T: serde::de::DeserializeOwned>(
         &self,
         session: &Session,
         request: reqwest::RequestBuilder,

@@ -198,6 +198,44 @@ pub struct ObjectProgress {
     pub unchanged: u64,
     pub deletions: u64,
     pub pages: u64,
+    /// A read of every record counts them first (`SELECT COUNT()`): above the import's Bulk
+    /// threshold the changes are read by a Bulk API 2.0 query job. `None`: not counted (yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted: Option<u64>,
+    /// The Bulk API 2.0 query job reading the changes, and how far into its results the run is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk: Option<BulkProgress>,
+}
+
+/// Where a run stands in a Bulk API 2.0 query job: the job, the set of results being read (by
+/// its locator) and how many of that set's rows are published, so a stopped run reads that set
+/// again and goes on after them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkProgress {
+    pub job_id: String,
+    pub state: BulkJobState,
+    /// The set being read; `None`: the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locator: Option<String>,
+    /// Its rows already published (and their markers written).
+    #[serde(default)]
+    pub offset: u64,
+    /// Polls so far (the wait between polls grows with them).
+    #[serde(default)]
+    pub polls: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkJobState {
+    /// Created, queued or running in Salesforce: polled until it completes.
+    Running,
+    /// Complete: its results are being read.
+    Reading,
+    /// Its results are all read.
+    Done,
+    /// Failed or aborted in Salesforce: the run reads the object by REST paging instead.
+    Abandoned,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

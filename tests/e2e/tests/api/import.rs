@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use reqwest::{Method, StatusCode};
-use salesforce_sim::{Faults, ImportMoment, RecordChange, SeedStamps};
+use salesforce_sim::{BulkQueryPace, Faults, ImportMoment, RecordChange, SeedStamps};
 use serde_json::{json, Value};
 use sfbridge_import::{ImportLimits, Importer};
 
@@ -23,7 +23,8 @@ fn people_settings() -> Value {
 
 /// Production's limits with waits of milliseconds, so waiting runs resume within the test.
 fn quick(limits: ImportLimits) -> ImportLimits {
-    ImportLimits { first_retry: Duration::from_millis(20), budget_wait: Duration::from_millis(20), ..limits }
+    let wait = Duration::from_millis(20);
+    ImportLimits { first_retry: wait, budget_wait: wait, bulk_first_poll: wait, ..limits }
 }
 
 impl TestApp {
@@ -83,6 +84,27 @@ impl TestApp {
         }
     }
 
+    /// The import queue's next message through an invocation that dies while publishing (the
+    /// inbound queue holds its sends); then, as SQS would once the message's visibility ends
+    /// (and with it the dead invocation's lease on the run), the message back on the queue.
+    /// Returns the events that went out before it died.
+    async fn crash_mid_publish(&self, importer: &Importer) -> Vec<Value> {
+        let next = self.queues.take_from(QueueName::Import).await;
+        assert_eq!(next.len(), 1);
+        let held = self.inbound_faults.hold().await;
+        let body = next[0].body.clone();
+        let crashing = importer.clone();
+        let task = tokio::spawn(async move { invoke(&crashing, &body).await });
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        task.abort();
+        drop(held);
+        assert!(task.await.is_err(), "the invocation died");
+        let before_crash = self.import_events().await;
+        self.clock.advance(chrono::Duration::minutes(17));
+        self.ctx.queues.import.send(vec![sfbridge_core::queue::OutgoingMessage::new(next[0].body.clone())]).await;
+        before_crash
+    }
+
     /// Every import event published so far (taken off the inbound queue).
     async fn import_events(&self) -> Vec<Value> {
         let events = self.inbound_events().await;
@@ -117,6 +139,14 @@ fn count_by<'a>(events: &'a [Value], key: &str) -> HashMap<&'a str, usize> {
 
 fn record_ids(events: &[Value]) -> HashSet<String> {
     events.iter().map(|e| e["record_id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// `n` events, no record twice.
+fn assert_once_each(events: &[Value], n: usize) {
+    let mut seen = HashSet::new();
+    let twice: Vec<&Value> = events.iter().filter(|e| !seen.insert(e["record_id"].as_str().unwrap())).collect();
+    assert!(twice.is_empty(), "published twice: {:?}", twice.first());
+    assert_eq!(events.len(), n, "no gap");
 }
 
 /// Sync Now of 5,000 Contacts and 2,000 Leads publishes exactly one event per record into its
@@ -206,7 +236,8 @@ async fn records_changed_during_a_run(backend: Backend) {
     app.align_clocks();
     let contacts = seed(&app, "Contact", 2_500);
     app.ready_tenant(json!({"import": {"objects": [{"object": "Contact", "fields": ["Email", "FirstName"]}]}})).await;
-    let importer = app.importer(ImportLimits { page_size: 1_000, ..ImportLimits::default() });
+    // REST paging (no count first), so the changes come after the first page of records.
+    let importer = app.importer(ImportLimits { page_size: 1_000, bulk_threshold: None, ..ImportLimits::default() });
     let (behind, ahead) = (contacts.first().unwrap().clone(), contacts.last().unwrap().clone());
     app.sim.schedule_change(ImportMoment::QueryPages(1), RecordChange::Update { id: behind.clone(), fields: json!({"FirstName": "Behind"}) });
     app.sim.schedule_change(ImportMoment::QueryPages(1), RecordChange::Update { id: ahead.clone(), fields: json!({"FirstName": "Ahead"}) });
@@ -257,31 +288,14 @@ async fn cut_off_runs_resume_exactly(backend: Backend) {
     assert_eq!(first.len(), 1);
     assert!(invoke(&importer, &first[0].body).await.batch_item_failures.is_empty());
     assert_eq!(app.import_events().await.len(), 600);
-    // The second dies while its second page is being published (the inbound queue holds it).
-    let second = app.queues.take_from(QueueName::Import).await;
-    assert_eq!(second.len(), 1);
-    let held = app.inbound_faults.hold().await;
-    let body = second[0].body.clone();
-    let crashing = importer.clone();
-    let task = tokio::spawn(async move { invoke(&crashing, &body).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    task.abort();
-    drop(held);
-    assert!(task.await.is_err(), "the invocation died");
-    let before_crash = app.import_events().await;
+    // The second dies while its second page is being published.
+    let before_crash = app.crash_mid_publish(&importer).await;
     assert!(before_crash.len() <= 200, "at most its first page went out: {}", before_crash.len());
-    // SQS brings the message back when its visibility ends; by then the dead invocation's lease
-    // on the run has ended too.
-    app.clock.advance(chrono::Duration::minutes(17));
-    app.ctx.queues.import.send(vec![sfbridge_core::queue::OutgoingMessage::new(second[0].body.clone())]).await;
     let (view, invocations) = app.run_import(&importer, TENANT, &id).await;
     assert_eq!(view["state"], "completed", "{view}");
     let mut all = before_crash;
     all.extend(app.import_events().await);
-    let mut seen = HashSet::new();
-    let twice: Vec<&Value> = all.iter().filter(|e| !seen.insert(e["record_id"].as_str().unwrap())).collect();
-    assert!(twice.is_empty(), "published twice: {:?}", twice.first());
-    assert_eq!(all.len() + 600, 2_000, "no gap");
+    assert_once_each(&all, 2_000 - 600);
     assert!(invocations >= 3, "handed on page by page: {invocations}");
     assert_eq!(view["events_published"], 2_000);
 }
@@ -388,7 +402,7 @@ async fn the_tick_starts_only_due_tenants(backend: Backend) {
     }
     app.connect_tenant("t_none").await;
 
-    let mut tick = || async {
+    let tick = || async {
         let report = sfbridge_import::service::tick(&importer).await.unwrap();
         for tenant in &report.started {
             let list = app.admin(Method::GET, &format!("/v1/tenants/{tenant}/imports"), None).await.json::<Value>().await.unwrap();
@@ -463,4 +477,270 @@ async fn sync_now_says_what_is_missing() {
     // Another tenant sees none of it.
     let other = app.admin(Method::GET, &format!("/v1/tenants/other/imports/{id}"), None).await;
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk API 2.0: full reads of large objects
+// ---------------------------------------------------------------------------------------------
+
+/// Contacts into one segment: the Bulk tests' settings.
+fn contact_settings() -> Value {
+    json!({"import": {"objects": [{"object": "Contact", "fields": ["Email", "FirstName", "LastName"], "segment": "Salesforce Contacts"}]}})
+}
+
+/// Production's limits with the Bulk threshold at `threshold` records.
+fn bulk_over(threshold: u64) -> ImportLimits {
+    ImportLimits { bulk_threshold: Some(threshold), ..ImportLimits::default() }
+}
+
+/// The Bulk API 2.0 calls the org received: jobs created, polls, sets of results, aborts.
+fn bulk_calls(app: &TestApp) -> [usize; 4] {
+    [
+        app.sim.route_calls("POST", "/jobs/query"),
+        app.sim.route_calls("GET", "/jobs/query/{job}"),
+        app.sim.route_calls("GET", "/jobs/query/{job}/results"),
+        app.sim.route_calls("PATCH", "/jobs/query/{job}"),
+    ]
+}
+
+/// A Sync Now of `settings`' objects run to its end by `importer`: its view and events.
+async fn import_all(app: &TestApp, importer: &Importer) -> (Value, Vec<Value>) {
+    let (status, run) = app.sync_now(TENANT, None).await;
+    assert!(status.is_success(), "{run}");
+    let (view, _) = app.run_import(importer, TENANT, run["import_id"].as_str().unwrap()).await;
+    assert_eq!(view["state"], "completed", "{view}");
+    (view, app.import_events().await)
+}
+
+/// A full read of 12,000 Contacts (over the default 10,000 threshold) goes through one Bulk API
+/// 2.0 query job: one event per record, shaped as the events of records read by REST are.
+async fn bulk_import_publishes_each_record_once(backend: Backend) {
+    let started = std::time::Instant::now();
+    let app = spawn_app(backend).await;
+    app.align_clocks();
+    let contacts = seed(&app, "Contact", 12_000);
+    app.ready_tenant(contact_settings()).await;
+    let importer = app.importer(ImportLimits::default());
+
+    let calls = app.sim.rest_calls();
+    let (view, events) = import_all(&app, &importer).await;
+    assert_once_each(&events, 12_000);
+    assert_eq!(count_by(&events, "event_type"), HashMap::from([("contact_created", 12_000)]));
+    assert_eq!(count_by(&events, "segment"), HashMap::from([("Salesforce Contacts", 12_000)]));
+    let contact = &view["objects"][0];
+    assert!(contact["bulk_job_id"].as_str().is_some_and(|j| j.starts_with("750")), "{view}");
+    let counts = ["records_read", "events_published", "unchanged"].map(|k| contact[k].as_u64().unwrap());
+    assert_eq!(counts, [12_000, 12_000, 0]);
+    assert_eq!(bulk_calls(&app), [1, 1, 1, 0], "one job, one poll, one set of results (12,000 rows are under maxRecords)");
+    assert_eq!(app.sim.route_calls("GET", "/query"), 1, "the count, and no REST page");
+    let made = app.sim.rest_calls() - calls;
+    assert_eq!(view["salesforce_calls"].as_u64(), Some(made as u64), "the run counts every call it makes");
+
+    // Read by Bulk or by REST, an event reads the same: an incremental run (REST) of one change.
+    let by_bulk = events.iter().find(|e| e["record_id"] == contacts[42].as_str()).unwrap().clone();
+    app.advance_clocks(Duration::from_secs(600));
+    app.sim.update_record(&contacts[42], json!({"FirstName": "Renamed"})).unwrap();
+    let (view, events) = import_all(&app, &importer).await;
+    assert_eq!(view["objects"][0]["bulk_job_id"], Value::Null, "incremental runs page by REST: {view}");
+    assert_eq!(events.len(), 1);
+    let by_rest = &events[0];
+    assert_eq!((by_rest["record_id"].clone(), by_rest["event_type"].clone()), (by_bulk["record_id"].clone(), json!("contact_updated")));
+    let keys = |e: &Value| e["fields"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&by_bulk), keys(by_rest));
+    assert_eq!((&by_bulk["fields"]["Email"], &by_bulk["fields"]["LastName"]), (&by_rest["fields"]["Email"], &by_rest["fields"]["LastName"]));
+    // REST's form, `2026-12-05T10:00:00.000+0000`, where Bulk's CSV has `…Z`.
+    let rest_form = |e: &Value| e["fields"]["SystemModstamp"].as_str().is_some_and(|s| s.len() == 28 && s.ends_with("+0000"));
+    assert!(rest_form(&by_bulk) && rest_form(by_rest), "{by_bulk} {by_rest}");
+    eprintln!("import[{backend:?}]: Bulk read of 12,000 Contacts with {made} Salesforce calls; {:.1?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_import_publishes_each_record_once_embedded() {
+    bulk_import_publishes_each_record_once(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_import_publishes_each_record_once_on_moto() {
+    bulk_import_publishes_each_record_once(Backend::Moto).await;
+}
+
+/// A Bulk read stopped anywhere resumes where it stood: handed on every third batch (inside sets
+/// of results and across them), and an invocation that dies mid-publish; every record once, and
+/// counted once.
+async fn bulk_cut_off_runs_resume_exactly(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.align_clocks();
+    seed(&app, "Contact", 5_000);
+    app.ready_tenant(contact_settings()).await;
+    let limits = ImportLimits { bulk_max_records: Some(2_000), page_size: 500, pages_per_invocation: Some(3), ..bulk_over(1_000) };
+    let importer = app.importer(limits);
+    let (_, run) = app.sync_now(TENANT, None).await;
+    let id = run["import_id"].as_str().unwrap().to_owned();
+
+    // The job is created; the next invocation polls it and publishes 3 batches: 1,500 of the
+    // first set's 2,000 rows.
+    assert_eq!(step(&app, &importer).await, 1);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(step(&app, &importer).await, 1);
+    let first = app.import_events().await;
+    assert_eq!(first.len(), 1_500);
+    assert_eq!(app.import_view(TENANT, &id).await["objects"][0]["records_read"], 1_500);
+    // The next dies publishing the rest of that set.
+    let before_crash = app.crash_mid_publish(&importer).await;
+    let (view, invocations) = app.run_import(&importer, TENANT, &id).await;
+    assert_eq!(view["state"], "completed", "{view}");
+    let mut all = first;
+    all.extend(before_crash.iter().cloned());
+    all.extend(app.import_events().await);
+    assert_once_each(&all, 5_000);
+    let contact = &view["objects"][0];
+    let again = before_crash.len() as u64;
+    let counts = ["records_read", "events_published", "unchanged"].map(|k| contact[k].as_u64().unwrap());
+    assert_eq!(counts, [5_000 + again, 5_000, again], "a batch published again by a dead invocation is counted as unchanged");
+    let [created, _, sets, _] = bulk_calls(&app);
+    assert_eq!(created, 1, "one job throughout");
+    assert!(sets > 3, "the 3 sets of results, and the ones read again to resume inside them: {sets}");
+    assert!(invocations >= 3, "handed on: {invocations}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_cut_off_runs_resume_with_no_gap_and_no_duplicate_embedded() {
+    bulk_cut_off_runs_resume_exactly(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_cut_off_runs_resume_with_no_gap_and_no_duplicate_on_moto() {
+    bulk_cut_off_runs_resume_exactly(Backend::Moto).await;
+}
+
+/// A record changed or deleted while the job runs (after its snapshot) is published as it was;
+/// the next incremental run reads changes from the first run's start (less the overlap), which
+/// is before the snapshot, and publishes both changes.
+async fn records_changed_while_the_job_runs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.align_clocks();
+    let contacts = seed(&app, "Contact", 2_000);
+    app.ready_tenant(contact_settings()).await;
+    let importer = app.importer(bulk_over(1_000));
+    let (updated, deleted) = (contacts[10].clone(), contacts[11].clone());
+    app.sim.schedule_change(ImportMoment::BulkJobRunning, RecordChange::Update { id: updated.clone(), fields: json!({"FirstName": "DuringTheJob"}) });
+    app.sim.schedule_change(ImportMoment::BulkJobRunning, RecordChange::Delete { id: deleted.clone() });
+
+    let (view, events) = import_all(&app, &importer).await;
+    assert!(view["objects"][0]["bulk_job_id"].is_string(), "{view}");
+    assert_eq!(app.sim.applied_changes().len(), 2, "both changes were made while the job ran");
+    assert_once_each(&events, 2_000);
+    let first_name = |events: &[Value], id: &str| events.iter().find(|e| e["record_id"] == id).map(|e| e["fields"]["FirstName"].clone());
+    assert_ne!(first_name(&events, &updated), Some(json!("DuringTheJob")), "the job's snapshot was taken before the change");
+
+    app.advance_clocks(Duration::from_secs(600));
+    let (view, events) = import_all(&app, &importer).await;
+    assert_eq!(view["kind"], "incremental");
+    let mut got: Vec<(String, String)> =
+        events.iter().map(|e| (e["record_id"].as_str().unwrap().to_owned(), e["event_type"].as_str().unwrap().to_owned())).collect();
+    got.sort();
+    assert_eq!(got, [(updated.clone(), "contact_updated".to_owned()), (deleted, "contact_deleted".to_owned())]);
+    assert_eq!(first_name(&events, &updated), Some(json!("DuringTheJob")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_changed_while_the_bulk_job_runs_are_caught_by_the_next_run_embedded() {
+    records_changed_while_the_job_runs(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_changed_while_the_bulk_job_runs_are_caught_by_the_next_run_on_moto() {
+    records_changed_while_the_job_runs(Backend::Moto).await;
+}
+
+/// A job that fails in Salesforce: the run names it and Salesforce's reason in its errors and
+/// reads the object by REST paging instead; every record once.
+async fn a_failed_job_falls_back_to_rest(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.align_clocks();
+    seed(&app, "Contact", 2_500);
+    app.ready_tenant(contact_settings()).await;
+    let importer = app.importer(ImportLimits { page_size: 1_000, ..bulk_over(1_000) });
+    app.sim.fail_bulk_query_jobs(1, "Query timeout: the query took longer than allowed");
+
+    let (view, events) = import_all(&app, &importer).await;
+    assert_once_each(&events, 2_500);
+    let error = view["errors"][0].as_str().unwrap_or_default();
+    assert!(error.contains("failed in Salesforce (Query timeout: the query took longer than allowed)"), "{view}");
+    assert!(error.contains("read by REST paging instead"), "{view}");
+    assert_eq!(bulk_calls(&app), [1, 1, 0, 0], "created, polled (Failed), no results");
+    assert_eq!(app.sim.route_calls("GET", "/query"), 4, "the count, then 3 REST pages");
+    assert_eq!(view["objects"][0]["events_published"], 2_500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bulk_job_falls_back_to_rest_paging_embedded() {
+    a_failed_job_falls_back_to_rest(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_bulk_job_falls_back_to_rest_paging_on_moto() {
+    a_failed_job_falls_back_to_rest(Backend::Moto).await;
+}
+
+/// A slow job is polled by later invocations, each handed on with a delay that grows: the run
+/// waits (naming the job), no invocation sleeps.
+async fn a_slow_job_is_polled_by_hand_offs(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.align_clocks();
+    seed(&app, "Contact", 1_500);
+    app.ready_tenant(contact_settings()).await;
+    app.sim.set_bulk_query_pace(BulkQueryPace { queued_polls: 1, running_polls: 1, ..BulkQueryPace::default() });
+    let limits = ImportLimits { bulk_first_poll: Duration::from_secs(1), ..quick(bulk_over(1_000)) };
+    let importer = (*app.ctx.importer).clone().with_limits(limits);
+    let (_, run) = app.sync_now(TENANT, None).await;
+    let id = run["import_id"].as_str().unwrap().to_owned();
+
+    assert_eq!(step(&app, &importer).await, 1);
+    let waiting = app.import_view(TENANT, &id).await;
+    assert_eq!(waiting["state"], "waiting", "{waiting}");
+    let message = waiting["message"].as_str().unwrap();
+    assert!(message.contains("waiting for the Bulk API query job 750") && message.contains("polled again at"), "{message}");
+    assert!(waiting["resumes_at"].is_string(), "{waiting}");
+    assert!(app.queues.take_from(QueueName::Import).await.is_empty(), "the poll is a delayed message, not a sleep");
+
+    let (view, invocations) = app.run_import(&importer, TENANT, &id).await;
+    assert_eq!(view["state"], "completed", "{view}");
+    assert_eq!(bulk_calls(&app)[1], 3, "polled while queued, while running, and complete");
+    assert_eq!(invocations, 3, "one invocation per poll");
+    assert_once_each(&app.import_events().await, 1_500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_bulk_job_is_polled_by_hand_offs_embedded() {
+    a_slow_job_is_polled_by_hand_offs(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_bulk_job_is_polled_by_hand_offs_on_moto() {
+    a_slow_job_is_polled_by_hand_offs(Backend::Moto).await;
+}
+
+/// Cancelling a run whose job is still running aborts the job in Salesforce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_bulk_run_aborts_its_job() {
+    let app = spawn_app(Backend::Memory).await;
+    app.align_clocks();
+    seed(&app, "Contact", 1_500);
+    app.ready_tenant(contact_settings()).await;
+    app.sim.set_bulk_query_pace(BulkQueryPace { running_polls: 1_000, ..BulkQueryPace::default() });
+    let importer = app.importer(bulk_over(1_000));
+    let (_, run) = app.sync_now(TENANT, None).await;
+    let id = run["import_id"].as_str().unwrap().to_owned();
+    assert_eq!(step(&app, &importer).await, 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(step(&app, &importer).await, 1, "a poll: the job is running");
+    assert_eq!(app.import_view(TENANT, &id).await["state"], "waiting");
+
+    let cancelled = app.admin(Method::DELETE, &format!("/v1/tenants/{TENANT}/imports/{id}"), None).await;
+    assert_eq!(cancelled.status(), StatusCode::ACCEPTED);
+    let view = app.import_view(TENANT, &id).await;
+    assert_eq!(view["state"], "cancelled", "{view}");
+    assert_eq!(bulk_calls(&app), [1, 1, 0, 1], "the job was aborted");
+    assert!(app.import_events().await.is_empty());
 }
