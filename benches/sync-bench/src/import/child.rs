@@ -4,6 +4,9 @@
 //! invocation per import-queue message, as the SQS trigger delivers them. Its stdout carries two
 //! lines to the parent: the redirect URI to register (it then waits for a line on stdin), and the
 //! [`Measured`] result.
+//!
+//! The store is the in-memory table less the record markers ([`NoMarkers`]): they are DynamoDB's
+//! in production, and a first full import reads none, so the child's memory is the function's.
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -15,12 +18,14 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
+use sfbridge_core::cipher::LocalCipher;
+use sfbridge_core::clock::SystemClock;
 use sfbridge_core::domain::{FlowId, TenantId};
 use sfbridge_core::queue::{OutgoingMessage, Queue, QueueError};
-use sfbridge_core::store::ImportTrigger;
+use sfbridge_core::store::{Condition, ImportTrigger, Item, MemoryTable, QueryPage, Store, Table, TableError};
 use sfbridge_import::run::Handled;
 use sfbridge_import::{service, ImportLimits, Importer};
-use sfbridge_local::Wiring;
+use sfbridge_local::{Queues, Wiring};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -46,7 +51,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let admin_token = format!("bench-admin-{}", FlowId::random());
     let config = sfbridge_local::local_config(&base_url, &admin_token, None)?;
     let redirect_uri = config.redirect_uri();
-    let (ctx, memory) = Wiring::in_memory(config)?;
+    let (queues, memory) = Queues::in_memory();
+    let store = Store::new(Arc::new(NoMarkers(MemoryTable::new())));
+    let ctx = Wiring::new(config, store, Arc::new(LocalCipher::random()), queues, Arc::new(SystemClock))?;
     let ctx = Arc::new(ctx);
     let server = sfbridge_local::serve(listener, ctx.clone());
     println!("{REDIRECT_LINE}{redirect_uri}");
@@ -174,5 +181,50 @@ impl Queue for Counted {
             tally.ids.extend(hashes.into_iter().flatten());
         }
         messages.iter().map(|_| Ok(())).collect()
+    }
+}
+
+/// The in-memory table, keeping no record marker (`INBOUND#{t}#REC#{object}` items): a first full
+/// import finds none whether they are kept or not, and in production they are DynamoDB's, so the
+/// child's peak memory is the import's own, not 100,000 markers'.
+#[derive(Debug)]
+struct NoMarkers(MemoryTable);
+
+fn is_marker(item: &Item) -> bool {
+    item.get("pk").and_then(|pk| pk.as_str()).is_some_and(|pk| pk.starts_with("INBOUND#") && pk.contains("#REC#"))
+}
+
+#[async_trait]
+impl Table for NoMarkers {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, TableError> {
+        self.0.get(pk, sk).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), TableError> {
+        self.0.put(item, condition).await
+    }
+
+    async fn set_attributes(&self, pk: &str, sk: &str, set: Item) -> Result<(), TableError> {
+        self.0.set_attributes(pk, sk, set).await
+    }
+
+    async fn delete(&self, pk: &str, sk: &str, condition: Condition) -> Result<Option<Item>, TableError> {
+        self.0.delete(pk, sk, condition).await
+    }
+
+    async fn query_desc(&self, pk: &str, sk_prefix: &str, limit: usize, before_sk: Option<&str>) -> Result<QueryPage, TableError> {
+        self.0.query_desc(pk, sk_prefix, limit, before_sk).await
+    }
+
+    async fn batch_get(&self, keys: &[(String, String)]) -> Result<Vec<Item>, TableError> {
+        self.0.batch_get(keys).await
+    }
+
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), TableError> {
+        self.0.batch_put(items.into_iter().filter(|item| !is_marker(item)).collect()).await
+    }
+
+    async fn query_asc(&self, pk: &str, sk_prefix: &str, limit: usize, after_sk: Option<&str>) -> Result<QueryPage, TableError> {
+        self.0.query_asc(pk, sk_prefix, limit, after_sk).await
     }
 }

@@ -92,16 +92,26 @@ impl Run<'_> {
     async fn create_job(&mut self, session: &mut Session, i: usize, object: &ObjectPlan) -> Result<(), Stop> {
         let imp = self.imp;
         let soql = soql::bulk_changes(&object.settings, &object.filter);
+        // The job exists once Salesforce answers, even when the answer says the org is over the
+        // tenant's budget: kept, so the run polls it after the wait instead of creating another.
+        let created = std::sync::Mutex::new(None);
         let create = |s: Session| {
-            let soql = soql.clone();
-            async move { imp.rest.create_query_job(&s, &soql, QueryOperation::Query).await }
+            let (soql, created) = (soql.clone(), &created);
+            async move {
+                let reply = imp.rest.create_query_job(&s, &soql, QueryOperation::Query).await;
+                if let (Ok(reply), Ok(mut id)) = (&reply, created.lock()) {
+                    *id = Some(reply.value.id.clone());
+                }
+                reply
+            }
         };
-        let job = self.call(session, create).await?;
-        tracing::info!(tenant_id = %self.record.tenant_id, import_id = %self.record.import_id, object = %object.settings.object, job_id = %job.id, "bulk query job created");
-        self.record.objects[i].bulk = Some(BulkProgress { job_id: job.id, state: BulkJobState::Running, locator: None, offset: 0, polls: 0 });
+        let result = self.call(session, create).await;
+        let Some(job_id) = created.into_inner().ok().flatten() else { return result.map(|_| ()) };
+        tracing::info!(tenant_id = %self.record.tenant_id, import_id = %self.record.import_id, object = %object.settings.object, job_id = %job_id, "bulk query job created");
+        self.record.objects[i].bulk = Some(BulkProgress { job_id, state: BulkJobState::Running, locator: None, offset: 0, polls: 0 });
         self.record.failures = 0;
         self.save_progress().await?;
-        Err(self.poll_later(i))
+        Err(result.err().unwrap_or_else(|| self.poll_later(i)))
     }
 
     async fn bulk_step(&mut self, session: &mut Session, i: usize, object: &ObjectPlan) -> Result<(), Stop> {

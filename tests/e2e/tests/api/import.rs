@@ -319,6 +319,53 @@ async fn step(app: &TestApp, importer: &Importer) -> usize {
     messages.len()
 }
 
+/// A 503 storm, an expired token, the org over the tenant's budget and a revoked grant, one
+/// after the other, each met as documented: the run waits, refreshes, waits, and parks until the
+/// tenant reconnects, when the tick resumes it.
+async fn ride_out_trouble(app: &TestApp, importer: &Importer, id: &str) {
+    // A 503 storm: the run waits and counts the failures.
+    app.sim.set_faults(Faults { rate_503: 1.0, seed: 3, ..Faults::default() });
+    step(app, importer).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    step(app, importer).await;
+    let waiting = app.import_view(TENANT, id).await;
+    assert_eq!(waiting["state"], "waiting", "{waiting}");
+    assert!(waiting["message"].as_str().unwrap().contains("waiting after a failure"), "{waiting}");
+    app.sim.set_faults(Faults::default());
+
+    // An expired token: refreshed on the 401, the run goes on.
+    let refreshes = app.refresh_requests();
+    app.sim.expire_access_tokens();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(step(app, importer).await >= 1);
+    assert_eq!(app.refresh_requests() - refreshes, 1, "one refresh");
+
+    // The org over the tenant's budget (80 % by default): the run waits.
+    app.sim.set_api_usage(u64::MAX / 2);
+    app.sim.set_api_limit(u64::MAX / 2 + 1_000);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    step(app, importer).await;
+    let over = app.import_view(TENANT, id).await;
+    assert_eq!(over["state"], "waiting", "{over}");
+    assert!(over["message"].as_str().unwrap().contains("over this tenant's budget"), "{over}");
+    app.sim.set_api_usage(0);
+
+    // A revoked grant: parked until the tenant reconnects; the tick then resumes it.
+    let tokens = app.sim.issued_refresh_tokens();
+    assert!(app.sim.revoke_token(tokens.last().unwrap()));
+    app.sim.expire_access_tokens();
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    step(app, importer).await;
+    let parked = app.import_view(TENANT, id).await;
+    assert_eq!(parked["state"], "parked", "{parked}");
+    assert!(app.queues.take_from(QueueName::Import).await.is_empty(), "a parked run has no message");
+    let tick = sfbridge_import::service::tick(importer).await.unwrap();
+    assert!(tick.resumed.is_empty(), "not before the reconnect");
+    app.connect_tenant(TENANT).await;
+    let tick = sfbridge_import::service::tick(importer).await.unwrap();
+    assert_eq!(tick.resumed, [TENANT]);
+}
+
 /// A 503 storm, an expired token, a revoked grant and an exhausted budget, each as documented:
 /// the run waits (or parks until a reconnect) and then publishes every record once.
 async fn runs_ride_out_salesforce_trouble(backend: Backend) {
@@ -330,47 +377,7 @@ async fn runs_ride_out_salesforce_trouble(backend: Backend) {
     let (_, run) = app.sync_now(TENANT, None).await;
     let id = run["import_id"].as_str().unwrap().to_owned();
 
-    // A 503 storm: the run waits and counts the failures.
-    app.sim.set_faults(Faults { rate_503: 1.0, seed: 3, ..Faults::default() });
-    step(&app, &importer).await;
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    step(&app, &importer).await;
-    let waiting = app.import_view(TENANT, &id).await;
-    assert_eq!(waiting["state"], "waiting", "{waiting}");
-    assert!(waiting["message"].as_str().unwrap().contains("waiting after a failure"), "{waiting}");
-    app.sim.set_faults(Faults::default());
-
-    // An expired token: refreshed on the 401, the run goes on.
-    let refreshes = app.refresh_requests();
-    app.sim.expire_access_tokens();
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    assert!(step(&app, &importer).await >= 1);
-    assert_eq!(app.refresh_requests() - refreshes, 1, "one refresh");
-
-    // The org over the tenant's budget (80 % by default): the run waits.
-    app.sim.set_api_usage(u64::MAX / 2);
-    app.sim.set_api_limit(u64::MAX / 2 + 1_000);
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    step(&app, &importer).await;
-    let over = app.import_view(TENANT, &id).await;
-    assert_eq!(over["state"], "waiting", "{over}");
-    assert!(over["message"].as_str().unwrap().contains("over this tenant's budget"), "{over}");
-    app.sim.set_api_usage(0);
-
-    // A revoked grant: parked until the tenant reconnects; the tick then resumes it.
-    let tokens = app.sim.issued_refresh_tokens();
-    assert!(app.sim.revoke_token(tokens.last().unwrap()));
-    app.sim.expire_access_tokens();
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
-    step(&app, &importer).await;
-    let parked = app.import_view(TENANT, &id).await;
-    assert_eq!(parked["state"], "parked", "{parked}");
-    assert!(app.queues.take_from(QueueName::Import).await.is_empty(), "a parked run has no message");
-    let tick = sfbridge_import::service::tick(&importer).await.unwrap();
-    assert!(tick.resumed.is_empty(), "not before the reconnect");
-    app.connect_tenant(TENANT).await;
-    let tick = sfbridge_import::service::tick(&importer).await.unwrap();
-    assert_eq!(tick.resumed, [TENANT]);
+    ride_out_trouble(&app, &importer, &id).await;
 
     let (view, _) = app.run_import(&importer, TENANT, &id).await;
     assert_eq!(view["state"], "completed", "{view}");
@@ -743,4 +750,36 @@ async fn cancelling_a_bulk_run_aborts_its_job() {
     assert_eq!(view["state"], "cancelled", "{view}");
     assert_eq!(bulk_calls(&app), [1, 1, 0, 1], "the job was aborted");
     assert!(app.import_events().await.is_empty());
+}
+
+/// The same trouble met while a Bulk job is polled and its results read: the run waits,
+/// refreshes, waits, parks and resumes as by REST, with the one job throughout.
+async fn bulk_runs_ride_out_salesforce_trouble(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.align_clocks();
+    seed(&app, "Contact", 1_500);
+    app.ready_tenant(contact_settings()).await;
+    let importer = app.importer(ImportLimits { bulk_max_records: Some(500), page_size: 250, pages_per_invocation: Some(1), ..bulk_over(1_000) });
+    let (_, run) = app.sync_now(TENANT, None).await;
+    let id = run["import_id"].as_str().unwrap().to_owned();
+    assert_eq!(step(&app, &importer).await, 1, "the job is created");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    ride_out_trouble(&app, &importer, &id).await;
+
+    let (view, _) = app.run_import(&importer, TENANT, &id).await;
+    assert_eq!(view["state"], "completed", "{view}");
+    assert_once_each(&app.import_events().await, 1_500);
+    assert_eq!(bulk_calls(&app)[0], 1, "one job throughout");
+    assert_eq!(view["objects"][0]["events_published"], 1_500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_runs_ride_out_salesforce_trouble_embedded() {
+    bulk_runs_ride_out_salesforce_trouble(Backend::Memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_runs_ride_out_salesforce_trouble_on_moto() {
+    bulk_runs_ride_out_salesforce_trouble(Backend::Moto).await;
 }
