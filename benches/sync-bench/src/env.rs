@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use salesforce_sim::{FieldKind, FieldSpec, SalesforceSim, SimApp, SimConfig};
-use serde_json::{json, Value};
+use serde_json::json;
 use sfbridge_core::domain::{FlowId, TenantId};
 use sfbridge_core::queue::MemoryQueue;
 use sfbridge_local::Wiring;

@@ -234,7 +234,8 @@ pub enum BulkJobState {
     Reading,
     /// Its results are all read.
     Done,
-    /// Failed or aborted in Salesforce: the run reads the object by REST paging instead.
+    /// Failed or aborted (in Salesforce, or by the run when it was cancelled): a run still going
+    /// reads the object by REST paging instead.
     Abandoned,
 }
 

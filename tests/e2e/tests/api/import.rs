@@ -105,9 +105,49 @@ impl TestApp {
         before_crash
     }
 
+    /// Starts taking the inbound queue's events as a run publishes them, so that the queue never
+    /// holds thousands: moto's receive reads every message on the queue, and draining 12,000 at
+    /// the end takes many minutes.
+    fn drain_inbound(&self) -> InboundDrain {
+        let queues = self.queues.clone();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut events = Vec::new();
+            loop {
+                let last = stopping.load(std::sync::atomic::Ordering::SeqCst);
+                let taken = queues.take_from(QueueName::Inbound).await;
+                if last && taken.is_empty() {
+                    return events;
+                }
+                if taken.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                events.extend(taken.iter().map(|m| serde_json::from_str::<Value>(&m.body).unwrap()));
+            }
+        });
+        InboundDrain { stop, task }
+    }
+
     /// Every import event published so far (taken off the inbound queue).
     async fn import_events(&self) -> Vec<Value> {
         let events = self.inbound_events().await;
+        assert!(events.iter().all(|e| e["source"] == "import"), "only import events here");
+        events
+    }
+}
+
+/// The inbound queue being read in the background ([`TestApp::drain_inbound`]).
+struct InboundDrain {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<Value>>,
+}
+
+impl InboundDrain {
+    /// Every event taken, once the queue is empty (call it after the run ended).
+    async fn events(self) -> Vec<Value> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let events = self.task.await.unwrap();
         assert!(events.iter().all(|e| e["source"] == "import"), "only import events here");
         events
     }
@@ -476,6 +516,8 @@ async fn sync_now_says_what_is_missing() {
     assert_eq!(app.import_view(TENANT, id).await["state"], "cancelled");
     let again = app.admin(Method::DELETE, &format!("/v1/tenants/{TENANT}/imports/{id}"), None).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
+    // A later run: ids made at the same instant order by their random suffix.
+    app.clock.advance(chrono::Duration::milliseconds(1));
     let (status, next) = app.sync_now(TENANT, Some(json!({"full": true}))).await;
     assert_eq!((status, next["started"].as_bool()), (StatusCode::ACCEPTED, Some(true)), "{next}");
     let list = app.admin(Method::GET, &format!("/v1/tenants/{TENANT}/imports?limit=1"), None).await.json::<Value>().await.unwrap();
@@ -510,13 +552,14 @@ fn bulk_calls(app: &TestApp) -> [usize; 4] {
     ]
 }
 
-/// A Sync Now of `settings`' objects run to its end by `importer`: its view and events.
+/// A Sync Now run to its end by `importer`: its view and events.
 async fn import_all(app: &TestApp, importer: &Importer) -> (Value, Vec<Value>) {
+    let drain = app.drain_inbound();
     let (status, run) = app.sync_now(TENANT, None).await;
     assert!(status.is_success(), "{run}");
     let (view, _) = app.run_import(importer, TENANT, run["import_id"].as_str().unwrap()).await;
     assert_eq!(view["state"], "completed", "{view}");
-    (view, app.import_events().await)
+    (view, drain.events().await)
 }
 
 /// A full read of 12,000 Contacts (over the default 10,000 threshold) goes through one Bulk API
