@@ -184,7 +184,10 @@ mod tests {
              2026-12-05T10:00:00Z AND Id > '003000000000001AAA' ORDER BY Id LIMIT 2000"
         );
         assert_eq!(changes(&contact(json!([])), "", None, None, 10), "SELECT Id, SystemModstamp, Email, FirstName FROM Contact ORDER BY Id LIMIT 10");
-        assert_eq!(bulk_changes(&contact(json!([])), "LeadSource = 'Web'"), "SELECT Id, SystemModstamp, Email, FirstName FROM Contact WHERE LeadSource = 'Web'");
+        assert_eq!(
+            bulk_changes(&contact(json!([])), "LeadSource = 'Web'"),
+            "SELECT Id, SystemModstamp, Email, FirstName FROM Contact WHERE LeadSource = 'Web'"
+        );
         assert_eq!(count(&contact(json!([])), ""), "SELECT COUNT() FROM Contact");
         assert_eq!(count(&contact(json!([])), "DoNotCall = false"), "SELECT COUNT() FROM Contact WHERE DoNotCall = false");
         assert_eq!(

@@ -121,7 +121,8 @@ impl Iterator for ResultRows<'_> {
 }
 
 fn unreadable_csv(e: &csv::Error) -> RestError {
-    RestError { class: ErrorClass::Transient, status: Some(200), code: "UNREADABLE_RESPONSE".into(), message: format!("the query results are not CSV: {e}") }
+    let message = format!("the query results are not CSV: {e}");
+    RestError { class: ErrorClass::Transient, status: Some(200), code: "UNREADABLE_RESPONSE".into(), message }
 }
 
 impl SalesforceRest {
@@ -160,7 +161,8 @@ impl SalesforceRest {
         locator: Option<&str>,
         max_records: usize,
     ) -> Result<Reply<ResultsPage>, RestError> {
-        let mut url = url::Url::parse(&self.url(session, &format!("/jobs/query/{}/results", job_segment(job_id)?))).map_err(|e| client_error(&e))?;
+        let path = format!("/jobs/query/{}/results", job_segment(job_id)?);
+        let mut url = url::Url::parse(&self.url(session, &path)).map_err(|e| client_error(&e))?;
         {
             let mut query = url.query_pairs_mut();
             if let Some(locator) = locator {
@@ -239,7 +241,8 @@ mod tests {
 
     #[test]
     fn job_states_and_ids_are_read_strictly() {
-        let job: QueryJob = serde_json::from_str(r#"{"id":"750R0000000zlh9IAA","state":"Failed","errorMessage":"Query timeout","apiVersion":66.0}"#).unwrap();
+        let failed = r#"{"id":"750R0000000zlh9IAA","state":"Failed","errorMessage":"Query timeout","apiVersion":66.0}"#;
+        let job: QueryJob = serde_json::from_str(failed).unwrap();
         assert_eq!((job.state, job.error_message.as_deref()), (JobState::Failed, Some("Query timeout")));
         let odd: QueryJob = serde_json::from_str(r#"{"id":"750R0000000zlh9IAA","state":"Queued"}"#).unwrap();
         assert_eq!(odd.state, JobState::Unknown);

@@ -240,7 +240,13 @@ fn report(rest: &Measured, bulk: &Measured, records: usize) {
     println!();
     let share = bulk.salesforce_calls as f64 / rest.salesforce_calls.max(1) as f64;
     let met = if share <= GOAL_CALL_SHARE { "met" } else { "NOT met" };
-    println!("goal: Bulk API 2.0 uses at most {:.0} % of REST paging's Salesforce calls: {:.1} % ({} against {}): {met}", GOAL_CALL_SHARE * 100.0, share * 100.0, bulk.salesforce_calls, rest.salesforce_calls);
+    println!(
+        "goal: Bulk API 2.0 uses at most {:.0} % of REST paging's Salesforce calls: {:.1} % ({} against {}): {met}",
+        GOAL_CALL_SHARE * 100.0,
+        share * 100.0,
+        bulk.salesforce_calls,
+        rest.salesforce_calls
+    );
     let pages = records.div_ceil(2_000);
     println!(
         "  at 2,000 records a query REST needs {pages} query calls for {records} records, so {:.0} % is {:.1} call(s): below Bulk's own",

@@ -107,7 +107,8 @@ impl Run<'_> {
         };
         let result = self.call(session, create).await;
         let Some(job_id) = created.into_inner().ok().flatten() else { return result.map(|_| ()) };
-        tracing::info!(tenant_id = %self.record.tenant_id, import_id = %self.record.import_id, object = %object.settings.object, job_id = %job_id, "bulk query job created");
+        let (t, run) = (&self.record.tenant_id, &self.record.import_id);
+        tracing::info!(tenant_id = %t, import_id = %run, object = %object.settings.object, job_id = %job_id, "bulk query job created");
         self.record.objects[i].bulk = Some(BulkProgress { job_id, state: BulkJobState::Running, locator: None, offset: 0, polls: 0 });
         self.record.failures = 0;
         self.save_progress().await?;
@@ -154,8 +155,10 @@ impl Run<'_> {
                 let why = job.error_message.unwrap_or_else(|| "no message".into());
                 let state = if job.state == JobState::Failed { "failed" } else { "was aborted" };
                 let name = &self.record.objects[i].object;
-                let note = format!("the Bulk API query job {job_id} for {name} {state} in Salesforce ({why}); {name} is read by REST paging instead");
-                tracing::warn!(tenant_id = %self.record.tenant_id, import_id = %self.record.import_id, job_id = %job_id, reason = %why, "bulk query job did not complete; reading by REST");
+                let note =
+                    format!("the Bulk API query job {job_id} for {name} {state} in Salesforce ({why}); {name} is read by REST paging instead");
+                let (t, run) = (&self.record.tenant_id, &self.record.import_id);
+                tracing::warn!(tenant_id = %t, import_id = %run, job_id = %job_id, reason = %why, "bulk query job did not complete; reading by REST");
                 self.record.errors.push(note);
                 self.save_progress().await?;
                 Ok(false)
@@ -227,7 +230,8 @@ impl Run<'_> {
     /// already published are read again and counted as unchanged.
     async fn job_gone(&mut self, i: usize) -> Result<(), Stop> {
         let gone = self.record.objects[i].bulk.take();
-        tracing::warn!(tenant_id = %self.record.tenant_id, import_id = %self.record.import_id, job_id = ?gone.map(|b| b.job_id), "bulk query job is gone; creating another");
+        let (t, run, job_id) = (&self.record.tenant_id, &self.record.import_id, gone.map(|b| b.job_id));
+        tracing::warn!(tenant_id = %t, import_id = %run, job_id = ?job_id, "bulk query job is gone; creating another");
         self.save_progress().await
     }
 
@@ -295,7 +299,9 @@ pub(crate) async fn abort_jobs(imp: &Importer, record: &mut ImportRecord) {
                 bulk.state = BulkJobState::Abandoned;
                 tracing::info!(tenant_id = %t, import_id = %record.import_id, job_id = %job_id, "bulk query job aborted");
             }
-            Err(e) => tracing::warn!(tenant_id = %t, import_id = %record.import_id, job_id = %job_id, error = %e, "could not abort the bulk query job"),
+            Err(e) => {
+                tracing::warn!(tenant_id = %t, import_id = %record.import_id, job_id = %job_id, error = %e, "could not abort the bulk query job")
+            }
         }
     }
 }
@@ -333,7 +339,8 @@ impl RowReader {
     fn record(&self, row: &ResultRow) -> Option<Record> {
         let id = SalesforceId::parse(row.get(self.id)?).ok()?;
         let modstamp = parse_modstamp(row.get(self.modstamp)?)?;
-        let fields: Map<String, Value> = self.fields.iter().map(|(n, name, kind)| (name.clone(), value(row.get(*n).unwrap_or_default(), kind))).collect();
+        let fields: Map<String, Value> =
+            self.fields.iter().map(|(n, name, kind)| (name.clone(), value(row.get(*n).unwrap_or_default(), kind))).collect();
         Some(Record { id, modstamp, fields })
     }
 }
@@ -383,11 +390,13 @@ mod tests {
         assert_eq!(record.modstamp, "2026-12-05T10:00:00.250Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap());
         assert_eq!(
             Value::Object(record.fields),
-            json!({"SystemModstamp": "2026-12-05T10:00:00.250+0000", "Email": "a@example.com", "DoNotCall": true, "Score__c": 7.5, "NumberOfEmployees": 12})
+            json!({"SystemModstamp": "2026-12-05T10:00:00.250+0000", "Email": "a@example.com", "DoNotCall": true, "Score__c": 7.5,
+                "NumberOfEmployees": 12})
         );
         let empty = ResultRow::from(vec!["003000000000002AAA", "2026-12-05T10:00:00.000Z", "", "", "", "many"]);
         let fields = reader.record(&empty).unwrap().fields;
-        assert_eq!((fields["Email"].clone(), fields["Score__c"].clone(), fields["NumberOfEmployees"].clone()), (Value::Null, Value::Null, json!("many")));
+        let read = (fields["Email"].clone(), fields["Score__c"].clone(), fields["NumberOfEmployees"].clone());
+        assert_eq!(read, (Value::Null, Value::Null, json!("many")), "empty is null; text that is not a number stays text");
         assert!(reader.record(&ResultRow::from(vec!["nope", "2026-12-05T10:00:00.000Z", "", "", "", ""])).is_none());
         assert!(RowReader::new(&["Email".to_owned()], &described()).is_err());
     }

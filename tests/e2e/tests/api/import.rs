@@ -673,7 +673,8 @@ async fn records_changed_while_the_job_runs(backend: Backend) {
     app.ready_tenant(contact_settings()).await;
     let importer = app.importer(bulk_over(1_000));
     let (updated, deleted) = (contacts[10].clone(), contacts[11].clone());
-    app.sim.schedule_change(ImportMoment::BulkJobRunning, RecordChange::Update { id: updated.clone(), fields: json!({"FirstName": "DuringTheJob"}) });
+    let rename = RecordChange::Update { id: updated.clone(), fields: json!({"FirstName": "DuringTheJob"}) };
+    app.sim.schedule_change(ImportMoment::BulkJobRunning, rename);
     app.sim.schedule_change(ImportMoment::BulkJobRunning, RecordChange::Delete { id: deleted.clone() });
 
     let (view, events) = import_all(&app, &importer).await;
