@@ -31,7 +31,6 @@ pub enum Backend {
 }
 
 /// The activity queue and its DLQ, for reading what the app sent to them.
-#[derive(Clone)]
 pub enum TestQueues {
     Memory { activity: MemoryQueue, dead_letter: MemoryQueue, inbound: MemoryQueue, import: MemoryQueue },
     Sqs { client: aws_sdk_sqs::Client, activity: String, dead_letter: String, inbound: String, import: String },

@@ -61,6 +61,13 @@ impl TestApp {
     /// trigger does (a step to retry goes back on the queue), until the run `id` has ended or
     /// parked and nothing is left; returns its view and the invocations made.
     async fn run_import(&self, importer: &Importer, tenant: &str, id: &str) -> (Value, usize) {
+        self.run_import_draining(importer, tenant, id, None).await
+    }
+
+    /// [`Self::run_import`], and with `events`, the inbound queue's events taken into it after
+    /// each invocation: moto's receive reads every message on the queue, so draining thousands
+    /// at the end takes many minutes, where a few hundred at a time take seconds.
+    async fn run_import_draining(&self, importer: &Importer, tenant: &str, id: &str, mut events: Option<&mut Vec<Value>>) -> (Value, usize) {
         let started = std::time::Instant::now();
         let mut invocations = 0;
         loop {
@@ -71,6 +78,9 @@ impl TestApp {
                 if !response.batch_item_failures.is_empty() {
                     // As SQS would bring it back.
                     self.ctx.queues.import.send(vec![sfbridge_core::queue::OutgoingMessage::new(m.body.clone())]).await;
+                }
+                if let Some(events) = events.as_deref_mut() {
+                    events.extend(self.import_events().await);
                 }
             }
             if messages.is_empty() {
@@ -105,49 +115,9 @@ impl TestApp {
         before_crash
     }
 
-    /// Starts taking the inbound queue's events as a run publishes them, so that the queue never
-    /// holds thousands: moto's receive reads every message on the queue, and draining 12,000 at
-    /// the end takes many minutes.
-    fn drain_inbound(&self) -> InboundDrain {
-        let queues = self.queues.clone();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopping = stop.clone();
-        let task = tokio::spawn(async move {
-            let mut events = Vec::new();
-            loop {
-                let last = stopping.load(std::sync::atomic::Ordering::SeqCst);
-                let taken = queues.take_from(QueueName::Inbound).await;
-                if last && taken.is_empty() {
-                    return events;
-                }
-                if taken.is_empty() {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                events.extend(taken.iter().map(|m| serde_json::from_str::<Value>(&m.body).unwrap()));
-            }
-        });
-        InboundDrain { stop, task }
-    }
-
     /// Every import event published so far (taken off the inbound queue).
     async fn import_events(&self) -> Vec<Value> {
         let events = self.inbound_events().await;
-        assert!(events.iter().all(|e| e["source"] == "import"), "only import events here");
-        events
-    }
-}
-
-/// The inbound queue being read in the background ([`TestApp::drain_inbound`]).
-struct InboundDrain {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    task: tokio::task::JoinHandle<Vec<Value>>,
-}
-
-impl InboundDrain {
-    /// Every event taken, once the queue is empty (call it after the run ended).
-    async fn events(self) -> Vec<Value> {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        let events = self.task.await.unwrap();
         assert!(events.iter().all(|e| e["source"] == "import"), "only import events here");
         events
     }
@@ -554,12 +524,13 @@ fn bulk_calls(app: &TestApp) -> [usize; 4] {
 
 /// A Sync Now run to its end by `importer`: its view and events.
 async fn import_all(app: &TestApp, importer: &Importer) -> (Value, Vec<Value>) {
-    let drain = app.drain_inbound();
     let (status, run) = app.sync_now(TENANT, None).await;
     assert!(status.is_success(), "{run}");
-    let (view, _) = app.run_import(importer, TENANT, run["import_id"].as_str().unwrap()).await;
+    let mut events = Vec::new();
+    let (view, _) = app.run_import_draining(importer, TENANT, run["import_id"].as_str().unwrap(), Some(&mut events)).await;
     assert_eq!(view["state"], "completed", "{view}");
-    (view, drain.events().await)
+    events.extend(app.import_events().await);
+    (view, events)
 }
 
 /// A full read of 12,000 Contacts (over the default 10,000 threshold) goes through one Bulk API
@@ -570,7 +541,12 @@ async fn bulk_import_publishes_each_record_once(backend: Backend) {
     app.align_clocks();
     let contacts = seed(&app, "Contact", 12_000);
     app.ready_tenant(contact_settings()).await;
-    let importer = app.importer(ImportLimits::default());
+    // Production's limits, one invocation; on moto, invocations of 1,000 records, whose events are
+    // taken between them (see `run_import_draining`), each reading the set of results again.
+    let (importer, sets) = match backend {
+        Backend::Memory => (app.importer(ImportLimits::default()), 1),
+        Backend::Moto => (app.importer(ImportLimits { page_size: 1_000, pages_per_invocation: Some(1), ..ImportLimits::default() }), 12),
+    };
 
     let calls = app.sim.rest_calls();
     let (view, events) = import_all(&app, &importer).await;
@@ -581,7 +557,7 @@ async fn bulk_import_publishes_each_record_once(backend: Backend) {
     assert!(contact["bulk_job_id"].as_str().is_some_and(|j| j.starts_with("750")), "{view}");
     let counts = ["records_read", "events_published", "unchanged"].map(|k| contact[k].as_u64().unwrap());
     assert_eq!(counts, [12_000, 12_000, 0]);
-    assert_eq!(bulk_calls(&app), [1, 1, 1, 0], "one job, one poll, one set of results (12,000 rows are under maxRecords)");
+    assert_eq!(bulk_calls(&app), [1, 1, sets, 0], "one job, one poll, one set of results (12,000 rows are under maxRecords)");
     assert_eq!(app.sim.route_calls("GET", "/query"), 1, "the count, and no REST page");
     let made = app.sim.rest_calls() - calls;
     assert_eq!(view["salesforce_calls"].as_u64(), Some(made as u64), "the run counts every call it makes");
@@ -637,10 +613,10 @@ async fn bulk_cut_off_runs_resume_exactly(backend: Backend) {
     assert_eq!(app.import_view(TENANT, &id).await["objects"][0]["records_read"], 1_500);
     // The next dies publishing the rest of that set.
     let before_crash = app.crash_mid_publish(&importer).await;
-    let (view, invocations) = app.run_import(&importer, TENANT, &id).await;
-    assert_eq!(view["state"], "completed", "{view}");
     let mut all = first;
     all.extend(before_crash.iter().cloned());
+    let (view, invocations) = app.run_import_draining(&importer, TENANT, &id, Some(&mut all)).await;
+    assert_eq!(view["state"], "completed", "{view}");
     all.extend(app.import_events().await);
     assert_once_each(&all, 5_000);
     let contact = &view["objects"][0];
