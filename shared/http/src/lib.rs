@@ -1,6 +1,7 @@
 //! The HTTP boundary of the HTTP functions: one JSON error shape,
 //! `{"error": {"code": "...", "message": "..."}}`, extractors whose rejections use that shape, the
-//! admin token check, and the one place feature errors become statuses: `ConnectError` (feature
+//! layer that puts axum's own answers (404, 405, 413, ...) in it ([`json_errors`]), the admin
+//! token check, and the one place feature errors become statuses: `ConnectError` (feature
 //! `connect`: the admin API, the OAuth callback) and `WebhookError` (feature `inbound`: the webhook
 //! receiver). Each function turns on the mappings of the features it serves.
 
