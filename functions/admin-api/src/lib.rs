@@ -20,7 +20,7 @@ use serde::Deserialize;
 use sfbridge_connect::{self as connect, CampaignInput, CredentialsInput, ReplayInput, SettingsInput};
 use sfbridge_connect::Connector;
 use sfbridge_core::store::ImportTrigger;
-use sfbridge_http::{check_admin_token, ApiError, Campaign, Import, JsonBody, Tenant};
+use sfbridge_http::{check_admin_token, json_errors, ApiError, Campaign, Import, JsonBody, Tenant};
 use sfbridge_import::{service as import, Importer};
 
 /// Credentials and settings bodies are a few hundred bytes; nothing here needs more.
@@ -53,9 +53,10 @@ pub fn router(ctx: Arc<Connector>, imports: Arc<Importer>) -> Router {
         .with_state(ctx.clone())
         .merge(import_routes)
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(ctx, require_admin_token))
+        // Outermost: a wrong method (405, with Allow) and any rejection axum makes itself.
+        .layer(middleware::from_fn(json_errors))
 }
 
 async fn require_admin_token(State(ctx): Ctx, request: Request, next: Next) -> Response {
@@ -102,37 +103,38 @@ async fn get_health(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoRespo
     Ok(Json(connect::health_view(&ctx, &t).await?))
 }
 
+/// `?limit=&cursor=` as given: both are checked by the list's `PageRules`, so a bad `limit`
+/// is `invalid_limit` whether it is out of range or not a number at all.
 #[derive(Debug, Deserialize)]
 struct PageQuery {
-    limit: Option<usize>,
+    limit: Option<String>,
     cursor: Option<String>,
 }
 
 type PageParams = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
 
 fn page_query(query: PageParams) -> Result<PageQuery, ApiError> {
-    query
-        .map(|Query(page)| page)
-        .map_err(|_| ApiError::bad_request("invalid_query", "limit must be a number from 1 to 100; cursor as returned"))
+    // Two strings: only a query string that is not `key=value&...` at all gets here.
+    query.map(|Query(page)| page).map_err(|_| ApiError::bad_request("invalid_request", "the query string must be limit=N&cursor=..."))
 }
 
 async fn get_audit(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    let audit = connect::audit_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
+    let audit = connect::audit_page(&ctx, &t, page.limit.as_deref(), page.cursor.as_deref()).await?;
     Ok(Json(serde_json::json!({"events": audit.events, "next_cursor": audit.next_cursor})))
 }
 
 /// The delivery log: every sync command's outcome, newest first.
 async fn get_deliveries(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    let log = connect::delivery_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
+    let log = connect::delivery_page(&ctx, &t, page.limit.as_deref(), page.cursor.as_deref()).await?;
     Ok(Json(serde_json::json!({"deliveries": log.deliveries, "next_cursor": log.next_cursor})))
 }
 
 /// The tenant's dead letters: sync commands that could never run as they were, in event id order.
 async fn get_dead_letters(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    Ok(Json(connect::dead_letter_list(&ctx, &t, page.limit, page.cursor.as_deref()).await?))
+    Ok(Json(connect::dead_letter_list(&ctx, &t, page.limit.as_deref(), page.cursor.as_deref()).await?))
 }
 
 /// Puts dead letters back on the activity queue (`{"all": true}` or `{"event_ids": [...]}`):
@@ -190,7 +192,7 @@ async fn post_test_fields(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl Int
 
 async fn get_campaigns(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    Ok(Json(connect::campaign_list(&ctx, &t, page.limit, page.cursor.as_deref()).await?))
+    Ok(Json(connect::campaign_list(&ctx, &t, page.limit.as_deref(), page.cursor.as_deref()).await?))
 }
 
 async fn get_campaign(State(ctx): Ctx, Tenant(t): Tenant, Campaign(c): Campaign) -> Result<impl IntoResponse, ApiError> {
@@ -260,7 +262,7 @@ async fn post_import(
 
 async fn get_imports(State(imports): State<Arc<Importer>>, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    Ok(Json(import::list(&imports, &t, page.limit, page.cursor.as_deref()).await?))
+    Ok(Json(import::list(&imports, &t, page.limit.as_deref(), page.cursor.as_deref()).await?))
 }
 
 async fn get_import(State(imports): State<Arc<Importer>>, Tenant(t): Tenant, Import(id): Import) -> Result<impl IntoResponse, ApiError> {
@@ -273,9 +275,5 @@ async fn delete_import(State(imports): State<Arc<Importer>>, Tenant(t): Tenant, 
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see the README for the admin API")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+    sfbridge_http::not_found("the admin API's routes are /v1/tenants/{tenant_id}/... (README \"Admin API\")")
 }

@@ -11,6 +11,9 @@ pub enum ConnectError {
     /// The request itself is wrong (400): the message says how.
     #[error("{0}")]
     Invalid(String),
+    /// A list's `limit` or `cursor` is wrong (400, `invalid_limit` or `invalid_cursor`).
+    #[error(transparent)]
+    InvalidPage(InvalidPage),
     /// There is nothing at that name (404).
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -90,7 +93,7 @@ impl From<CredentialsError> for ConnectError {
 
 impl From<InvalidPage> for ConnectError {
     fn from(e: InvalidPage) -> Self {
-        Self::Invalid(e.0)
+        Self::InvalidPage(e)
     }
 }
 

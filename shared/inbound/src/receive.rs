@@ -94,6 +94,13 @@ pub struct WebhookReply {
 pub enum WebhookError {
     #[error("{0}; the URL must be /webhooks/salesforce/{{tenant_id}}")]
     InvalidTenant(String),
+    /// A path under `/webhooks` that is not a tenant's webhook URL (a typo, a missing segment).
+    #[error("no webhook URL here; Salesforce must send to /webhooks/salesforce/{{tenant_id}}, the webhook_url that GET /v1/tenants/{{tenant_id}}/webhook-secrets shows")]
+    UnknownUrl,
+    /// Salesforce sends Outbound Messages and callouts with POST; anything else is someone
+    /// trying the URL (a browser's GET, say).
+    #[error("this is a webhook URL: Salesforce sends Outbound Messages and callouts to it with POST")]
+    MethodNotAllowed,
     #[error("send an Outbound Message as text/xml or a callout as application/json")]
     UnsupportedMediaType,
     #[error("the body is larger than {MAX_BODY_BYTES} bytes; an Outbound Message carries at most 100 notifications, and a callout should send fewer fields")]
@@ -128,6 +135,8 @@ impl WebhookError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidTenant(_) => "invalid_tenant_id",
+            Self::UnknownUrl => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooLarge => "body_too_large",
             Self::BodyUnreadable => "body_unreadable",

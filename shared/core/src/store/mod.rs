@@ -127,7 +127,8 @@ const HEALTH_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 
 /// One of a tenant's logs: entries under `{prefix}{at, to the microsecond}#{id}` in the tenant's
 /// partition, so they sort by time, read newest first; a page's cursor is the last key read
-/// without the prefix. Keys and cursors are stored and handed out: their format must not change.
+/// without the prefix (the API hands it out sealed, `crate::paging`). Keys are stored and
+/// cursors outlive a deploy: their format must not change.
 #[derive(Debug)]
 struct Log {
     prefix: &'static str,
@@ -619,7 +620,7 @@ mod tests {
 
     use super::*;
 
-    /// Stored keys and the cursors the API hands out: their format must never change.
+    /// Stored keys and the positions the API's cursors seal: their format must never change.
     #[tokio::test]
     async fn log_keys_and_cursors_keep_their_format() {
         let table = Arc::new(MemoryTable::new());

@@ -547,3 +547,17 @@ pub async fn assert_not_connected(app: &TestApp, tenant: &str) {
     assert_ne!(view["status"], "connected", "{view}");
     assert!(view["organization_id"].is_null(), "{view}");
 }
+
+/// Asserts that `response` is `status` in the JSON error shape with `code` and a message; returns
+/// its headers and body.
+pub async fn expect_json_error(response: Response, status: StatusCode, code: &str) -> (reqwest::header::HeaderMap, Value) {
+    let headers = response.headers().clone();
+    let actual = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "{text}");
+    assert!(headers.get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("application/json")), "{headers:?} {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    (headers, body)
+}

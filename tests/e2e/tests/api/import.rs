@@ -388,7 +388,7 @@ async fn the_tick_starts_only_due_tenants(backend: Backend) {
     }
     app.connect_tenant("t_none").await;
 
-    let mut tick = || async {
+    let tick = || async {
         let report = sfbridge_import::service::tick(&importer).await.unwrap();
         for tenant in &report.started {
             let list = app.admin(Method::GET, &format!("/v1/tenants/{tenant}/imports"), None).await.json::<Value>().await.unwrap();
@@ -455,6 +455,7 @@ async fn sync_now_says_what_is_missing() {
     assert_eq!(app.import_view(TENANT, id).await["state"], "cancelled");
     let again = app.admin(Method::DELETE, &format!("/v1/tenants/{TENANT}/imports/{id}"), None).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
+    app.clock.advance(chrono::Duration::seconds(1));
     let (status, next) = app.sync_now(TENANT, Some(json!({"full": true}))).await;
     assert_eq!((status, next["started"].as_bool()), (StatusCode::ACCEPTED, Some(true)), "{next}");
     let list = app.admin(Method::GET, &format!("/v1/tenants/{TENANT}/imports?limit=1"), None).await.json::<Value>().await.unwrap();

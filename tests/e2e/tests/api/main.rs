@@ -9,6 +9,7 @@ mod backoff;
 mod client_credentials;
 mod connect_flow;
 mod dead_letters;
+mod errors;
 mod fairness;
 mod global_secret;
 mod health;
