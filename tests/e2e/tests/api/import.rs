@@ -3,6 +3,8 @@
 //! and the inbound queue the product reads; on the embedded adapters and on moto.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::{Method, StatusCode};
@@ -83,12 +85,42 @@ impl TestApp {
         }
     }
 
-    /// Every import event published so far (taken off the inbound queue).
+    /// Every import event published since the last call: what the inbound queue took (read back
+    /// from the queue's door, not received: see `QueueFaults::take_delivered`).
     async fn import_events(&self) -> Vec<Value> {
-        let events = self.inbound_events().await;
+        let events: Vec<Value> = self.inbound_faults.take_delivered().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
         assert!(events.iter().all(|e| e["source"] == "import"), "only import events here");
         events
     }
+}
+
+/// The product's consumer: takes the inbound queue's messages as they come, so the queue stays
+/// shallow (moto's SQS slows down with every message waiting: about a second per call at a
+/// depth of 2,000). Counts what it took.
+fn drain_inbound(app: &TestApp) -> Arc<AtomicUsize> {
+    let (queues, taken) = (app.queues.clone(), Arc::new(AtomicUsize::new(0)));
+    let counter = taken.clone();
+    tokio::spawn(async move {
+        loop {
+            let got = queues.take_from(QueueName::Inbound).await.len();
+            counter.fetch_add(got, Ordering::SeqCst);
+            if got == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    taken
+}
+
+/// Waits until the consumer has taken `expected` messages in all.
+async fn consumed(taken: &AtomicUsize, expected: usize) {
+    for _ in 0..600 {
+        if taken.load(Ordering::SeqCst) >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(taken.load(Ordering::SeqCst), expected, "what the queue took reached the consumer");
 }
 
 /// One message as a one-record SQS batch through the import function.
@@ -129,6 +161,7 @@ async fn sync_now_then_incremental(backend: Backend) {
     let leads = seed(&app, "Lead", 2_000);
     app.ready_tenant(people_settings()).await;
     let importer = app.importer(ImportLimits::default());
+    let consumer = drain_inbound(&app);
 
     let (status, first) = app.sync_now(TENANT, None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{first}");
@@ -144,6 +177,7 @@ async fn sync_now_then_incremental(backend: Backend) {
     let events = app.import_events().await;
     assert_eq!(events.len(), 7_000);
     assert_eq!(record_ids(&events).len(), 7_000, "one event per record");
+    consumed(&consumer, 7_000).await;
     assert_eq!(count_by(&events, "event_type"), HashMap::from([("contact_created", 5_000), ("lead_created", 2_000)]));
     let segments = count_by(&events, "segment");
     assert_eq!(segments, HashMap::from([("Salesforce Contacts", 5_000), ("Salesforce Leads", 2_000)]));
@@ -181,6 +215,7 @@ async fn sync_now_then_incremental(backend: Backend) {
     assert!(created.iter().all(|id| record_ids(&events).contains(id)));
     let read: u64 = view["objects"].as_array().unwrap().iter().map(|o| o["records_read"].as_u64().unwrap()).sum();
     assert!(read <= 80, "an incremental run reads what changed, not the org: {read} records read");
+    consumed(&consumer, 7_080).await;
     eprintln!(
         "import[{backend:?}]: Sync Now of 7,000 records in {invocations} invocation(s), {full_calls} Salesforce calls; incremental: 80 events, \
          {read} records read, {} calls; {:.1?}",
@@ -207,6 +242,7 @@ async fn records_changed_during_a_run(backend: Backend) {
     let contacts = seed(&app, "Contact", 2_500);
     app.ready_tenant(json!({"import": {"objects": [{"object": "Contact", "fields": ["Email", "FirstName"]}]}})).await;
     let importer = app.importer(ImportLimits { page_size: 1_000, ..ImportLimits::default() });
+    drain_inbound(&app);
     let (behind, ahead) = (contacts.first().unwrap().clone(), contacts.last().unwrap().clone());
     app.sim.schedule_change(ImportMoment::QueryPages(1), RecordChange::Update { id: behind.clone(), fields: json!({"FirstName": "Behind"}) });
     app.sim.schedule_change(ImportMoment::QueryPages(1), RecordChange::Update { id: ahead.clone(), fields: json!({"FirstName": "Ahead"}) });
@@ -249,6 +285,7 @@ async fn cut_off_runs_resume_exactly(backend: Backend) {
     seed(&app, "Contact", 2_000);
     app.ready_tenant(json!({"import": {"objects": [{"object": "Contact", "fields": ["Email"]}]}})).await;
     let importer = app.importer(ImportLimits { page_size: 200, pages_per_invocation: Some(3), ..ImportLimits::default() });
+    drain_inbound(&app);
     let (_, run) = app.sync_now(TENANT, None).await;
     let id = run["import_id"].as_str().unwrap().to_owned();
 
@@ -313,6 +350,7 @@ async fn runs_ride_out_salesforce_trouble(backend: Backend) {
     seed(&app, "Contact", 600);
     app.ready_tenant(json!({"import": {"objects": [{"object": "Contact", "fields": ["Email"]}]}})).await;
     let importer = app.importer(ImportLimits { page_size: 100, pages_per_invocation: Some(1), ..ImportLimits::default() });
+    drain_inbound(&app);
     let (_, run) = app.sync_now(TENANT, None).await;
     let id = run["import_id"].as_str().unwrap().to_owned();
 
@@ -382,6 +420,7 @@ async fn the_tick_starts_only_due_tenants(backend: Backend) {
     seed(&app, "Contact", 10);
     let importer = app.importer(ImportLimits::default());
     let objects = json!([{"object": "Contact", "fields": ["Email"]}]);
+    drain_inbound(&app);
     for (tenant, schedule) in [("t_hourly", "hourly"), ("t_daily", "daily"), ("t_off", "off")] {
         app.connect_tenant(tenant).await;
         app.put_json(&format!("/v1/tenants/{tenant}/settings"), json!({"import": {"schedule": schedule, "objects": objects}})).await;
