@@ -195,6 +195,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out: an empty body is `T::default()`; any other is read as
+/// [`JsonBody`] reads it (JSON, with its content type).
+#[derive(Debug)]
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|e| json_rejection(JsonRejection::from(e)))?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        let JsonBody(value) = JsonBody::from_request(Request::from_parts(parts, axum::body::Body::from(bytes)), state).await?;
+        Ok(Self(value))
+    }
+}
+
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
