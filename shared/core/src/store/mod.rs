@@ -770,6 +770,68 @@ mod tests {
         assert_eq!((page.deliveries, page.next_cursor), (vec![older_record], None));
     }
 
+    fn pending(id: &str, received_at: chrono::DateTime<Utc>) -> PendingTriggerRecord {
+        PendingTriggerRecord {
+            id: crate::domain::PendingTriggerId::parse(id).unwrap(),
+            status: PendingStatus::Pending,
+            received_at,
+            source: crate::events::Source::Callout,
+            organization_id: SalesforceId::parse("00D000000000001").unwrap(),
+            notification_id: Some(format!("n-{id}")),
+            sobject_type: Some("Opportunity".into()),
+            record_id: None,
+            fields: "{}".into(),
+            contact_emails: vec![],
+            version: 1,
+            updated_at: received_at,
+            lease_until: None,
+            sequence_id: None,
+            trigger_event_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn pending_triggers_are_kept_once_listed_newest_first_and_unlisted_when_resolved() {
+        let table = Arc::new(MemoryTable::new());
+        let store = Store::new(table.clone());
+        let (t, other) = (TenantId::parse("team_42").unwrap(), TenantId::parse("team_43").unwrap());
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        for (i, id) in ["inb_a", "inb_b", "inb_c"].into_iter().enumerate() {
+            assert!(store.keep_pending_trigger(&t, &pending(id, at + chrono::Duration::seconds(i as i64))).await.unwrap());
+        }
+        let ids = |p: &PendingTriggerPage| p.entries.iter().map(|e| e.id.to_string()).collect::<Vec<_>>();
+        let first = store.pending_triggers(&t, 2, None).await.unwrap();
+        assert_eq!(ids(&first), ["inb_c", "inb_b"]);
+        assert_eq!(first.next_cursor.as_deref(), Some("2026-01-02T03:04:06.000000Z#inb_b"), "the cursor's format is kept");
+        let rest = store.pending_triggers(&t, 2, first.next_cursor.as_deref()).await.unwrap();
+        assert_eq!((ids(&rest), rest.next_cursor), (vec!["inb_a".to_owned()], None));
+        assert!(store.pending_triggers(&other, 10, None).await.unwrap().entries.is_empty(), "each tenant its own");
+        let item = table.get("INBOUND#team_42#PENDING", "TRIGGER#inb_a").await.unwrap().unwrap();
+        assert_eq!(item["expires_at"], json!((at + chrono::Duration::days(PENDING_TRIGGER_RETENTION_DAYS)).timestamp()));
+
+        // A later delivery keeps the first time; a listing key a crash left out is written again.
+        table.delete("INBOUND#team_42#PENDING", "AT#2026-01-02T03:04:05.000000Z#inb_a", Condition::None).await.unwrap();
+        assert!(!store.keep_pending_trigger(&t, &pending("inb_a", at + chrono::Duration::hours(1))).await.unwrap());
+        assert_eq!(ids(&store.pending_triggers(&t, 10, None).await.unwrap()), ["inb_c", "inb_b", "inb_a"]);
+        assert_eq!(store.pending_trigger(&t, &crate::domain::PendingTriggerId::parse("inb_a").unwrap()).await.unwrap().unwrap().received_at, at);
+
+        // Resolved: unlisted, and a redelivery does not reopen it.
+        let b = pending("inb_b", at + chrono::Duration::seconds(1));
+        let dismissed = PendingTriggerRecord { status: PendingStatus::Dismissed, version: 2, ..b.clone() };
+        assert!(matches!(store.save_pending_trigger(&t, &dismissed, 2).await, Err(StoreError::Conflict)), "version-checked");
+        store.save_pending_trigger(&t, &dismissed, 1).await.unwrap();
+        assert!(!store.keep_pending_trigger(&t, &b).await.unwrap());
+        assert_eq!(ids(&store.pending_triggers(&t, 10, None).await.unwrap()), ["inb_c", "inb_a"]);
+        assert!(table.get("INBOUND#team_42#PENDING", "AT#2026-01-02T03:04:06.000000Z#inb_b").await.unwrap().is_none());
+
+        // A listing key whose entry was resolved behind its back is skipped, and removed.
+        let c = pending("inb_c", at + chrono::Duration::seconds(2));
+        let resolved = to_item("INBOUND#team_42#PENDING", "TRIGGER#inb_c", &PendingTriggerRecord { status: PendingStatus::Triggered, ..c }, None).unwrap();
+        table.put(resolved, Condition::None).await.unwrap();
+        assert_eq!(ids(&store.pending_triggers(&t, 10, None).await.unwrap()), ["inb_a"]);
+        assert!(table.get("INBOUND#team_42#PENDING", "AT#2026-01-02T03:04:07.000000Z#inb_c").await.unwrap().is_none());
+    }
+
     fn dead(event: &str, source: &str) -> DeadLetterRecord {
         DeadLetterRecord {
             event_id: EventId::parse(event).unwrap(),
