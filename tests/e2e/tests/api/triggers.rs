@@ -90,19 +90,22 @@ impl TestApp {
         page["pending"].as_array().unwrap().iter().find(|e| e["id"] == id).cloned().unwrap_or_else(|| panic!("{id} not listed: {page}"))
     }
 
-    /// `POST …/triggers/pending/{id}` with `body` (`None`: no body at all).
-    async fn trigger(&self, tenant: &str, id: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let response = self.admin(Method::POST, &format!("{}/{id}", pending_path(tenant)), body).await;
-        let status = response.status();
-        (status, response.json().await.unwrap())
-    }
-
-    /// `DELETE …/triggers/pending/{id}`; the body is `null` for a 204.
-    async fn dismiss(&self, tenant: &str, id: &str) -> (StatusCode, Value) {
-        let response = self.admin(Method::DELETE, &format!("{}/{id}", pending_path(tenant)), None).await;
+    /// An admin API call: the status and the body (`null` when there is none).
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let response = self.admin(method, path, body).await;
         let status = response.status();
         let text = response.text().await.unwrap();
         (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+
+    /// `POST …/triggers/pending/{id}` with `body` (`None`: no body at all).
+    async fn trigger(&self, tenant: &str, id: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call(Method::POST, &format!("{}/{id}", pending_path(tenant)), body).await
+    }
+
+    /// `DELETE …/triggers/pending/{id}`.
+    async fn dismiss(&self, tenant: &str, id: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, &format!("{}/{id}", pending_path(tenant)), None).await
     }
 
     /// A raw POST to `path` with `content_type` and `body`.
@@ -160,7 +163,7 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
     app.tick();
     app.deliver_json(&secret, &won_callout("opp-callout-2", 2, &["Ada@Example.com", "grace@example.com"])).await;
     app.tick();
-    app.deliver_soap(&secret, &[third.clone()]).await;
+    app.deliver_soap(&secret, std::slice::from_ref(&third)).await;
     let won = app.untriggered_closed_won_ids().await;
     assert_eq!(won.len(), 3, "{won:?}");
     let (won1, won2, won3) = (won[0].clone(), won[1].clone(), won[2].clone());
@@ -198,7 +201,7 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
     // Salesforce delivers the first message again: acknowledged, nothing new, still listed once
     // with its first received time.
     app.clock.advance(Duration::seconds(30));
-    app.deliver_soap(&secret, &[first.clone()]).await;
+    app.deliver_soap(&secret, std::slice::from_ref(&first)).await;
     assert!(app.inbound_events().await.is_empty());
     assert_eq!(app.pending_ids(TENANT).await, [won3.clone(), won2.clone(), won1.clone()]);
     assert_eq!(app.pending_entry(TENANT, &won1).await["received_at"], soap["received_at"]);
@@ -222,7 +225,7 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
         assert_refused(refused, StatusCode::NOT_FOUND, "unknown_pending_trigger", "GET /v1/tenants/team_42/triggers/pending");
         assert_refused(app.dismiss(TENANT, unknown).await, StatusCode::NOT_FOUND, "unknown_pending_trigger", "triggers/pending");
     }
-    assert_refused(app.pending_page_refused("?limit=0").await, StatusCode::BAD_REQUEST, "invalid_request", "limit must be between 1 and 100");
+    assert_refused(app.call(Method::GET, &format!("{}?limit=0", pending_path(TENANT)), None).await, StatusCode::BAD_REQUEST, "invalid_request", "limit must be between 1 and 100");
     assert!(app.inbound_events().await.is_empty());
     assert_eq!(app.pending_ids(TENANT).await.len(), 3);
 
@@ -324,18 +327,10 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
     // Nobody resolves it: gone from the list and the API after the retention.
     app.deliver_soap(&secret, &[won_note(5)]).await;
     let won5 = app.untriggered_closed_won_ids().await.remove(0);
-    assert_eq!(app.pending_ids(TENANT).await, [won5.clone()]);
+    assert_eq!(app.pending_ids(TENANT).await, [won5.as_str()]);
     app.clock.advance(Duration::days(PENDING_TRIGGER_RETENTION_DAYS) + Duration::seconds(1));
     assert!(app.pending_ids(TENANT).await.is_empty());
     assert_refused(app.trigger(TENANT, &won5, Some(json!({"sequence_id": "seq_1"}))).await, StatusCode::NOT_FOUND, "unknown_pending_trigger", "expired");
-}
-
-impl TestApp {
-    async fn pending_page_refused(&self, query: &str) -> (StatusCode, Value) {
-        let response = self.admin(Method::GET, &format!("{}{query}", pending_path(TENANT)), None).await;
-        let status = response.status();
-        (status, response.json().await.unwrap())
-    }
 }
 
 /// The cursor holds `#` and `:`, which a query string must escape.
@@ -395,7 +390,7 @@ async fn auto_and_both_modes(backend: Backend) {
     let events = app.inbound_events().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["trigger"], json!({"mode": "manual", "sequence_id": "seq_1", "pending_id": waiting[0]}));
-    assert_eq!(app.pending_ids(TENANT).await, [waiting[1].clone()]);
+    assert_eq!(app.pending_ids(TENANT).await, [waiting[1].as_str()]);
 }
 
 #[tokio::test]
