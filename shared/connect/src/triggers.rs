@@ -196,7 +196,8 @@ pub async fn request_trigger(ctx: &Connector, t: &TenantId, id: &str, input: Tri
         });
     }
 
-    let triggered = PendingTriggerRecord { status: PendingStatus::Triggered, lease_until: None, version: claimed.version + 1, ..claimed.clone() };
+    let triggered =
+        PendingTriggerRecord { status: PendingStatus::Triggered, lease_until: None, version: claimed.version + 1, ..claimed.clone() };
     if let Err(e) = ctx.store.save_pending_trigger(t, &triggered, claimed.version).await {
         // The event is out, so the answer says so; the entry stays claimed until its lease ends.
         tracing::warn!(tenant_id = %t, pending_id = %id, error = %e, "published a trigger but could not mark it triggered");
@@ -263,7 +264,8 @@ fn open_entry(
         PendingStatus::Triggered => Err(ConnectError::Conflict {
             code: ConflictCode::AlreadyTriggered,
             message: format!(
-                "Pending trigger {id} was triggered at {} (event {}, sequence {}); it is no longer pending, and nothing was published again.",
+                "Pending trigger {id} was triggered at {} (event {}, sequence {}); it is no longer pending, and nothing was published \
+                 again.",
                 entry.updated_at.to_rfc3339(),
                 entry.trigger_event_id.as_deref().unwrap_or("unknown"),
                 entry.sequence_id.as_ref().map_or("unknown", SequenceId::as_str),

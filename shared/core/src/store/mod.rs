@@ -813,7 +813,8 @@ mod tests {
         table.delete("INBOUND#team_42#PENDING", "AT#2026-01-02T03:04:05.000000Z#inb_a", Condition::None).await.unwrap();
         assert!(!store.keep_pending_trigger(&t, &pending("inb_a", at + chrono::Duration::hours(1))).await.unwrap());
         assert_eq!(ids(&store.pending_triggers(&t, 10, None).await.unwrap()), ["inb_c", "inb_b", "inb_a"]);
-        assert_eq!(store.pending_trigger(&t, &crate::domain::PendingTriggerId::parse("inb_a").unwrap()).await.unwrap().unwrap().received_at, at);
+        let a = store.pending_trigger(&t, &crate::domain::PendingTriggerId::parse("inb_a").unwrap()).await.unwrap().unwrap();
+        assert_eq!(a.received_at, at);
 
         // Resolved: unlisted, and a redelivery does not reopen it.
         let b = pending("inb_b", at + chrono::Duration::seconds(1));
@@ -826,7 +827,8 @@ mod tests {
 
         // A listing key whose entry was resolved behind its back is skipped, and removed.
         let c = pending("inb_c", at + chrono::Duration::seconds(2));
-        let resolved = to_item("INBOUND#team_42#PENDING", "TRIGGER#inb_c", &PendingTriggerRecord { status: PendingStatus::Triggered, ..c }, None).unwrap();
+        let triggered = PendingTriggerRecord { status: PendingStatus::Triggered, ..c };
+        let resolved = to_item("INBOUND#team_42#PENDING", "TRIGGER#inb_c", &triggered, None).unwrap();
         table.put(resolved, Condition::None).await.unwrap();
         assert_eq!(ids(&store.pending_triggers(&t, 10, None).await.unwrap()), ["inb_a"]);
         assert!(table.get("INBOUND#team_42#PENDING", "AT#2026-01-02T03:04:07.000000Z#inb_c").await.unwrap().is_none());

@@ -208,30 +208,54 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
 
     // Another tenant's paths see none of them and resolve none.
     assert_eq!(app.pending_page(OTHER, "").await, json!({"pending": [], "next_cursor": null}));
-    assert_refused(app.trigger(OTHER, &won1, Some(json!({"sequence_id": "seq_1"}))).await, StatusCode::NOT_FOUND, "unknown_pending_trigger", "GET /v1/tenants/team_43/triggers/pending");
+    assert_refused(
+        app.trigger(OTHER, &won1, Some(json!({"sequence_id": "seq_1"}))).await,
+        StatusCode::NOT_FOUND, "unknown_pending_trigger", "GET /v1/tenants/team_43/triggers/pending",
+    );
     assert_refused(app.dismiss(OTHER, &won1).await, StatusCode::NOT_FOUND, "unknown_pending_trigger", "has no pending trigger");
 
     // Refusals name what to fix and change nothing.
-    assert_refused(app.trigger(TENANT, &won1, None).await, StatusCode::BAD_REQUEST, "invalid_request", "PATCH /v1/tenants/team_42/settings");
-    assert_refused(app.trigger(TENANT, &won1, Some(json!({"sequence_id": "seq 1"}))).await, StatusCode::BAD_REQUEST, "invalid_request", "sequence_id: sequence id must be");
-    assert_refused(app.trigger(TENANT, &won1, Some(json!({"sequence": "seq_1"}))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "unknown field `sequence`");
-    assert_refused(app.trigger(TENANT, &won1, Some(json!({"sequence_id": 7}))).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "sequence_id: wrong type");
+    assert_refused(
+        app.trigger(TENANT, &won1, None).await,
+        StatusCode::BAD_REQUEST, "invalid_request", "PATCH /v1/tenants/team_42/settings",
+    );
+    assert_refused(
+        app.trigger(TENANT, &won1, Some(json!({"sequence_id": "seq 1"}))).await,
+        StatusCode::BAD_REQUEST, "invalid_request", "sequence_id: sequence id must be",
+    );
+    assert_refused(
+        app.trigger(TENANT, &won1, Some(json!({"sequence": "seq_1"}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "unknown field `sequence`",
+    );
+    assert_refused(
+        app.trigger(TENANT, &won1, Some(json!({"sequence_id": 7}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "sequence_id: wrong type",
+    );
     let path = format!("{}/{won1}", pending_path(TENANT));
     assert_refused(app.post_raw(&path, "application/json", "{not json").await, StatusCode::BAD_REQUEST, "invalid_json", "not valid JSON");
-    assert_refused(app.post_raw(&path, "text/plain", "seq_1").await, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "application/json");
+    assert_refused(
+        app.post_raw(&path, "text/plain", "seq_1").await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "application/json",
+    );
     for unknown in ["inb_0123456789abcdef0123456789abcdef", "CANARY%20id", "x%23y"] {
         let refused = app.trigger(TENANT, unknown, Some(json!({"sequence_id": "seq_1"}))).await;
         assert!(!message(&refused.1).contains("CANARY"), "a malformed id is not echoed: {}", refused.1);
         assert_refused(refused, StatusCode::NOT_FOUND, "unknown_pending_trigger", "GET /v1/tenants/team_42/triggers/pending");
         assert_refused(app.dismiss(TENANT, unknown).await, StatusCode::NOT_FOUND, "unknown_pending_trigger", "triggers/pending");
     }
-    assert_refused(app.call(Method::GET, &format!("{}?limit=0", pending_path(TENANT)), None).await, StatusCode::BAD_REQUEST, "invalid_request", "limit must be between 1 and 100");
+    assert_refused(
+        app.call(Method::GET, &format!("{}?limit=0", pending_path(TENANT)), None).await,
+        StatusCode::BAD_REQUEST, "invalid_request", "limit must be between 1 and 100",
+    );
     assert!(app.inbound_events().await.is_empty());
     assert_eq!(app.pending_ids(TENANT).await.len(), 3);
 
     // The queue refuses the send: 503, and the entry is still pending.
     app.inbound_faults.fail_every(1);
-    assert_refused(app.trigger(TENANT, &won3, Some(json!({"sequence_id": "seq_9"}))).await, StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Retry");
+    assert_refused(
+        app.trigger(TENANT, &won3, Some(json!({"sequence_id": "seq_9"}))).await,
+        StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Retry",
+    );
     app.inbound_faults.fail_every(0);
     assert_eq!(app.pending_entry(TENANT, &won3).await["status"], "pending");
     assert!(app.inbound_events().await.is_empty());
@@ -273,7 +297,10 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         assert_eq!(app.pending_entry(TENANT, &won2).await["status"], "triggering");
-        assert_refused(app.trigger(TENANT, &won2, Some(json!({"sequence_id": "seq_2"}))).await, StatusCode::CONFLICT, "trigger_in_progress", "another request");
+        assert_refused(
+            app.trigger(TENANT, &won2, Some(json!({"sequence_id": "seq_2"}))).await,
+            StatusCode::CONFLICT, "trigger_in_progress", "another request",
+        );
         assert_refused(app.dismiss(TENANT, &won2).await, StatusCode::CONFLICT, "trigger_in_progress", "another request");
         drop(door);
     };
@@ -290,7 +317,10 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
     assert_eq!((status, body), (StatusCode::NO_CONTENT, Value::Null));
     assert!(app.pending_ids(TENANT).await.is_empty());
     assert_refused(app.dismiss(TENANT, &won1).await, StatusCode::CONFLICT, "already_dismissed", "no longer pending");
-    assert_refused(app.trigger(TENANT, &won1, Some(json!({"sequence_id": "seq_1"}))).await, StatusCode::CONFLICT, "already_dismissed", "dismissed at");
+    assert_refused(
+        app.trigger(TENANT, &won1, Some(json!({"sequence_id": "seq_1"}))).await,
+        StatusCode::CONFLICT, "already_dismissed", "dismissed at",
+    );
     // A late redelivery of its Closed Won does not bring it back.
     app.deliver_soap(&secret, &[first]).await;
     assert!(app.pending_ids(TENANT).await.is_empty());
@@ -318,7 +348,10 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
     app.ctx.store.save_pending_trigger(&t, &crashed, entry.version).await.unwrap();
     assert_refused(app.trigger(TENANT, &won4, None).await, StatusCode::CONFLICT, "trigger_in_progress", "another request");
     app.clock.advance(Duration::seconds(61));
-    assert_refused(app.trigger(TENANT, &won4, Some(json!({"sequence_id": "seq_other"}))).await, StatusCode::CONFLICT, "trigger_in_progress", "seq_crashed");
+    assert_refused(
+        app.trigger(TENANT, &won4, Some(json!({"sequence_id": "seq_other"}))).await,
+        StatusCode::CONFLICT, "trigger_in_progress", "seq_crashed",
+    );
     let (status, finished) = app.trigger(TENANT, &won4, None).await;
     assert_eq!((status, &finished["sequence_id"]), (StatusCode::ACCEPTED, &json!("seq_crashed")), "{finished}");
     let events = app.inbound_events().await;
@@ -330,7 +363,10 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
     assert_eq!(app.pending_ids(TENANT).await, [won5.as_str()]);
     app.clock.advance(Duration::days(PENDING_TRIGGER_RETENTION_DAYS) + Duration::seconds(1));
     assert!(app.pending_ids(TENANT).await.is_empty());
-    assert_refused(app.trigger(TENANT, &won5, Some(json!({"sequence_id": "seq_1"}))).await, StatusCode::NOT_FOUND, "unknown_pending_trigger", "expired");
+    assert_refused(
+        app.trigger(TENANT, &won5, Some(json!({"sequence_id": "seq_1"}))).await,
+        StatusCode::NOT_FOUND, "unknown_pending_trigger", "expired",
+    );
 }
 
 /// The cursor holds `#` and `:`, which a query string must escape.
