@@ -45,6 +45,12 @@ pub enum ConflictCode {
     TooManySecrets,
     /// The tenant has no Salesforce connection, so what needs one would be skipped for good.
     NotConnected,
+    /// The pending trigger was triggered already: nothing is published again.
+    AlreadyTriggered,
+    /// The pending trigger was dismissed.
+    AlreadyDismissed,
+    /// Another request is triggering the pending trigger right now.
+    TriggerInProgress,
 }
 
 impl ConflictCode {
@@ -55,6 +61,9 @@ impl ConflictCode {
             Self::CredentialsMissing => "credentials_missing",
             Self::TooManySecrets => "too_many_secrets",
             Self::NotConnected => "not_connected",
+            Self::AlreadyTriggered => "already_triggered",
+            Self::AlreadyDismissed => "already_dismissed",
+            Self::TriggerInProgress => "trigger_in_progress",
         }
     }
 }

@@ -15,7 +15,7 @@ use sfbridge_core::clock::ManualClock;
 use sfbridge_core::metrics::Capture;
 use sfbridge_core::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError};
 use sfbridge_core::secrets::WebhookSecret;
-use sfbridge_core::store::{MemoryTable, Store};
+use sfbridge_core::store::{Item, MemoryTable, Store, Table};
 use sfbridge_local::{MemoryQueues, Queues, Wiring as AppContext};
 use tokio::net::TcpListener;
 use url::Url;
@@ -519,6 +519,15 @@ impl TestApp {
                 format!("{:?}", out.items.unwrap_or_default())
             }
         }
+    }
+
+    /// One stored item as the table adapter reads it.
+    pub async fn raw_item(&self, pk: &str, sk: &str) -> Option<Item> {
+        let table: Arc<dyn Table> = match &self.raw {
+            RawTable::Memory(table) => table.clone(),
+            RawTable::Dynamo { client, table } => Arc::new(DynamoTable::new(client.clone(), table)),
+        };
+        table.get(pk, sk).await.unwrap()
     }
 
     /// Copies one raw item to another partition key (an attacker with table write access, or a bug).

@@ -30,5 +30,6 @@ mod storage;
 mod sync;
 mod sync_faults;
 mod test_fields;
+mod triggers;
 mod webhooks;
 mod webhook_settings;
