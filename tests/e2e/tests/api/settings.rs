@@ -53,6 +53,7 @@ fn default_settings(tenant: &str) -> Value {
                               "running": "In Progress"},
         "campaign_experiment_key_field": null,
         "apex_endpoints": {},
+        "import": {"objects": []},
         "version": 0,
         "updated_at": null,
     })
