@@ -225,11 +225,11 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
     );
     assert_refused(
         app.trigger(TENANT, &won1, Some(json!({"sequence": "seq_1"}))).await,
-        StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "unknown field `sequence`",
+        StatusCode::BAD_REQUEST, "invalid_request", "unknown field `sequence`",
     );
     assert_refused(
         app.trigger(TENANT, &won1, Some(json!({"sequence_id": 7}))).await,
-        StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "sequence_id: wrong type",
+        StatusCode::BAD_REQUEST, "invalid_request", "sequence_id: wrong type",
     );
     let path = format!("{}/{won1}", pending_path(TENANT));
     assert_refused(app.post_raw(&path, "application/json", "{not json").await, StatusCode::BAD_REQUEST, "invalid_json", "not valid JSON");
@@ -245,7 +245,7 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
     }
     assert_refused(
         app.call(Method::GET, &format!("{}?limit=0", pending_path(TENANT)), None).await,
-        StatusCode::BAD_REQUEST, "invalid_request", "limit must be between 1 and 100",
+        StatusCode::BAD_REQUEST, "invalid_limit", "limit must be a whole number from 1 to 100",
     );
     assert!(app.inbound_events().await.is_empty());
     assert_eq!(app.pending_ids(TENANT).await.len(), 3);
@@ -369,7 +369,7 @@ async fn the_manual_queue_end_to_end(backend: Backend) {
     );
 }
 
-/// The cursor holds `#` and `:`, which a query string must escape.
+/// A cursor is opaque to the caller: escaped as any query value would be.
 fn urlencoding(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
