@@ -46,8 +46,15 @@ reliability checklist (docs/reliability.md, Q2-Q4, Q7, F17):
   public     the function behind the public webhook route (a SAM HttpApi event on /webhooks/...,
              or, expanded, the one a Lambda permission lets API Gateway invoke on /webhooks/...)
              writes to DynamoDB only under `ForAllValues:StringLike` `dynamodb:LeadingKeys`
-             patterns starting `INBOUND#`: its dedupe entries, never a tenant's connection or
-             secrets.
+             patterns starting `INBOUND#`: its dedupe entries and the manual trigger queue
+             (`INBOUND#{t}#PENDING`), never a tenant's connection or secrets.
+  inbound    the inbound queue (the queue of this template the functions' SFBRIDGE_INBOUND_QUEUE_URL
+             names) takes messages only from the webhook function, the admin API (the function
+             on the /v1/ route, which publishes the manual trigger queue's trigger_requested) and
+             the import (the consumer of the queue SFBRIDGE_IMPORT_QUEUE_URL names): the
+             product acts on every message there, so no other function's own statements may allow
+             sqs:SendMessage on it, and no managed policy of the stack may (a grant belongs in the
+             function's own Policies, where this check sees who holds it).
 
 Values may be literals or `!Ref` to a parameter with a Default; anything else the checker cannot
 evaluate is a failure, not a pass. SAM and CloudFormation defaults apply when a property is
@@ -299,6 +306,7 @@ class Report:
     statements: int = 0
     functions: int = 0
     tables: int = 0
+    inbound_senders: set[str] = field(default_factory=set)
 
     def fail(self, message: str) -> None:
         self.problems.append(message)
@@ -821,25 +829,35 @@ def check_table(template: dict, rid: str, report: Report) -> None:
 
 
 WEBHOOK_PATH = "/webhooks/"
+ADMIN_PATH = "/v1/"
 PUBLIC_WRITE_PREFIX = "INBOUND#"
 DYNAMODB_WRITES = ("dynamodb:putitem", "dynamodb:deleteitem", "dynamodb:updateitem", "dynamodb:batchwriteitem")
+INBOUND_QUEUE_ENV = "SFBRIDGE_INBOUND_QUEUE_URL"
+IMPORT_QUEUE_ENV = "SFBRIDGE_IMPORT_QUEUE_URL"
+SQS_SENDS = ("sqs:sendmessage", "sqs:sendmessagebatch")
 
 
-def webhook_functions(template: dict) -> set[str]:
-    """The functions anyone on the internet can invoke through the webhook route."""
+def functions_on_path(template: dict, prefix: str) -> set[str]:
+    """The functions API Gateway invokes on routes under `prefix`: a SAM HttpApi event, or,
+    expanded, a Lambda permission whose SourceArn names the route."""
     found = set()
     for rid, res in template["Resources"].items():
         props = res.get("Properties") or {}
         if res.get("Type") == SAM_FUNCTION:
             for ev in (props.get("Events") or {}).values():
                 path = ((ev or {}).get("Properties") or {}).get("Path")
-                if ev.get("Type") == "HttpApi" and isinstance(path, str) and path.startswith(WEBHOOK_PATH):
+                if ev.get("Type") == "HttpApi" and isinstance(path, str) and path.startswith(prefix):
                     found.add(rid)
         elif res.get("Type") == "AWS::Lambda::Permission":
             target = resource_ref(props.get("FunctionName"))
-            if target and any(WEBHOOK_PATH in text for text in strings(template, props.get("SourceArn"))):
+            if target and any(prefix in text for text in strings(template, props.get("SourceArn"))):
                 found.add(target)
     return found
+
+
+def webhook_functions(template: dict) -> set[str]:
+    """The functions anyone on the internet can invoke through the webhook route."""
+    return functions_on_path(template, WEBHOOK_PATH)
 
 
 def function_statements(template: dict, fn_id: str, report: Report) -> list[tuple[str, dict]]:
@@ -883,6 +901,82 @@ def check_public_writes(template: dict, report: Report) -> None:
                 )
 
 
+def inbound_queue(template: dict) -> str | None:
+    """The queue of this template the functions' SFBRIDGE_INBOUND_QUEUE_URL names (`!Ref` to a
+    queue is its URL); None unless they all name the same one."""
+    return env_queue(template, INBOUND_QUEUE_ENV)
+
+
+def import_functions(template: dict) -> set[str]:
+    """The functions consuming the queue SFBRIDGE_IMPORT_QUEUE_URL names: the import, which
+    publishes the org's records on the inbound queue."""
+    queue = env_queue(template, IMPORT_QUEUE_ENV)
+    if queue is None:
+        return set()
+    return {c.function for c in consumers(template, Report()) if resource_ref(c.queue_value, "Arn") == queue}
+
+
+def env_queue(template: dict, env: str) -> str | None:
+    """The queue of this template the functions' variable `env` names; None unless they all name
+    the same one."""
+    found = set()
+    for rid, res in template["Resources"].items():
+        if res.get("Type") not in (SAM_FUNCTION, LAMBDA_FUNCTION):
+            continue
+        try:
+            _, value = function_environment(template, rid).get(env, (None, None))
+        except Unresolvable:
+            continue  # reported by the env check
+        if value is not None:
+            queue = resource_ref(value)
+            found.add(queue if queue and template["Resources"].get(queue, {}).get("Type") == SQS_QUEUE else None)
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def sends_to(template: dict, stmt: dict, queue: str) -> bool:
+    """Whether an Allow statement grants sending to `queue` (named by `!GetAtt queue.Arn`)."""
+    actions = [a.lower() for action in leaves(stmt.get("Action")) for a in strings(template, action)]
+    return (
+        stmt.get("Effect") == "Allow"
+        and any(a in SQS_SENDS for a in actions)
+        and any(resource_ref(r, "Arn") == queue for r in leaves(stmt.get("Resource")))
+    )
+
+
+def check_inbound_senders(template: dict, report: Report) -> None:
+    queue = inbound_queue(template)
+    if queue is None:
+        report.fail(
+            f"the functions' {INBOUND_QUEUE_ENV} does not name one queue of this template (!Ref InboundQueue): the check "
+            "cannot tell which queue the product trusts"
+        )
+        return
+    senders = webhook_functions(template) | functions_on_path(template, ADMIN_PATH) | import_functions(template)
+    for rid, res in template["Resources"].items():
+        rtype = res.get("Type")
+        if rtype in (SAM_FUNCTION, LAMBDA_FUNCTION):
+            # Unreadable documents are reported once, by the iam check.
+            for where, stmt in function_statements(template, rid, Report()):
+                if sends_to(template, stmt, queue) and rid not in senders:
+                    report.fail(
+                        f"{where}: {rid} may send to the inbound queue {queue}, which only the webhook receiver, the admin API "
+                        "and the import may: the product acts on every message there. Remove the grant"
+                    )
+                elif sends_to(template, stmt, queue):
+                    report.inbound_senders.add(rid)
+        elif rtype in (IAM_MANAGED_POLICY, IAM_POLICY):
+            try:
+                found = statements(PolicyDocument(f"{rid}.PolicyDocument", (res.get("Properties") or {}).get("PolicyDocument")))
+            except Unresolvable:
+                continue
+            for where, stmt in found:
+                if sends_to(template, stmt, queue):
+                    report.fail(
+                        f"{where}: the managed policy {rid} allows sending to the inbound queue {queue}; grant it in the webhook "
+                        "receiver's or the admin API's own Policies instead, where its holder is visible"
+                    )
+
+
 def check(template: dict, env: RequiredEnv) -> Report:
     report = Report()
     if env.problem:
@@ -902,6 +996,7 @@ def check(template: dict, env: RequiredEnv) -> Report:
             check_function_ops(template, rid, alarmed, report)
     check_policies(template, report)
     check_public_writes(template, report)
+    check_inbound_senders(template, report)
     return report
 
 
@@ -969,6 +1064,10 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
         return {"Sid": "SelfTest", "Effect": "Allow", "Action": action, "Resource": resource}
 
     queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
+    inbound_id = inbound_queue(template)
+    if inbound_id is None or inbound_id == queue_id or fn_id in functions_on_path(template, ADMIN_PATH) | webhook_functions(template):
+        raise SystemExit("self-test: the template has no inbound queue apart from the SQS consumer's, or its consumer may send there")
+    inbound_arn = {"Fn::GetAtt": [inbound_id, "Arn"]}
 
     def add_resource(t, rid, rtype, props):
         t["Resources"][rid] = {"Type": rtype, "Properties": props}
@@ -1174,6 +1273,14 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
          lambda t: receiver_writes(t)["Condition"]["ForAllValues:StringLike"].__setitem__("dynamodb:LeadingKeys", ["INBOUND#*", "TENANT#*"])),
         ("webhook receiver: an unconditioned UpdateItem statement", "may write any table item", lambda t: receiver_statements(t).append(
             {"Effect": "Allow", "Action": "dynamodb:UpdateItem", "Resource": {"Fn::GetAtt": ["Table", "Arn"]}})),
+        # inbound
+        ("another function sends to the inbound queue", f"{fn_id} may send to the inbound queue",
+         lambda t: add_statement(t, allow(inbound_arn))),
+        ("another function sends batches to the inbound queue", f"{fn_id} may send to the inbound queue",
+         lambda t: add_statement(t, allow([queue_arn, inbound_arn], ["sqs:SendMessageBatch"]))),
+        ("a managed policy allows sending to the inbound queue", "the managed policy", lambda t: managed(t)["Statement"].append(allow(inbound_arn))),
+        (f"{INBOUND_QUEUE_ENV} not a queue of the template", "cannot tell which queue",
+         lambda t: env_vars(t).__setitem__(INBOUND_QUEUE_ENV, "https://sqs.us-east-1.amazonaws.com/123456789012/elsewhere")),
     ]
     # The variables come from the Rust source: a new required("...") must be checked without
     # touching this script, and a scan that finds nothing must fail, not pass on a stale list.
@@ -1201,6 +1308,7 @@ def self_test(template: dict, env: RequiredEnv, sources: dict[str, str]) -> int:
         ("Tracing from a parameter defaulting to Active", lambda t: tracing_parameter(t, "Active")),
         ("webhook receiver: an unconditioned Query (a read)", lambda t: receiver_statements(t).append(
             {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": {"Fn::GetAtt": ["Table", "Arn"]}})),
+        ("another function reads the inbound queue", lambda t: add_statement(t, allow(inbound_arn, "sqs:ReceiveMessage"))),
     ]
     harmless_sources = [
         ("required(\"...\") only in comments and tests",
@@ -1255,7 +1363,8 @@ def main(argv: list[str]) -> int:
         f"{report.statements} IAM policy statement(s), {report.functions} function environment(s) with the "
         f"{len(env.names)} variables {env.origin} requires, JSON logs, tracing and Errors/Throttles alarms, "
         f"{report.tables} table(s) with PITR, TTL and deletion protection, "
-        f"{len(webhook_functions(template))} public webhook function(s) writing only {PUBLIC_WRITE_PREFIX} items"
+        f"{len(webhook_functions(template))} public webhook function(s) writing only {PUBLIC_WRITE_PREFIX} items, "
+        f"the inbound queue sent to only by {', '.join(sorted(report.inbound_senders)) or 'nobody'}"
     )
     return 0
 

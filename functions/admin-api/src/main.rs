@@ -14,13 +14,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (config, urls, aws) = (Config::from_env()?, QueueUrls::from_env()?, sfbridge_aws::Aws::from_env().await?);
     let http = sfbridge_salesforce::http_client()?;
     let oauth = SalesforceOAuth::new(http.clone(), config.host_policy);
-    let activity = aws.queue(&urls.activity);
+    let (activity, inbound) = (aws.queue(&urls.activity), aws.queue(&urls.inbound));
     let (store, cipher, clock) = (aws.store(), aws.cipher(), Arc::new(SystemClock));
     // Test Fields calls the tenant's org with its own session, refreshed as sync would.
     let credentials = Arc::new(StoredAppCredentials::new(store.clone(), cipher.clone()));
     let sessions = Sessions::new(store.clone(), cipher.clone(), clock.clone(), oauth.clone(), credentials);
     let rest = SalesforceRest::new(http, config.api_version);
-    let importer = Importer::new(store.clone(), clock.clone(), sessions.clone(), rest.clone(), aws.queue(&urls.inbound), aws.queue(&urls.import));
-    let connector = Connector::new(config, store, cipher, clock, oauth, activity).with_salesforce(sessions, rest);
+    let importer = Importer::new(store.clone(), clock.clone(), sessions.clone(), rest.clone(), inbound.clone(), aws.queue(&urls.import));
+    let connector =
+        Connector::new(config, store, cipher, clock, oauth, activity).with_salesforce(sessions, rest).with_inbound(inbound);
     lambda_http::run(sfbridge_admin_api::router(Arc::new(connector), Arc::new(importer))).await
 }

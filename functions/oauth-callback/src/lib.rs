@@ -17,14 +17,15 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sfbridge_connect::{self as connect, CallbackParams, CallbackResult, Outcome, StartOutcome};
 use sfbridge_core::config::Config;
 use sfbridge_core::domain::FlowId;
-use sfbridge_http::{ApiError, Flow};
+use sfbridge_http::{json_errors, ApiError, Flow};
 use sfbridge_salesforce::OAuthFailure;
 use sfbridge_connect::Connector;
 
@@ -36,7 +37,16 @@ pub fn router(ctx: Arc<Connector>) -> Router {
         .route("/oauth/callback", get(callback))
         .route("/oauth/flows/{flow_id}", get(flow_status))
         .route("/oauth/connect.js", get(script::connect_script))
+        // In the local stack an unknown /oauth/ path would otherwise reach the admin API's
+        // fallback and be asked for the admin token.
+        .route("/oauth/{*rest}", any(unknown_url))
+        // A wrong method (405, with Allow) and any rejection axum makes itself, as JSON.
+        .layer(middleware::from_fn(json_errors))
         .with_state(ctx)
+}
+
+async fn unknown_url() -> ApiError {
+    sfbridge_http::not_found("the OAuth URLs are /oauth/start, /oauth/callback, /oauth/flows/{flow_id} and /oauth/connect.js")
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,13 +6,15 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{any, post};
 use axum::Router;
 use sfbridge_inbound::receive::Format;
-use sfbridge_http::webhook_status;
+use sfbridge_http::{json_errors, webhook_status};
 use sfbridge_inbound::{soap, WebhookError, WebhookReply, WebhookRequest, MAX_BODY_BYTES};
 use sfbridge_inbound::Receiver;
 
@@ -24,29 +26,55 @@ pub const ROUTE: &str = "/webhooks/salesforce/{tenant_id}";
 
 pub fn router(ctx: Arc<Receiver>) -> Router {
     // The handler reads the body itself, with the limit, so an oversized one is refused in the
-    // sender's format (a SOAP fault for Salesforce) rather than as plain text.
-    Router::new().route(ROUTE, post(webhook).layer(DefaultBodyLimit::disable())).with_state(ctx)
+    // sender's format (a SOAP fault for Salesforce) rather than as plain text. So are a wrong
+    // method and a path under /webhooks that is no webhook URL: in the local stack they would
+    // otherwise reach the admin API's fallback and be asked for the admin token.
+    Router::new()
+        .route(ROUTE, post(webhook).layer(DefaultBodyLimit::disable()))
+        .route("/webhooks", any(unknown_url))
+        .route("/webhooks/{*rest}", any(unknown_url))
+        .method_not_allowed_fallback(wrong_method)
+        .layer(middleware::from_fn(json_errors))
+        .with_state(ctx)
 }
 
 async fn webhook(
     State(receiver): State<Arc<Receiver>>,
-    Path(tenant_id): Path<String>,
+    tenant_id: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let Ok(Path(tenant_id)) = tenant_id else {
+        // Not valid UTF-8 once percent-decoded: no tenant id can be.
+        let error = WebhookError::InvalidTenant("the tenant id in the URL is not valid text".into());
+        return render(WebhookReply { format: sender_format(&headers), outcome: Err(error) });
+    };
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(e) => {
-            let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-            let format = Format::from_content_type(content_type).unwrap_or(Format::Json);
             let error = if over_the_limit(&e) { WebhookError::TooLarge } else { WebhookError::BodyUnreadable };
             tracing::warn!(error = %e, code = error.code(), "webhook body not read");
-            return render(WebhookReply { format, outcome: Err(error) });
+            return render(WebhookReply { format: sender_format(&headers), outcome: Err(error) });
         }
     };
     let request = WebhookRequest { tenant_id: &tenant_id, headers: &headers, query: query.as_deref(), body: &body };
     render(receiver.receive(request).await)
+}
+
+/// How to answer a request refused before the receiver saw it: a SOAP fault to what looks like an
+/// Outbound Message, JSON otherwise.
+fn sender_format(headers: &HeaderMap) -> Format {
+    Format::from_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())).unwrap_or(Format::Json)
+}
+
+async fn unknown_url(headers: HeaderMap) -> Response {
+    render(WebhookReply { format: sender_format(&headers), outcome: Err(WebhookError::UnknownUrl) })
+}
+
+/// 405; axum adds `Allow: POST`.
+async fn wrong_method(headers: HeaderMap) -> Response {
+    render(WebhookReply { format: sender_format(&headers), outcome: Err(WebhookError::MethodNotAllowed) })
 }
 
 /// Whether reading the body stopped at [`MAX_BODY_BYTES`], rather than because the body broke off.

@@ -8,6 +8,7 @@
 //! infra/scripts/local-on-moto.sh): an SQS poller plays the event source mapping
 //! ([`sqs_worker`]) and `GET /local/inbound-events` looks at the inbound queue ([`sqs_peek`]).
 
+pub mod banner;
 pub mod import_worker;
 pub mod sqs_peek;
 pub mod sqs_worker;
@@ -24,15 +25,16 @@ use anyhow::{bail, Context as _};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use salesforce_sim::{SalesforceSim, SimApp, SimConfig};
 use sfbridge_core::cipher::{Cipher, LocalCipher};
 use sfbridge_core::clock::SystemClock;
 use sfbridge_core::config::{AwsResources, Config, QueueUrls};
-use sfbridge_http::{check_admin_token, ApiError};
+use sfbridge_http::{body_rejection, body_too_large, check_admin_token, json_errors, not_found, ApiError};
 use sfbridge_core::domain::EventId;
 use sfbridge_core::queue::{MemoryQueue, OutgoingMessage, QueueError, MAX_MESSAGE_BYTES};
 use sfbridge_core::store::{MemoryTable, Store};
@@ -136,6 +138,9 @@ pub fn router(ctx: Arc<Wiring>) -> Router {
         .route("/favicon.ico", get(favicon))
         .route("/local/activity", post(enqueue_activity).layer(DefaultBodyLimit::max(MAX_ENQUEUE_BYTES)))
         .route("/local/import-tick", post(import_tick))
+        // Not the admin API's fallback, which would ask for the admin token.
+        .route("/local/{*rest}", any(unknown_local_url))
+        .layer(middleware::from_fn(json_errors))
         .with_state(ctx.clone())
         .merge(sfbridge_oauth_callback::router(ctx.connector.clone()))
         .merge(sfbridge_webhook_receiver::router(ctx.receiver.clone()))
@@ -146,15 +151,21 @@ pub fn router(ctx: Arc<Wiring>) -> Router {
 const MAX_ENQUEUE_BYTES: usize = 1024 * 1024;
 
 /// `POST /local/activity`: puts sync commands (one JSON object, or an array of them) on the
-/// activity queue (in-process, or SQS), as the product's backend puts them on SQS. They are not checked
-/// here, so bad ones take the same path as in AWS (dead letters + delivery log).
+/// activity queue (in-process, or SQS), as the product's backend puts them on SQS.
 ///
-/// What the queue cannot take is answered as SQS answers the product's backend, per command: 202
-/// when all were queued; otherwise the JSON error shape plus `enqueued`, `queued` (the indexes
-/// taken) and `not_queued` (index, `event_id` when it has a valid one, `code`, `message`,
-/// `retryable`), so the caller sends only those again. A command over the queue's message limit
-/// (256 KiB) can never be queued: 413 `command_too_large` names it and the limit; another refusal
-/// for good is 422 `command_refused`; when the queue only failed for now, 503 `queue_unavailable`.
+/// Each command is checked first with the worker's own strict parse ([`sfbridge_sync::check_command`]),
+/// so a command the worker could never run is refused here, named with the worker's reason, instead
+/// of becoming a dead letter later. SQS has no such door: in AWS the same command is taken off the
+/// queue by the worker and held as the tenant's dead letter (or, naming no tenant, sent to the
+/// dead-letter queue), with the same code and reason (README "Dead letters").
+///
+/// What is not queued is answered per command, as SQS answers the product's backend: 202 when all
+/// were queued; otherwise the JSON error shape plus `enqueued`, `queued` (the indexes taken) and
+/// `not_queued` (index, `event_id` when it has a valid one, `code`, `message`, `retryable`), so the
+/// caller sends only those again. A command the worker would refuse is 400 `invalid_command`
+/// (each `malformed_command` or `unsupported_command`); one over the queue's message limit (256
+/// KiB) can never be queued: 413 `command_too_large` names it and the limit; another refusal for
+/// good is 422 `command_refused`; when the queue only failed for now, 503 `queue_unavailable`.
 async fn enqueue_activity(
     State(ctx): State<Arc<Wiring>>,
     headers: HeaderMap,
@@ -166,37 +177,38 @@ async fn enqueue_activity(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!(
-                    "the body is larger than {MAX_ENQUEUE_BYTES} bytes (1 MiB), the most POST /local/activity takes; send the \
-                     commands in several requests (each command at most {MAX_MESSAGE_BYTES} bytes)"
-                ),
-            )
+            return body_too_large(format!(
+                "the body is larger than {MAX_ENQUEUE_BYTES} bytes (1 MiB), the most POST /local/activity takes; send the \
+                 commands in several requests (each command at most {MAX_MESSAGE_BYTES} bytes)"
+            ))
             .into_response()
         }
-        Err(_) => return ApiError::bad_request("invalid_body", "the body could not be read").into_response(),
+        Err(rejection) => return body_rejection(&rejection).into_response(),
     };
     let commands = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(serde_json::Value::Array(items)) => items,
         Ok(one @ serde_json::Value::Object(_)) => vec![one],
-        _ => {
-            return ApiError::bad_request("invalid_body", "send one sync command (a JSON object) or a JSON array of them")
+        Ok(_) => {
+            return ApiError::bad_request("invalid_request", "send one sync command (a JSON object) or a JSON array of them")
                 .into_response()
         }
+        Err(_) => return ApiError::bad_request("invalid_json", "the body is not valid JSON").into_response(),
     };
     let count = commands.len();
     let bodies: Vec<String> = commands.iter().map(serde_json::Value::to_string).collect();
-    // Too large for any queue: not sent at all, named in the answer.
+    // Too large for any queue, or not a command the worker could run: not sent at all, named in
+    // the answer.
     let mut outcomes: Vec<Option<NotQueued>> = bodies
         .iter()
         .map(|b| {
-            (b.len() > MAX_MESSAGE_BYTES).then(|| NotQueued {
-                code: "command_too_large",
-                message: format!("{} bytes; a sync command may be at most {MAX_MESSAGE_BYTES} bytes (256 KiB, the queue's message limit)", b.len()),
-                retryable: false,
-            })
+            if b.len() > MAX_MESSAGE_BYTES {
+                return Some(NotQueued {
+                    code: "command_too_large",
+                    message: format!("{} bytes; a sync command may be at most {MAX_MESSAGE_BYTES} bytes (256 KiB, the queue's message limit)", b.len()),
+                    retryable: false,
+                });
+            }
+            sfbridge_sync::check_command(b).err().map(|e| NotQueued { code: e.code, message: e.message, retryable: false })
         })
         .collect();
     let sendable: Vec<usize> = (0..count).filter(|i| outcomes[*i].is_none()).collect();
@@ -234,12 +246,15 @@ async fn enqueue_activity(
         None => format!("command {i}"),
     };
     let permanent: Vec<&(usize, NotQueued)> = not_queued.iter().filter(|(_, n)| !n.retryable).collect();
+    // The sender's own mistake first: it is what sending again cannot fix.
+    let invalid = permanent.iter().find(|(_, n)| n.is_invalid_command()).copied();
     let (status, code) = match permanent.first() {
         None => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
+        Some(_) if invalid.is_some() => (StatusCode::BAD_REQUEST, "invalid_command"),
         Some(_) if permanent.iter().all(|(_, n)| n.code == "command_too_large") => (StatusCode::PAYLOAD_TOO_LARGE, "command_too_large"),
         Some(_) => (StatusCode::UNPROCESSABLE_ENTITY, "command_refused"),
     };
-    let first = permanent.first().copied().unwrap_or(&not_queued[0]);
+    let first = invalid.or(permanent.first().copied()).unwrap_or(&not_queued[0]);
     let mut message = format!("{} is not queued: {}.", name(first.0), first.1.message);
     if not_queued.len() > 1 {
         message.push_str(&format!(" {} commands in all are not queued (see not_queued).", not_queued.len()));
@@ -269,6 +284,17 @@ struct NotQueued {
     code: &'static str,
     message: String,
     retryable: bool,
+}
+
+impl NotQueued {
+    /// The worker's strict parse refused it (the codes of [`sfbridge_sync::CommandError`]).
+    fn is_invalid_command(&self) -> bool {
+        matches!(self.code, "malformed_command" | "unsupported_command")
+    }
+}
+
+async fn unknown_local_url() -> ApiError {
+    not_found("the local stack's own URLs are POST /local/activity, GET /local/inbound-events and GET /local/salesforce/{object}")
 }
 
 #[derive(Debug, Clone)]
@@ -345,6 +371,7 @@ async fn index() -> impl IntoResponse {
      \x20 GET        /v1/tenants/{tenant}/dead-letters, POST /v1/tenants/{tenant}/dead-letters/replay\n\
      \x20 POST/GET   /v1/tenants/{tenant}/webhook-secrets, DELETE /v1/tenants/{tenant}/webhook-secrets/{id}\n\
      \x20 POST/GET   /v1/tenants/{tenant}/imports (Sync Now), GET/DELETE /v1/tenants/{tenant}/imports/{import_id}\n\
+     \x20 GET        /v1/tenants/{tenant}/triggers/pending, POST/DELETE /v1/tenants/{tenant}/triggers/pending/{id}\n\
      webhooks (Salesforce; webhook secret): POST /webhooks/salesforce/{tenant}\n\
      local only: POST /local/activity (enqueue sync commands), GET /local/inbound-events (published inbound events),\n\
      \x20 POST /local/import-tick (the import schedule's tick, now),\n\
@@ -495,10 +522,16 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
     let mut app = router(ctx.clone()).merge(
         Router::new()
             .route("/local/inbound-events", get(inbound_events))
+            .layer(middleware::from_fn(json_errors))
             .with_state(InboundView { ctx: ctx.clone(), source: inbound_source }),
     );
     if let Some(sim) = &sim {
-        app = app.merge(Router::new().route("/local/salesforce/{object}", get(simulated_records)).with_state(sim.clone()));
+        app = app.merge(
+            Router::new()
+                .route("/local/salesforce/{object}", get(simulated_records))
+                .layer(middleware::from_fn(json_errors))
+                .with_state(sim.clone()),
+        );
     }
     let server = serve_router(listener, app);
     Ok(LocalStack {

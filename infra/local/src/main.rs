@@ -86,42 +86,8 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(demo) = &stack.demo_app {
         println!();
-        println!("Simulated Salesforce org at {}", demo.login_url);
-        println!("  consumer key    {}", demo.consumer_key);
-        println!("  consumer secret {}   (of the simulated org's demo app only)", demo.consumer_secret);
-        println!();
-        println!("Try it:");
-        println!("  export SFB={base} TOKEN={}", stack.admin_token);
-        println!(
-            "  curl -sS -X PUT $SFB/v1/tenants/team_42/credentials -H \"Authorization: Bearer $TOKEN\" \
-             -H 'Content-Type: application/json' \\\n    -d '{{\"consumer_key\":\"{}\",\"consumer_secret\":\"{}\",\"login_url\":\"{}\"}}'",
-            demo.consumer_key, demo.consumer_secret, demo.login_url
-        );
-        println!("  curl -sS -X POST $SFB/v1/tenants/team_42/connect -H \"Authorization: Bearer $TOKEN\"");
-        println!("  # open connect_url in a browser (or paste it into {base}/demo), click Allow, then:");
-        println!("  curl -sS $SFB/v1/tenants/team_42/connection -H \"Authorization: Bearer $TOKEN\"");
-        println!();
-        println!("Then activity (the simulated org has Contacts ada@, grace@ and alan@example.com):");
-        println!(
-            "  curl -sS -X PUT $SFB/v1/tenants/team_42/campaigns/cmp_7 -H \"Authorization: Bearer $TOKEN\" \
-             -H 'Content-Type: application/json' -d '{{\"enabled\": true}}'"
-        );
-        println!(
-            "  curl -sS -X POST $SFB/local/activity -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n    \
-             -d '{{\"version\":1,\"type\":\"activity\",\"event_id\":\"evt_1\",\"tenant_id\":\"team_42\",\"campaign_id\":\"cmp_7\",\
-             \"activity\":\"email_opened\",\"contact\":{{\"email\":\"ada@example.com\"}},\"occurred_at\":\"2026-11-20T10:00:00Z\"}}'"
-        );
-        println!("  curl -sS $SFB/v1/tenants/team_42/deliveries -H \"Authorization: Bearer $TOKEN\"");
-        println!("  curl -sS $SFB/local/salesforce/Task");
-        println!();
-        println!("Then webhooks from Salesforce (create a secret; it is shown once):");
-        println!("  curl -sS -X POST $SFB/v1/tenants/team_42/webhook-secrets -H \"Authorization: Bearer $TOKEN\"");
-        println!(
-            "  curl -sS -X POST $SFB/webhooks/salesforce/team_42 -H 'x-salesforce-webhook-secret: <secret>' \
-             -H 'Content-Type: application/json' -d '{{\"id\":\"c-1\",\"event_type\":\"campaign_updated\",\
-             \"campaign_id\":\"701xx000000001AAAQ\",\"status\":\"Completed\",\"experiment_key\":\"exp-1\"}}'"
-        );
-        println!("  curl -sS $SFB/local/inbound-events -H \"Authorization: Bearer $TOKEN\"");
+        print!("{}", sfbridge_local::banner::demo_app(demo));
+        print!("{}", sfbridge_local::banner::try_it(base, &stack.admin_token, demo));
     }
     stack.wait().await
 }

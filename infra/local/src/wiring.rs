@@ -22,7 +22,8 @@ use sfbridge_sync::{RetryPolicy, Worker, WorkerQueues};
 pub struct Queues {
     pub activity: Arc<dyn Queue>,
     pub dead_letter: Arc<dyn Queue>,
-    /// Where the webhook receiver publishes inbound events for the product (and the import its records).
+    /// Where the webhook receiver publishes inbound events for the product (and the import its
+    /// records, and the admin API the manual trigger queue's `trigger_requested` events).
     pub inbound: Arc<dyn Queue>,
     /// The import function's queue: runs and their continuations.
     pub import: Arc<dyn Queue>,
@@ -103,7 +104,8 @@ impl Wiring {
         let meter = Meter::new(clock.clone(), metrics);
         let connector =
             Connector::new(config.clone(), store.clone(), cipher.clone(), clock.clone(), oauth, queues.activity.clone())
-                .with_salesforce(sessions.clone(), rest.clone());
+                .with_salesforce(sessions.clone(), rest.clone())
+                .with_inbound(queues.inbound.clone());
         let worker_queues = WorkerQueues { activity: queues.activity.clone(), dead_letter: queues.dead_letter.clone() };
         // Retries spaced in seconds instead of minutes, so trying out a failure stays quick.
         let worker = Worker::new(store.clone(), clock.clone(), sessions.clone(), rest.clone(), worker_queues, meter.clone())

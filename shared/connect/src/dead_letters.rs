@@ -14,14 +14,14 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sfbridge_core::domain::{CampaignId, Email, EventId, TenantId};
-use sfbridge_core::paging::PageRules;
+use sfbridge_core::paging::{InvalidPage, PageRules};
 use sfbridge_core::queue::{OutgoingMessage, QueueError};
 use sfbridge_core::store::{audit_kind, ActivityKind, ConnectionStatus, DeadLetterRecord, DEAD_LETTER_RETENTION_DAYS};
 
 use crate::{ConflictCode, ConnectError, Connector};
 
 /// The dead-letter list's page sizes; its cursor is an event id.
-pub const DEAD_LETTER_PAGES: PageRules = PageRules { default_limit: 50, max_limit: 100, max_cursor_len: EventId::MAX_LEN };
+pub const DEAD_LETTER_PAGES: PageRules = PageRules { list: "dead-letters", default_limit: 50, max_limit: 100 };
 /// The most event ids one replay request may name.
 pub const MAX_REPLAY_IDS: usize = 100;
 /// The most dead letters one `{"all": true}` request replays (the admin API has 15 s); `more`
@@ -74,23 +74,23 @@ impl From<DeadLetterRecord> for DeadLetterView {
 pub struct DeadLetterList {
     pub dead_letters: Vec<DeadLetterView>,
     /// Pass back as `cursor` for the next page; `null` on the last one.
-    pub next_cursor: Option<EventId>,
+    pub next_cursor: Option<String>,
 }
 
 pub async fn dead_letter_list(
     ctx: &Connector,
     t: &TenantId,
-    limit: Option<usize>,
+    limit: Option<&str>,
     cursor: Option<&str>,
 ) -> Result<DeadLetterList, ConnectError> {
-    let page = DEAD_LETTER_PAGES.check(limit, cursor)?;
-    // The cursor is the last event id of the previous page.
-    let after = page
-        .cursor
-        .map(|c| EventId::parse(&c).map_err(|_| ConnectError::Invalid("cursor is not one this API returned; pass next_cursor as is".into())))
-        .transpose()?;
+    let page = DEAD_LETTER_PAGES.check(t, limit, cursor)?;
+    // The cursor's position is the last event id of the previous page.
+    let after = page.cursor.map(|c| EventId::parse(&c).map_err(|_| InvalidPage::Cursor)).transpose()?;
     let page = ctx.store.dead_letters(t, page.limit, after.as_ref()).await?;
-    Ok(DeadLetterList { dead_letters: page.dead_letters.into_iter().map(DeadLetterView::from).collect(), next_cursor: page.next_cursor })
+    Ok(DeadLetterList {
+        dead_letters: page.dead_letters.into_iter().map(DeadLetterView::from).collect(),
+        next_cursor: page.next_cursor.map(|last| DEAD_LETTER_PAGES.cursor(t, last.as_str())),
+    })
 }
 
 /// The body of `POST /v1/tenants/{t}/dead-letters/replay`: `{"all": true}` or

@@ -11,6 +11,9 @@ pub enum ConnectError {
     /// The request itself is wrong (400): the message says how.
     #[error("{0}")]
     Invalid(String),
+    /// A list's `limit` or `cursor` is wrong (400, `invalid_limit` or `invalid_cursor`).
+    #[error(transparent)]
+    InvalidPage(InvalidPage),
     /// There is nothing at that name (404).
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -42,6 +45,12 @@ pub enum ConflictCode {
     TooManySecrets,
     /// The tenant has no Salesforce connection, so what needs one would be skipped for good.
     NotConnected,
+    /// The pending trigger was triggered already: nothing is published again.
+    AlreadyTriggered,
+    /// The pending trigger was dismissed.
+    AlreadyDismissed,
+    /// Another request is triggering the pending trigger right now.
+    TriggerInProgress,
 }
 
 impl ConflictCode {
@@ -52,6 +61,9 @@ impl ConflictCode {
             Self::CredentialsMissing => "credentials_missing",
             Self::TooManySecrets => "too_many_secrets",
             Self::NotConnected => "not_connected",
+            Self::AlreadyTriggered => "already_triggered",
+            Self::AlreadyDismissed => "already_dismissed",
+            Self::TriggerInProgress => "trigger_in_progress",
         }
     }
 }
@@ -90,7 +102,7 @@ impl From<CredentialsError> for ConnectError {
 
 impl From<InvalidPage> for ConnectError {
     fn from(e: InvalidPage) -> Self {
-        Self::Invalid(e.0)
+        Self::InvalidPage(e)
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the admin API and the OAuth callback do, without HTTP: save and clear a tenant's app
 //! credentials, run a connect flow, show and end a connection, keep the tenant's sync settings,
-//! campaign matrix and webhook secrets, show and replay its dead letters, audit every change.
+//! campaign matrix and webhook secrets, show and replay its dead letters, show and resolve its
+//! manual trigger queue, audit every change.
 
 mod callback;
 mod connection;
@@ -12,6 +13,7 @@ mod import_settings;
 mod settings;
 mod test_fields;
 mod logs;
+mod triggers;
 mod webhook_secrets;
 
 pub use logs::{audit_page, delivery_page};
@@ -27,6 +29,10 @@ pub use import_settings::{FilterInput, ImportInput, ImportObjectInput};
 pub use flow::{begin_connect, browser_cookie_name, flow_view, start_flow, StartOutcome};
 pub use settings::{campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, CampaignInput, EventTogglesInput, SettingsInput};
 pub use test_fields::{test_fields, FieldCheck, StatusCheck, TestFieldsReport};
+pub use triggers::{
+    dismiss_trigger, pending_trigger_list, request_trigger, OpportunityView, PendingTriggerList, PendingTriggerView, TriggerAccepted,
+    TriggerInput, PENDING_TRIGGER_PAGES,
+};
 pub use webhook_secrets::{create_webhook_secret, revoke_webhook_secret, webhook_secret_list, webhook_url};
 
 use std::sync::Arc;
@@ -42,7 +48,8 @@ use error::ConflictCode;
 
 /// What the admin API and the OAuth callback run on, built once per process. Both functions are
 /// allowed the same things in template.yaml (the table's items, the key for the tenants' secrets,
-/// sending to the activity queue), so one service serves both; it holds nothing else.
+/// sending to the activity queue), so one service serves both; it holds nothing else, but for what
+/// only the admin API is given: the tenants' orgs (Test Fields) and the inbound queue (triggers).
 #[derive(Debug, Clone)]
 pub struct Connector {
     config: Config,
@@ -53,6 +60,8 @@ pub struct Connector {
     /// Parked sync commands go back onto it when a tenant reconnects, and dead letters when an
     /// admin replays them.
     activity: Arc<dyn Queue>,
+    /// Where the manual trigger queue publishes `trigger_requested` events (the admin API only).
+    inbound: Option<Arc<dyn Queue>>,
     audit: AuditLog,
     /// The tenant's own Salesforce connection, for what reads the org (Test Fields); the OAuth
     /// callback has no use for it.
@@ -69,7 +78,21 @@ impl Connector {
         activity: Arc<dyn Queue>,
     ) -> Self {
         let audit = AuditLog::new(store.clone(), clock.clone());
-        Self { config, store, cipher, clock, oauth, activity, audit, salesforce: None }
+        Self { config, store, cipher, clock, oauth, activity, inbound: None, audit, salesforce: None }
+    }
+
+    /// Lets the connector publish on the inbound queue (the manual trigger queue's triggers).
+    pub fn with_inbound(mut self, inbound: Arc<dyn Queue>) -> Self {
+        self.inbound = Some(inbound);
+        self
+    }
+
+    pub(crate) fn inbound(&self) -> Result<&Arc<dyn Queue>, ConnectError> {
+        self.inbound.as_ref().ok_or_else(|| {
+            ConnectError::Internal(sfbridge_core::error::Cause::new(std::io::Error::other(
+                "this function was built without the inbound queue (Connector::with_inbound)",
+            )))
+        })
     }
 
     /// Lets the connector call the tenants' orgs (Test Fields).

@@ -9,19 +9,24 @@ use sfbridge_core::store::{AuditPage, DeliveryPage};
 use crate::{ConnectError, Connector};
 
 /// The delivery log's page sizes and cursors.
-pub(crate) const DELIVERY_PAGES: PageRules = PageRules { default_limit: 50, max_limit: 100, max_cursor_len: 160 };
+pub(crate) const DELIVERY_PAGES: PageRules = PageRules { list: "deliveries", default_limit: 50, max_limit: 100 };
 
-pub async fn audit_page(ctx: &Connector, t: &TenantId, limit: Option<usize>, cursor: Option<&str>) -> Result<AuditPage, ConnectError> {
-    let page = AUDIT_PAGES.check(limit, cursor)?;
-    Ok(ctx.audit.page(t, page.limit, page.cursor.as_deref()).await?)
+/// `limit` and `cursor` as the query string gave them; the page's `next_cursor` is sealed for this
+/// list and tenant ([`sfbridge_core::paging`]).
+pub async fn audit_page(ctx: &Connector, t: &TenantId, limit: Option<&str>, cursor: Option<&str>) -> Result<AuditPage, ConnectError> {
+    let page = AUDIT_PAGES.check(t, limit, cursor)?;
+    let found = ctx.audit.page(t, page.limit, page.cursor.as_deref()).await?;
+    Ok(AuditPage { next_cursor: found.next_cursor.map(|position| AUDIT_PAGES.cursor(t, &position)), ..found })
 }
 
+/// As [`audit_page`], for the delivery log.
 pub async fn delivery_page(
     ctx: &Connector,
     t: &TenantId,
-    limit: Option<usize>,
+    limit: Option<&str>,
     cursor: Option<&str>,
 ) -> Result<DeliveryPage, ConnectError> {
-    let page = DELIVERY_PAGES.check(limit, cursor)?;
-    Ok(ctx.store.deliveries(t, page.limit, page.cursor.as_deref()).await?)
+    let page = DELIVERY_PAGES.check(t, limit, cursor)?;
+    let found = ctx.store.deliveries(t, page.limit, page.cursor.as_deref()).await?;
+    Ok(DeliveryPage { next_cursor: found.next_cursor.map(|position| DELIVERY_PAGES.cursor(t, &position)), ..found })
 }

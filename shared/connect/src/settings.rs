@@ -18,7 +18,7 @@ use super::ConnectError;
 use crate::import_settings::{import_settings, ImportInput};
 use crate::ConflictCode;
 use sfbridge_core::error::Cause;
-use sfbridge_core::paging::PageRules;
+use sfbridge_core::paging::{InvalidPage, PageRules};
 use sfbridge_core::domain::{
     ApexPath, AttributeName, CampaignId, EndpointName, FieldName, ProductState, SalesforceId, SequenceId, TenantId,
 };
@@ -54,7 +54,7 @@ pub const WELL_KNOWN_SETUP_TYPES: &[(&str, &str)] = &[
     ("last_survey_at", "Date/Time"),
 ];
 /// The campaign matrix's page sizes; its cursor is a campaign id.
-const CAMPAIGN_PAGES: PageRules = PageRules { default_limit: 50, max_limit: 100, max_cursor_len: 128 };
+const CAMPAIGN_PAGES: PageRules = PageRules { list: "campaigns", default_limit: 50, max_limit: 100 };
 
 /// Fields activity sync must never write through a mapping: matching and record identity
 /// (`Id`, `Email`), the opt-out that `opt_out_on_unsubscribe` owns, and system fields.
@@ -602,7 +602,8 @@ impl CampaignView {
 #[derive(Debug, Serialize)]
 pub struct CampaignList {
     pub campaigns: Vec<CampaignView>,
-    pub next_cursor: Option<CampaignId>,
+    /// Pass back as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
 }
 
 // --- operations ----------------------------------------------------------------------------------
@@ -739,19 +740,16 @@ pub async fn put_campaign(
 pub async fn campaign_list(
     ctx: &Connector,
     t: &TenantId,
-    limit: Option<usize>,
+    limit: Option<&str>,
     cursor: Option<&str>,
 ) -> Result<CampaignList, ConnectError> {
-    let page = CAMPAIGN_PAGES.check(limit, cursor)?;
-    // The cursor is the last campaign id of the previous page.
-    let after = page
-        .cursor
-        .map(|c| CampaignId::parse(&c).map_err(|_| ConnectError::Invalid("cursor is not one this API returned; pass next_cursor as is".into())))
-        .transpose()?;
+    let page = CAMPAIGN_PAGES.check(t, limit, cursor)?;
+    // The cursor's position is the last campaign id of the previous page.
+    let after = page.cursor.map(|c| CampaignId::parse(&c).map_err(|_| InvalidPage::Cursor)).transpose()?;
     let page = ctx.store.campaigns(t, page.limit, after.as_ref()).await?;
     Ok(CampaignList {
         campaigns: page.campaigns.into_iter().map(|r| CampaignView::saved(t, r)).collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: page.next_cursor.map(|last| CAMPAIGN_PAGES.cursor(t, last.as_str())),
     })
 }
 

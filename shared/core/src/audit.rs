@@ -13,7 +13,7 @@ use crate::paging::PageRules;
 use crate::store::{AuditEvent, AuditPage, Store, StoreError};
 
 /// The audit log's page sizes and cursors.
-pub const AUDIT_PAGES: PageRules = PageRules { default_limit: 50, max_limit: 100, max_cursor_len: 128 };
+pub const AUDIT_PAGES: PageRules = PageRules { list: "audit", default_limit: 50, max_limit: 100 };
 
 /// Appends and reads audit events. Clones share the same ordering state.
 #[derive(Debug, Clone)]
@@ -43,7 +43,7 @@ impl AuditLog {
         Ok(())
     }
 
-    /// One page, newest first; `limit` and `cursor` as checked by [`AUDIT_PAGES`].
+    /// One page, newest first; `limit` and `cursor` (the store's position) as checked by [`AUDIT_PAGES`].
     pub async fn page(&self, t: &TenantId, limit: usize, cursor: Option<&str>) -> Result<AuditPage, StoreError> {
         self.store.audit(t, limit, cursor).await
     }

@@ -10,6 +10,8 @@
 //!   embedded table
 //! - [`cipher`]: the `Cipher` port, bound to an encryption context, and the local AES-GCM cipher
 //! - [`queue`]: the `Queue` port and the in-process queue
+//! - [`events`]: the inbound event, the inbound queue's message (the webhook receiver's and the
+//!   manual trigger queue's)
 //! - [`credentials`]: a tenant's External Client App credentials, sealed and opened
 //! - [`audit`], [`paging`]: the audit log and the paging every log shares
 //! - [`parking`]: commands held while a tenant must reconnect, and their replay
@@ -23,6 +25,7 @@ pub mod config;
 pub mod credentials;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod paging;
 pub mod parking;

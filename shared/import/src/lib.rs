@@ -139,6 +139,8 @@ pub const STEP_RETRY: Duration = Duration::from_secs(60);
 pub enum ImportError {
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    InvalidPage(#[from] sfbridge_core::paging::InvalidPage),
     #[error("no import {0} for this tenant")]
     NotFound(String),
     /// Nothing configured to import: the settings name no object.

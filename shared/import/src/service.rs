@@ -17,7 +17,7 @@ use crate::run::{initial_progress, ImportMessage};
 use crate::{ImportError, Importer};
 
 /// The list's page sizes; its cursor is an import id.
-pub const IMPORT_PAGES: PageRules = PageRules { default_limit: 20, max_limit: 100, max_cursor_len: 128 };
+pub const IMPORT_PAGES: PageRules = PageRules { list: "imports", default_limit: 20, max_limit: 100 };
 /// Tenants the tick reads from the schedule index per page.
 const TICK_PAGE: usize = 100;
 
@@ -213,12 +213,10 @@ pub struct ImportList {
     pub next_cursor: Option<String>,
 }
 
-pub async fn list(imp: &Importer, t: &TenantId, limit: Option<usize>, cursor: Option<&str>) -> Result<ImportList, ImportError> {
-    let page = IMPORT_PAGES.check(limit, cursor).map_err(|e| ImportError::Invalid(e.0))?;
-    if let Some(cursor) = &page.cursor {
-        ImportId::parse(cursor).map_err(|_| ImportError::Invalid("cursor: not one this list handed out; start without it".into()))?;
-    }
-    let (records, next_cursor) = imp.store.imports(t, page.limit, page.cursor.as_deref()).await?;
+pub async fn list(imp: &Importer, t: &TenantId, limit: Option<&str>, cursor: Option<&str>) -> Result<ImportList, ImportError> {
+    let page = IMPORT_PAGES.check(t, limit, cursor)?;
+    let (records, next) = imp.store.imports(t, page.limit, page.cursor.as_deref()).await?;
+    let next_cursor = next.map(|position| IMPORT_PAGES.cursor(t, &position));
     Ok(ImportList { imports: records.iter().map(ImportView::from).collect(), next_cursor })
 }
 

@@ -102,7 +102,7 @@ fn notification(mut object: Map<String, Value>, item: Option<usize>) -> Result<N
         Some(name) => match EventType::parse(&name) {
             Some(t) => Some(Some(t)),
             None => {
-                let accepted: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+                let accepted: Vec<&str> = EventType::STATED.iter().map(|t| t.as_str()).collect();
                 return Err(at(format!(
                     "\"event_type\" is not a known event type; accepted: {}, {OPPORTUNITY_CLOSED}",
                     accepted.join(", ")

@@ -5,22 +5,25 @@
 //! - [`callout`]: the JSON callout shapes
 //! - [`normalize`]: which [`EventType`] a notification is
 //! - [`auth`]: the webhook secret and the Standard-Webhooks signature
-//! - [`receive`]: one request end to end: authenticate, parse, deduplicate, publish
+//! - [`pending`]: which Closed Won events trigger automatically and which wait in the manual
+//!   trigger queue; the contact emails an Opportunity notification carries
+//! - [`receive`]: one request end to end: authenticate, parse, deduplicate, keep pending, publish
 
 pub mod auth;
 pub mod callout;
 pub mod normalize;
+pub mod pending;
 pub mod receive;
 pub mod soap;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use sfbridge_core::domain::{SalesforceId, SequenceId, TenantId};
-use sfbridge_core::store::TriggerMode;
+use sfbridge_core::domain::SalesforceId;
 
 pub use receive::{receive, WebhookError, WebhookReply, WebhookRequest, MAX_BODY_BYTES};
+/// The inbound queue's message; in core because the admin API publishes it too (the manual
+/// trigger queue's `trigger_requested`).
+pub use sfbridge_core::events::{EventType, InboundEvent, Source, Trigger};
 
 use std::sync::Arc;
 
@@ -116,103 +119,4 @@ pub struct OutboundMessage {
     pub api_version: Option<String>,
     /// 1 to [`MAX_NOTIFICATIONS`], in envelope order.
     pub notifications: Vec<Notification>,
-}
-
-/// What happened in Salesforce, as the product sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventType {
-    OpportunityClosedWon,
-    CampaignUpdated,
-    ContactCreated,
-    ContactUpdated,
-    ContactDeleted,
-    LeadCreated,
-    LeadUpdated,
-    LeadDeleted,
-    /// Any other change (an Opportunity that is not won, a custom object, ...).
-    RecordChanged,
-}
-
-impl EventType {
-    pub(crate) const ALL: [EventType; 9] = [
-        Self::OpportunityClosedWon,
-        Self::CampaignUpdated,
-        Self::ContactCreated,
-        Self::ContactUpdated,
-        Self::ContactDeleted,
-        Self::LeadCreated,
-        Self::LeadUpdated,
-        Self::LeadDeleted,
-        Self::RecordChanged,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OpportunityClosedWon => "opportunity_closed_won",
-            Self::CampaignUpdated => "campaign_updated",
-            Self::ContactCreated => "contact_created",
-            Self::ContactUpdated => "contact_updated",
-            Self::ContactDeleted => "contact_deleted",
-            Self::LeadCreated => "lead_created",
-            Self::LeadUpdated => "lead_updated",
-            Self::LeadDeleted => "lead_deleted",
-            Self::RecordChanged => "record_changed",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == value)
-    }
-}
-
-/// Where an inbound event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// A SOAP Outbound Message (workflow, Flow or approval action).
-    OutboundMessage,
-    /// A JSON callout (Flow HTTP Callout or Apex).
-    Callout,
-}
-
-/// Attached to Closed Won events when the tenant's trigger mode is `auto` or `both`: the product
-/// starts this sequence for the opportunity's contacts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Trigger {
-    pub mode: TriggerMode,
-    pub sequence_id: SequenceId,
-}
-
-/// The message on the inbound queue (docs/architecture.md "Inbound events"), `"version": 1`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct InboundEvent {
-    pub version: u32,
-    /// The same on every delivery of the same notification, so a consumer can deduplicate the
-    /// rare second copy (see the README's delivery guarantee).
-    pub event_id: String,
-    pub tenant_id: TenantId,
-    pub source: Source,
-    /// The connected org.
-    pub organization_id: SalesforceId,
-    pub event_type: EventType,
-    pub sobject_type: Option<String>,
-    pub record_id: Option<SalesforceId>,
-    pub fields: Map<String, Value>,
-    pub notification_id: Option<String>,
-    /// The Outbound Message definition that sent it (Outbound Messages only).
-    pub action_id: Option<String>,
-    /// The API version that Outbound Message was saved with (Outbound Messages only).
-    pub api_version: Option<String>,
-    /// `campaign_updated`: the Campaign's status, when known.
-    pub status: Option<String>,
-    /// `campaign_updated`: the experiment the Campaign is linked to, when known.
-    pub experiment_key: Option<String>,
-    pub received_at: DateTime<Utc>,
-    /// Closed Won events in `auto`/`both` mode; `null` otherwise.
-    pub trigger: Option<Trigger>,
-}
-
-impl InboundEvent {
-    pub const VERSION: u32 = 1;
 }

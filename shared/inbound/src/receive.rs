@@ -5,11 +5,13 @@
 //! 2. authentication over the raw bytes ([`super::auth`]), before anything is parsed;
 //! 3. the body is parsed ([`super::soap`] or [`super::callout`]); an Outbound Message must come
 //!    from the tenant's connected org;
-//! 4. each notification is claimed in the dedupe table (`INBOUND#{t}#{key}`), so of several
+//! 4. Closed Won events that did not trigger automatically are kept in the manual trigger queue
+//!    ([`super::pending`]);
+//! 5. each notification is claimed in the dedupe table (`INBOUND#{t}#{key}`), so of several
 //!    deliveries of one notification, sequential or concurrent, one publishes it;
-//! 5. the claimed events go to the inbound queue in batches; each one the queue took is marked
+//! 6. the claimed events go to the inbound queue in batches; each one the queue took is marked
 //!    published, each one it refused is released for the next delivery;
-//! 6. only if all of them are published (now or by an earlier delivery) is the request acknowledged.
+//! 7. only if all of them are published (now or by an earlier delivery) is the request acknowledged.
 //!
 //! Each request writes one metrics line (`Function` = `webhook-receiver`, see [`sfbridge_core::metrics`]):
 //! accepted, refused (4xx) or failed (5xx), and the events it published or found already published.
@@ -22,15 +24,15 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use sfbridge_core::secrets::sha256_hex;
 
 use super::auth::{self, Accepted, AuthFailure, SignatureHeaders};
-use super::{callout, normalize, soap, EventType, InboundEvent, InvalidPayload, Notification, Source, Trigger};
+use super::{callout, normalize, pending, soap, EventType, InboundEvent, InvalidPayload, Notification, Source};
 use sfbridge_core::cipher::{open_string, CipherError, Purpose, SealContext};
 use sfbridge_core::domain::{FlowId, SalesforceId, TenantId};
 use sfbridge_core::error::{chain, Cause};
 use sfbridge_core::metrics::{self, Counter, Function};
 use sfbridge_core::queue::{OutgoingMessage, QueueError};
 use sfbridge_core::store::{
-    ConnectionRecord, ExperimentLinkRecord, InboundDedupeRecord, InboundStatus, SettingsRecord, StoreError, TenantSettings, WebhookAuth,
-    WebhookSecretsRecord,
+    ConnectionRecord, ExperimentLinkRecord, InboundDedupeRecord, InboundStatus, PendingTriggerRecord, SettingsRecord, StoreError,
+    TenantSettings, WebhookAuth, WebhookSecretsRecord,
 };
 use crate::Receiver;
 
@@ -94,6 +96,13 @@ pub struct WebhookReply {
 pub enum WebhookError {
     #[error("{0}; the URL must be /webhooks/salesforce/{{tenant_id}}")]
     InvalidTenant(String),
+    /// A path under `/webhooks` that is not a tenant's webhook URL (a typo, a missing segment).
+    #[error("no webhook URL here; Salesforce must send to /webhooks/salesforce/{{tenant_id}}, the webhook_url that GET /v1/tenants/{{tenant_id}}/webhook-secrets shows")]
+    UnknownUrl,
+    /// Salesforce sends Outbound Messages and callouts with POST; anything else is someone
+    /// trying the URL (a browser's GET, say).
+    #[error("this is a webhook URL: Salesforce sends Outbound Messages and callouts to it with POST")]
+    MethodNotAllowed,
     #[error("send an Outbound Message as text/xml or a callout as application/json")]
     UnsupportedMediaType,
     #[error("the body is larger than {MAX_BODY_BYTES} bytes; an Outbound Message carries at most 100 notifications, and a callout should send fewer fields")]
@@ -128,6 +137,8 @@ impl WebhookError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidTenant(_) => "invalid_tenant_id",
+            Self::UnknownUrl => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooLarge => "body_too_large",
             Self::BodyUnreadable => "body_unreadable",
@@ -234,6 +245,7 @@ async fn receive_as(ctx: &Receiver, format: Format, request: &WebhookRequest<'_>
     // Stored before the acknowledgement like the events: a link lost here would leave a later
     // `campaign_update` by that experiment key without its Campaign.
     save_experiment_links(ctx, &tenant, &events).await?;
+    pending::keep(ctx, &tenant, events.iter().filter_map(|e| e.pending.as_ref())).await?;
     publish(ctx, &tenant, events).await?;
     Ok(count)
 }
@@ -332,6 +344,8 @@ struct Outgoing {
     body: String,
     /// A `campaign_updated` event of a Campaign carrying an experiment key links the two.
     link: Option<ExperimentLinkRecord>,
+    /// Its manual trigger queue entry, if it is a Closed Won kept pending.
+    pending: Option<PendingTriggerRecord>,
 }
 
 impl EventContext<'_> {
@@ -340,12 +354,8 @@ impl EventContext<'_> {
         let campaign = event_type == EventType::CampaignUpdated;
         let status = campaign.then(|| normalize::campaign_status(&n)).flatten();
         let experiment_key = campaign.then(|| normalize::experiment_key(&n)).flatten();
-        let trigger = match (event_type, &self.settings.sequence_id) {
-            (EventType::OpportunityClosedWon, Some(sequence_id)) if self.settings.trigger_mode.triggers_on_closed_won() => {
-                Some(Trigger { mode: self.settings.trigger_mode, sequence_id: sequence_id.clone() })
-            }
-            _ => None,
-        };
+        let contact_emails = (event_type == EventType::OpportunityClosedWon).then(|| pending::contact_emails(&n.fields));
+        let trigger = pending::closed_won_trigger(event_type, self.settings, contact_emails.as_deref().unwrap_or_default());
         // The key covers the org for Outbound Messages (S4: organization id + notification id).
         let key = sender_id.as_ref().map(|id| {
             let scope = match self.source {
@@ -387,6 +397,7 @@ impl EventContext<'_> {
             experiment_key,
             received_at: self.now,
             trigger,
+            contact_emails,
         };
         let body = serde_json::to_string(&event).map_err(|e| WebhookError::Unavailable(Cause::context("serializing the inbound event", e)))?;
         // serde_json escapes control characters but not these two, and SQS refuses a message that
@@ -400,7 +411,8 @@ impl EventContext<'_> {
         if body.len() > MAX_EVENT_BYTES {
             return Err(WebhookError::EventTooLarge { index: index + 1 });
         }
-        Ok(Outgoing { key, event_id, body, link })
+        let pending = pending::entry(&event, self.settings)?;
+        Ok(Outgoing { key, event_id, body, link, pending })
     }
 }
 

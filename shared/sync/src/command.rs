@@ -328,7 +328,7 @@ impl ActivityCommand {
 /// Why a message is not a command this release can run. Never retried.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub(crate) struct CommandError {
+pub struct CommandError {
     /// `malformed_command` or `unsupported_command`.
     pub code: &'static str,
     pub message: String,
@@ -354,6 +354,13 @@ fn typed<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, String> {
     object.remove("version");
     object.remove("type");
     serde_json::from_value(Value::Object(object)).map_err(|e| e.to_string())
+}
+
+/// Whether the worker would run `body` at all (the strict parse of [`parse_command`]), for a sender
+/// that can refuse a bad command before it is queued: the local stack's `POST /local/activity`.
+/// The product's SQS queue has no such door; there the worker dead-letters it with this error.
+pub fn check_command(body: &str) -> Result<(), CommandError> {
+    parse_command(body).map(drop)
 }
 
 pub(crate) fn parse_command(body: &str) -> Result<Command, CommandError> {

@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use futures::stream::{self, StreamExt};
 
 pub use activity::{subject, TASK_STATUS};
+pub use command::{check_command, CommandError};
 pub use dispositions::{RetryPolicy, MAX_RECEIVES_CODE};
 
 

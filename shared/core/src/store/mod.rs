@@ -11,6 +11,7 @@ mod table;
 
 use std::sync::Arc;
 
+use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -91,6 +92,17 @@ pub mod keys {
         format!("INBOUND#{t}#EXP#{}", &crate::secrets::sha256_hex(experiment_key.as_bytes())[..32])
     }
     pub const EXPERIMENT: &str = "EXPERIMENT";
+    /// The tenant's manual trigger queue. Under `INBOUND#` like the dedupe entries, because the
+    /// webhook receiver writes it and may write nothing else (template.yaml); `PENDING` cannot be
+    /// a dedupe key, which is a SHA-256 in hex.
+    pub fn pending(t: &TenantId) -> String {
+        format!("INBOUND#{t}#PENDING")
+    }
+    pub fn pending_trigger(id: &crate::domain::PendingTriggerId) -> String {
+        format!("TRIGGER#{id}")
+    }
+    /// An open entry's listing key: by the time its Closed Won was first received.
+    pub(crate) const PENDING_LISTING_PREFIX: &str = "AT#";
     pub const HEALTH: &str = "HEALTH";
     /// The times of the values field updates last wrote on one record.
     pub fn field_times(record: &crate::domain::SalesforceId) -> String {
@@ -114,6 +126,14 @@ pub(crate) const INBOUND_DEDUPE_RETENTION_HOURS: i64 = 72;
 const EXPERIMENT_LINK_RETENTION_DAYS: i64 = 400;
 /// A cached describe nobody revalidated for this long goes (an org disconnected, an object unmapped).
 const DESCRIBE_RETENTION_DAYS: i64 = 30;
+/// How long the manual trigger queue keeps an entry, resolved or not: a quarter is long enough for
+/// an admin to get to a Closed Won, and bounds the list when nobody does.
+pub const PENDING_TRIGGER_RETENTION_DAYS: i64 = 90;
+/// A resolved entry stops a late redelivery of its Closed Won from reopening it: it must outlive
+/// the receiver's memory of the notification.
+const _: () = assert!(PENDING_TRIGGER_RETENTION_DAYS * 24 > INBOUND_DEDUPE_RETENTION_HOURS);
+/// Entries of one listing page read at once.
+const PENDING_READ_CONCURRENCY: usize = 16;
 /// How long the delivery log remembers an outcome.
 pub(crate) const DELIVERY_RETENTION_DAYS: i64 = 30;
 /// How long a dead letter waits for a replay: as long as its delivery-log entry. It must end well
@@ -127,7 +147,8 @@ const HEALTH_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 
 /// One of a tenant's logs: entries under `{prefix}{at, to the microsecond}#{id}` in the tenant's
 /// partition, so they sort by time, read newest first; a page's cursor is the last key read
-/// without the prefix. Keys and cursors are stored and handed out: their format must not change.
+/// without the prefix (the API hands it out sealed, `crate::paging`). Keys are stored and
+/// cursors outlive a deploy: their format must not change.
 #[derive(Debug)]
 struct Log {
     prefix: &'static str,
@@ -165,6 +186,16 @@ pub struct DeadLetterPage {
     pub dead_letters: Vec<DeadLetterRecord>,
     /// Pass back as `after` for the next page; `None` on the last page.
     pub next_cursor: Option<EventId>,
+}
+
+/// One page of the manual trigger queue, newest first.
+#[derive(Debug, Clone)]
+pub struct PendingTriggerPage {
+    /// Open entries only (`pending` or `triggering`); a page may hold fewer than asked when some
+    /// were resolved while it was read.
+    pub entries: Vec<PendingTriggerRecord>,
+    /// Pass back as `before` for the next page; `None` on the last one.
+    pub next_cursor: Option<String>,
 }
 
 /// One page of saved campaigns, in campaign id order.
@@ -491,6 +522,98 @@ impl Store {
         Ok(self.table.put(item, Condition::None).await?)
     }
 
+    // --- the manual trigger queue -----------------------------------------------------------------
+
+    /// Keeps a new entry and lists it; returns whether it was new. Safe to repeat for every delivery
+    /// of the same Closed Won: the entry keeps its first `received_at`, a listing key a crash left
+    /// out is written again, and an entry already triggered or dismissed stays as it is.
+    pub async fn keep_pending_trigger(&self, t: &TenantId, record: &PendingTriggerRecord) -> Result<bool, StoreError> {
+        let pk = keys::pending(t);
+        let expires_at = record.expires_at().timestamp();
+        let item = to_item(&pk, &keys::pending_trigger(&record.id), record, Some(expires_at))?;
+        let (kept, new) = match self.table.put(item, Condition::NotExists).await {
+            Ok(()) => (record.clone(), true),
+            Err(TableError::ConditionFailed) => match self.pending_trigger(t, &record.id).await? {
+                Some(kept) if kept.status.is_open() => (kept, false),
+                // Resolved, or gone between the two calls: nothing to list.
+                _ => return Ok(false),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let listing = to_item(&pk, &pending_listing_key(&kept), &json!({"id": kept.id}), Some(kept.expires_at().timestamp()))?;
+        self.table.put(listing, Condition::None).await?;
+        Ok(new)
+    }
+
+    pub async fn pending_trigger(
+        &self,
+        t: &TenantId,
+        id: &crate::domain::PendingTriggerId,
+    ) -> Result<Option<PendingTriggerRecord>, StoreError> {
+        self.get(&keys::pending(t), &keys::pending_trigger(id)).await
+    }
+
+    /// Writes the entry if it is still at `expected_version` (the caller sets the next version).
+    /// A resolved entry is unlisted; if that fails the listing drops the stale key when it meets it.
+    pub async fn save_pending_trigger(
+        &self,
+        t: &TenantId,
+        record: &PendingTriggerRecord,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let pk = keys::pending(t);
+        let item = to_item(&pk, &keys::pending_trigger(&record.id), record, Some(record.expires_at().timestamp()))?;
+        self.table.put(item, version_condition(Some(expected_version))).await?;
+        if !record.status.is_open() {
+            if let Err(e) = self.table.delete(&pk, &pending_listing_key(record), Condition::None).await {
+                tracing::warn!(tenant_id = %t, pending_id = %record.id, error = %e, "could not unlist a resolved pending trigger");
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` open entries, newest first, older than the cursor `before`. Listing keys whose
+    /// entry was resolved or has gone are skipped and removed.
+    pub async fn pending_triggers(&self, t: &TenantId, limit: usize, before: Option<&str>) -> Result<PendingTriggerPage, StoreError> {
+        let pk = keys::pending(t);
+        let prefix = keys::PENDING_LISTING_PREFIX;
+        let limit = limit.max(1);
+        let before = before.map(|cursor| format!("{prefix}{cursor}"));
+        // One more than asked, so the last page carries no cursor.
+        let page = self.table.query_desc(&pk, prefix, limit + 1, before.as_deref()).await?;
+        // More: a row beyond the page, or DynamoDB stopped early at its 1 MB page size.
+        let more = page.items.len() > limit || page.last_sk.is_some();
+        let listed: Vec<(String, crate::domain::PendingTriggerId)> = page
+            .items
+            .into_iter()
+            .take(limit)
+            .map(|item| {
+                let sk = item.get("sk").and_then(Value::as_str).map(str::to_owned);
+                let id = item.get("id").cloned().map(serde_json::from_value);
+                match (sk, id) {
+                    (Some(sk), Some(Ok(id))) => Ok((sk, id)),
+                    _ => Err(StoreError::Corrupt("a pending trigger's listing key is malformed".into())),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let next_cursor = if more { listed.last().and_then(|(sk, _)| sk.strip_prefix(prefix)).map(str::to_owned) } else { None };
+        let read = futures::stream::iter(listed.into_iter().map(|(sk, id)| {
+            let pk = &pk;
+            async move {
+                let entry = self.pending_trigger(t, &id).await?;
+                if entry.as_ref().is_some_and(|e| e.status.is_open() && pending_listing_key(e) == sk) {
+                    return Ok(entry);
+                }
+                if let Err(e) = self.table.delete(pk, &sk, Condition::None).await {
+                    tracing::warn!(tenant_id = %t, pending_id = %id, error = %e, "could not remove a stale pending-trigger listing key");
+                }
+                Ok::<_, StoreError>(None)
+            }
+        }));
+        let entries: Vec<Option<PendingTriggerRecord>> = read.buffered(PENDING_READ_CONCURRENCY).try_collect().await?;
+        Ok(PendingTriggerPage { entries: entries.into_iter().flatten().collect(), next_cursor })
+    }
+
     // --- connection health -----------------------------------------------------------------------
 
     pub async fn health(&self, t: &TenantId) -> Result<Option<HealthRecord>, StoreError> {
@@ -583,6 +706,12 @@ impl Store {
     }
 }
 
+/// `AT#{received_at, to the microsecond}#{id}`: sorts by time, then id. The cursor handed out is
+/// this without the prefix, so its format must not change.
+fn pending_listing_key(record: &PendingTriggerRecord) -> String {
+    format!("{}{}#{}", keys::PENDING_LISTING_PREFIX, record.received_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"), record.id)
+}
+
 fn version_condition(expected: Option<u64>) -> Condition {
     match expected {
         None => Condition::NotExists,
@@ -619,7 +748,7 @@ mod tests {
 
     use super::*;
 
-    /// Stored keys and the cursors the API hands out: their format must never change.
+    /// Stored keys and the positions the API's cursors seal: their format must never change.
     #[tokio::test]
     async fn log_keys_and_cursors_keep_their_format() {
         let table = Arc::new(MemoryTable::new());
@@ -666,6 +795,70 @@ mod tests {
         assert_eq!(page.next_cursor.as_deref(), Some("2026-01-02T03:04:05.000120Z#evt_1"));
         let page = store.deliveries(&t, 1, page.next_cursor.as_deref()).await.unwrap();
         assert_eq!((page.deliveries, page.next_cursor), (vec![older_record], None));
+    }
+
+    fn pending(id: &str, received_at: chrono::DateTime<Utc>) -> PendingTriggerRecord {
+        PendingTriggerRecord {
+            id: crate::domain::PendingTriggerId::parse(id).unwrap(),
+            status: PendingStatus::Pending,
+            received_at,
+            source: crate::events::Source::Callout,
+            organization_id: SalesforceId::parse("00D000000000001").unwrap(),
+            notification_id: Some(format!("n-{id}")),
+            sobject_type: Some("Opportunity".into()),
+            record_id: None,
+            fields: "{}".into(),
+            contact_emails: vec![],
+            version: 1,
+            updated_at: received_at,
+            lease_until: None,
+            sequence_id: None,
+            trigger_event_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn pending_triggers_are_kept_once_listed_newest_first_and_unlisted_when_resolved() {
+        let table = Arc::new(MemoryTable::new());
+        let store = Store::new(table.clone());
+        let (t, other) = (TenantId::parse("team_42").unwrap(), TenantId::parse("team_43").unwrap());
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        for (i, id) in ["inb_a", "inb_b", "inb_c"].into_iter().enumerate() {
+            assert!(store.keep_pending_trigger(&t, &pending(id, at + chrono::Duration::seconds(i as i64))).await.unwrap());
+        }
+        let ids = |p: &PendingTriggerPage| p.entries.iter().map(|e| e.id.to_string()).collect::<Vec<_>>();
+        let first = store.pending_triggers(&t, 2, None).await.unwrap();
+        assert_eq!(ids(&first), ["inb_c", "inb_b"]);
+        assert_eq!(first.next_cursor.as_deref(), Some("2026-01-02T03:04:06.000000Z#inb_b"), "the cursor's format is kept");
+        let rest = store.pending_triggers(&t, 2, first.next_cursor.as_deref()).await.unwrap();
+        assert_eq!((ids(&rest), rest.next_cursor), (vec!["inb_a".to_owned()], None));
+        assert!(store.pending_triggers(&other, 10, None).await.unwrap().entries.is_empty(), "each tenant its own");
+        let item = table.get("INBOUND#team_42#PENDING", "TRIGGER#inb_a").await.unwrap().unwrap();
+        assert_eq!(item["expires_at"], json!((at + chrono::Duration::days(PENDING_TRIGGER_RETENTION_DAYS)).timestamp()));
+
+        // A later delivery keeps the first time; a listing key a crash left out is written again.
+        table.delete("INBOUND#team_42#PENDING", "AT#2026-01-02T03:04:05.000000Z#inb_a", Condition::None).await.unwrap();
+        assert!(!store.keep_pending_trigger(&t, &pending("inb_a", at + chrono::Duration::hours(1))).await.unwrap());
+        assert_eq!(ids(&store.pending_triggers(&t, 10, None).await.unwrap()), ["inb_c", "inb_b", "inb_a"]);
+        let a = store.pending_trigger(&t, &crate::domain::PendingTriggerId::parse("inb_a").unwrap()).await.unwrap().unwrap();
+        assert_eq!(a.received_at, at);
+
+        // Resolved: unlisted, and a redelivery does not reopen it.
+        let b = pending("inb_b", at + chrono::Duration::seconds(1));
+        let dismissed = PendingTriggerRecord { status: PendingStatus::Dismissed, version: 2, ..b.clone() };
+        assert!(matches!(store.save_pending_trigger(&t, &dismissed, 2).await, Err(StoreError::Conflict)), "version-checked");
+        store.save_pending_trigger(&t, &dismissed, 1).await.unwrap();
+        assert!(!store.keep_pending_trigger(&t, &b).await.unwrap());
+        assert_eq!(ids(&store.pending_triggers(&t, 10, None).await.unwrap()), ["inb_c", "inb_a"]);
+        assert!(table.get("INBOUND#team_42#PENDING", "AT#2026-01-02T03:04:06.000000Z#inb_b").await.unwrap().is_none());
+
+        // A listing key whose entry was resolved behind its back is skipped, and removed.
+        let c = pending("inb_c", at + chrono::Duration::seconds(2));
+        let triggered = PendingTriggerRecord { status: PendingStatus::Triggered, ..c };
+        let resolved = to_item("INBOUND#team_42#PENDING", "TRIGGER#inb_c", &triggered, None).unwrap();
+        table.put(resolved, Condition::None).await.unwrap();
+        assert_eq!(ids(&store.pending_triggers(&t, 10, None).await.unwrap()), ["inb_a"]);
+        assert!(table.get("INBOUND#team_42#PENDING", "AT#2026-01-02T03:04:07.000000Z#inb_c").await.unwrap().is_none());
     }
 
     fn dead(event: &str, source: &str) -> DeadLetterRecord {

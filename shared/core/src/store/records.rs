@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::cipher::Sealed;
 use crate::domain::{
-    ApexPath, AttributeName, CampaignId, Email, EndpointName, EventId, FieldName, FlowId, InstanceUrl, LoginHost, ProductState,
-    SalesforceId, SequenceId, TenantId,
+    ApexPath, AttributeName, CampaignId, Email, EndpointName, EventId, FieldName, FlowId, InstanceUrl, LoginHost, PendingTriggerId,
+    ProductState, SalesforceId, SequenceId, TenantId,
 };
+use crate::events::Source;
 
 /// How the tenant's app authenticates us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -139,6 +140,8 @@ pub mod audit_kind {
     pub const WEBHOOK_SECRET_CREATED: &str = "webhook.secret_created";
     pub const WEBHOOK_SECRET_REVOKED: &str = "webhook.secret_revoked";
     pub const DEAD_LETTERS_REPLAYED: &str = "dead_letters.replayed";
+    pub const TRIGGER_REQUESTED: &str = "trigger.requested";
+    pub const TRIGGER_DISMISSED: &str = "trigger.dismissed";
 }
 
 /// Which Salesforce records an activity's email address is matched against, in order.
@@ -267,19 +270,26 @@ pub fn default_campaign_statuses() -> BTreeMap<ProductState, String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerMode {
-    /// Only from the product's manual queue: Closed Won events carry no trigger (the default).
+    /// Only from the manual trigger queue: Closed Won events carry no trigger, and each one is
+    /// kept pending for an admin (the default).
     #[default]
     Manual,
     /// From Closed Won webhook events: they carry `trigger` with the chosen sequence.
     Auto,
-    /// Both: Closed Won events carry the trigger and the manual queue stays on.
+    /// Both: a Closed Won that names a contact to start the sequence for carries the trigger;
+    /// one that names none is kept in the manual queue instead.
     Both,
 }
 
 impl TriggerMode {
-    /// Whether Closed Won events carry a trigger.
+    /// Whether Closed Won events may carry a trigger.
     pub fn triggers_on_closed_won(self) -> bool {
         !matches!(self, Self::Manual)
+    }
+
+    /// Whether Closed Won events that carry no trigger wait in the manual queue (`auto` has none).
+    pub fn keeps_a_manual_queue(self) -> bool {
+        !matches!(self, Self::Auto)
     }
 }
 
@@ -606,6 +616,66 @@ pub struct ExperimentLinkRecord {
     /// The inbound event that made the link.
     pub event_id: String,
     pub linked_at: DateTime<Utc>,
+}
+
+/// Where an entry of the manual trigger queue stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingStatus {
+    /// Waiting for an admin to trigger or dismiss it.
+    Pending,
+    /// One request is publishing its `trigger_requested` event until `lease_until`.
+    Triggering,
+    /// Its `trigger_requested` event is on the inbound queue.
+    Triggered,
+    /// An admin dismissed it.
+    Dismissed,
+}
+
+impl PendingStatus {
+    /// Listed, and still to be resolved. A resolved entry is kept (unlisted) until it expires, so a
+    /// late redelivery of its Closed Won cannot bring it back and a repeated request is answered.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Triggering)
+    }
+}
+
+/// `INBOUND#{t}#PENDING` / `TRIGGER#{id}`: a Closed Won that did not trigger automatically, kept
+/// for an admin (the manual trigger queue), with what the notification carried. Listed newest
+/// first through a key of its own (`AT#{received_at}#{id}`) while it is open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingTriggerRecord {
+    pub id: PendingTriggerId,
+    pub status: PendingStatus,
+    /// When the Closed Won was first received (its listing key; later deliveries keep it).
+    pub received_at: DateTime<Utc>,
+    pub source: Source,
+    pub organization_id: SalesforceId,
+    pub notification_id: Option<String>,
+    pub sobject_type: Option<String>,
+    /// The Opportunity.
+    pub record_id: Option<SalesforceId>,
+    /// The notification's fields as JSON text, kept verbatim for the `trigger_requested` event:
+    /// as text, DynamoDB's number and nesting rules can neither change nor refuse them.
+    pub fields: String,
+    /// The contact roles' emails the notification carried.
+    pub contact_emails: Vec<Email>,
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+    /// While `triggering`: until when that request holds it.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// From `triggering` on: the sequence requested.
+    pub sequence_id: Option<SequenceId>,
+    /// From `triggering` on: the `trigger_requested` event's id (the same on every attempt).
+    pub trigger_event_id: Option<String>,
+}
+
+impl PendingTriggerRecord {
+    /// When the entry is forgotten, resolved or not (TTL); the listing hides it from then on even if
+    /// DynamoDB deletes it later.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.received_at + chrono::Duration::days(super::PENDING_TRIGGER_RETENTION_DAYS)
+    }
 }
 
 /// Which part of the connection a health error comes from.

@@ -38,11 +38,11 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let secret = format!("{MARKER}-typo-secret");
     let cases = [
         ("/v1/tenants/bad%23tenant/credentials", json!({"consumer_key": "k".repeat(20), "consumer_secret": secret}), StatusCode::BAD_REQUEST, "invalid_tenant_id"),
-        ("/v1/tenants/t1/credentials", json!({"consumer_key": "k".repeat(20)}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        ("/v1/tenants/t1/credentials", json!({"consumer_key": "k".repeat(20)}), StatusCode::BAD_REQUEST, "invalid_request"),
         ("/v1/tenants/t1/credentials", json!({"consumer_key": "", "consumer_secret": secret}), StatusCode::BAD_REQUEST, "invalid_request"),
-        ("/v1/tenants/t1/credentials", json!({"consumer_key": "k".repeat(20), "consumer_secret": secret, "flow": "implicit"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        ("/v1/tenants/t1/credentials", json!({"consumer_key": 42, "consumer_secret": secret}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        ("/v1/tenants/t1/credentials", json!({"consumer_key": "k".repeat(20), "consumer_secret": 7, "extra": secret}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+        ("/v1/tenants/t1/credentials", json!({"consumer_key": "k".repeat(20), "consumer_secret": secret, "flow": "implicit"}), StatusCode::BAD_REQUEST, "invalid_request"),
+        ("/v1/tenants/t1/credentials", json!({"consumer_key": 42, "consumer_secret": secret}), StatusCode::BAD_REQUEST, "invalid_request"),
+        ("/v1/tenants/t1/credentials", json!({"consumer_key": "k".repeat(20), "consumer_secret": 7, "extra": secret}), StatusCode::BAD_REQUEST, "invalid_request"),
         ("/v1/tenants/t1/credentials", json!({"consumer_key": "k".repeat(20), "consumer_secret": secret, "login_url": "https://login.salesforce.com", "flow": "client_credentials"}), StatusCode::BAD_REQUEST, "invalid_request"),
     ];
     for (path, body, expected_status, expected_code) in cases {
@@ -149,4 +149,47 @@ async fn oversized_and_garbage_bodies_are_refused_without_harm() {
     let (status, code, _) = error_of(app.admin(Method::GET, &long_tenant, None).await).await;
     assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_tenant_id"));
     assert_eq!(app.connection("t1").await["status"], "not_configured");
+}
+
+/// Every list takes back only the cursors it handed out for the tenant, and answers a bad limit
+/// with one code whether it is out of range or no number.
+#[tokio::test]
+async fn lists_refuse_cursors_they_did_not_issue_and_bad_limits_with_one_code_each() {
+    let app = spawn_app(Backend::Memory).await;
+    for _ in 0..2 {
+        app.save_credentials("t1").await;
+        app.save_credentials("t2").await;
+    }
+    let next_cursor = |tenant: &'static str| {
+        let app = &app;
+        async move {
+            let page: Value = app.admin(Method::GET, &format!("/v1/tenants/{tenant}/audit?limit=1"), None).await.json().await.unwrap();
+            page["next_cursor"].as_str().unwrap().to_owned()
+        }
+    };
+    let t1_audit = urlencode(&next_cursor("t1").await);
+    let on_t1 = app.admin(Method::GET, &format!("/v1/tenants/t1/audit?limit=1&cursor={t1_audit}"), None).await;
+    assert_eq!(on_t1.status(), StatusCode::OK, "its own cursor pages on");
+
+    let cases = [
+        ("audit", "garbage".to_owned()),
+        ("audit", urlencode("2026-01-02T03:04:05.000120Z#a1")),
+        ("audit", t1_audit[..t1_audit.len() - 3].to_owned()),
+        ("deliveries", t1_audit.clone()),
+        ("dead-letters", "e2".to_owned()),
+        ("dead-letters", t1_audit.clone()),
+        ("campaigns", "c1".to_owned()),
+        ("campaigns", t1_audit.clone()),
+    ];
+    for (list, cursor) in cases.iter().map(|(l, c)| (format!("/v1/tenants/t1/{l}"), c)).chain([("/v1/tenants/t2/audit".to_owned(), &t1_audit)]) {
+        let (status, code, message) = error_of(app.admin(Method::GET, &format!("{list}?cursor={cursor}"), None).await).await;
+        assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "invalid_cursor"), "{list} {cursor}");
+        assert!(message.contains("not issued by this endpoint") && message.ends_with("or start without one"), "{message}");
+    }
+    for list in ["audit", "deliveries", "dead-letters", "campaigns"] {
+        for limit in ["0", "101", "ten", "-1", "2.5", ""] {
+            let (status, code, message) = error_of(app.admin(Method::GET, &format!("/v1/tenants/t1/{list}?limit={limit}"), None).await).await;
+            assert_eq!((status, code.as_str(), message.as_str()), (StatusCode::BAD_REQUEST, "invalid_limit", "limit must be a whole number from 1 to 100"), "{list} {limit:?}");
+        }
+    }
 }

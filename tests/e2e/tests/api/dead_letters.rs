@@ -262,7 +262,7 @@ async fn replay_requests_are_checked_and_refusals_keep_the_json_shape() {
     }
     for request in [json!({"event_ids": "all"}), json!({"all": "yes"}), json!({"ids": ["e1"]}), json!(["e1"])] {
         let (status, body) = app.replay(TENANT, request.clone()).await;
-        assert_eq!((status, error_code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"), "{request}: {body}");
+        assert_eq!((status, error_code(&body)), (StatusCode::BAD_REQUEST, "invalid_request"), "{request}: {body}");
     }
     let not_json = app.api.post(app.url(&path)).bearer_auth(&app.admin_token).header("content-type", "application/json").body("{all").send().await.unwrap();
     assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
@@ -279,7 +279,13 @@ async fn replay_requests_are_checked_and_refusals_keep_the_json_shape() {
     assert_eq!((status, body), (StatusCode::OK, json!({"replayed": [], "not_found": [], "failed": [], "more": false})));
     assert!(!app.audit_types(TENANT).await.contains(&"dead_letters.replayed".to_owned()));
 
-    for (query, fragment) in [("?limit=0", "limit must be between 1 and 100"), ("?limit=101", "limit"), ("?cursor=no%23such", "cursor"), ("?limit=x", "limit")] {
+    for (query, fragment) in [
+        ("?limit=0", "limit must be a whole number from 1 to 100"),
+        ("?limit=101", "limit"),
+        ("?cursor=no%23such", "cursor was not issued by this endpoint"),
+        ("?cursor=e_poison", "cursor was not issued by this endpoint"),
+        ("?limit=x", "limit must be a whole number"),
+    ] {
         let response = app.admin(Method::GET, &format!("/v1/tenants/{TENANT}/dead-letters{query}"), None).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
         let body: Value = response.json().await.unwrap();

@@ -15,7 +15,7 @@ use sfbridge_core::clock::ManualClock;
 use sfbridge_core::metrics::Capture;
 use sfbridge_core::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError};
 use sfbridge_core::secrets::WebhookSecret;
-use sfbridge_core::store::{MemoryTable, Store};
+use sfbridge_core::store::{Item, MemoryTable, Store, Table};
 use sfbridge_local::{MemoryQueues, Queues, Wiring as AppContext};
 use tokio::net::TcpListener;
 use url::Url;
@@ -31,6 +31,7 @@ pub enum Backend {
 }
 
 /// The activity queue and its DLQ, for reading what the app sent to them.
+#[derive(Clone)]
 pub enum TestQueues {
     Memory { activity: MemoryQueue, dead_letter: MemoryQueue, inbound: MemoryQueue, import: MemoryQueue },
     Sqs { client: aws_sdk_sqs::Client, activity: String, dead_letter: String, inbound: String, import: String },
@@ -288,9 +289,17 @@ pub struct FaultState {
     every: AtomicUsize,
     gate: tokio::sync::RwLock<()>,
     waiting: AtomicUsize,
+    /// The bodies the queue took (its answer was `Ok`), in order.
+    delivered: std::sync::Mutex<Vec<String>>,
 }
 
 impl QueueFaults {
+    /// Every body the queue has taken since the last call, in order: what the app handed on,
+    /// without receiving it back (moto's SQS takes about a second per receive on a deep queue).
+    pub fn take_delivered(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.delivered.lock().unwrap())
+    }
+
     pub fn fail_every(&self, n: usize) {
         self.0.every.store(n, Ordering::SeqCst);
     }
@@ -327,17 +336,22 @@ impl Queue for FlakyQueue {
         drop(self.faults.0.gate.read().await);
         self.faults.0.waiting.fetch_sub(1, Ordering::SeqCst);
         let every = self.faults.0.every.load(Ordering::SeqCst);
-        if every == 0 {
-            return self.inner.send(messages).await;
-        }
-        let refused: Vec<bool> = messages.iter().map(|_| self.sent.fetch_add(1, Ordering::SeqCst) % every == every - 1).collect();
-        let passed: Vec<OutgoingMessage> =
-            messages.into_iter().zip(&refused).filter(|(_, r)| !**r).map(|(m, _)| m).collect();
-        let mut results = self.inner.send(passed).await.into_iter();
-        refused
-            .iter()
-            .map(|r| if *r { Err(QueueError::Unavailable("injected fault".into())) } else { results.next().unwrap() })
-            .collect()
+        let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
+        let answers: Vec<Result<(), QueueError>> = if every == 0 {
+            self.inner.send(messages).await
+        } else {
+            let refused: Vec<bool> = messages.iter().map(|_| self.sent.fetch_add(1, Ordering::SeqCst) % every == every - 1).collect();
+            let passed: Vec<OutgoingMessage> =
+                messages.into_iter().zip(&refused).filter(|(_, r)| !**r).map(|(m, _)| m).collect();
+            let mut results = self.inner.send(passed).await.into_iter();
+            refused
+                .iter()
+                .map(|r| if *r { Err(QueueError::Unavailable("injected fault".into())) } else { results.next().unwrap() })
+                .collect()
+        };
+        let mut delivered = self.faults.0.delivered.lock().unwrap();
+        delivered.extend(bodies.into_iter().zip(&answers).filter(|(_, a)| a.is_ok()).map(|(b, _)| b));
+        answers
     }
 
     /// Faults are for sends only; spacing retries is passed through (the trait's default would
@@ -514,6 +528,15 @@ impl TestApp {
         }
     }
 
+    /// One stored item as the table adapter reads it.
+    pub async fn raw_item(&self, pk: &str, sk: &str) -> Option<Item> {
+        let table: Arc<dyn Table> = match &self.raw {
+            RawTable::Memory(table) => table.clone(),
+            RawTable::Dynamo { client, table } => Arc::new(DynamoTable::new(client.clone(), table)),
+        };
+        table.get(pk, sk).await.unwrap()
+    }
+
     /// Copies one raw item to another partition key (an attacker with table write access, or a bug).
     pub async fn copy_item(&self, from_pk: &str, sk: &str, to_pk: &str) {
         match &self.raw {
@@ -553,4 +576,18 @@ pub async fn assert_not_connected(app: &TestApp, tenant: &str) {
     let view = app.connection(tenant).await;
     assert_ne!(view["status"], "connected", "{view}");
     assert!(view["organization_id"].is_null(), "{view}");
+}
+
+/// Asserts that `response` is `status` in the JSON error shape with `code` and a message; returns
+/// its headers and body.
+pub async fn expect_json_error(response: Response, status: StatusCode, code: &str) -> (reqwest::header::HeaderMap, Value) {
+    let headers = response.headers().clone();
+    let actual = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(actual, status, "{text}");
+    assert!(headers.get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("application/json")), "{headers:?} {text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    (headers, body)
 }

@@ -1,12 +1,12 @@
 //! `POST /local/activity`, the local stack's stand-in for the product's `SendMessage`: what the
-//! activity queue cannot take is answered per command, in the JSON error shape, so the caller
-//! sends only the commands that were not queued, and a refusal for good is never shown as one to
-//! retry.
+//! activity queue cannot take, and what the worker could never run, is answered per command, in
+//! the JSON error shape, so the caller sends only the commands that were not queued, and a
+//! refusal for good is never shown as one to retry.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, Backend, TestApp};
+use crate::helpers::{expect_json_error, spawn_app, Backend, TestApp};
 use crate::sync::activity;
 
 impl TestApp {
@@ -140,4 +140,45 @@ async fn a_body_over_a_mebibyte_gets_the_json_error_shape() {
     // The token is checked first: a stranger learns nothing about sizes.
     let anonymous = app.api.post(app.url("/local/activity")).header("content-type", "application/json").body(body).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Each command is parsed as the worker parses it before it is queued: one the worker could never
+/// run is refused at once with the worker's code and reason (in AWS it would become a dead letter
+/// with the same ones), and the others are queued.
+#[tokio::test]
+async fn commands_the_worker_could_never_run_are_refused_at_the_door_with_its_reason() {
+    let app = spawn_app(Backend::Memory).await;
+    let mut no_activity = activity("e_bad", "email_sent", "ada@example.com");
+    no_activity.as_object_mut().unwrap().remove("activity");
+    let mut future = activity("e_future", "email_sent", "ada@example.com");
+    future["version"] = json!(2);
+    let mut typo = activity("e_typo", "email_sent", "ada@example.com");
+    typo["type"] = json!("activty");
+    let batch = json!([activity("e_ok1", "email_sent", "ada@example.com"), no_activity, future, typo, activity("e_ok2", "email_opened", "ada@example.com")]);
+    let (status, _, body) = app.enqueue(&batch).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_command")), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    for fragment in ["command 1 (event_id e_bad)", "missing field `activity`", "3 commands in all", "2 of 5 were queued"] {
+        assert!(message.contains(fragment), "{fragment}: {message}");
+    }
+    let refused: Vec<(u64, &str, &str, bool)> = body["not_queued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["index"].as_u64().unwrap(), n["event_id"].as_str().unwrap(), n["code"].as_str().unwrap(), n["retryable"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        refused,
+        [(1, "e_bad", "malformed_command", false), (2, "e_future", "unsupported_command", false), (3, "e_typo", "malformed_command", false)]
+    );
+    assert!(body["not_queued"][2]["message"].as_str().unwrap().contains("\"type\": \"activty\" is unknown"), "{body}");
+    assert_eq!((body["enqueued"].as_u64(), &body["queued"]), (Some(2), &json!([0, 4])));
+    assert_eq!(app.queued_event_ids().await, ["e_ok1", "e_ok2"]);
+
+    // Not commands at all.
+    let not_json = app.api.post(app.url("/local/activity")).bearer_auth(&app.admin_token).header("content-type", "application/json").body("{").send().await.unwrap();
+    expect_json_error(not_json, StatusCode::BAD_REQUEST, "invalid_json").await;
+    let (status, _, body) = app.enqueue(&json!(42)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
+    assert!(app.queued_event_ids().await.is_empty());
 }

@@ -94,9 +94,9 @@ async fn trigger_mode_round_trip(backend: Backend) {
         (json!({"trigger_mode": "auto", "sequence_id": "seq 1"}), StatusCode::BAD_REQUEST, "invalid_request",
          "sequence_id: sequence id must be 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-'"),
         (json!({"sequence_id": "s".repeat(65)}), StatusCode::BAD_REQUEST, "invalid_request", "sequence_id: sequence id must be"),
-        (json!({"trigger_mode": "always"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "trigger_mode: unknown variant `always`"),
-        (json!({"webhook_auth": "hmac"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "webhook_auth: unknown variant `hmac`"),
-        (json!({"sequence_id": 7}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", "sequence_id: wrong type"),
+        (json!({"trigger_mode": "always"}), StatusCode::BAD_REQUEST, "invalid_request", "trigger_mode: unknown variant `always`"),
+        (json!({"webhook_auth": "hmac"}), StatusCode::BAD_REQUEST, "invalid_request", "webhook_auth: unknown variant `hmac`"),
+        (json!({"sequence_id": 7}), StatusCode::BAD_REQUEST, "invalid_request", "sequence_id: wrong type"),
     ] {
         let (got_status, response) = call(&app, Method::PUT, path, Some(body.clone())).await;
         assert_eq!((got_status, response["error"]["code"].as_str()), (status, Some(code)), "{body}: {response}");

@@ -10,7 +10,7 @@ use crate::helpers::{captured_logs, spawn_app, spawn_app_with, AppOptions, Backe
 use crate::sync::TENANT;
 
 /// The org of the constructed Outbound Message sample (its 15-character id).
-const SAMPLE_ORG15: &str = "00D5g000004ABCD";
+pub const SAMPLE_ORG15: &str = "00D5g000004ABCD";
 const SAMPLE: &str = include_str!("../../../../shared/fixtures/salesforce/outbound-message-opportunity-two-notifications-with-session.xml");
 const ACK: &str = include_str!("../../../../shared/fixtures/salesforce/outbound-message-ack.xml");
 /// The HTTP request Salesforce sends (its headers) and the response it expects.

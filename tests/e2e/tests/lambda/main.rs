@@ -266,3 +266,47 @@ async fn connect_sync_and_webhooks_through_the_lambda_binaries_log_json_with_req
         assert_eq!(line["InboundEventsPublished"].as_u64(), Some(1), "{line}");
     }
 }
+
+/// Each HTTP function's own 405 (with `Allow`) and 413, through its binary as Lambda runs it: the
+/// JSON error shape, as from every other refusal. (API Gateway answers most wrong methods and
+/// paths itself, since the template routes only the methods each path takes; what reaches a
+/// function still gets this shape.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_methods_and_oversized_bodies_get_the_json_error_shape_from_every_http_function() {
+    let admin_token = format!("{MARKER}-admin-token-0123456789");
+    let (env, _) = environment(&admin_token).await;
+    let (admin, oauth, webhook) =
+        tokio::join!(Function::start("admin-api", &env), Function::start("oauth-callback", &env), Function::start("webhook-receiver", &env));
+    let bearer = format!("Bearer {admin_token}");
+    let json_headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
+    let expect = |reply: &function::HttpReply, status: u16, code: &str, allow: Option<&str>| {
+        assert_eq!(reply.status, status, "{}", reply.body);
+        assert!(reply.headers["content-type"].starts_with("application/json"), "{:?}", reply.headers);
+        let body = reply.json();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        assert_eq!(reply.headers.get("allow").map(String::as_str), allow, "{:?}", reply.headers);
+        body
+    };
+
+    let reply = admin.http("DELETE", &format!("/v1/tenants/{TENANT}/health"), &json_headers, &[], None).await;
+    expect(&reply, 405, "method_not_allowed", Some("GET,HEAD"));
+    let big = json!({"sequence_id": "s".repeat(20 * 1024)}).to_string();
+    let reply = admin.http("PUT", &format!("/v1/tenants/{TENANT}/settings"), &json_headers, &[], Some(&big)).await;
+    expect(&reply, 413, "body_too_large", None);
+
+    // The OAuth endpoints read no body: every method that could carry one is a 405.
+    let reply = oauth.http("POST", "/oauth/callback", &[("content-type", "application/json")], &[], Some(&big)).await;
+    expect(&reply, 405, "method_not_allowed", Some("GET,HEAD"));
+
+    let hook = format!("/webhooks/salesforce/{TENANT}");
+    let reply = webhook.http("GET", &hook, &[], &[], None).await;
+    assert_eq!(expect(&reply, 405, "method_not_allowed", Some("POST"))["processed"], false);
+    let over = " ".repeat(sfbridge_inbound::MAX_BODY_BYTES + 1);
+    let reply = webhook.http("POST", &hook, &[("content-type", "application/json")], &[], Some(&over)).await;
+    assert_eq!(expect(&reply, 413, "body_too_large", None)["processed"], false);
+
+    for f in [&admin, &oauth, &webhook] {
+        assert_eq!(f.init_error().await, None, "{} failed to start", f.name);
+    }
+}
