@@ -76,6 +76,18 @@ python3 infra/scripts/check_layers.py --self-test > "$root/target/check-layers-s
 }
 end layers
 
+# ---------------------------------------------------------------- docs' links
+# Every relative link and anchor in the Markdown (README.md, docs/, ...) resolves; the self-test
+# proves the check catches a missing file and a missing anchor.
+begin "links (relative links and anchors in the Markdown)"
+links_ok=true
+.venv/bin/python infra/scripts/check_links.py || links_ok=false
+.venv/bin/python infra/scripts/check_links.py --self-test > "$root/target/check-links-self-test.log" 2>&1 || {
+  links_ok=false
+  cat "$root/target/check-links-self-test.log" >&2
+}
+end links
+
 # ---------------------------------------------------------------- cargo test
 export SFBRIDGE_TEST_LOG_DIR="$root/target/test-logs"
 export RUST_LOG=debug
@@ -177,8 +189,8 @@ for script in infra/scripts/*.sh; do bash -n "$script" || lint_ok=false; done
 .venv/bin/python -m py_compile infra/scripts/*.py || lint_ok=false
 end lint
 
-if [[ "$layers_ok" != true || "$tests_ok" != true || "$deny_ok" != true || "$bench_ok" != true || "$canary_ok" != true || "$lint_ok" != true || "$browser_ok" == false ]]; then
-  echo "FAILED: layers=$layers_ok tests=$tests_ok deny=$deny_ok bench=$bench_ok browser=$browser_ok canary=$canary_ok lint=$lint_ok" >&2
+if [[ "$layers_ok" != true || "$links_ok" != true || "$tests_ok" != true || "$deny_ok" != true || "$bench_ok" != true || "$canary_ok" != true || "$lint_ok" != true || "$browser_ok" == false ]]; then
+  echo "FAILED: layers=$layers_ok links=$links_ok tests=$tests_ok deny=$deny_ok bench=$bench_ok browser=$browser_ok canary=$canary_ok lint=$lint_ok" >&2
   exit 1
 fi
 echo "all passed"

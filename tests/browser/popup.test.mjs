@@ -16,7 +16,7 @@ import { chromium } from "playwright-core";
 
 const binary = process.argv[2];
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+const connectDoc = readFileSync(new URL("../../docs/connect-popup.md", import.meta.url), "utf8");
 
 function startStack() {
   const child = spawn(binary, ["--simulate-salesforce", "--port", "0"], {
@@ -34,7 +34,7 @@ function startStack() {
         child,
         base: field(/listening on (\S+)/),
         token: field(/admin token\s+(\S+)/),
-        // The banner's labels, which the README's walk-through names its placeholders after.
+        // The banner's labels, which the walk-through (docs/local.md) names its placeholders after.
         consumerKey: field(/^\s+consumer_key\s+(\S+)/m),
         consumerSecret: field(/^\s+consumer_secret\s+(\S+)/m),
         loginUrl: field(/^\s+login_url\s+(\S+)/m),
@@ -341,9 +341,9 @@ scenario("Forged messages (another origin, another window, another flow) are ign
   assert.equal((await flowStatus(stack, flowId)).status, "connected");
 });
 
-scenario("The README's integrity hash loads the helper on another origin; a wrong one is refused", async (stack, context) => {
-  const integrity = readme.match(/sha384-[A-Za-z0-9+/=]+/)?.[0];
-  assert.ok(integrity, "the README documents the helper's integrity");
+scenario("The documented integrity hash loads the helper on another origin; a wrong one is refused", async (stack, context) => {
+  const integrity = connectDoc.match(/sha384-[A-Za-z0-9+/=]+/)?.[0];
+  assert.ok(integrity, "docs/connect-popup.md documents the helper's integrity");
   const helper = `${stack.base}/oauth/connect.js`;
   // A product's pages on their own origin: a module from sfbridge loads only with CORS, and only
   // if its hash matches.

@@ -2,7 +2,7 @@
 //! module a product's page imports to open the popup and learn how it ended.
 //!
 //! Its strong ETag is its Subresource Integrity value (`sha384-…`), so `curl -sI` shows the hash
-//! a page pins, and a revalidation costs a 304. The README documents the same value; a test
+//! a page pins, and a revalidation costs a 304. docs/connect-popup.md documents the same value; a test
 //! keeps the two equal.
 
 use std::sync::LazyLock;
@@ -74,11 +74,11 @@ pub(crate) async fn connect_script(headers: HeaderMap) -> Response {
 mod tests {
     use super::*;
 
-    /// The README pins the helper's integrity hash for products to copy; a hash that no longer
+    /// docs/connect-popup.md pins the helper's integrity hash for products to copy; a hash that no longer
     /// matches the file would make their browsers refuse the helper.
     #[test]
-    fn the_readme_documents_the_served_integrity() {
-        let readme = include_str!("../../../README.md");
+    fn the_docs_document_the_served_integrity() {
+        let readme = include_str!("../../../docs/connect-popup.md");
         let documented: Vec<&str> = readme
             .match_indices("sha384-")
             .map(|(at, _)| {
@@ -91,14 +91,14 @@ mod tests {
             .collect();
         assert!(
             !documented.is_empty(),
-            "the README must document the helper's integrity ({})",
+            "docs/connect-popup.md must document the helper's integrity ({})",
             *INTEGRITY
         );
         for hash in documented {
             assert_eq!(
                 hash,
                 INTEGRITY.as_str(),
-                "README.md documents a stale integrity for /oauth/connect.js: write {}",
+                "docs/connect-popup.md documents a stale integrity for /oauth/connect.js: write {}",
                 *INTEGRITY
             );
         }

@@ -1,21 +1,21 @@
-//! The README's walk-through ("Run it locally") and the local stack's start-up banner name the same
+//! The walk-through (docs/local.md) and the local stack's start-up banner name the same
 //! values by the same labels and run the same commands, word for word.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use sfbridge_local::banner;
 use sfbridge_local::DemoApp;
 
-const README: &str = include_str!("../../../README.md");
+const WALKTHROUGH: &str = include_str!("../../../docs/local.md");
 
-/// The README's "Run it locally" section, up to the next top-level section.
+/// docs/local.md's "Run it locally" part, up to its next section.
 fn run_it_locally() -> &'static str {
-    let start = README.find("## Run it locally").expect("README has ## Run it locally");
-    let rest = &README[start + 3..];
+    let start = WALKTHROUGH.find("# Run it locally").expect("docs/local.md has # Run it locally");
+    let rest = &WALKTHROUGH[start + 2..];
     &rest[..rest.find("\n## ").unwrap_or(rest.len())]
 }
 
-/// The banner as printed for a stack on the README's port, with each value shown as the
-/// README's placeholder for it.
+/// The banner as printed for a stack on the walk-through's port, with each value shown as the
+/// walk-through's placeholder for it.
 fn banner_with_placeholders() -> String {
     let demo = DemoApp {
         consumer_key: "<consumer_key>".into(),
@@ -42,7 +42,7 @@ fn every_value_the_walkthrough_asks_for_is_printed_under_its_label() {
 }
 
 #[test]
-fn the_banner_commands_are_the_readme_commands_word_for_word() {
+fn the_banner_commands_are_the_walkthrough_commands_word_for_word() {
     let banner = banner_with_placeholders();
     let commands: Vec<&str> = banner
         .lines()
@@ -51,13 +51,13 @@ fn the_banner_commands_are_the_readme_commands_word_for_word() {
         .filter(|l| l.starts_with("curl ") || l.starts_with("export ") || l.starts_with(' '))
         .collect();
     assert!(commands.len() > 15, "{commands:#?}");
-    // In order: each banner line is a README line after the previous one.
+    // In order: each banner line is a walk-through line after the previous one.
     let readme: Vec<&str> = run_it_locally().lines().collect();
     let mut at = 0;
     for line in &commands {
         match readme[at..].iter().position(|r| r == line) {
             Some(found) => at += found + 1,
-            None => panic!("the README's walk-through lacks the banner's line (or has it out of order):\n{line}"),
+            None => panic!("docs/local.md's walk-through lacks the banner's line (or has it out of order):\n{line}"),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The README's troubleshooting table is the one `shared/salesforce/src/troubleshooting.rs`
+//! docs/operations.md's troubleshooting table is the one `shared/salesforce/src/troubleshooting.rs`
 //! renders from the error mappings the code uses. After changing a mapping or a row, regenerate it:
 //!
 //! ```sh
@@ -15,10 +15,10 @@ use sfbridge_salesforce::troubleshooting::{
 };
 use sfbridge_salesforce::OAuthFailure;
 
-const README: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
+const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations.md");
 const REGENERATE: &str = "SFBRIDGE_BLESS=1 cargo test -p sfbridge-http --features connect --test troubleshooting";
 
-/// The README's block, markers included, and where it starts.
+/// The document's block, markers included, and where it starts.
 fn block(readme: &str) -> Option<(usize, &str)> {
     let start = readme.find(BEGIN_MARKER)?;
     let end = readme[start..].find(END_MARKER)? + start + END_MARKER.len();
@@ -27,9 +27,9 @@ fn block(readme: &str) -> Option<(usize, &str)> {
 
 #[test]
 fn readme_troubleshooting_table_is_current() {
-    let readme = std::fs::read_to_string(README).unwrap_or_else(|e| unreachable!("{README}: {e}"));
+    let readme = std::fs::read_to_string(DOC).unwrap_or_else(|e| unreachable!("{DOC}: {e}"));
     let Some((start, current)) = block(&readme) else {
-        unreachable!("README.md has no `{BEGIN_MARKER}` ... `{END_MARKER}` block (in ## Troubleshooting)")
+        unreachable!("docs/operations.md has no `{BEGIN_MARKER}` ... `{END_MARKER}` block (in ## Troubleshooting)")
     };
     let expected = readme_block();
     if current == expected {
@@ -37,7 +37,7 @@ fn readme_troubleshooting_table_is_current() {
     }
     if std::env::var_os("SFBRIDGE_BLESS").is_some_and(|v| v == "1") {
         let updated = format!("{}{expected}{}", &readme[..start], &readme[start + current.len()..]);
-        std::fs::write(README, updated).unwrap_or_else(|e| unreachable!("writing {README}: {e}"));
+        std::fs::write(DOC, updated).unwrap_or_else(|e| unreachable!("writing {DOC}: {e}"));
         return;
     }
     let first_difference = current.lines().zip(expected.lines()).position(|(a, b)| a != b);
@@ -45,7 +45,7 @@ fn readme_troubleshooting_table_is_current() {
         || "one table has more lines".to_owned(),
         |i| {
             format!(
-                "first difference, line {} of the block:\n  README: {}\n  code:   {}",
+                "first difference, line {} of the block:\n  docs:   {}\n  code:   {}",
                 i + 1,
                 current.lines().nth(i).unwrap_or(""),
                 expected.lines().nth(i).unwrap_or("")
@@ -54,8 +54,8 @@ fn readme_troubleshooting_table_is_current() {
     );
     assert!(
         current == expected,
-        "README.md's troubleshooting table is not the one the code renders ({difference}).\nRegenerate it with\n\n    \
-         {REGENERATE}\n\nand commit the README change."
+        "docs/operations.md's troubleshooting table is not the one the code renders ({difference}).\nRegenerate it with\n\n    \
+         {REGENERATE}\n\nand commit the docs/operations.md change."
     );
 }
 
