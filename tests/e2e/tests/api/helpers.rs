@@ -367,6 +367,13 @@ impl TestQueues {
         self.take_from(if dead_letter { QueueName::DeadLetter } else { QueueName::Activity }).await
     }
 
+    /// Drops everything waiting on one of the app's queues (for tests that read what was sent at
+    /// the queue's door: `QueueFaults::take_delivered`). Received and deleted, as a consumer
+    /// would: SQS allows one `PurgeQueue` a minute.
+    pub async fn drain(&self, name: QueueName) {
+        drop(self.take_from(name).await);
+    }
+
     /// Takes everything waiting on one of the app's queues.
     pub async fn take_from(&self, name: QueueName) -> Vec<Received> {
         match self {

@@ -123,6 +123,35 @@ impl TestApp {
     }
 }
 
+/// The app, and consumers that keep its inbound queue empty, as the product's would, until
+/// dropped. The tests read the events at the queue's door (`QueueFaults::take_delivered`), and
+/// moto's SendMessage counts the queue's messages on every call: a queue nobody empties makes a
+/// run of thousands of events quadratic.
+async fn spawn_import_app(backend: Backend) -> (TestApp, KeepEmpty) {
+    let app = spawn_app(backend).await;
+    let consumers = (0..4)
+        .map(|_| {
+            let queues = app.queues.clone();
+            tokio::spawn(async move {
+                loop {
+                    queues.drain(QueueName::Inbound).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        })
+        .collect();
+    (app, KeepEmpty(consumers))
+}
+
+/// Stops [`spawn_import_app`]'s consumers when dropped.
+struct KeepEmpty(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for KeepEmpty {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
+    }
+}
+
 /// One message as a one-record SQS batch through the import function.
 async fn invoke(importer: &Importer, body: &str) -> aws_lambda_events::event::sqs::SqsBatchResponse {
     let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
@@ -159,12 +188,12 @@ fn assert_once_each(events: &[Value], n: usize) {
     assert_eq!(events.len(), n, "no gap");
 }
 
-/// Sync Now of 5,000 Contacts and 2,000 Leads (on moto 1,000 and 400) publishes exactly one
+/// Sync Now of 5,000 Contacts and 2,000 Leads publishes exactly one
 /// event per record into its segment; an incremental run after 50 updates, 20 creates and 10 deletes publishes exactly those 80.
 async fn sync_now_then_incremental(backend: Backend, (contact_count, lead_count): (usize, usize)) {
     let started = std::time::Instant::now();
     let total = contact_count + lead_count;
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     let contacts = seed(&app, "Contact", contact_count);
     let leads = seed(&app, "Lead", lead_count);
@@ -235,17 +264,15 @@ async fn sync_now_then_incremental_embedded() {
     sync_now_then_incremental(Backend::Memory, (5_000, 2_000)).await;
 }
 
-/// A fifth of the records on moto: its SQS and DynamoDB emulation answers in tens of
-/// milliseconds a call (a second at a queue depth of 2,000), and the run is the same code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_now_then_incremental_on_moto() {
-    sync_now_then_incremental(Backend::Moto, (1_000, 400)).await;
+    sync_now_then_incremental(Backend::Moto, (5_000, 2_000)).await;
 }
 
 /// A record changed behind the run's position is caught by the next run; one changed ahead of
 /// it is read changed, and not published again by the next run.
 async fn records_changed_during_a_run(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     let contacts = seed(&app, "Contact", 2_500);
     app.ready_tenant(json!({"import": {"objects": [{"object": "Contact", "fields": ["Email", "FirstName"]}]}})).await;
@@ -288,7 +315,7 @@ async fn records_changed_during_a_run_are_not_missed_on_moto() {
 /// Runs handed on at every third page, and one invocation that dies mid-publish: every record
 /// is published once.
 async fn cut_off_runs_resume_exactly(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     seed(&app, "Contact", 2_000);
     app.ready_tenant(json!({"import": {"objects": [{"object": "Contact", "fields": ["Email"]}]}})).await;
@@ -382,7 +409,7 @@ async fn ride_out_trouble(app: &TestApp, importer: &Importer, id: &str) {
 /// A 503 storm, an expired token, a revoked grant and an exhausted budget, each as documented:
 /// the run waits (or parks until a reconnect) and then publishes every record once.
 async fn runs_ride_out_salesforce_trouble(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     seed(&app, "Contact", 600);
     app.ready_tenant(json!({"import": {"objects": [{"object": "Contact", "fields": ["Email"]}]}})).await;
@@ -411,7 +438,7 @@ async fn runs_ride_out_salesforce_trouble_on_moto() {
 
 /// The tick starts the tenants whose schedule is due, and no other.
 async fn the_tick_starts_only_due_tenants(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     seed(&app, "Contact", 10);
     let importer = app.importer(ImportLimits::default());
@@ -457,7 +484,7 @@ async fn the_tick_starts_only_due_tenants_on_moto() {
 /// What the admin API refuses, and how it says so.
 #[tokio::test]
 async fn sync_now_says_what_is_missing() {
-    let app = spawn_app(Backend::Memory).await;
+    let (app, _consumers) = spawn_import_app(Backend::Memory).await;
     let (status, body) = app.sync_now(TENANT, None).await;
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("import_not_configured")), "{body}");
     app.put_json(&format!("/v1/tenants/{TENANT}/settings"), json!({"import": {"objects": [{"object": "Contact", "fields": ["Email"]}]}})).await;
@@ -536,31 +563,33 @@ async fn import_all(app: &TestApp, importer: &Importer) -> (Value, Vec<Value>) {
     (view, events)
 }
 
-/// A full read of 12,000 Contacts (over the default 10,000 threshold) goes through one Bulk API
-/// 2.0 query job: one event per record, shaped as the events of records read by REST are.
+/// A full read over the Bulk threshold goes through one Bulk API 2.0 query job: one event per
+/// record, shaped as the events of records read by REST are. Embedded: 12,000 Contacts over the
+/// production threshold of 10,000, in one invocation. On moto, 2,400 over a threshold of 2,000,
+/// in invocations of 1,000 records whose events are taken between them (see
+/// `run_import_draining`), each reading the set of results again: the same code in a fifth of
+/// the time (12,000 take about 140 s there).
 async fn bulk_import_publishes_each_record_once(backend: Backend) {
     let started = std::time::Instant::now();
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
-    let contacts = seed(&app, "Contact", 12_000);
-    app.ready_tenant(contact_settings()).await;
-    // Production's limits, one invocation; on moto, invocations of 1,000 records, whose events are
-    // taken between them (see `run_import_draining`), each reading the set of results again.
-    let (importer, sets) = match backend {
-        Backend::Memory => (app.importer(ImportLimits::default()), 1),
-        Backend::Moto => (app.importer(ImportLimits { page_size: 1_000, pages_per_invocation: Some(1), ..ImportLimits::default() }), 12),
+    let (count, importer, sets) = match backend {
+        Backend::Memory => (12_000, app.importer(ImportLimits::default()), 1),
+        Backend::Moto => (2_400, app.importer(ImportLimits { page_size: 1_000, pages_per_invocation: Some(1), ..bulk_over(2_000) }), 3),
     };
+    let contacts = seed(&app, "Contact", count);
+    app.ready_tenant(contact_settings()).await;
 
     let calls = app.sim.rest_calls();
     let (view, events) = import_all(&app, &importer).await;
-    assert_once_each(&events, 12_000);
-    assert_eq!(count_by(&events, "event_type"), HashMap::from([("contact_created", 12_000)]));
-    assert_eq!(count_by(&events, "segment"), HashMap::from([("Salesforce Contacts", 12_000)]));
+    assert_once_each(&events, count);
+    assert_eq!(count_by(&events, "event_type"), HashMap::from([("contact_created", count)]));
+    assert_eq!(count_by(&events, "segment"), HashMap::from([("Salesforce Contacts", count)]));
     let contact = &view["objects"][0];
     assert!(contact["bulk_job_id"].as_str().is_some_and(|j| j.starts_with("750")), "{view}");
     let counts = ["records_read", "events_published", "unchanged"].map(|k| contact[k].as_u64().unwrap());
-    assert_eq!(counts, [12_000, 12_000, 0]);
-    assert_eq!(bulk_calls(&app), [1, 1, sets, 0], "one job, one poll, one set of results (12,000 rows are under maxRecords)");
+    assert_eq!(counts, [count as u64, count as u64, 0]);
+    assert_eq!(bulk_calls(&app), [1, 1, sets, 0], "one job, one poll, one set of results (the rows are under maxRecords), read once per invocation");
     assert_eq!(app.sim.route_calls("GET", "/query"), 1, "the count, and no REST page");
     let made = app.sim.rest_calls() - calls;
     assert_eq!(view["salesforce_calls"].as_u64(), Some(made as u64), "the run counts every call it makes");
@@ -580,7 +609,7 @@ async fn bulk_import_publishes_each_record_once(backend: Backend) {
     // REST's form, `2026-12-05T10:00:00.000+0000`, where Bulk's CSV has `…Z`.
     let rest_form = |e: &Value| e["fields"]["SystemModstamp"].as_str().is_some_and(|s| s.len() == 28 && s.ends_with("+0000"));
     assert!(rest_form(&by_bulk) && rest_form(by_rest), "{by_bulk} {by_rest}");
-    eprintln!("import[{backend:?}]: Bulk read of 12,000 Contacts with {made} Salesforce calls; {:.1?}", started.elapsed());
+    eprintln!("import[{backend:?}]: Bulk read of {count} Contacts with {made} Salesforce calls; {:.1?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -597,7 +626,7 @@ async fn bulk_import_publishes_each_record_once_on_moto() {
 /// of results and across them), and an invocation that dies mid-publish; every record once, and
 /// counted once.
 async fn bulk_cut_off_runs_resume_exactly(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     seed(&app, "Contact", 5_000);
     app.ready_tenant(contact_settings()).await;
@@ -646,7 +675,7 @@ async fn bulk_cut_off_runs_resume_with_no_gap_and_no_duplicate_on_moto() {
 /// the next incremental run reads changes from the first run's start (less the overlap), which
 /// is before the snapshot, and publishes both changes.
 async fn records_changed_while_the_job_runs(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     let contacts = seed(&app, "Contact", 2_000);
     app.ready_tenant(contact_settings()).await;
@@ -686,7 +715,7 @@ async fn records_changed_while_the_bulk_job_runs_are_caught_by_the_next_run_on_m
 /// A job that fails in Salesforce: the run names it and Salesforce's reason in its errors and
 /// reads the object by REST paging instead; every record once.
 async fn a_failed_job_falls_back_to_rest(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     seed(&app, "Contact", 2_500);
     app.ready_tenant(contact_settings()).await;
@@ -716,7 +745,7 @@ async fn a_failed_bulk_job_falls_back_to_rest_paging_on_moto() {
 /// A slow job is polled by later invocations, each handed on with a delay that grows: the run
 /// waits (naming the job), no invocation sleeps.
 async fn a_slow_job_is_polled_by_hand_offs(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     seed(&app, "Contact", 1_500);
     app.ready_tenant(contact_settings()).await;
@@ -754,7 +783,7 @@ async fn a_slow_bulk_job_is_polled_by_hand_offs_on_moto() {
 /// Cancelling a run whose job is still running aborts the job in Salesforce.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_bulk_run_aborts_its_job() {
-    let app = spawn_app(Backend::Memory).await;
+    let (app, _consumers) = spawn_import_app(Backend::Memory).await;
     app.align_clocks();
     seed(&app, "Contact", 1_500);
     app.ready_tenant(contact_settings()).await;
@@ -778,7 +807,7 @@ async fn cancelling_a_bulk_run_aborts_its_job() {
 /// The same trouble met while a Bulk job is polled and its results read: the run waits,
 /// refreshes, waits, parks and resumes as by REST, with the one job throughout.
 async fn bulk_runs_ride_out_salesforce_trouble(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let (app, _consumers) = spawn_import_app(backend).await;
     app.align_clocks();
     seed(&app, "Contact", 1_500);
     app.ready_tenant(contact_settings()).await;
