@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -112,8 +113,13 @@ impl Command {
 
 /// `"type": "campaign_update"`: a product campaign or experiment's state onto its Salesforce
 /// Campaign's Status, and a note logged on the Campaign.
-#[derive(Debug, Clone, Deserialize)]
+// The schema says what `check` does, but for the note's length (counted after trimming).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["state"], "properties": {"state": {"type": "string"}}},
+    {"required": ["note"], "properties": {"note": {"type": "string", "pattern": "\\S"}}}
+]))]
 pub(crate) struct CampaignUpdateCommand {
     pub event_id: EventId,
     pub tenant_id: TenantId,
@@ -129,15 +135,22 @@ pub(crate) struct CampaignUpdateCommand {
 }
 
 /// Which Salesforce Campaign: exactly one of these.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["salesforce_id"], "properties": {"salesforce_id": {"type": "string"}}},
+    {"required": ["experiment_key"], "properties": {"experiment_key": {"type": "string"}}},
+    {"required": ["campaign_id"], "properties": {"campaign_id": {"type": "string"}}}
+]))]
 pub(crate) struct CampaignRef {
     /// The Campaign's id (`701…`).
     #[serde(default)]
+    #[schemars(extend("pattern" = "^701"))]
     pub salesforce_id: Option<SalesforceId>,
     /// The product's experiment key: a campaign in the matrix with this key and a Salesforce
     /// Campaign, or a Campaign holding it in `campaign_experiment_key_field`.
     #[serde(default)]
+    #[schemars(extend("maxLength" = 255, "pattern" = "\\S"))]
     pub experiment_key: Option<String>,
     /// The product campaign, whose matrix entry names its Salesforce Campaign.
     #[serde(default)]
@@ -188,18 +201,46 @@ pub(crate) enum UpsertTarget {
 /// The most fields one `record_upsert` may set.
 pub(crate) const MAX_FIELDS: usize = 500;
 
-#[derive(Debug, Deserialize)]
+// `record_upsert` as it arrives; `check` makes it a `RecordUpsertCommand`. The schema's two
+// shapes are `check`'s, but for `fields` naming the external id field (case-insensitively).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RecordUpsertWire {
+#[schemars(extend("oneOf" = [
+    {
+        "title": "a record, by an External ID field",
+        "required": ["object", "external_id_field", "external_id"],
+        "properties": {
+            "object": {"type": "string"},
+            "external_id_field": {"type": "string"},
+            "external_id": {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S"}, {"type": "number"}]},
+            "destination": {"type": "null"}
+        }
+    },
+    {
+        "title": "a payload to an Apex REST endpoint",
+        "required": ["destination", "payload"],
+        "properties": {
+            "destination": {"type": "string", "pattern": "^apex:[A-Za-z0-9_-]{1,64}$"},
+            "payload": {"not": {"type": "null"}},
+            "object": {"type": "null"},
+            "external_id_field": {"type": "null"},
+            "external_id": {"type": "null"},
+            "fields": {"type": "null"}
+        }
+    }
+]))]
+pub(crate) struct RecordUpsertWire {
     event_id: EventId,
     tenant_id: TenantId,
     #[serde(default)]
     object: Option<ObjectName>,
     #[serde(default)]
     external_id_field: Option<FieldName>,
+    /// A string of 1 to 255 characters, or a number.
     #[serde(default)]
     external_id: Option<Value>,
     #[serde(default)]
+    #[schemars(extend("maxProperties" = MAX_FIELDS))]
     fields: Option<BTreeMap<FieldName, Value>>,
     #[serde(default)]
     destination: Option<String>,
@@ -248,8 +289,13 @@ impl RecordUpsertWire {
 
 /// `"type": "field_update"`: product attributes (scores, dates) onto the mapped fields of a
 /// Contact or Lead, found by email or given by id.
-#[derive(Debug, Clone, Deserialize)]
+// The schema says what `check` does: `contact` or `record_id`, 1 to 100 values.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["contact"], "properties": {"contact": {"type": "object"}, "record_id": {"type": "null"}}},
+    {"required": ["record_id"], "properties": {"record_id": {"type": "string", "pattern": "^(003|00Q)"}, "contact": {"type": "null"}}}
+]))]
 pub(crate) struct FieldUpdateCommand {
     pub event_id: EventId,
     pub tenant_id: TenantId,
@@ -258,6 +304,7 @@ pub(crate) struct FieldUpdateCommand {
     /// A Contact (`003…`) or Lead (`00Q…`) id, instead of `contact`.
     #[serde(default)]
     pub record_id: Option<SalesforceId>,
+    #[schemars(extend("minProperties" = 1, "maxProperties" = MAX_VALUES))]
     pub values: BTreeMap<AttributeName, Value>,
     /// When the values were true; of two updates of one record in a batch, the later one wins.
     #[serde(default)]
@@ -289,7 +336,8 @@ impl FieldUpdateCommand {
 }
 
 /// `"type": "activity"`: something happened to an email the product sent.
-#[derive(Debug, Clone, Deserialize)]
+// Read from the whole body, unknown keys ignored (as since the first release): its schema is open.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub(crate) struct ActivityCommand {
     pub event_id: EventId,
     pub tenant_id: TenantId,
@@ -303,14 +351,14 @@ pub(crate) struct ActivityCommand {
     pub email: Option<EmailContent>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub(crate) struct ContactRef {
     pub email: Email,
     #[serde(default)]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub(crate) struct EmailContent {
     #[serde(default)]
     pub subject: Option<String>,
