@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use sfbridge_core::domain::{AttributeName, CampaignId, Email, EndpointName, EventId, FieldName, ObjectName, ProductState, SalesforceId, TenantId};
 use sfbridge_core::store::ActivityKind;
@@ -123,6 +124,7 @@ impl Command {
 pub(crate) struct CampaignUpdateCommand {
     pub event_id: EventId,
     pub tenant_id: TenantId,
+    #[serde(deserialize_with = "object")]
     pub campaign: CampaignRef,
     /// Mapped to a Campaign Status by the tenant's `campaign_statuses`.
     #[serde(default)]
@@ -299,7 +301,7 @@ impl RecordUpsertWire {
 pub(crate) struct FieldUpdateCommand {
     pub event_id: EventId,
     pub tenant_id: TenantId,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub contact: Option<ContactRef>,
     /// A Contact (`003…`) or Lead (`00Q…`) id, instead of `contact`.
     #[serde(default)]
@@ -344,11 +346,31 @@ pub(crate) struct ActivityCommand {
     pub campaign_id: CampaignId,
     #[serde(default)]
     pub campaign_name: Option<String>,
+    #[serde(deserialize_with = "string")]
     pub activity: ActivityKind,
+    #[serde(deserialize_with = "object")]
     pub contact: ContactRef,
     pub occurred_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub email: Option<EmailContent>,
+}
+
+// serde's derives also read a struct from an array of its fields in order, and an enum from a
+// one-key map (`{"email_sent": null}`); a command spells them only as an object and a string, as
+// its schema says, so that a command the schema refuses is one the worker refuses.
+fn object<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<T, D::Error> {
+    let object = Map::<String, Value>::deserialize(deserializer)?;
+    T::deserialize(Value::Object(object)).map_err(D::Error::custom)
+}
+
+fn object_or_null<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<Option<T>, D::Error> {
+    let object = Option::<Map<String, Value>>::deserialize(deserializer)?;
+    object.map(|o| T::deserialize(Value::Object(o)).map_err(D::Error::custom)).transpose()
+}
+
+fn string<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<T, D::Error> {
+    let string = String::deserialize(deserializer)?;
+    T::deserialize(Value::String(string)).map_err(D::Error::custom)
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

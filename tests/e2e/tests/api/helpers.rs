@@ -16,6 +16,7 @@ use sfbridge_core::metrics::Capture;
 use sfbridge_core::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError};
 use sfbridge_core::secrets::WebhookSecret;
 use sfbridge_core::store::{Item, MemoryTable, Store, Table};
+use sfbridge_e2e::{schema_errors, INBOUND_EVENT};
 use sfbridge_local::{MemoryQueues, Queues, Wiring as AppContext};
 use tokio::net::TcpListener;
 use url::Url;
@@ -367,8 +368,17 @@ impl TestQueues {
         self.take_from(if dead_letter { QueueName::DeadLetter } else { QueueName::Activity }).await
     }
 
-    /// Takes everything waiting on one of the app's queues.
+    /// Takes everything waiting on one of the app's queues. What the inbound queue held must
+    /// match the inbound event schema: so every test that reads published events checks them.
     pub async fn take_from(&self, name: QueueName) -> Vec<Received> {
+        let received = self.receive_all(name).await;
+        if name == QueueName::Inbound {
+            assert_match_the_inbound_event_schema(&received);
+        }
+        received
+    }
+
+    async fn receive_all(&self, name: QueueName) -> Vec<Received> {
         match self {
             TestQueues::Memory { activity, dead_letter, inbound, import } => {
                 let queue = match name {
@@ -425,6 +435,17 @@ impl TestQueues {
                 }
             }
         }
+    }
+}
+
+/// Each message is an event that docs/schemas/inbound-event.v1.json accepts, dates included.
+fn assert_match_the_inbound_event_schema(received: &[Received]) {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| INBOUND_EVENT.validator(true).unwrap());
+    for message in received {
+        let event: Value = serde_json::from_str(&message.body).unwrap();
+        let errors = schema_errors(validator, &event);
+        assert!(errors.is_empty(), "a published event does not match docs/schemas/inbound-event.v1.json: {errors:?}\n{}", message.body);
     }
 }
 
