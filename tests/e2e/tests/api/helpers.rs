@@ -373,7 +373,7 @@ impl TestQueues {
     pub async fn take_from(&self, name: QueueName) -> Vec<Received> {
         let received = self.receive_all(name).await;
         if name == QueueName::Inbound {
-            assert_match_the_inbound_event_schema(&received);
+            assert_inbound_events_match_the_schema(received.iter().map(|m| m.body.as_str()));
         }
         received
     }
@@ -438,14 +438,14 @@ impl TestQueues {
     }
 }
 
-/// Each message is an event that docs/schemas/inbound-event.v1.json accepts, dates included.
-fn assert_match_the_inbound_event_schema(received: &[Received]) {
+/// Each body is an event that docs/schemas/inbound-event.v1.json accepts, dates included.
+pub fn assert_inbound_events_match_the_schema<'a>(bodies: impl IntoIterator<Item = &'a str>) {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     let validator = VALIDATOR.get_or_init(|| INBOUND_EVENT.validator(true).unwrap());
-    for message in received {
-        let event: Value = serde_json::from_str(&message.body).unwrap();
+    for body in bodies {
+        let event: Value = serde_json::from_str(body).unwrap();
         let errors = schema_errors(validator, &event);
-        assert!(errors.is_empty(), "a published event does not match docs/schemas/inbound-event.v1.json: {errors:?}\n{}", message.body);
+        assert!(errors.is_empty(), "a published event does not match docs/schemas/inbound-event.v1.json: {errors:?}\n{body}");
     }
 }
 
