@@ -24,8 +24,9 @@ fn main() -> ExitCode {
         if check {
             match std::fs::read_to_string(&path) {
                 Ok(committed) if committed == wanted => eprintln!("{shown} is current"),
-                Ok(_) => {
+                Ok(committed) => {
                     eprintln!("STALE: {shown} differs from what the code generates; run `cargo run -p sfbridge-e2e --bin gen-schemas` and commit it");
+                    eprintln!("{}", first_difference(&committed, &wanted));
                     ok = false;
                 }
                 Err(e) => {
@@ -45,4 +46,16 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Where the committed text and the generated one part, as the line of each.
+fn first_difference(committed: &str, wanted: &str) -> String {
+    let (mut old, mut new) = (committed.lines(), wanted.lines());
+    for line in 1.. {
+        match (old.next(), new.next()) {
+            (Some(a), Some(b)) if a == b => {}
+            (a, b) => return format!("  first difference at line {line}:\n  committed: {}\n  generated: {}", a.unwrap_or("(end)"), b.unwrap_or("(end)")),
+        }
+    }
+    String::new()
 }
