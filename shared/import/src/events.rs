@@ -11,12 +11,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use schemars::generate::SchemaSettings;
-use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use schemars::{JsonSchema, Schema};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sfbridge_core::domain::{ImportId, ObjectName, SalesforceId, SegmentName, TenantId};
 use sfbridge_core::events::{EventType, InboundEvent};
 use sfbridge_core::queue::{one_answer_each, OutgoingMessage, Queue, QueueError, MAX_MESSAGE_BYTES};
+use sfbridge_core::schema::{branch, one_of};
 use sfbridge_core::secrets::sha256_hex;
 use sfbridge_core::store::RecordMarker;
 
@@ -114,25 +115,11 @@ const IMPORT_EVENT_TYPES: [EventType; 7] = [
 /// the types that publish them, committed as docs/schemas/inbound-event.v1.json.
 pub fn inbound_event_schema() -> Schema {
     let mut generator = SchemaSettings::draft2020_12().for_serialize().into_generator();
-    let branches = [titled::<InboundEvent>(&mut generator, "a webhook or trigger event"), titled::<ImportEvent>(&mut generator, "an imported record")];
-    json_schema!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "sfbridge inbound event, version 1",
-        "description": "One message on the inbound queue: a Salesforce notification (source outbound_message or callout), \
-            a trigger_requested event, or an imported record (source import). Consumers should drop an event_id they have seen. \
-            Dates are RFC 3339 date-times (\"format\" is an annotation); a Salesforce id's checksum is beyond the schema.",
-        "type": "object",
-        "oneOf": branches,
-        "$defs": generator.take_definitions(true),
-    })
-}
-
-fn titled<T: JsonSchema>(generator: &mut SchemaGenerator, title: &str) -> Value {
-    let mut schema = T::json_schema(generator).to_value();
-    if let Some(object) = schema.as_object_mut() {
-        object.insert("title".into(), title.into());
-    }
-    schema
+    let branches = vec![branch::<InboundEvent>(&mut generator, "a webhook or trigger event"), branch::<ImportEvent>(&mut generator, "an imported record")];
+    let description = "One message on the inbound queue: a Salesforce notification (source outbound_message or callout), \
+        a trigger_requested event, or an imported record (source import). Consumers should drop an event_id they have seen. \
+        Dates are RFC 3339 date-times (\"format\" is an annotation); a Salesforce id's checksum is beyond the schema.";
+    one_of(&mut generator, "sfbridge inbound event, version 1", description, branches)
 }
 
 /// What every event of one page shares.

@@ -4,8 +4,9 @@
 //! beyond the schema is listed in the schema's description.
 
 use schemars::generate::SchemaSettings;
-use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
-use serde_json::{json, Value};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::json;
+use sfbridge_core::schema::{branch, one_of};
 
 use crate::command::{ActivityCommand, CampaignUpdateCommand, FieldUpdateCommand, RecordUpsertWire, SUPPORTED_VERSION};
 
@@ -26,22 +27,15 @@ pub fn command_schema() -> Schema {
         variant::<CampaignUpdateCommand>(&mut generator, "campaign_update"),
         variant::<RecordUpsertWire>(&mut generator, "record_upsert"),
     ];
-    json_schema!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "sfbridge sync command, version 1",
-        "description": format!("One message on the activity queue. {NOT_IN_THE_SCHEMA}"),
-        "type": "object",
-        "oneOf": variants,
-        "$defs": generator.take_definitions(true),
-    })
+    let description = format!("One message on the activity queue. {NOT_IN_THE_SCHEMA}");
+    one_of(&mut generator, "sfbridge sync command, version 1", &description, variants)
 }
 
 /// One command type's own schema with the envelope every command has: `"version": 1` and its
 /// `"type"` (`parse_command` reads both before the type's fields).
-fn variant<T: JsonSchema>(generator: &mut SchemaGenerator, kind: &str) -> Value {
-    let mut schema = T::json_schema(generator).to_value();
+fn variant<T: JsonSchema>(generator: &mut SchemaGenerator, kind: &str) -> Schema {
+    let mut schema = branch::<T>(generator, kind);
     if let Some(object) = schema.as_object_mut() {
-        object.insert("title".into(), kind.into());
         let properties = object.entry("properties").or_insert_with(|| json!({}));
         if let Some(properties) = properties.as_object_mut() {
             properties.insert("version".into(), json!({"type": "integer", "const": SUPPORTED_VERSION}));
