@@ -533,4 +533,15 @@ mod tests {
             assert_eq!(parse_command(junk).unwrap_err().code, "malformed_command", "{junk}");
         }
     }
+
+    #[test]
+    fn objects_are_objects_and_names_are_strings() {
+        let spelt_otherwise =
+            [("contact", serde_json::json!(["ada@example.com"])), ("email", serde_json::json!([])), ("activity", serde_json::json!({"email_sent": null}))];
+        for (key, value) in spelt_otherwise {
+            let mut v = valid();
+            v[key] = value;
+            assert_eq!(parse_command(&v.to_string()).unwrap_err().code, "malformed_command", "{key} as {}", v[key]);
+        }
+    }
 }
