@@ -4,6 +4,7 @@
 //! features share it, so it lives here, below both.
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -11,7 +12,7 @@ use crate::domain::{Email, SalesforceId, SequenceId, TenantId};
 use crate::store::TriggerMode;
 
 /// What happened in Salesforce, as the product sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     OpportunityClosedWon,
@@ -66,7 +67,7 @@ impl EventType {
 }
 
 /// Where an inbound event's record data came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// A SOAP Outbound Message (workflow, Flow or approval action).
@@ -77,7 +78,8 @@ pub enum Source {
 
 /// Which sequence the product starts for an Opportunity's contacts: on a Closed Won event in
 /// `auto`/`both` mode, and on every `trigger_requested` event (`mode: manual`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Trigger {
     pub mode: TriggerMode,
     pub sequence_id: SequenceId,
@@ -88,8 +90,12 @@ pub struct Trigger {
 }
 
 /// The message on the inbound queue, `"version": 1`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Its schema (docs/schemas/) is what sfbridge publishes, so it is closed: a field added here
+// without regenerating fails the schema check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct InboundEvent {
+    #[schemars(extend("const" = 1))]
     pub version: u32,
     /// The same on every delivery of the same notification (and on every attempt to publish one
     /// `trigger_requested`), so a consumer can drop the rare second copy.

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod paging;
 pub mod parking;
 pub mod queue;
+pub mod schema;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;

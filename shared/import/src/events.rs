@@ -10,10 +10,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sfbridge_core::domain::{ImportId, ObjectName, SalesforceId, SegmentName, TenantId};
+use sfbridge_core::events::{EventType, InboundEvent};
 use sfbridge_core::queue::{one_answer_each, OutgoingMessage, Queue, QueueError, MAX_MESSAGE_BYTES};
+use sfbridge_core::schema::{branch, one_of};
 use sfbridge_core::secrets::sha256_hex;
 use sfbridge_core::store::RecordMarker;
 
@@ -54,28 +58,68 @@ pub(crate) enum Change {
     Deleted,
 }
 
-/// The event for one record, as the inbound queue's consumers read it.
-#[derive(Debug, Serialize)]
+/// The event for one record, as the inbound queue's consumers read it: the webhook events' fields
+/// (those an import has no value for always `null`), then the import's own.
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct ImportEvent<'a> {
+    #[schemars(extend("const" = VERSION))]
     version: u32,
+    /// The same for every read of the same record at the same `SystemModstamp`.
     event_id: String,
     tenant_id: &'a TenantId,
+    #[schemars(extend("const" = IMPORT_SOURCE))]
     source: &'static str,
+    /// The connected org.
     organization_id: &'a SalesforceId,
-    event_type: &'static str,
-    sobject_type: &'a str,
+    #[schemars(extend("enum" = IMPORT_EVENT_TYPES))]
+    event_type: EventType,
+    sobject_type: &'a ObjectName,
     record_id: &'a SalesforceId,
+    /// The record's fields as the query read them (none for a deletion).
     fields: &'a Map<String, Value>,
+    #[schemars(with = "()")]
     notification_id: Option<String>,
+    #[schemars(with = "()")]
     action_id: Option<String>,
+    #[schemars(with = "()")]
     api_version: Option<String>,
+    #[schemars(with = "()")]
     status: Option<String>,
+    #[schemars(with = "()")]
     experiment_key: Option<String>,
     received_at: DateTime<Utc>,
+    #[schemars(with = "()")]
     trigger: Option<Value>,
+    /// The segment the tenant's import settings give the object, if any.
     segment: Option<&'a SegmentName>,
     import_id: &'a ImportId,
     system_modstamp: DateTime<Utc>,
+}
+
+const IMPORT_SOURCE: &str = "import";
+
+/// The event types an import publishes ([`event_type`]).
+const IMPORT_EVENT_TYPES: [EventType; 7] = [
+    EventType::ContactCreated,
+    EventType::ContactUpdated,
+    EventType::ContactDeleted,
+    EventType::LeadCreated,
+    EventType::LeadUpdated,
+    EventType::LeadDeleted,
+    EventType::RecordChanged,
+];
+
+/// The JSON Schema (draft 2020-12) of inbound events v1, what the inbound queue carries: the webhook
+/// receiver's and the manual trigger queue's [`InboundEvent`], or an import's event. Generated from
+/// the types that publish them, committed as docs/schemas/inbound-event.v1.json.
+pub fn inbound_event_schema() -> Schema {
+    let mut generator = SchemaSettings::draft2020_12().for_serialize().into_generator();
+    let branches = vec![branch::<InboundEvent>(&mut generator, "a webhook or trigger event"), branch::<ImportEvent>(&mut generator, "an imported record")];
+    let description = "One message on the inbound queue: a Salesforce notification (source outbound_message or callout), \
+        a trigger_requested event, or an imported record (source import). Consumers should drop an event_id they have seen. \
+        Dates are RFC 3339 date-times (\"format\" is an annotation); a Salesforce id's checksum is beyond the schema.";
+    one_of(&mut generator, "sfbridge inbound event, version 1", description, branches)
 }
 
 /// What every event of one page shares.
@@ -89,16 +133,16 @@ pub(crate) struct PageContext<'a> {
 }
 
 /// `contact_created`, `lead_deleted`, ... for Contacts and Leads; `record_changed` otherwise (the
-/// webhook events' names).
-fn event_type(object: &ObjectName, change: Change) -> &'static str {
+/// webhook events' names). One of [`IMPORT_EVENT_TYPES`].
+fn event_type(object: &ObjectName, change: Change) -> EventType {
     match (object.as_str().to_ascii_lowercase().as_str(), change) {
-        ("contact", Change::Created) => "contact_created",
-        ("contact", Change::Updated) => "contact_updated",
-        ("contact", Change::Deleted) => "contact_deleted",
-        ("lead", Change::Created) => "lead_created",
-        ("lead", Change::Updated) => "lead_updated",
-        ("lead", Change::Deleted) => "lead_deleted",
-        _ => "record_changed",
+        ("contact", Change::Created) => EventType::ContactCreated,
+        ("contact", Change::Updated) => EventType::ContactUpdated,
+        ("contact", Change::Deleted) => EventType::ContactDeleted,
+        ("lead", Change::Created) => EventType::LeadCreated,
+        ("lead", Change::Updated) => EventType::LeadUpdated,
+        ("lead", Change::Deleted) => EventType::LeadDeleted,
+        _ => EventType::RecordChanged,
     }
 }
 
@@ -134,10 +178,10 @@ pub(crate) fn messages(ctx: &PageContext<'_>, records: &[(&Record, Change)]) -> 
                 version: VERSION,
                 event_id: event_id(ctx.tenant, ctx.object, &r.id, r.modstamp, *change),
                 tenant_id: ctx.tenant,
-                source: "import",
+                source: IMPORT_SOURCE,
                 organization_id: ctx.org,
                 event_type: event_type(ctx.object, *change),
-                sobject_type: ctx.object.as_str(),
+                sobject_type: ctx.object,
                 record_id: &r.id,
                 fields: if *change == Change::Deleted { &empty } else { &r.fields },
                 notification_id: None,

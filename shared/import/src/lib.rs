@@ -27,6 +27,7 @@ use sfbridge_core::queue::Queue;
 use sfbridge_core::store::{Store, StoreError};
 use sfbridge_salesforce::{SalesforceRest, Sessions};
 
+pub use events::inbound_event_schema;
 pub use run::ImportMessage;
 pub use service::{ImportView, Started, TickReport};
 

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use sfbridge_core::domain::{AttributeName, CampaignId, Email, EndpointName, EventId, FieldName, ObjectName, ProductState, SalesforceId, TenantId};
 use sfbridge_core::store::ActivityKind;
@@ -112,11 +114,17 @@ impl Command {
 
 /// `"type": "campaign_update"`: a product campaign or experiment's state onto its Salesforce
 /// Campaign's Status, and a note logged on the Campaign.
-#[derive(Debug, Clone, Deserialize)]
+// The schema says what `check` does, but for the note's length (counted after trimming).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["state"], "properties": {"state": {"type": "string"}}},
+    {"required": ["note"], "properties": {"note": {"type": "string", "pattern": "\\S"}}}
+]))]
 pub(crate) struct CampaignUpdateCommand {
     pub event_id: EventId,
     pub tenant_id: TenantId,
+    #[serde(deserialize_with = "object")]
     pub campaign: CampaignRef,
     /// Mapped to a Campaign Status by the tenant's `campaign_statuses`.
     #[serde(default)]
@@ -129,15 +137,22 @@ pub(crate) struct CampaignUpdateCommand {
 }
 
 /// Which Salesforce Campaign: exactly one of these.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["salesforce_id"], "properties": {"salesforce_id": {"type": "string"}}},
+    {"required": ["experiment_key"], "properties": {"experiment_key": {"type": "string"}}},
+    {"required": ["campaign_id"], "properties": {"campaign_id": {"type": "string"}}}
+]))]
 pub(crate) struct CampaignRef {
     /// The Campaign's id (`701…`).
     #[serde(default)]
+    #[schemars(extend("pattern" = "^701"))]
     pub salesforce_id: Option<SalesforceId>,
     /// The product's experiment key: a campaign in the matrix with this key and a Salesforce
     /// Campaign, or a Campaign holding it in `campaign_experiment_key_field`.
     #[serde(default)]
+    #[schemars(extend("maxLength" = 255, "pattern" = "\\S"))]
     pub experiment_key: Option<String>,
     /// The product campaign, whose matrix entry names its Salesforce Campaign.
     #[serde(default)]
@@ -188,18 +203,46 @@ pub(crate) enum UpsertTarget {
 /// The most fields one `record_upsert` may set.
 pub(crate) const MAX_FIELDS: usize = 500;
 
-#[derive(Debug, Deserialize)]
+// `record_upsert` as it arrives; `check` makes it a `RecordUpsertCommand`. The schema's two
+// shapes are `check`'s, but for `fields` naming the external id field (case-insensitively).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RecordUpsertWire {
+#[schemars(extend("oneOf" = [
+    {
+        "title": "a record, by an External ID field",
+        "required": ["object", "external_id_field", "external_id"],
+        "properties": {
+            "object": {"type": "string"},
+            "external_id_field": {"type": "string"},
+            "external_id": {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S"}, {"type": "number"}]},
+            "destination": {"type": "null"}
+        }
+    },
+    {
+        "title": "a payload to an Apex REST endpoint",
+        "required": ["destination", "payload"],
+        "properties": {
+            "destination": {"type": "string", "pattern": "^apex:[A-Za-z0-9_-]{1,64}$"},
+            "payload": {"not": {"type": "null"}},
+            "object": {"type": "null"},
+            "external_id_field": {"type": "null"},
+            "external_id": {"type": "null"},
+            "fields": {"type": "null"}
+        }
+    }
+]))]
+pub(crate) struct RecordUpsertWire {
     event_id: EventId,
     tenant_id: TenantId,
     #[serde(default)]
     object: Option<ObjectName>,
     #[serde(default)]
     external_id_field: Option<FieldName>,
+    /// A string of 1 to 255 characters, or a number.
     #[serde(default)]
     external_id: Option<Value>,
     #[serde(default)]
+    #[schemars(extend("maxProperties" = MAX_FIELDS))]
     fields: Option<BTreeMap<FieldName, Value>>,
     #[serde(default)]
     destination: Option<String>,
@@ -248,16 +291,22 @@ impl RecordUpsertWire {
 
 /// `"type": "field_update"`: product attributes (scores, dates) onto the mapped fields of a
 /// Contact or Lead, found by email or given by id.
-#[derive(Debug, Clone, Deserialize)]
+// The schema says what `check` does: `contact` or `record_id`, 1 to 100 values.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"required": ["contact"], "properties": {"contact": {"type": "object"}, "record_id": {"type": "null"}}},
+    {"required": ["record_id"], "properties": {"record_id": {"type": "string", "pattern": "^(003|00Q)"}, "contact": {"type": "null"}}}
+]))]
 pub(crate) struct FieldUpdateCommand {
     pub event_id: EventId,
     pub tenant_id: TenantId,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub contact: Option<ContactRef>,
     /// A Contact (`003…`) or Lead (`00Q…`) id, instead of `contact`.
     #[serde(default)]
     pub record_id: Option<SalesforceId>,
+    #[schemars(extend("minProperties" = 1, "maxProperties" = MAX_VALUES))]
     pub values: BTreeMap<AttributeName, Value>,
     /// When the values were true; of two updates of one record in a batch, the later one wins.
     #[serde(default)]
@@ -289,28 +338,49 @@ impl FieldUpdateCommand {
 }
 
 /// `"type": "activity"`: something happened to an email the product sent.
-#[derive(Debug, Clone, Deserialize)]
+// Read from the whole body, unknown keys ignored (as since the first release): its schema is open.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub(crate) struct ActivityCommand {
     pub event_id: EventId,
     pub tenant_id: TenantId,
     pub campaign_id: CampaignId,
     #[serde(default)]
     pub campaign_name: Option<String>,
+    #[serde(deserialize_with = "string")]
     pub activity: ActivityKind,
+    #[serde(deserialize_with = "object")]
     pub contact: ContactRef,
     pub occurred_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub email: Option<EmailContent>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+// serde's derives also read a struct from an array of its fields in order, and an enum from a
+// one-key map (`{"email_sent": null}`); a command spells them only as an object and a string, as
+// its schema says, so that a command the schema refuses is one the worker refuses.
+fn object<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<T, D::Error> {
+    let object = Map::<String, Value>::deserialize(deserializer)?;
+    T::deserialize(Value::Object(object)).map_err(D::Error::custom)
+}
+
+fn object_or_null<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<Option<T>, D::Error> {
+    let object = Option::<Map<String, Value>>::deserialize(deserializer)?;
+    object.map(|o| T::deserialize(Value::Object(o)).map_err(D::Error::custom)).transpose()
+}
+
+fn string<'de, D: Deserializer<'de>, T: DeserializeOwned>(deserializer: D) -> Result<T, D::Error> {
+    let string = String::deserialize(deserializer)?;
+    T::deserialize(Value::String(string)).map_err(D::Error::custom)
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub(crate) struct ContactRef {
     pub email: Email,
     #[serde(default)]
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub(crate) struct EmailContent {
     #[serde(default)]
     pub subject: Option<String>,
@@ -461,6 +531,17 @@ mod tests {
         assert!(parse_command(&v.to_string()).unwrap_err().message.contains("not an email"));
         for junk in ["", "null", "[]", "{", "\"x\"", "{\"version\":\"1\"}"] {
             assert_eq!(parse_command(junk).unwrap_err().code, "malformed_command", "{junk}");
+        }
+    }
+
+    #[test]
+    fn objects_are_objects_and_names_are_strings() {
+        let spelt_otherwise =
+            [("contact", serde_json::json!(["ada@example.com"])), ("email", serde_json::json!([])), ("activity", serde_json::json!({"email_sent": null}))];
+        for (key, value) in spelt_otherwise {
+            let mut v = valid();
+            v[key] = value;
+            assert_eq!(parse_command(&v.to_string()).unwrap_err().code, "malformed_command", "{key} as {}", v[key]);
         }
     }
 }

@@ -29,6 +29,7 @@ mod dispositions;
 mod ledger;
 mod match_cache;
 mod matching;
+mod schema;
 pub(crate) mod tenant;
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +38,7 @@ use futures::stream::{self, StreamExt};
 
 pub use activity::{subject, TASK_STATUS};
 pub use command::{check_command, CommandError};
+pub use schema::command_schema;
 pub use dispositions::{RetryPolicy, MAX_RECEIVES_CODE};
 
 

@@ -34,6 +34,15 @@ impl Email {
     }
 }
 
+// Surrounding whitespace is trimmed, then one `@`, a local part, a domain with an inner dot, no
+// whitespace or control character, at most 80 characters once trimmed (`parse` counts bytes after
+// lower-casing, never fewer than the characters counted here).
+super::string_schema!(Email, {
+    "description": "An email address (compared case-insensitively; at most 80 bytes once trimmed and lower-cased)",
+    "type": "string",
+    "pattern": r"^\s*(?=\S{1,80}\s*$)[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s.\x00-\x1f\x7f-\x9f][^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*[^@\s.\x00-\x1f\x7f-\x9f]\s*$"
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,23 @@ impl ObjectName {
     }
 }
 
+// What `api_name` accepts, spelt as a pattern: surrounding whitespace (trimmed), then a standard
+// name, or a custom one with an optional namespace and `__c` in any case; the lookaheads hold the
+// lengths (40 before `__c`, 15 for the namespace). Shared by fields and objects.
+const API_NAME_PATTERN: &str = r"^\s*(?:(?=[A-Za-z0-9_]{1,40}\s*$)[A-Za-z](?:_?[A-Za-z0-9])*|(?:(?=[A-Za-z0-9_]{1,15}__)[A-Za-z](?:_?[A-Za-z0-9])*__)?(?=[A-Za-z0-9_]{1,40}__[cC]\s*$)[A-Za-z](?:_?[A-Za-z0-9])*__[cC])\s*$";
+
+super::string_schema!(FieldName, {
+    "description": "A field's API name (Setup → Object Manager), e.g. Total_Clicks__c",
+    "type": "string",
+    "pattern": API_NAME_PATTERN
+});
+
+super::string_schema!(ObjectName, {
+    "description": "An object's API name (Setup → Object Manager), e.g. Engagement_Event__c",
+    "type": "string",
+    "pattern": API_NAME_PATTERN
+});
+
 /// The longest namespace prefix Salesforce allows.
 const MAX_NAMESPACE_LEN: usize = 15;
 

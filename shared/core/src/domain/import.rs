@@ -38,6 +38,14 @@ impl SegmentName {
     }
 }
 
+super::string_schema!(SegmentName, {
+    "description": "The product's name for a segment or list: 1 to 128 characters, not only whitespace, no control characters",
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 128,
+    "pattern": r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+});
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

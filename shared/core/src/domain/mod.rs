@@ -70,6 +70,26 @@ macro_rules! string_newtype {
 
 pub(crate) use string_newtype;
 
+/// The JSON Schema of a string newtype, for the queue messages' schemas (docs/schemas/): what its
+/// `parse` accepts, as far as a pattern can say it. Written beside `parse`, so the two change
+/// together; `string_schema!(Name, {"type": "string", "pattern": "..."})`. Each is one `$defs`
+/// entry named after the type.
+macro_rules! string_schema {
+    ($name:ident, $schema:tt) => {
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($schema)
+            }
+        }
+    };
+}
+
+pub(crate) use string_schema;
+
 mod campaign_id;
 mod email;
 mod event_id;

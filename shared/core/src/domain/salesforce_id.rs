@@ -7,6 +7,13 @@ string_newtype! {
     pub struct SalesforceId;
 }
 
+// The 18-character form's checksum is beyond a pattern.
+super::string_schema!(SalesforceId, {
+    "description": "A Salesforce record id: 15 case-sensitive or 18 letters and digits (the last 3 the checksum of the first 15)",
+    "type": "string",
+    "pattern": "^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$"
+});
+
 const CHECKSUM_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
 
 impl SalesforceId {

@@ -24,6 +24,12 @@ macro_rules! slug_id {
                 Ok(Self(value.to_owned()))
             }
         }
+
+        $crate::domain::string_schema!($name, {
+            "description": concat!($label, ": 1 to 64 of A-Z a-z 0-9 _ -"),
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{1,64}$"
+        });
     };
 }
 

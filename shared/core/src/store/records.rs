@@ -267,7 +267,7 @@ pub fn default_campaign_statuses() -> BTreeMap<ProductState, String> {
 }
 
 /// When the product starts a sequence for a Salesforce contact (the demeterrr trigger modes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerMode {
     /// Only from the manual trigger queue: Closed Won events carry no trigger, and each one is
@@ -340,7 +340,7 @@ pub struct SettingsRecord {
 }
 
 /// The product's activity types, as sync commands name them (`"activity": "email_sent"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityKind {
     EmailSent,

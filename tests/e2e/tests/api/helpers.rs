@@ -16,6 +16,7 @@ use sfbridge_core::metrics::Capture;
 use sfbridge_core::queue::{MemoryQueue, OutgoingMessage, Queue, QueueError};
 use sfbridge_core::secrets::WebhookSecret;
 use sfbridge_core::store::{Item, MemoryTable, Store, Table};
+use sfbridge_e2e::{schema_errors, INBOUND_EVENT};
 use sfbridge_local::{MemoryQueues, Queues, Wiring as AppContext};
 use tokio::net::TcpListener;
 use url::Url;
@@ -371,11 +372,20 @@ impl TestQueues {
     /// the queue's door: `QueueFaults::take_delivered`). Received and deleted, as a consumer
     /// would: SQS allows one `PurgeQueue` a minute.
     pub async fn drain(&self, name: QueueName) {
-        drop(self.take_from(name).await);
+        drop(self.receive_all(name).await);
     }
 
-    /// Takes everything waiting on one of the app's queues.
+    /// Takes everything waiting on one of the app's queues. What the inbound queue held must
+    /// match the inbound event schema: so every test that reads published events checks them.
     pub async fn take_from(&self, name: QueueName) -> Vec<Received> {
+        let received = self.receive_all(name).await;
+        if name == QueueName::Inbound {
+            assert_inbound_events_match_the_schema(received.iter().map(|m| m.body.as_str()));
+        }
+        received
+    }
+
+    async fn receive_all(&self, name: QueueName) -> Vec<Received> {
         match self {
             TestQueues::Memory { activity, dead_letter, inbound, import } => {
                 let queue = match name {
@@ -432,6 +442,17 @@ impl TestQueues {
                 }
             }
         }
+    }
+}
+
+/// Each body is an event that docs/schemas/inbound-event.v1.json accepts, dates included.
+pub fn assert_inbound_events_match_the_schema<'a>(bodies: impl IntoIterator<Item = &'a str>) {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| INBOUND_EVENT.validator(true).unwrap());
+    for body in bodies {
+        let event: Value = serde_json::from_str(body).unwrap();
+        let errors = schema_errors(validator, &event);
+        assert!(errors.is_empty(), "a published event does not match docs/schemas/inbound-event.v1.json: {errors:?}\n{body}");
     }
 }
 

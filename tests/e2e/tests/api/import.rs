@@ -10,7 +10,7 @@ use salesforce_sim::{BulkQueryPace, Faults, ImportMoment, RecordChange, SeedStam
 use serde_json::{json, Value};
 use sfbridge_import::{ImportLimits, Importer};
 
-use crate::helpers::{spawn_app, Backend, QueueName, TestApp};
+use crate::helpers::{assert_inbound_events_match_the_schema, spawn_app, Backend, QueueName, TestApp};
 use crate::sync::TENANT;
 
 /// Contacts into one segment, Leads into another.
@@ -117,7 +117,9 @@ impl TestApp {
     /// Every import event published since the last call: what the inbound queue took (read back
     /// from the queue's door, not received: see `QueueFaults::take_delivered`).
     async fn import_events(&self) -> Vec<Value> {
-        let events: Vec<Value> = self.inbound_faults.take_delivered().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+        let delivered = self.inbound_faults.take_delivered();
+        assert_inbound_events_match_the_schema(delivered.iter().map(String::as_str));
+        let events: Vec<Value> = delivered.iter().map(|b| serde_json::from_str(b).unwrap()).collect();
         assert!(events.iter().all(|e| e["source"] == "import"), "only import events here");
         events
     }
