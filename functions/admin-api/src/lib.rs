@@ -32,7 +32,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use openapi::{refusals, Refusal, JSON_BODY, PAGED, SALESFORCE};
+use openapi::{refusals, Refusal, JSON_BODY, PAGED, PENDING_TRIGGER, SALESFORCE, VERSIONED};
 
 /// Credentials and settings bodies are a few hundred bytes; nothing here needs more.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -246,7 +246,11 @@ async fn delete_credentials(State(ctx): Ctx, Tenant(t): Tenant) -> Result<Status
     path = "/v1/tenants/{tenant_id}/connect",
     tag = "connection",
     params(TenantPath),
-    responses((status = 201, description = "A connect flow: open `connect_url` in a popup (for `client_credentials`, connected at once).", body = ConnectStart)),
+    responses((
+        status = 201,
+        description = "A connect flow: open `connect_url` in a popup (for `client_credentials`, connected at once).",
+        body = ConnectStart
+    )),
     extensions(("x-sfbridge-errors" = json!(refusals(&[&[Refusal::CredentialsMissing, Refusal::ConcurrentChange], SALESFORCE])))),
 )]
 async fn post_connect(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
@@ -271,7 +275,11 @@ async fn get_connection(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoR
     path = "/v1/tenants/{tenant_id}/connection",
     tag = "connection",
     params(TenantPath),
-    responses((status = 200, description = "Revoked at Salesforce and forgotten; audited `salesforce.disconnected`.", body = DisconnectResult)),
+    responses((
+        status = 200,
+        description = "Revoked at Salesforce and forgotten; audited `salesforce.disconnected`.",
+        body = DisconnectResult
+    )),
     extensions(("x-sfbridge-errors" = json!(refusals(&[&[Refusal::NoConnection, Refusal::ConcurrentChange]])))),
 )]
 async fn delete_connection(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
@@ -382,7 +390,10 @@ async fn get_dead_letters(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams)
     params(TenantPath),
     request_body = ReplayInput,
     responses((status = 200, description = "What became of each dead letter named.", body = ReplayReport)),
-    extensions(("x-sfbridge-errors" = json!(refusals(&[JSON_BODY, &[Refusal::NotConnected, Refusal::ReplayRefused, Refusal::ReplayIncomplete]])))),
+    extensions(("x-sfbridge-errors" = json!(refusals(&[
+        JSON_BODY,
+        &[Refusal::NotConnected, Refusal::ReplayRefused, Refusal::ReplayIncomplete]
+    ])))),
 )]
 async fn post_dead_letter_replay(
     State(ctx): Ctx,
@@ -428,7 +439,7 @@ async fn get_settings(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoRes
     params(TenantPath),
     request_body = SettingsInput,
     responses((status = 200, description = "The saved settings; audited `settings.updated`.", body = SettingsView)),
-    extensions(("x-sfbridge-errors" = json!(refusals(&[JSON_BODY, &[Refusal::VersionConflict, Refusal::ConcurrentChange]])))),
+    extensions(("x-sfbridge-errors" = json!(refusals(&[JSON_BODY, VERSIONED])))),
 )]
 async fn put_settings(
     State(ctx): Ctx,
@@ -444,11 +455,12 @@ async fn put_settings(
     tag = "settings",
     params(TenantPath),
     request_body(
-        description = "A JSON merge patch (RFC 7396) of the settings: only the fields given change, `null` returns one to its default, `field_mapping` merges key by key.",
+        description = "A JSON merge patch (RFC 7396) of the settings: only the fields given change, `null` returns one to its \
+            default, `field_mapping` merges key by key.",
         content((SettingsInput = "application/merge-patch+json"), (SettingsInput = "application/json"))
     ),
     responses((status = 200, description = "The saved settings; audited `settings.updated` with what changed.", body = SettingsView)),
-    extensions(("x-sfbridge-errors" = json!(refusals(&[JSON_BODY, &[Refusal::VersionConflict, Refusal::ConcurrentChange]])))),
+    extensions(("x-sfbridge-errors" = json!(refusals(&[JSON_BODY, VERSIONED])))),
 )]
 async fn patch_settings(
     State(ctx): Ctx,
@@ -503,7 +515,7 @@ async fn get_campaign(State(ctx): Ctx, Tenant(t): Tenant, Campaign(c): Campaign)
     params(CampaignPath),
     request_body = CampaignInput,
     responses((status = 200, description = "The saved campaign; audited `campaign.updated`.", body = CampaignView)),
-    extensions(("x-sfbridge-errors" = json!(refusals(&[JSON_BODY, &[Refusal::InvalidCampaignId, Refusal::VersionConflict, Refusal::ConcurrentChange]])))),
+    extensions(("x-sfbridge-errors" = json!(refusals(&[JSON_BODY, VERSIONED, &[Refusal::InvalidCampaignId]])))),
 )]
 async fn put_campaign(
     State(ctx): Ctx,
@@ -532,7 +544,12 @@ async fn get_webhook_secrets(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl 
     path = "/v1/tenants/{tenant_id}/webhook-secrets",
     tag = "webhook secrets",
     params(TenantPath),
-    responses((status = 201, description = "The new secret: this response is the only one that holds it.", body = CreatedWebhookSecret, headers(("Cache-Control" = String, description = "`no-store`")))),
+    responses((
+        status = 201,
+        description = "The new secret: this response is the only one that holds it.",
+        body = CreatedWebhookSecret,
+        headers(("Cache-Control" = String, description = "`no-store`"))
+    )),
     extensions(("x-sfbridge-errors" = json!(refusals(&[&[Refusal::TooManySecrets, Refusal::ConcurrentChange]])))),
 )]
 async fn post_webhook_secret(State(ctx): Ctx, Tenant(t): Tenant) -> Result<impl IntoResponse, ApiError> {
@@ -567,7 +584,11 @@ async fn delete_webhook_secret(State(ctx): Ctx, Tenant(t): Tenant, params: PathP
     path = "/v1/tenants/{tenant_id}/triggers/pending",
     tag = "triggers",
     params(TenantPath, PageQuery),
-    responses((status = 200, description = "Closed Won events that did not trigger automatically, newest first.", body = PendingTriggerList)),
+    responses((
+        status = 200,
+        description = "Closed Won events that did not trigger automatically, newest first.",
+        body = PendingTriggerList
+    )),
     extensions(("x-sfbridge-errors" = json!(refusals(&[PAGED])))),
 )]
 async fn get_pending_triggers(State(ctx): Ctx, Tenant(t): Tenant, query: PageParams) -> Result<impl IntoResponse, ApiError> {
@@ -587,7 +608,7 @@ async fn get_pending_triggers(State(ctx): Ctx, Tenant(t): Tenant, query: PagePar
         content = Option<TriggerInput>
     ),
     responses((status = 202, description = "One `trigger_requested` event is on the inbound queue.", body = TriggerAccepted)),
-    extensions(("x-sfbridge-errors" = json!(refusals(&[JSON_BODY, &[Refusal::UnknownPendingTrigger, Refusal::AlreadyTriggered, Refusal::AlreadyDismissed, Refusal::TriggerInProgress]])))),
+    extensions(("x-sfbridge-errors" = json!(refusals(&[JSON_BODY, PENDING_TRIGGER])))),
 )]
 async fn post_trigger(
     State(ctx): Ctx,
@@ -605,7 +626,7 @@ async fn post_trigger(
     tag = "triggers",
     params(PendingPath),
     responses((status = 204, description = "Dismissed: off the list, no event; audited `trigger.dismissed`.")),
-    extensions(("x-sfbridge-errors" = json!(refusals(&[&[Refusal::UnknownPendingTrigger, Refusal::AlreadyTriggered, Refusal::AlreadyDismissed, Refusal::TriggerInProgress]])))),
+    extensions(("x-sfbridge-errors" = json!(refusals(&[PENDING_TRIGGER])))),
 )]
 async fn delete_pending_trigger(State(ctx): Ctx, Tenant(t): Tenant, params: PathParams) -> Result<StatusCode, ApiError> {
     connect::dismiss_trigger(&ctx, &t, &path_segment(params, "pending_id")).await?;
@@ -631,8 +652,16 @@ struct ImportInput {
         description = "May be left out; `{\"full\": true}` reads every record again instead of only what changed.",
         content = Option<ImportInput>
     ),
-    responses((status = 202, description = "Sync Now started this run.", body = Started), (status = 200, description = "The tenant's unfinished run (`started: false`): one at a time.", body = Started)),
-    extensions(("x-sfbridge-errors" = json!(refusals(&[&[Refusal::InvalidBody, Refusal::BodyTooLarge, Refusal::ImportNotConfigured, Refusal::NotConnected]])))),
+    responses(
+        (status = 202, description = "Sync Now started this run.", body = Started),
+        (status = 200, description = "The tenant's unfinished run (`started: false`): one at a time.", body = Started)
+    ),
+    extensions(("x-sfbridge-errors" = json!(refusals(&[&[
+        Refusal::InvalidBody,
+        Refusal::BodyTooLarge,
+        Refusal::ImportNotConfigured,
+        Refusal::NotConnected
+    ]])))),
 )]
 async fn post_import(
     State(imports): State<Arc<Importer>>,

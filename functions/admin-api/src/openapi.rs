@@ -62,6 +62,11 @@ pub(crate) const JSON_BODY: &[Refusal] =
     &[Refusal::InvalidJson, Refusal::InvalidRequest, Refusal::BodyUnreadable, Refusal::BodyTooLarge, Refusal::UnsupportedMediaType];
 /// A paged list (`?limit=&cursor=`).
 pub(crate) const PAGED: &[Refusal] = &[Refusal::InvalidQuery, Refusal::InvalidLimit, Refusal::InvalidCursor];
+/// A document saved whole or patched, optionally at a `version`.
+pub(crate) const VERSIONED: &[Refusal] = &[Refusal::VersionConflict, Refusal::ConcurrentChange];
+/// Triggering or dismissing a pending trigger.
+pub(crate) const PENDING_TRIGGER: &[Refusal] =
+    &[Refusal::UnknownPendingTrigger, Refusal::AlreadyTriggered, Refusal::AlreadyDismissed, Refusal::TriggerInProgress];
 /// What Salesforce answers when the tenant's org is called.
 pub(crate) const SALESFORCE: &[Refusal] = &[Refusal::SalesforceRefused, Refusal::SalesforceUnavailable];
 /// Every tenant route: the path's tenant id, the admin token, the backing services, a bug.
@@ -94,7 +99,9 @@ impl Refusal {
             ),
             Self::InvalidQuery => (400, Some("invalid_request"), "the query string is not `key=value&...`"),
             Self::InvalidBody => (400, Some("invalid_body"), "a body that is not `{\"full\": true|false}`"),
-            Self::InvalidTenantId => (400, Some("invalid_tenant_id"), "the tenant id in the path is malformed (the message gives the form)"),
+            Self::InvalidTenantId => {
+                (400, Some("invalid_tenant_id"), "the tenant id in the path is malformed (the message gives the form)")
+            }
             Self::InvalidCampaignId => {
                 (400, Some("invalid_campaign_id"), "the campaign id in the path is malformed (the message gives the form)")
             }
@@ -139,7 +146,9 @@ impl Refusal {
                 "Salesforce refused the tenant's app or user for good; the code is Salesforce's (`invalid_client_id`, \
                  `app_not_found`, ...: README \"Troubleshooting\")",
             ),
-            Self::ReplayRefused => (422, Some("replay_refused"), "the queue refused replayed dead letters for good (the report says which)"),
+            Self::ReplayRefused => {
+                (422, Some("replay_refused"), "the queue refused replayed dead letters for good (the report says which)")
+            }
             Self::SalesforceUnavailable => {
                 (502, None, "Salesforce failed for now (`salesforce_unavailable`, `rate_limit_exceeded`, ...): retry")
             }

@@ -18,7 +18,9 @@ mod webhook_secrets;
 
 pub use logs::{audit_page, delivery_page};
 pub use callback::{complete_callback, CallbackParams, CallbackResult, Outcome};
-pub use connection::{connection_view, disconnect, health_view, ApiUsageView, ConnectionView, CredentialsSummary, DisconnectResult, HealthView};
+pub use connection::{
+    connection_view, disconnect, health_view, ApiUsageView, ConnectionView, CredentialsSummary, DisconnectResult, HealthView,
+};
 pub use credentials::{clear_credentials, save_credentials, CredentialsInput};
 pub use dead_letters::{
     dead_letter_list, replay_dead_letters, DeadLetterList, DeadLetterView, ReplayFailure, ReplayInput, ReplayReport,

@@ -66,7 +66,10 @@ async fn the_admin_api_serves_the_committed_document_without_the_admin_token_and
     let etag = header("etag");
     assert!(etag.starts_with('"') && etag.len() > 2, "{etag}");
     let served = response.text().await.unwrap();
-    assert!(served == COMMITTED, "GET /v1/openapi.json differs from docs/openapi.json: run `cargo run -p sfbridge-admin-api --example openapi`");
+    assert!(
+        served == COMMITTED,
+        "GET /v1/openapi.json differs from docs/openapi.json: run `cargo run -p sfbridge-admin-api --example openapi`"
+    );
 
     let revalidated = app.openapi(Some(&etag)).await;
     assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
@@ -91,7 +94,12 @@ async fn real_answers_fit_the_documents_schemas_for_their_route_and_status() {
     let defaults = expect_documented(&doc, Method::GET, settings, defaults, StatusCode::OK).await;
     assert_eq!(defaults["configured"], false);
 
-    let body = json!({"match_policy": "contact_then_lead", "trigger_mode": "auto", "sequence_id": "seq_1", "attribute_mapping": {"nps_score": {"contact": "NPS_Score__c"}}});
+    let body = json!({
+        "match_policy": "contact_then_lead",
+        "trigger_mode": "auto",
+        "sequence_id": "seq_1",
+        "attribute_mapping": {"nps_score": {"contact": "NPS_Score__c"}},
+    });
     let saved = app.admin(Method::PUT, "/v1/tenants/team_42/settings", Some(body)).await;
     let saved = expect_documented(&doc, Method::PUT, settings, saved, StatusCode::OK).await;
     assert_eq!(saved["configured"], true);
