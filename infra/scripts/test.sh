@@ -185,6 +185,7 @@ begin "lint template.yaml"
 lint_ok=true
 bash infra/scripts/lint-template.sh || lint_ok=false
 bash infra/scripts/check-schemas.sh || lint_ok=false
+bash infra/scripts/check-openapi.sh || lint_ok=false
 # The build and measurement scripts are too slow for CI (release builds); at least they must parse.
 for script in infra/scripts/*.sh; do bash -n "$script" || lint_ok=false; done
 .venv/bin/python -m py_compile infra/scripts/*.py || lint_ok=false

@@ -372,6 +372,7 @@ async fn index() -> impl IntoResponse {
      \x20 POST/GET   /v1/tenants/{tenant}/webhook-secrets, DELETE /v1/tenants/{tenant}/webhook-secrets/{id}\n\
      \x20 POST/GET   /v1/tenants/{tenant}/imports (Sync Now), GET/DELETE /v1/tenants/{tenant}/imports/{import_id}\n\
      \x20 GET        /v1/tenants/{tenant}/triggers/pending, POST/DELETE /v1/tenants/{tenant}/triggers/pending/{id}\n\
+     \x20 GET        /v1/openapi.json (the admin API's OpenAPI 3.1 document; no token)\n\
      webhooks (Salesforce; webhook secret): POST /webhooks/salesforce/{tenant}\n\
      local only: POST /local/activity (enqueue sync commands), GET /local/inbound-events (published inbound events),\n\
      \x20 POST /local/import-tick (the import schedule's tick, now),\n\

@@ -130,6 +130,7 @@ async fn revoke_stored_tokens(ctx: &Connector, t: &TenantId, connection: &Connec
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct CredentialsSummary {
     pub consumer_key: String,
@@ -139,6 +140,7 @@ pub struct CredentialsSummary {
 }
 
 /// `GET /v1/tenants/{t}/connection`: everything an admin needs to see, no secret or token.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct ConnectionView {
     pub tenant_id: TenantId,
@@ -189,6 +191,7 @@ pub async fn connection_view(ctx: &Connector, t: &TenantId) -> Result<Connection
     })
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct DisconnectResult {
     pub tenant_id: TenantId,
@@ -233,6 +236,11 @@ const USAGE_READING_CURRENT: Duration = Duration::hours(1);
 /// `GET /v1/tenants/{t}/health`: is the tenant's Salesforce connection working, and if not, what
 /// should the admin do. Built from the connection and settings records and the health record the
 /// activity sync and the token refresh keep (`TENANT#{t}` / `HEALTH`); no secret or token.
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(description = "Whether the tenant's Salesforce connection works and, if not, what the admin should do; no secret or token.")
+)]
 #[derive(Debug, Serialize)]
 pub struct HealthView {
     pub tenant_id: TenantId,
@@ -253,6 +261,7 @@ pub struct HealthView {
     pub api_budget_percent: u8,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct ApiUsageView {
     pub used: u64,

@@ -12,6 +12,7 @@ const DEFAULT_LOGIN_URL: &str = "https://login.salesforce.com";
 const MAX_CREDENTIAL_LEN: usize = 256;
 
 /// The body of `PUT /v1/tenants/{t}/credentials`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsInput {

@@ -32,6 +32,7 @@ const REPLAY_PAGE: usize = 100;
 
 /// One dead letter as the list shows it. The body is kept (a replay sends it as is) but not shown:
 /// it can be up to 256 KiB, and what it says is here already.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetterView {
     pub event_id: EventId,
@@ -70,6 +71,7 @@ impl From<DeadLetterRecord> for DeadLetterView {
 }
 
 /// `GET /v1/tenants/{t}/dead-letters`: in event id order, paged.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadLetterList {
     pub dead_letters: Vec<DeadLetterView>,
@@ -95,6 +97,7 @@ pub async fn dead_letter_list(
 
 /// The body of `POST /v1/tenants/{t}/dead-letters/replay`: `{"all": true}` or
 /// `{"event_ids": ["evt_1", ...]}` (1 to [`MAX_REPLAY_IDS`]).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayInput {
@@ -143,6 +146,7 @@ fn validate(input: ReplayInput) -> Result<Selection, ConnectError> {
 }
 
 /// What a replay did, per event id.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct ReplayReport {
     /// On the activity queue now; no longer dead letters.
@@ -156,6 +160,7 @@ pub struct ReplayReport {
     pub more: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ReplayFailure {
     pub event_id: EventId,

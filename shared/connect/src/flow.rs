@@ -22,6 +22,7 @@ pub(crate) const FLOW_TTL_MINUTES: i64 = 10;
 /// How long a finished flow stays pollable.
 const FINISHED_FLOW_RETENTION_MINUTES: i64 = 60;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct ConnectStart {
     pub flow_id: FlowId,

@@ -22,6 +22,7 @@ const MAX_VALUE_LEN: usize = 255;
 /// Read on every record whatever the settings say: the record's identity and change stamp.
 pub(crate) const ALWAYS_READ: [&str; 2] = ["Id", "SystemModstamp"];
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportInput {
@@ -30,6 +31,7 @@ pub struct ImportInput {
     pub objects: Option<Vec<ImportObjectInput>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportObjectInput {
@@ -39,6 +41,7 @@ pub struct ImportObjectInput {
     pub segment: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterInput {

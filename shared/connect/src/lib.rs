@@ -18,7 +18,9 @@ mod webhook_secrets;
 
 pub use logs::{audit_page, delivery_page};
 pub use callback::{complete_callback, CallbackParams, CallbackResult, Outcome};
-pub use connection::{connection_view, disconnect, health_view};
+pub use connection::{
+    connection_view, disconnect, health_view, ApiUsageView, ConnectionView, CredentialsSummary, DisconnectResult, HealthView,
+};
 pub use credentials::{clear_credentials, save_credentials, CredentialsInput};
 pub use dead_letters::{
     dead_letter_list, replay_dead_letters, DeadLetterList, DeadLetterView, ReplayFailure, ReplayInput, ReplayReport,
@@ -26,14 +28,19 @@ pub use dead_letters::{
 };
 pub use error::ConnectError;
 pub use import_settings::{FilterInput, ImportInput, ImportObjectInput};
-pub use flow::{begin_connect, browser_cookie_name, flow_view, start_flow, StartOutcome};
-pub use settings::{campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, CampaignInput, EventTogglesInput, SettingsInput};
+pub use flow::{begin_connect, browser_cookie_name, flow_view, start_flow, ConnectStart, StartOutcome};
+pub use settings::{
+    campaign_list, campaign_view, patch_settings, put_campaign, put_settings, settings_view, CampaignInput, CampaignList, CampaignView,
+    EventTogglesInput, SettingsInput, SettingsView,
+};
 pub use test_fields::{test_fields, FieldCheck, StatusCheck, TestFieldsReport};
 pub use triggers::{
     dismiss_trigger, pending_trigger_list, request_trigger, OpportunityView, PendingTriggerList, PendingTriggerView, TriggerAccepted,
     TriggerInput, PENDING_TRIGGER_PAGES,
 };
-pub use webhook_secrets::{create_webhook_secret, revoke_webhook_secret, webhook_secret_list, webhook_url};
+pub use webhook_secrets::{
+    create_webhook_secret, revoke_webhook_secret, webhook_secret_list, webhook_url, CreatedWebhookSecret, WebhookSecretList,
+};
 
 use std::sync::Arc;
 

@@ -75,6 +75,7 @@ const RESERVED_FIELDS: &[&str] = &[
 
 /// The body of `PUT /v1/tenants/{t}/settings`. Every field is optional and an omitted one takes its
 /// default: the body replaces the whole document.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
@@ -163,6 +164,7 @@ impl From<&TenantSettings> for SettingsInput {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttributeMappingInput {
@@ -171,6 +173,7 @@ pub struct AttributeMappingInput {
     pub lead: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldMappingInput {
@@ -181,6 +184,7 @@ pub struct FieldMappingInput {
 }
 
 /// The body of `PUT /v1/tenants/{t}/campaigns/{c}`, same rules as [`SettingsInput`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignInput {
@@ -192,6 +196,7 @@ pub struct CampaignInput {
     pub version: Option<u64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventTogglesInput {
@@ -525,6 +530,7 @@ pub(crate) fn validate_campaign(input: &CampaignInput) -> Result<CampaignSetting
 // --- views ---------------------------------------------------------------------------------------
 
 /// `GET/PUT /v1/tenants/{t}/settings`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsView {
     pub tenant_id: TenantId,
@@ -559,6 +565,7 @@ impl SettingsView {
 }
 
 /// One row of the campaign matrix.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignView {
     pub tenant_id: TenantId,
@@ -599,6 +606,7 @@ impl CampaignView {
 }
 
 /// `GET /v1/tenants/{t}/campaigns`: saved campaigns in id order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct CampaignList {
     pub campaigns: Vec<CampaignView>,

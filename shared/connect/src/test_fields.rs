@@ -16,6 +16,7 @@ use crate::settings::WELL_KNOWN_SETUP_TYPES;
 use crate::{ConflictCode, ConnectError, Connector};
 
 /// What Test Fields found.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct TestFieldsReport {
     pub tenant_id: TenantId,
@@ -28,6 +29,7 @@ pub struct TestFieldsReport {
 }
 
 /// One mapped field.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct FieldCheck {
     /// The setting that maps it (`attribute_mapping.nps_score.contact`).
@@ -46,6 +48,7 @@ pub struct FieldCheck {
 }
 
 /// One product state's Campaign Status.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct StatusCheck {
     pub state: String,

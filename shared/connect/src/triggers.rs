@@ -30,6 +30,7 @@ pub const PENDING_TRIGGER_PAGES: PageRules = PageRules { list: "triggers-pending
 const TRIGGER_LEASE: Duration = Duration::seconds(60);
 
 /// One entry as the list shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingTriggerView {
     /// The Closed Won event's `event_id`.
@@ -41,6 +42,7 @@ pub struct PendingTriggerView {
     /// When it is forgotten if nobody triggers or dismisses it.
     pub expires_at: DateTime<Utc>,
     /// How the Closed Won arrived: `outbound_message` or `callout`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = source_schema))]
     pub source: Source,
     pub organization_id: SalesforceId,
     pub notification_id: Option<String>,
@@ -49,8 +51,22 @@ pub struct PendingTriggerView {
     pub contact_emails: Vec<Email>,
 }
 
+/// `Source` belongs to the queue messages (`sfbridge_core::events`), which have no OpenAPI schema:
+/// its values are its serde names, so the two cannot differ.
+#[cfg(feature = "openapi")]
+fn source_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    // Fails to compile when a variant is added, until it is listed below too.
+    match Source::Callout {
+        Source::OutboundMessage | Source::Callout => {}
+    }
+    let names = [Source::OutboundMessage, Source::Callout].map(|s| serde_json::to_value(s).unwrap_or_default());
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).build()
+}
+
 /// The Opportunity as the notification carried it: values as sent (Outbound Messages send text,
 /// `"48000.0"`), `null` for a field it did not carry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct OpportunityView {
     pub id: Option<SalesforceId>,
@@ -61,6 +77,7 @@ pub struct OpportunityView {
 }
 
 /// `GET /v1/tenants/{t}/triggers/pending`: newest first, paged.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingTriggerList {
     pub pending: Vec<PendingTriggerView>,
@@ -109,6 +126,7 @@ fn fields(entry: &PendingTriggerRecord) -> Result<Map<String, Value>, ConnectErr
 }
 
 /// The body of `POST /v1/tenants/{t}/triggers/pending/{id}`, which may be left out.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TriggerInput {
@@ -117,6 +135,7 @@ pub struct TriggerInput {
 }
 
 /// `202` to `POST /v1/tenants/{t}/triggers/pending/{id}`: the event is on the inbound queue.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct TriggerAccepted {
     pub id: PendingTriggerId,

@@ -52,6 +52,7 @@ pub(crate) fn is_webhook_secret_id(id: &str) -> bool {
 // --- views ---------------------------------------------------------------------------------------
 
 /// One active secret as the list shows it: never the secret, its digest or its sealed bytes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WebhookSecretSummary {
     pub id: String,
@@ -59,6 +60,7 @@ pub struct WebhookSecretSummary {
 }
 
 /// `GET /v1/tenants/{t}/webhook-secrets`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookSecretList {
     /// Oldest first.
@@ -71,6 +73,7 @@ pub struct WebhookSecretList {
 }
 
 /// `POST /v1/tenants/{t}/webhook-secrets`: the one response that holds the secret.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug)]
 pub struct CreatedWebhookSecret {
     pub id: String,

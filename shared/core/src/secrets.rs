@@ -10,6 +10,9 @@ macro_rules! secret_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone)]
+        // A string in the API's schema; only ever sent to us (the one response that holds a webhook
+        // secret writes it by hand).
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Password))]
         pub struct $name(SecretString);
 
         impl $name {

@@ -38,10 +38,32 @@ impl ApiError {
     }
 }
 
+/// The body of every error response: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorDetail {
+    /// Stable, for code to branch on (`invalid_request`, `not_connected`, ...).
+    pub code: String,
+    /// For a person: what is wrong and what to do. Never a secret or a value that was sent.
+    pub message: String,
+}
+
+impl ApiError {
+    fn detail(self) -> (StatusCode, ErrorDetail) {
+        (self.status, ErrorDetail { code: self.code, message: self.message })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let (status, error) = self.detail();
+        let mut response = (status, axum::Json(ErrorBody { error })).into_response();
         response
             .headers_mut()
             .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
@@ -58,8 +80,9 @@ impl ApiError {
             serde_json::Value::Object(fields) => fields,
             _ => serde_json::Map::new(),
         };
-        body.insert("error".into(), json!({"code": self.code, "message": self.message}));
-        let mut response = (self.status, axum::Json(serde_json::Value::Object(body))).into_response();
+        let (status, error) = self.detail();
+        body.insert("error".into(), json!(error));
+        let mut response = (status, axum::Json(serde_json::Value::Object(body))).into_response();
         response
             .headers_mut()
             .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));

@@ -22,6 +22,7 @@ pub const IMPORT_PAGES: PageRules = PageRules { list: "imports", default_limit: 
 const TICK_PAGE: usize = 100;
 
 /// A run as the admin API shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportView {
     pub import_id: ImportId,
@@ -45,6 +46,7 @@ pub struct ImportView {
     pub updated_at: DateTime<Utc>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectView {
     pub object: String,
@@ -105,6 +107,7 @@ impl From<&ImportRecord> for ImportView {
 }
 
 /// What Sync Now did: started a run, or found one running.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Started {
     pub started: bool,
@@ -207,6 +210,7 @@ pub async fn view(imp: &Importer, t: &TenantId, id: &ImportId) -> Result<ImportV
 }
 
 /// `GET /v1/tenants/{t}/imports`: newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Serialize)]
 pub struct ImportList {
     pub imports: Vec<ImportView>,

@@ -136,6 +136,7 @@ macro_rules! salesforce_origin {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub struct $name(SalesforceUrl);
 
         impl $name {

@@ -29,6 +29,7 @@ macro_rules! string_newtype {
         $(#[$attr:meta])* $vis:vis struct $name:ident;
         $(#[$try_from_attr:meta])* try_from($value:ident) = $try_from:expr;
     ) => {
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         $(#[$attr])*
         #[derive(serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]

@@ -6,6 +6,7 @@ macro_rules! slug_id {
     ($(#[$doc:meta])* $name:ident, $label:literal) => {
         $crate::domain::string_newtype! {
             $(#[$doc])*
+            #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,64}$"))]
             #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
             pub struct $name;
         }

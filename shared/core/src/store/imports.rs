@@ -11,6 +11,7 @@ use super::{keys, to_item, version_condition, Condition, Store, StoreError};
 use crate::domain::{FieldName, ImportId, ObjectName, SalesforceId, SegmentName, TenantId};
 
 /// Which records of which objects the tenant imports, and how often (part of the settings).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ImportSettings {
     /// `None`: `hourly` once an object is configured.
@@ -31,6 +32,7 @@ impl ImportSettings {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportSchedule {
@@ -53,6 +55,7 @@ impl ImportSchedule {
 
 /// One object to import: its fields (besides `Id` and `SystemModstamp`, always read), an optional
 /// filter, and the product segment its records go to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportObject {
@@ -66,6 +69,7 @@ pub struct ImportObject {
 
 /// `field op values`: conditions of one object's filter all hold (AND). The code writes the SOQL,
 /// quoting each value for the field's type; an admin never writes a WHERE clause.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterCondition {
@@ -76,6 +80,7 @@ pub struct FilterCondition {
     pub values: Vec<Value>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FilterOp {
@@ -141,6 +146,7 @@ impl ImportRecord {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportKind {
@@ -148,6 +154,7 @@ pub enum ImportKind {
     Incremental,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportTrigger {
@@ -155,6 +162,7 @@ pub enum ImportTrigger {
     Schedule,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportState {
@@ -239,6 +247,7 @@ pub enum BulkJobState {
     Abandoned,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportPhase {

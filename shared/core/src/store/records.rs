@@ -14,6 +14,7 @@ use crate::domain::{
 use crate::events::Source;
 
 /// How the tenant's app authenticates us.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OAuthFlowKind {
@@ -74,6 +75,7 @@ pub struct ConnectionRecord {
     pub refresh_lease_until: Option<DateTime<Utc>>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowStatus {
@@ -119,6 +121,7 @@ pub struct StateRecord {
 }
 
 /// `TENANT#{t}` / `AUDIT#{ts}#{id}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(description = "One audited change (`type`: `settings.updated`, ...)."))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AuditEvent {
     pub id: String,
@@ -145,6 +148,7 @@ pub mod audit_kind {
 }
 
 /// Which Salesforce records an activity's email address is matched against, in order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchPolicy {
@@ -165,6 +169,7 @@ impl MatchPolicy {
 }
 
 /// What happens when nothing matches an activity's email address.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum CreateMissing {
@@ -176,6 +181,7 @@ pub enum CreateMissing {
 }
 
 /// Contact/Lead fields that activity updates besides logging a Task. `None`: not written.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldMapping {
     /// A Date/Time field set to the time of the latest `email_opened`.
@@ -195,6 +201,7 @@ impl Default for FieldMapping {
 }
 
 /// The tenant's sync configuration as an admin sets it: the document `PUT /settings` replaces.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantSettings {
     pub match_policy: MatchPolicy,
@@ -235,6 +242,7 @@ pub struct TenantSettings {
 
 /// Where one product attribute lands, and what kind of value the product sends for it (Test
 /// Fields checks each mapped field against it).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributeMapping {
     pub kind: AttributeKind,
@@ -247,6 +255,7 @@ pub struct AttributeMapping {
 }
 
 /// What kind of value the product sends for an attribute.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttributeKind {
@@ -267,6 +276,7 @@ pub fn default_campaign_statuses() -> BTreeMap<ProductState, String> {
 }
 
 /// When the product starts a sequence for a Salesforce contact (the demeterrr trigger modes).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerMode {
@@ -295,6 +305,7 @@ impl TriggerMode {
 
 /// How the webhook receiver authenticates JSON callouts. Outbound Messages cannot sign, so they
 /// always authenticate with the secret (plus the OrganizationId check) in either mode.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookAuth {
@@ -340,6 +351,7 @@ pub struct SettingsRecord {
 }
 
 /// The product's activity types, as sync commands name them (`"activity": "email_sent"`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityKind {
@@ -366,6 +378,7 @@ impl ActivityKind {
 }
 
 /// Per-event switches of one campaign. All on by default: enabling a campaign syncs everything.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventToggles {
     pub email_sent: bool,
@@ -403,6 +416,7 @@ impl EventToggles {
 }
 
 /// One row of the campaign matrix as an admin sets it: the document `PUT /campaigns/{c}` replaces.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignSettings {
     /// Master switch. Off by default: connecting a tenant does not enable its campaigns.
@@ -489,6 +503,7 @@ pub struct LedgerRecord {
 }
 
 /// What became of a sync command, as the delivery log shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryOutcome {
@@ -505,6 +520,7 @@ pub enum DeliveryOutcome {
 }
 
 /// `TENANT#{t}` / `DELIVERY#{ts}#{event_id}`: one outcome in the tenant's delivery log.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(description = "One outcome in the tenant's delivery log."))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
     pub event_id: EventId,
@@ -619,6 +635,7 @@ pub struct ExperimentLinkRecord {
 }
 
 /// Where an entry of the manual trigger queue stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PendingStatus {
@@ -679,6 +696,7 @@ impl PendingTriggerRecord {
 }
 
 /// Which part of the connection a health error comes from.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthArea {
@@ -692,6 +710,7 @@ pub enum HealthArea {
 
 /// The latest problem with a tenant's connection, worded for the admin (the public messages the
 /// popup and the delivery log use): never a token, a secret or a request payload.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthError {
     pub area: HealthArea,

@@ -21,6 +21,7 @@ mod popup;
 mod local_on_moto;
 mod metrics;
 mod negative;
+mod openapi;
 mod push;
 mod push_faults;
 mod queue;
