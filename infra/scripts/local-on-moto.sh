@@ -7,9 +7,9 @@
 # Starts a moto server on a free loopback port (log: target/moto-local.log), or uses the emulator
 # at AWS_ENDPOINT_URL when that is set; creates or reuses the resources (names
 # `<SFBRIDGE_MOTO_NAME>-<LogicalId>`, default prefix sfbridge-local); then runs
-# `cargo run -p sfbridge-local -- --aws "$@"` with their variables, dummy credentials and no
-# instance metadata, so nothing reaches real AWS. Stops moto when it ends (Ctrl-C, or a kill of
-# this script). State lives in moto's memory: a new moto starts empty.
+# `cargo run -p sfbridge-local --features aws -- --aws "$@"` with their variables, dummy
+# credentials and no instance metadata, so nothing reaches real AWS. Stops moto when it ends
+# (Ctrl-C, or a kill of this script). State lives in moto's memory: a new moto starts empty.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -69,7 +69,8 @@ eval "$variables"
 
 # In the background and waited for, so that a TERM to this script stops the stack and moto too
 # (bash runs traps only between commands, never while a foreground command runs).
-cargo run -p sfbridge-local -- --aws "$@" &
+# The `aws` feature: the default build of the local stack leaves the AWS SDK out.
+cargo run -p sfbridge-local --features aws -- --aws "$@" &
 app_pid=$!
 status=0
 wait "$app_pid" || status=$?

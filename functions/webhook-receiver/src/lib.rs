@@ -20,6 +20,7 @@ use sfbridge_inbound::Receiver;
 
 /// Where the deployment-wide webhook secret comes from (moved to `sfbridge_aws`; kept here under
 /// its old name for callers).
+#[cfg(feature = "lambda")]
 pub use sfbridge_aws::secrets_manager as global_secret;
 
 pub const ROUTE: &str = "/webhooks/salesforce/{tenant_id}";

@@ -27,6 +27,7 @@ const LOCAL_VISIBILITY: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub enum ImportSource {
     Memory(MemoryQueue),
+    #[cfg(feature = "aws")]
     Sqs { client: aws_sdk_sqs::Client, queue_url: String },
 }
 
@@ -54,6 +55,7 @@ pub fn spawn_import_worker(importer: Arc<Importer>, source: ImportSource) -> Joi
                         }
                     }
                 }
+                #[cfg(feature = "aws")]
                 ImportSource::Sqs { client, queue_url } => {
                     let received = client
                         .receive_message()

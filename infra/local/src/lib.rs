@@ -6,11 +6,14 @@
 //!
 //! With [`Backend::Aws`] and queue URLs the three queues are SQS queues instead (moto, with
 //! infra/scripts/local-on-moto.sh): an SQS poller plays the event source mapping
-//! ([`sqs_worker`]) and `GET /local/inbound-events` looks at the inbound queue ([`sqs_peek`]).
+//! (`sqs_worker`) and `GET /local/inbound-events` looks at the inbound queue (`sqs_peek`). The AWS
+//! backend is compiled only with the `aws` feature.
 
 pub mod banner;
 pub mod import_worker;
+#[cfg(feature = "aws")]
 pub mod sqs_peek;
+#[cfg(feature = "aws")]
 pub mod sqs_worker;
 pub mod worker;
 mod wiring;
@@ -48,8 +51,14 @@ pub enum Backend {
     Embedded { data_file: Option<PathBuf> },
     /// DynamoDB + KMS, and SQS when the setup has queue URLs, at the AWS endpoint of the
     /// environment (the usual AWS variables, including `AWS_ENDPOINT_URL` for an emulator).
+    /// Needs the `aws` feature: without it [`start`] refuses it with [`AWS_NOT_BUILT`].
     Aws(AwsSetup),
 }
+
+/// Why `--aws` does not run in a build without the `aws` feature, and what to run instead.
+pub const AWS_NOT_BUILT: &str = "--aws needs the local stack built with its `aws` feature (left out by default, so that the \
+     first build compiles no AWS SDK): run `bash infra/scripts/local-on-moto.sh` (DynamoDB, KMS and SQS on moto, set up for \
+     you), or `cargo run -p sfbridge-local --features aws -- --aws` against the AWS endpoint of your environment";
 
 /// The AWS resources of [`Backend::Aws`].
 #[derive(Debug, Clone)]
@@ -306,13 +315,14 @@ struct InboundView {
 #[derive(Debug, Clone)]
 enum InboundSource {
     Memory(MemoryQueue),
+    #[cfg(feature = "aws")]
     Sqs(sqs_peek::SqsPeek),
 }
 
 /// `GET /local/inbound-events`: what the webhook receiver has published on the inbound queue,
 /// oldest first, as the product would receive it from SQS. Reading does not consume. On SQS it
 /// also lists the inbound dead-letter queue (`dead_lettered`): looking is receiving there, so
-/// after maxReceiveCount looks SQS moves an event to it (see [`sqs_peek`]).
+/// after maxReceiveCount looks SQS moves an event to it (see `sqs_peek`).
 async fn inbound_events(State(view): State<InboundView>, headers: HeaderMap) -> Response {
     if let Err(refused) = check_admin_token(&view.ctx.config, &headers) {
         return refused.into_response();
@@ -323,6 +333,7 @@ async fn inbound_events(State(view): State<InboundView>, headers: HeaderMap) -> 
             let events: Vec<serde_json::Value> = queue.peek_all().into_iter().map(|m| as_json(m.body)).collect();
             Json(serde_json::json!({"events": events})).into_response()
         }
+        #[cfg(feature = "aws")]
         InboundSource::Sqs(peek) => match peek.peek().await {
             Ok(found) => Json(serde_json::json!({
                 "events": found.events.into_iter().map(as_json).collect::<Vec<_>>(),
@@ -464,24 +475,7 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
             let (queues, memory) = Queues::in_memory();
             (Wiring::new(config, store, cipher, queues, Arc::new(SystemClock))?, QueueWiring::Memory(memory))
         }
-        Backend::Aws(setup) => {
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            match &setup.queue_urls {
-                None => {
-                    let (queues, memory) = Queues::in_memory();
-                    (Wiring::with_aws(config, &aws, &setup.resources, queues, Arc::new(SystemClock))?, QueueWiring::Memory(memory))
-                }
-                Some(urls) => {
-                    let sqs = aws_sdk_sqs::Client::new(&aws);
-                    let activity = sqs_worker::SqsSource::connect(sqs.clone(), &urls.activity).await?;
-                    sqs_worker::queue_arn(&sqs, &urls.activity_dead_letter).await?;
-                    sqs_worker::queue_arn(&sqs, &urls.import).await?;
-                    let inbound = sqs_peek::SqsPeek::connect(sqs.clone(), &urls.inbound).await?;
-                    let ctx = Wiring::with_aws(config, &aws, &setup.resources, Queues::sqs(&aws, urls), Arc::new(SystemClock))?;
-                    (ctx, QueueWiring::Sqs { activity, inbound, urls: urls.clone(), sqs })
-                }
-            }
-        }
+        Backend::Aws(setup) => aws_wiring(config, setup).await?,
     };
     let ctx = Arc::new(ctx);
     let (memory, queue_urls, inbound_source) = match wiring {
@@ -491,6 +485,7 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
             let inbound = InboundSource::Memory(memory.inbound.clone());
             (Some(memory), None, inbound)
         }
+        #[cfg(feature = "aws")]
         QueueWiring::Sqs { activity, inbound, urls, sqs } => {
             sqs_worker::spawn_sqs_worker(ctx.worker.clone(), activity);
             let source = import_worker::ImportSource::Sqs { client: sqs, queue_url: urls.import.clone() };
@@ -554,7 +549,30 @@ pub async fn start(options: LocalOptions) -> anyhow::Result<LocalStack> {
 #[allow(clippy::large_enum_variant)]
 enum QueueWiring {
     Memory(MemoryQueues),
+    #[cfg(feature = "aws")]
     Sqs { activity: sqs_worker::SqsSource, inbound: sqs_peek::SqsPeek, urls: QueueUrls, sqs: aws_sdk_sqs::Client },
+}
+
+/// [`Backend::Aws`]: DynamoDB + KMS, and the queues on SQS when the setup names them.
+#[cfg(feature = "aws")]
+async fn aws_wiring(config: Config, setup: &AwsSetup) -> anyhow::Result<(Wiring, QueueWiring)> {
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let Some(urls) = &setup.queue_urls else {
+        let (queues, memory) = Queues::in_memory();
+        return Ok((Wiring::with_aws(config, &aws, &setup.resources, queues, Arc::new(SystemClock))?, QueueWiring::Memory(memory)));
+    };
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let activity = sqs_worker::SqsSource::connect(sqs.clone(), &urls.activity).await?;
+    sqs_worker::queue_arn(&sqs, &urls.activity_dead_letter).await?;
+    sqs_worker::queue_arn(&sqs, &urls.import).await?;
+    let inbound = sqs_peek::SqsPeek::connect(sqs.clone(), &urls.inbound).await?;
+    let ctx = Wiring::with_aws(config, &aws, &setup.resources, Queues::sqs(&aws, urls), Arc::new(SystemClock))?;
+    Ok((ctx, QueueWiring::Sqs { activity, inbound, urls: urls.clone(), sqs }))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn aws_wiring(_: Config, _: &AwsSetup) -> anyhow::Result<(Wiring, QueueWiring)> {
+    bail!(AWS_NOT_BUILT)
 }
 
 /// What the push commands of the walk-through need in the simulated org, as an admin would create
@@ -625,6 +643,7 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
 }
 
 /// For the AWS backend against an emulator: create the table and a key when asked to.
+#[cfg(feature = "aws")]
 pub async fn create_aws_resources(table: &str) -> anyhow::Result<String> {
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     sfbridge_aws::DynamoTable::create_table(&aws_sdk_dynamodb::Client::new(&aws), table).await?;

@@ -18,7 +18,8 @@ USAGE: sfbridge-local [--simulate-salesforce] [--port N] [--data-file PATH] [--a
   --aws                  use DynamoDB + KMS (SFBRIDGE_TABLE, SFBRIDGE_KMS_KEY_ID, AWS_* variables), and SQS
                          when SFBRIDGE_ACTIVITY_QUEUE_URL, SFBRIDGE_ACTIVITY_DLQ_URL and
                          SFBRIDGE_INBOUND_QUEUE_URL are set (else the queues stay in-process);
-                         infra/scripts/local-on-moto.sh sets all of them up on moto
+                         infra/scripts/local-on-moto.sh sets all of them up on moto (and builds
+                         with the `aws` feature, which --aws needs)
 
 ENVIRONMENT: SFBRIDGE_ADMIN_TOKEN (else one is generated), SFBRIDGE_APP_ORIGINS (origins of pages
 that open the popup, comma-separated; default: this server), RUST_LOG.
@@ -44,7 +45,9 @@ fn parse_args() -> anyhow::Result<Option<LocalOptions>> {
                 options.port = value.parse().with_context(|| format!("--port {value:?} is not a port number"))?;
             }
             "--data-file" => data_file = Some(PathBuf::from(args.next().context("--data-file needs a path")?)),
-            "--aws" => aws = true,
+            "--aws" if cfg!(feature = "aws") => aws = true,
+            // Before the AWS variables are read, so the answer is the rebuild, not a missing variable.
+            "--aws" => bail!(sfbridge_local::AWS_NOT_BUILT),
             "-h" | "--help" => return Ok(None),
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }

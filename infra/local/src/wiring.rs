@@ -8,7 +8,9 @@ use anyhow::Context as _;
 use sfbridge_connect::Connector;
 use sfbridge_core::cipher::{Cipher, LocalCipher};
 use sfbridge_core::clock::{Clock, SystemClock};
-use sfbridge_core::config::{AwsResources, Config, QueueUrls};
+use sfbridge_core::config::Config;
+#[cfg(feature = "aws")]
+use sfbridge_core::config::{AwsResources, QueueUrls};
 use sfbridge_core::metrics::{EmfOutput, Meter, MetricsSink};
 use sfbridge_core::queue::{MemoryQueue, Queue};
 use sfbridge_core::store::Store;
@@ -39,6 +41,7 @@ pub struct MemoryQueues {
 }
 
 impl Queues {
+    #[cfg(feature = "aws")]
     pub fn sqs(aws: &aws_config::SdkConfig, urls: &QueueUrls) -> Self {
         Self {
             activity: sfbridge_aws::queue(aws, &urls.activity),
@@ -143,6 +146,7 @@ impl Wiring {
     }
 
     /// DynamoDB + KMS, with the given queues (SQS or in-process).
+    #[cfg(feature = "aws")]
     pub fn with_aws(
         config: Config,
         aws: &aws_config::SdkConfig,
