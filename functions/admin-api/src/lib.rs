@@ -657,7 +657,8 @@ struct ImportInput {
         (status = 200, description = "The tenant's unfinished run (`started: false`): one at a time.", body = Started)
     ),
     extensions(("x-sfbridge-errors" = json!(refusals(&[&[
-        Refusal::InvalidBody,
+        Refusal::InvalidJson,
+        Refusal::InvalidRequest,
         Refusal::BodyTooLarge,
         Refusal::ImportNotConfigured,
         Refusal::NotConnected
@@ -672,8 +673,11 @@ async fn post_import(
     let input: ImportInput = if body.iter().all(u8::is_ascii_whitespace) {
         ImportInput::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|_| ApiError::bad_request("invalid_body", "send no body, or {\"full\": true} to read every record again"))?
+        serde_json::from_slice(&body).map_err(|e| {
+            // The one error scheme: not JSON at all, or JSON that does not fit the route.
+            let code = if e.is_syntax() || e.is_eof() { "invalid_json" } else { "invalid_request" };
+            ApiError::bad_request(code, "send no body, or {\"full\": true} to read every record again")
+        })?
     };
     let full = input.full;
     let started = import::start(&imports, &t, ImportTrigger::SyncNow, full).await?;

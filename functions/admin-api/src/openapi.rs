@@ -25,7 +25,6 @@ pub(crate) enum Refusal {
     InvalidJson,
     InvalidRequest,
     InvalidQuery,
-    InvalidBody,
     InvalidTenantId,
     InvalidCampaignId,
     InvalidLimit,
@@ -98,7 +97,6 @@ impl Refusal {
                  its value), or a value breaks a rule (all named at once)",
             ),
             Self::InvalidQuery => (400, Some("invalid_request"), "the query string is not `key=value&...`"),
-            Self::InvalidBody => (400, Some("invalid_body"), "a body that is not `{\"full\": true|false}`"),
             Self::InvalidTenantId => {
                 (400, Some("invalid_tenant_id"), "the tenant id in the path is malformed (the message gives the form)")
             }

@@ -503,7 +503,7 @@ async fn sync_now_says_what_is_missing() {
 
     app.connect_tenant(TENANT).await;
     let (status, body) = app.sync_now(TENANT, Some(json!({"full": "yes"}))).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")), "{body}");
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
     let unknown = app.admin(Method::GET, &format!("/v1/tenants/{TENANT}/imports/imp_nope"), None).await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let garbage = app.admin(Method::GET, &format!("/v1/tenants/{TENANT}/imports?cursor=%23%23"), None).await;
